@@ -1,0 +1,78 @@
+// Which pieces of a torrent a peer (or we) have: one bit per piece, in the byte order of the
+// BEP 3 bitfield message (the high bit of byte 0 is piece 0). A peer's bitfield is untrusted,
+// so FromBytes checks its exact length and that the spare bits past the last piece are zero.
+//
+//   SWARM_ASSIGN_OR_RETURN(bt::Bitfield have,
+//                          bt::Bitfield::FromBytes(payload, layout.num_pieces()));
+//   have.Set(piece);                       // after a "have" message
+//   if (have.All()) ...                    // a seeder
+//   std::string wire = mine.ToBytes();     // what we send
+#ifndef SWARM_BT_BITFIELD_H_
+#define SWARM_BT_BITFIELD_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace bt {
+
+class Bitfield {
+ public:
+  // Zero pieces.
+  Bitfield() = default;
+  // `num_pieces` bits, all clear.
+  explicit Bitfield(uint32_t num_pieces);
+
+  // Size of the wire form of a bitfield of `num_pieces` bits: ceil(num_pieces / 8).
+  static size_t ByteLength(uint32_t num_pieces) { return (size_t{num_pieces} + 7) / 8; }
+
+  // Parses the payload of a bitfield message. Fails unless `bytes` is exactly
+  // ByteLength(num_pieces) long and every bit past piece num_pieces - 1 is zero (BEP 3 says
+  // peers drop the connection otherwise; a set spare bit is a sign of a wrong torrent).
+  static absl::StatusOr<Bitfield> FromBytes(std::string_view bytes, uint32_t num_pieces);
+
+  // The wire form: ByteLength(size()) bytes, spare bits zero.
+  std::string ToBytes() const;
+  // Appends the wire form to `out` (a sender reuses one buffer).
+  void AppendBytes(std::string* out) const;
+
+  uint32_t size() const { return size_; }
+
+  // Indices should come from validated input (MessageParser checks every piece index against
+  // the piece count). An index >= size() reads as false and Set/Clear ignore it, so a bug
+  // elsewhere cannot write out of bounds.
+  bool Get(uint32_t i) const {
+    return i < size_ && (words_[i / 64] & (uint64_t{1} << (63 - i % 64))) != 0;
+  }
+  void Set(uint32_t i);
+  void Clear(uint32_t i);
+  void SetAll();
+  void ClearAll();
+
+  // Number of set bits. O(1): kept up to date by Set/Clear, computed by popcount on bulk loads.
+  uint32_t Count() const { return count_; }
+  // True when every piece is set; a zero-size bitfield counts as complete.
+  bool All() const { return count_ == size_; }
+  bool None() const { return count_ == 0; }
+
+  friend bool operator==(const Bitfield& a, const Bitfield& b) {
+    return a.size_ == b.size_ && a.words_ == b.words_;
+  }
+  friend bool operator!=(const Bitfield& a, const Bitfield& b) { return !(a == b); }
+
+ private:
+  // Piece i is bit (63 - i % 64) of words_[i / 64]: the most significant bit first, so the
+  // wire bytes are the words' big-endian bytes and no bit reversal is needed. Spare bits in
+  // the last word are always zero (operator== and Count rely on it).
+  std::vector<uint64_t> words_;
+  uint32_t size_ = 0;
+  uint32_t count_ = 0;
+};
+
+}  // namespace bt
+
+#endif  // SWARM_BT_BITFIELD_H_

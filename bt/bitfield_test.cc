@@ -1,0 +1,168 @@
+#include "bt/bitfield.h"
+
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace bt {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(BitfieldTest, StartsClear) {
+  Bitfield b(10);
+  EXPECT_EQ(b.size(), 10u);
+  EXPECT_EQ(b.Count(), 0u);
+  EXPECT_TRUE(b.None());
+  EXPECT_FALSE(b.All());
+  for (uint32_t i = 0; i < 10; ++i) EXPECT_FALSE(b.Get(i));
+}
+
+TEST(BitfieldTest, SetClearGetCount) {
+  Bitfield b(130);
+  b.Set(0);
+  b.Set(63);
+  b.Set(64);
+  b.Set(129);
+  b.Set(129);  // Setting twice counts once.
+  EXPECT_EQ(b.Count(), 4u);
+  EXPECT_TRUE(b.Get(0));
+  EXPECT_TRUE(b.Get(63));
+  EXPECT_TRUE(b.Get(64));
+  EXPECT_TRUE(b.Get(129));
+  EXPECT_FALSE(b.Get(1));
+  EXPECT_FALSE(b.Get(128));
+  b.Clear(63);
+  b.Clear(63);
+  b.Clear(5);  // Clearing a clear bit changes nothing.
+  EXPECT_EQ(b.Count(), 3u);
+  EXPECT_FALSE(b.Get(63));
+  EXPECT_FALSE(b.None());
+}
+
+TEST(BitfieldTest, OutOfRangeIsHarmless) {
+  Bitfield b(9);
+  b.Set(9);
+  b.Set(1000000);
+  b.Clear(4000000000u);
+  EXPECT_FALSE(b.Get(9));
+  EXPECT_FALSE(b.Get(UINT32_MAX));
+  EXPECT_EQ(b.Count(), 0u);
+  EXPECT_EQ(b.ToBytes(), std::string(2, '\0'));
+}
+
+TEST(BitfieldTest, SetAllKeepsSpareBitsZero) {
+  for (uint32_t n : {1u, 7u, 8u, 9u, 63u, 64u, 65u, 1000u}) {
+    Bitfield b(n);
+    b.SetAll();
+    EXPECT_TRUE(b.All()) << n;
+    EXPECT_EQ(b.Count(), n);
+    const std::string bytes = b.ToBytes();
+    ASSERT_EQ(bytes.size(), (n + 7) / 8);
+    auto back = Bitfield::FromBytes(bytes, n);
+    ASSERT_TRUE(back.ok()) << n << ": " << back.status();
+    EXPECT_EQ(*back, b);
+    b.ClearAll();
+    EXPECT_TRUE(b.None());
+    EXPECT_EQ(b.ToBytes(), std::string((n + 7) / 8, '\0'));
+  }
+}
+
+TEST(BitfieldTest, WireOrderHighBitIsPieceZero) {
+  Bitfield b(12);
+  b.Set(0);
+  b.Set(7);
+  b.Set(8);
+  b.Set(11);
+  EXPECT_EQ(b.ToBytes(), std::string("\x81\x90", 2));
+
+  auto parsed = Bitfield::FromBytes(std::string("\x40\x20", 2), 12);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->Get(1));
+  EXPECT_TRUE(parsed->Get(10));
+  EXPECT_EQ(parsed->Count(), 2u);
+}
+
+TEST(BitfieldTest, RoundTripAcrossWordBoundaries) {
+  // Bytes chosen so every word of the internal representation has a distinct pattern.
+  std::string bytes;
+  for (int i = 0; i < 25; ++i) bytes.push_back(static_cast<char>(i * 37 + 1));
+  bytes.back() = static_cast<char>(0x80);  // 193 pieces: the last byte only holds piece 192.
+  auto b = Bitfield::FromBytes(bytes, 193);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(b->ToBytes(), bytes);
+  uint32_t expected = 0;
+  for (unsigned char c : bytes) expected += __builtin_popcount(c);
+  EXPECT_EQ(b->Count(), expected);
+  EXPECT_TRUE(b->Get(192));
+  EXPECT_TRUE(b->Get(7));  // byte 0 is 0x01: piece 7
+  EXPECT_FALSE(b->Get(0));
+
+  std::string appended = "xy";
+  b->AppendBytes(&appended);
+  EXPECT_EQ(appended, "xy" + bytes);
+}
+
+TEST(BitfieldTest, ZeroPieces) {
+  auto b = Bitfield::FromBytes("", 0);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->size(), 0u);
+  EXPECT_TRUE(b->All());
+  EXPECT_TRUE(b->None());
+  EXPECT_EQ(b->ToBytes(), "");
+  EXPECT_FALSE(Bitfield::FromBytes(std::string(1, '\0'), 0).ok());
+}
+
+TEST(BitfieldTest, RejectsWrongLength) {
+  auto too_short = Bitfield::FromBytes(std::string(1, '\0'), 9);
+  ASSERT_FALSE(too_short.ok());
+  EXPECT_EQ(too_short.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_short.status().message(), HasSubstr("is 1 bytes; 9 pieces need exactly 2"));
+
+  auto too_long = Bitfield::FromBytes(std::string(3, '\0'), 9);
+  ASSERT_FALSE(too_long.ok());
+  EXPECT_THAT(too_long.status().message(), HasSubstr("is 3 bytes; 9 pieces need exactly 2"));
+
+  // A hostile peer sending a huge bitfield for a small torrent.
+  EXPECT_FALSE(Bitfield::FromBytes(std::string(1 << 20, '\xff'), 8).ok());
+}
+
+TEST(BitfieldTest, RejectsSpareBits) {
+  // 9 pieces: byte 1 may only use its high bit.
+  auto b = Bitfield::FromBytes(std::string("\xff\x40", 2), 9);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(b.status().message(), HasSubstr("spare bits"));
+  EXPECT_THAT(b.status().message(), HasSubstr("0x40"));
+  // Each spare bit on its own is caught; the last real bit is fine.
+  for (int bit = 0; bit < 7; ++bit) {
+    std::string bytes(2, '\0');
+    bytes[1] = static_cast<char>(1 << bit);
+    EXPECT_FALSE(Bitfield::FromBytes(bytes, 9).ok()) << bit;
+  }
+  EXPECT_TRUE(Bitfield::FromBytes(std::string("\x00\x80", 2), 9).ok());
+  // With a multiple of 8 pieces there are no spare bits.
+  EXPECT_TRUE(Bitfield::FromBytes(std::string(2, '\xff'), 16).ok());
+}
+
+TEST(BitfieldTest, LengthErrorAndSpareBitErrorDiffer) {
+  auto wrong_length = Bitfield::FromBytes(std::string(1, '\0'), 9);
+  auto spare = Bitfield::FromBytes(std::string("\x00\x01", 2), 9);
+  ASSERT_FALSE(wrong_length.ok());
+  ASSERT_FALSE(spare.ok());
+  EXPECT_NE(wrong_length.status().message(), spare.status().message());
+}
+
+TEST(BitfieldTest, Equality) {
+  Bitfield a(10), b(10), c(11);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  a.Set(3);
+  EXPECT_NE(a, b);
+  b.Set(3);
+  EXPECT_EQ(a, b);
+}
+
+}  // namespace
+}  // namespace bt
