@@ -1,0 +1,143 @@
+#include "cli/inspect.h"
+
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "cli/json_writer.h"
+#include "cli/read_file.h"
+
+namespace swarm::cli {
+namespace {
+
+std::string HumanSize(uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes);
+  int unit = 0;
+  while (v >= 1024 && unit < 5) {
+    v /= 1024;
+    ++unit;
+  }
+  if (unit == 0) return absl::StrCat(bytes, " B");
+  return absl::StrFormat("%.2f %s", v, kUnits[unit]);
+}
+
+// Terminal-safe text of untrusted bytes: control characters shown as '?'.
+std::string Printable(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
+std::string FormatDate(int64_t t) {
+  std::time_t tt = static_cast<std::time_t>(t);
+  std::tm tm{};
+  if (gmtime_r(&tt, &tm) == nullptr) return absl::StrCat(t);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::string FormatInspectText(const bt::Metainfo& m) {
+  std::string out;
+  absl::StrAppend(&out, "name:         ", Printable(m.name), "\n");
+  absl::StrAppend(&out, "info-hash:    ", bt::ToHex(m.info_hash), "\n");
+  absl::StrAppend(&out, "total size:   ", HumanSize(m.total_length), " (", m.total_length,
+                  " bytes)\n");
+  absl::StrAppend(&out, "pieces:       ", m.num_pieces(), " x ", HumanSize(m.piece_length),
+                  "\n");
+  absl::StrAppend(&out, "private:      ", m.is_private ? "yes" : "no", "\n");
+  if (m.creation_date) absl::StrAppend(&out, "created:      ", FormatDate(*m.creation_date), "\n");
+  if (!m.created_by.empty()) absl::StrAppend(&out, "created by:   ", Printable(m.created_by), "\n");
+  if (!m.comment.empty()) absl::StrAppend(&out, "comment:      ", Printable(m.comment), "\n");
+  absl::StrAppend(&out, "files (", m.files.size(), "):\n");
+  for (const bt::FileEntry& f : m.files) {
+    absl::StrAppend(&out, absl::StrFormat("  %12s  ", HumanSize(f.length)),
+                    Printable(f.RelativePath()), f.pad ? "  (padding)" : "", "\n");
+  }
+  absl::StrAppend(&out, "trackers (", m.trackers.size(), " tiers):\n");
+  for (size_t t = 0; t < m.trackers.size(); ++t) {
+    for (const std::string& url : m.trackers[t]) {
+      absl::StrAppend(&out, "  tier ", t + 1, ": ", Printable(url), "\n");
+    }
+  }
+  return out;
+}
+
+std::string FormatInspectJson(const bt::Metainfo& m) {
+  std::vector<std::string> fields = {
+      JsonField("name", m.name),
+      JsonField("info_hash", bt::ToHex(m.info_hash)),
+      JsonField("total_size", m.total_length),
+      JsonField("piece_length", uint64_t{m.piece_length}),
+      JsonField("piece_count", uint64_t{m.num_pieces()}),
+      JsonField("private", m.is_private),
+      JsonField("multi_file", m.multi_file),
+      JsonField("comment", m.comment),
+      JsonField("created_by", m.created_by),
+  };
+  if (m.creation_date && *m.creation_date >= 0) {
+    fields.push_back(JsonField("creation_date", static_cast<uint64_t>(*m.creation_date)));
+  }
+  std::vector<std::string> files;
+  for (const bt::FileEntry& f : m.files) {
+    files.push_back(absl::StrCat("{", JsonField("path", f.RelativePath()), ",",
+                                 JsonField("size", f.length), ",", JsonField("padding", f.pad),
+                                 "}"));
+  }
+  fields.push_back(absl::StrCat("\"files\":[", absl::StrJoin(files, ","), "]"));
+  std::vector<std::string> tiers;
+  for (const auto& tier : m.trackers) {
+    std::vector<std::string> urls;
+    for (const std::string& url : tier) urls.push_back(JsonString(url));
+    tiers.push_back(absl::StrCat("[", absl::StrJoin(urls, ","), "]"));
+  }
+  fields.push_back(absl::StrCat("\"trackers\":[", absl::StrJoin(tiers, ","), "]"));
+  return absl::StrCat("{", absl::StrJoin(fields, ","), "}\n");
+}
+
+int RunInspect(int argc, char** argv) {
+  bool json = false;
+  std::string path;
+  for (int i = 0; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--json") {
+      json = true;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::cerr << "swarm-cli inspect: unknown option " << arg << "\n";
+      return 64;
+    } else if (path.empty()) {
+      path = std::string(arg);
+    } else {
+      std::cerr << "swarm-cli inspect: one torrent file at a time\n";
+      return 64;
+    }
+  }
+  if (path.empty()) {
+    std::cerr << "usage: swarm-cli inspect FILE.torrent [--json]\n";
+    return 64;
+  }
+  absl::StatusOr<std::string> bytes = ReadFileCapped(path, bt::MetainfoLimits().max_file_bytes);
+  if (!bytes.ok()) {
+    std::cerr << "swarm-cli: " << bytes.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<bt::Metainfo> m = bt::ParseMetainfo(*bytes);
+  if (!m.ok()) {
+    std::cerr << "swarm-cli: " << path << ": " << m.status().message() << "\n";
+    return 2;
+  }
+  std::cout << (json ? FormatInspectJson(*m) : FormatInspectText(*m));
+  return 0;
+}
+
+}  // namespace swarm::cli

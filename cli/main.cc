@@ -1,0 +1,30 @@
+// swarm-cli: the user's entry point. One file per subcommand; this only dispatches.
+#include <iostream>
+#include <string_view>
+
+#include "cli/inspect.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: swarm-cli COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  inspect FILE.torrent [--json]   show a torrent's name, info-hash, files, trackers\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << kUsage;
+    return 64;
+  }
+  const std::string_view command = argv[1];
+  if (command == "inspect") return swarm::cli::RunInspect(argc - 2, argv + 2);
+  if (command == "help" || command == "--help" || command == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "swarm-cli: unknown command \"" << command << "\"\n" << kUsage;
+  return 64;
+}
