@@ -1,0 +1,204 @@
+#include "common/content_files.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace swarm {
+namespace {
+
+absl::Status Errno(std::string_view what, const std::string& path) {
+  const int e = errno;
+  return absl::Status(e == ENOSPC ? absl::StatusCode::kResourceExhausted
+                                  : absl::StatusCode::kInternal,
+                      absl::StrCat(absl::string_view(what.data(), what.size()), " ", path, ": ",
+                                   std::strerror(e)));
+}
+
+}  // namespace
+
+ContentFiles::Fd::~Fd() {
+  if (dirty) fdatasync(fd);
+  close(fd);
+}
+
+ContentFiles::ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open)
+    : metainfo_(m),
+      layout_(m.layout()),
+      file_map_(m.file_map()),
+      root_fd_(root_fd),
+      max_open_(max_open < 1 ? 1 : max_open),
+      fds_(m.files.size()) {}
+
+ContentFiles::~ContentFiles() {
+  {
+    absl::MutexLock lock(&mu_);
+    fds_.clear();
+  }
+  close(root_fd_);
+}
+
+absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metainfo& metainfo,
+                                                                 const std::string& output_dir,
+                                                                 ContentMode mode,
+                                                                 size_t max_open_files) {
+  const int root = open(output_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return Errno("cannot open output folder", output_dir);
+  std::unique_ptr<ContentFiles> files(new ContentFiles(metainfo, root, max_open_files));
+  if (mode == ContentMode::kCreate) {
+    SWARM_RETURN_IF_ERROR(files->CreateLayout());
+  } else {
+    for (uint32_t i = 0; i < metainfo.files.size(); ++i) {
+      if (metainfo.files[i].pad) continue;
+      SWARM_ASSIGN_OR_RETURN(int fd, files->OpenPath(i, /*create=*/false));
+      close(fd);
+    }
+  }
+  return files;
+}
+
+absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create) const {
+  const bt::FileEntry& file = metainfo_.files[index];
+  const std::string rel = file.RelativePath();
+  int dir = root_fd_;
+  for (size_t i = 0; i + 1 < file.path.size(); ++i) {
+    const char* name = file.path[i].c_str();
+    if (create && mkdirat(dir, name, 0755) != 0 && errno != EEXIST) {
+      const absl::Status s = Errno("cannot create folder for", rel);
+      if (dir != root_fd_) close(dir);
+      return s;
+    }
+    const int next = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int saved = errno;
+    if (dir != root_fd_) close(dir);
+    if (next < 0) {
+      errno = saved;
+      return Errno("cannot open folder of", rel);
+    }
+    dir = next;
+  }
+  const int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+  const int fd = openat(dir, file.path.back().c_str(), flags, 0644);
+  const int saved = errno;
+  if (dir != root_fd_) close(dir);
+  if (fd < 0) {
+    errno = saved;
+    return Errno("cannot open", rel);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::FailedPreconditionError(absl::StrCat(rel, " is not a regular file"));
+  }
+  return fd;
+}
+
+absl::Status ContentFiles::CreateLayout() {
+  for (uint32_t i = 0; i < metainfo_.files.size(); ++i) {
+    const bt::FileEntry& file = metainfo_.files[i];
+    if (file.pad) continue;
+    SWARM_ASSIGN_OR_RETURN(int fd, OpenPath(i, /*create=*/true));
+    struct stat st;
+    absl::Status status;
+    if (fstat(fd, &st) != 0) {
+      status = Errno("cannot stat", file.RelativePath());
+    } else if (static_cast<uint64_t>(st.st_size) > file.length &&
+               ftruncate(fd, static_cast<off_t>(file.length)) != 0) {
+      status = Errno("cannot truncate", file.RelativePath());
+    } else if (file.length > 0) {
+      // Reserve the blocks now so a full disk shows up before the download, not during it.
+      // Filesystems without fallocate get a sparse file of the right size instead.
+      const int rc = posix_fallocate(fd, 0, static_cast<off_t>(file.length));
+      if (rc == ENOSPC) {
+        errno = rc;
+        status = Errno("not enough space for", file.RelativePath());
+      } else if (rc != 0 && ftruncate(fd, static_cast<off_t>(file.length)) != 0) {
+        status = Errno("cannot size", file.RelativePath());
+      }
+    }
+    close(fd);
+    SWARM_RETURN_IF_ERROR(status);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<ContentFiles::Fd>> ContentFiles::FileFd(uint32_t index) {
+  absl::MutexLock lock(&mu_);
+  if (fds_[index]) return fds_[index];
+  // Opening under the lock keeps the cache simple; opens are rare next to reads and writes.
+  SWARM_ASSIGN_OR_RETURN(int fd, OpenPath(index, /*create=*/false));
+  while (open_count_ >= max_open_) {
+    next_victim_ = (next_victim_ + 1) % fds_.size();
+    if (fds_[next_victim_]) {
+      fds_[next_victim_].reset();
+      --open_count_;
+    }
+  }
+  fds_[index] = std::make_shared<Fd>(fd);
+  ++open_count_;
+  return fds_[index];
+}
+
+absl::Status ContentFiles::WritePiece(uint32_t piece, std::string_view data) {
+  if (piece >= layout_.num_pieces() || data.size() != layout_.piece_size(piece)) {
+    return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " of ", data.size(),
+                                                   " bytes does not fit the torrent"));
+  }
+  for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece), data.size())) {
+    if (metainfo_.files[s.file_index].pad) continue;
+    SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(s.file_index));
+    uint64_t done = 0;
+    while (done < s.length) {
+      const ssize_t n = pwrite(fd->fd, data.data() + s.data_offset + done, s.length - done,
+                               static_cast<off_t>(s.file_offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return Errno("cannot write", metainfo_.files[s.file_index].RelativePath());
+      done += static_cast<uint64_t>(n);
+    }
+    fd->dirty = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContentFiles::ReadPiece(uint32_t piece, std::string* out) {
+  if (piece >= layout_.num_pieces()) {
+    return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " is out of range"));
+  }
+  out->assign(layout_.piece_size(piece), '\0');
+  for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece), out->size())) {
+    if (metainfo_.files[s.file_index].pad) continue;
+    SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(s.file_index));
+    uint64_t done = 0;
+    while (done < s.length) {
+      const ssize_t n = pread(fd->fd, out->data() + s.data_offset + done, s.length - done,
+                              static_cast<off_t>(s.file_offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return Errno("cannot read", metainfo_.files[s.file_index].RelativePath());
+      if (n == 0) break;  // short file: the rest stays zero
+      done += static_cast<uint64_t>(n);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContentFiles::Sync() {
+  std::vector<std::pair<uint32_t, std::shared_ptr<Fd>>> to_sync;
+  {
+    absl::MutexLock lock(&mu_);
+    for (uint32_t i = 0; i < fds_.size(); ++i) {
+      if (fds_[i] && fds_[i]->dirty.exchange(false)) to_sync.emplace_back(i, fds_[i]);
+    }
+  }
+  for (const auto& [index, fd] : to_sync) {
+    if (fdatasync(fd->fd) != 0) return Errno("cannot sync", metainfo_.files[index].RelativePath());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace swarm

@@ -1,0 +1,91 @@
+// A torrent's content on disk under an output folder: creates the folder tree and the files
+// (preallocated), and reads and writes whole pieces across file boundaries with pread/pwrite.
+// Used by the coordinator (layout, resume re-hash, relay writes) and by peer workers (writes).
+//
+// Safety: paths come from bt::Metainfo, whose components are already validated; on top of
+// that every folder and file is opened relative to the output folder with O_NOFOLLOW, so a
+// symlink planted inside the output folder cannot redirect a write outside it.
+// BEP 47 padding files are never created: writes to them are dropped, reads give zeros.
+//
+//   SWARM_ASSIGN_OR_RETURN(auto files, ContentFiles::Open(metainfo, "/data", kCreate));
+//   SWARM_RETURN_IF_ERROR(files->WritePiece(7, verified_bytes));
+//
+// Thread-safe: many peer connections may write different pieces at once.
+#ifndef SWARM_COMMON_CONTENT_FILES_H_
+#define SWARM_COMMON_CONTENT_FILES_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "bt/metainfo.h"
+
+namespace swarm {
+
+enum class ContentMode {
+  // Create missing folders and files and set every file to its length (preallocated).
+  // Existing data is kept (this is how a job resumes).
+  kCreate,
+  // Files must already exist (a worker writing into a layout the coordinator made).
+  kOpenExisting,
+};
+
+class ContentFiles {
+ public:
+  // `output_dir` must exist. At most `max_open_files` descriptors are held at once.
+  static absl::StatusOr<std::unique_ptr<ContentFiles>> Open(const bt::Metainfo& metainfo,
+                                                            const std::string& output_dir,
+                                                            ContentMode mode,
+                                                            size_t max_open_files = 128);
+  ~ContentFiles();
+
+  // Writes `data` (exactly the piece's size) at the piece's place.
+  absl::Status WritePiece(uint32_t piece, std::string_view data);
+  // Reads the piece into *out (resized to the piece's size). Bytes past a file's current end
+  // read as zeros.
+  absl::Status ReadPiece(uint32_t piece, std::string* out);
+  // fdatasync on every file written since the last Sync.
+  absl::Status Sync();
+
+  const bt::Metainfo& metainfo() const { return metainfo_; }
+
+ private:
+  ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open);
+  // An open file; closed when the last user lets go, so evicting it from the cache never
+  // pulls a descriptor from under a pwrite in another thread.
+  // A file written since its last sync is synced before it is closed, so Sync() covers
+  // files that were evicted from the cache too.
+  struct Fd {
+    explicit Fd(int fd) : fd(fd) {}
+    ~Fd();
+    const int fd;
+    std::atomic<bool> dirty{false};
+  };
+  // Returns file `index` open for reading and writing, opening it (and evicting another
+  // from the cache) if needed.
+  absl::StatusOr<std::shared_ptr<Fd>> FileFd(uint32_t index) ABSL_LOCKS_EXCLUDED(mu_);
+  // Opens file `index` below root_fd_, one component at a time without following links;
+  // creates folders and the file when `create`.
+  absl::StatusOr<int> OpenPath(uint32_t index, bool create) const;
+  absl::Status CreateLayout();
+
+  const bt::Metainfo metainfo_;
+  const bt::PieceLayout layout_;
+  const bt::FileMap file_map_;
+  const int root_fd_;
+  const size_t max_open_;
+
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<Fd>> fds_ ABSL_GUARDED_BY(mu_);
+  size_t open_count_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t next_victim_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace swarm
+
+#endif  // SWARM_COMMON_CONTENT_FILES_H_

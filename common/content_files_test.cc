@@ -1,0 +1,141 @@
+#include "common/content_files.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "bt/bencode.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace swarm {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string TempDir() {
+  std::string tmpl = std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
+                     "/content.XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A multi-file torrent: "root/a" (10 bytes), "root/d/e/b" (0), "root/d/c" (25), pad (5),
+// "root/z" (8); piece length 16, so pieces straddle files.
+bt::Metainfo MultiFile() {
+  auto file = [](std::vector<std::string> path, int64_t length, bool pad = false) {
+    bt::BValue::List p;
+    for (auto& c : path) p.emplace_back(c);
+    bt::BValue::Dict f;
+    f["length"] = length;
+    f["path"] = p;
+    if (pad) f["attr"] = "p";
+    return bt::BValue(f);
+  };
+  bt::BValue::Dict info;
+  info["name"] = "root";
+  info["piece length"] = 16;
+  info["files"] = bt::BValue::List{file({"a"}, 10), file({"d", "e", "b"}, 0), file({"d", "c"}, 25),
+                                   file({".pad", "5"}, 5, true), file({"z"}, 8)};
+  info["pieces"] = std::string(20 * 3, 'x');
+  bt::BValue::Dict root;
+  root["info"] = info;
+  auto m = bt::ParseMetainfo(bt::Encode(bt::BValue(root)));
+  EXPECT_TRUE(m.ok()) << m.status();
+  return *m;
+}
+
+TEST(ContentFilesTest, CreatesTreeAndRoundTripsPiecesAcrossFiles) {
+  const std::string dir = TempDir();
+  const bt::Metainfo m = MultiFile();
+  auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
+  ASSERT_TRUE(files.ok()) << files.status();
+
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/root/d/c").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 25);
+  ASSERT_EQ(stat((dir + "/root/d/e/b").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 0);
+  EXPECT_NE(stat((dir + "/root/.pad/5").c_str(), &st), 0) << "padding files are not created";
+
+  const std::string content = "0123456789abcdefghijklmnopqrstuvwxyPADDDhgfedcba";
+  ASSERT_EQ(content.size(), 48u);
+  for (uint32_t p = 0; p < 3; ++p) {
+    ASSERT_TRUE((*files)->WritePiece(p, content.substr(p * 16, 16)).ok());
+  }
+  ASSERT_TRUE((*files)->Sync().ok());
+  EXPECT_EQ(ReadAll(dir + "/root/a"), "0123456789");
+  EXPECT_EQ(ReadAll(dir + "/root/d/c"), "abcdefghijklmnopqrstuvwxy");
+  EXPECT_EQ(ReadAll(dir + "/root/z"), "hgfedcba");
+
+  std::string piece;
+  ASSERT_TRUE((*files)->ReadPiece(1, &piece).ok());
+  EXPECT_EQ(piece, content.substr(16, 16));
+  ASSERT_TRUE((*files)->ReadPiece(2, &piece).ok());
+  EXPECT_EQ(piece, "wxy" + std::string(5, '\0') + "hgfedcba");  // padding reads as zeros
+}
+
+TEST(ContentFilesTest, ReopenKeepsDataAndExistingModeNeedsFiles) {
+  const std::string dir = TempDir();
+  const bt::Metainfo m = MultiFile();
+  EXPECT_THAT(std::string(ContentFiles::Open(m, dir, ContentMode::kOpenExisting).status().message()),
+              HasSubstr("cannot open folder of root/a"));
+  {
+    auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
+    ASSERT_TRUE(files.ok());
+    ASSERT_TRUE((*files)->WritePiece(0, "ABCDEFGHIJKLMNOP").ok());
+  }
+  auto again = ContentFiles::Open(m, dir, ContentMode::kCreate);
+  ASSERT_TRUE(again.ok());
+  std::string piece;
+  ASSERT_TRUE((*again)->ReadPiece(0, &piece).ok());
+  EXPECT_EQ(piece, "ABCDEFGHIJKLMNOP");
+  EXPECT_TRUE(ContentFiles::Open(m, dir, ContentMode::kOpenExisting).ok());
+}
+
+TEST(ContentFilesTest, RefusesSymlinkInsideOutputFolder) {
+  const std::string dir = TempDir();
+  const std::string outside = TempDir();
+  ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);
+  ASSERT_EQ(symlink(outside.c_str(), (dir + "/root/d").c_str()), 0);
+  auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate);
+  ASSERT_FALSE(files.ok());
+  EXPECT_THAT(std::string(files.status().message()), HasSubstr("root/d"));
+  struct stat st;
+  EXPECT_NE(stat((outside + "/c").c_str(), &st), 0) << "wrote through a symlink";
+}
+
+TEST(ContentFilesTest, TinyDescriptorCacheStillWorks) {
+  const std::string dir = TempDir();
+  auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate, /*max_open_files=*/1);
+  ASSERT_TRUE(files.ok());
+  ASSERT_TRUE((*files)->WritePiece(2, "0123456789ABCDEF").ok());
+  ASSERT_TRUE((*files)->WritePiece(0, "abcdefghijklmnop").ok());
+  std::string piece;
+  ASSERT_TRUE((*files)->ReadPiece(2, &piece).ok());
+  EXPECT_EQ(piece, "012" + std::string(5, '\0') + "89ABCDEF");
+  EXPECT_EQ(ReadAll(dir + "/root/z"), "89ABCDEF");
+  EXPECT_EQ(ReadAll(dir + "/root/a"), "abcdefghij");
+}
+
+TEST(ContentFilesTest, RejectsWrongSizedPieces) {
+  const std::string dir = TempDir();
+  auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate);
+  ASSERT_TRUE(files.ok());
+  EXPECT_FALSE((*files)->WritePiece(0, "short").ok());
+  EXPECT_FALSE((*files)->WritePiece(3, std::string(16, 'x')).ok());
+  std::string piece;
+  EXPECT_FALSE((*files)->ReadPiece(9, &piece).ok());
+}
+
+}  // namespace
+}  // namespace swarm
