@@ -10,6 +10,10 @@
 namespace bt {
 namespace {
 
+// Debian's abseil is built with its own absl::string_view, which does not take a
+// std::string_view implicitly.
+absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
 // Shrink the receive buffer when it empties if a large message (a bitfield) left it bigger
 // than this: memory per peer should track the blocks in flight, not the largest message seen.
 constexpr size_t kKeepCapacity = 256 * 1024;
@@ -51,24 +55,26 @@ void PutRangeMessage(std::string* out, MessageType type, uint32_t index, uint32_
   PutBE32(out, length);
 }
 
-bool IsKnownId(uint8_t id) {
-  return id <= 9 || (id >= 13 && id <= 17) || id == 20;
-}
+bool IsKnownId(uint8_t id) { return id <= 9 || (id >= 13 && id <= 17) || id == 20; }
 
 // Checks a handshake prefix of any length (up to kHandshakeSize) as far as it goes.
 absl::Status CheckHandshakePrefix(std::string_view bytes) {
   if (bytes.empty()) return absl::OkStatus();
   const uint8_t pstrlen = static_cast<uint8_t>(bytes[0]);
   if (pstrlen != kProtocolName.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("handshake pstrlen is ", pstrlen, "; expected ", kProtocolName.size(),
-                     " (is the peer speaking BitTorrent?)"));
+    return absl::InvalidArgumentError(absl::StrCat("handshake pstrlen is ", pstrlen, "; expected ",
+                                                   kProtocolName.size(),
+                                                   " (is the peer speaking BitTorrent?)"));
   }
   const std::string_view pstr = bytes.substr(1, kProtocolName.size());
-  if (pstr != kProtocolName.substr(0, pstr.size())) {
-    return absl::InvalidArgumentError(absl::StrCat("handshake protocol string is \"",
-                                                   absl::CHexEscape(pstr), "\"; expected \"",
-                                                   kProtocolName, "\""));
+  const size_t mismatch =
+      std::mismatch(pstr.begin(), pstr.end(), kProtocolName.begin()).first - pstr.begin();
+  if (mismatch < pstr.size()) {
+    // Quote only up to the first wrong byte, so the error does not depend on how much of the
+    // stream had arrived.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "handshake protocol string starts \"", absl::CHexEscape(Absl(pstr.substr(0, mismatch + 1))),
+        "\"; expected \"", Absl(kProtocolName), "\""));
   }
   return absl::OkStatus();
 }
@@ -120,25 +126,44 @@ absl::StatusOr<Handshake> ParseHandshake(std::string_view bytes) {
 
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kChoke: return "choke";
-    case MessageType::kUnchoke: return "unchoke";
-    case MessageType::kInterested: return "interested";
-    case MessageType::kNotInterested: return "not interested";
-    case MessageType::kHave: return "have";
-    case MessageType::kBitfield: return "bitfield";
-    case MessageType::kRequest: return "request";
-    case MessageType::kPiece: return "piece";
-    case MessageType::kCancel: return "cancel";
-    case MessageType::kPort: return "port";
-    case MessageType::kSuggest: return "suggest";
-    case MessageType::kHaveAll: return "have all";
-    case MessageType::kHaveNone: return "have none";
-    case MessageType::kReject: return "reject";
-    case MessageType::kAllowedFast: return "allowed fast";
-    case MessageType::kExtended: return "extended";
-    case MessageType::kKeepAlive: return "keep-alive";
-    case MessageType::kUnknown: return "unknown";
-    case MessageType::kHandshake: return "handshake";
+    case MessageType::kChoke:
+      return "choke";
+    case MessageType::kUnchoke:
+      return "unchoke";
+    case MessageType::kInterested:
+      return "interested";
+    case MessageType::kNotInterested:
+      return "not interested";
+    case MessageType::kHave:
+      return "have";
+    case MessageType::kBitfield:
+      return "bitfield";
+    case MessageType::kRequest:
+      return "request";
+    case MessageType::kPiece:
+      return "piece";
+    case MessageType::kCancel:
+      return "cancel";
+    case MessageType::kPort:
+      return "port";
+    case MessageType::kSuggest:
+      return "suggest";
+    case MessageType::kHaveAll:
+      return "have all";
+    case MessageType::kHaveNone:
+      return "have none";
+    case MessageType::kReject:
+      return "reject";
+    case MessageType::kAllowedFast:
+      return "allowed fast";
+    case MessageType::kExtended:
+      return "extended";
+    case MessageType::kKeepAlive:
+      return "keep-alive";
+    case MessageType::kUnknown:
+      return "unknown";
+    case MessageType::kHandshake:
+      return "handshake";
   }
   return "invalid";
 }
@@ -283,16 +308,15 @@ void MessageParser::Consume(size_t n) {
 }
 
 absl::Status MessageParser::Fail(const absl::Status& status) {
-  status_ = absl::Status(status.code(),
-                         absl::StrCat(status.message(), " (message at stream offset ", offset_, ")"));
+  status_ = absl::Status(
+      status.code(), absl::StrCat(status.message(), " (message at stream offset ", offset_, ")"));
   std::string().swap(buf_);
   pos_ = 0;
   return status_;
 }
 
 absl::StatusOr<std::optional<Message>> MessageParser::NextHandshake() {
-  const std::string_view avail(buf_.data() + pos_,
-                               std::min(buf_.size() - pos_, kHandshakeSize));
+  const std::string_view avail(buf_.data() + pos_, std::min(buf_.size() - pos_, kHandshakeSize));
   const absl::Status prefix = CheckHandshakePrefix(avail);
   if (!prefix.ok()) return Fail(prefix);
   if (avail.size() < kHandshakeSize) return std::optional<Message>();
@@ -337,14 +361,14 @@ absl::Status MessageParser::CheckPayloadLength(uint8_t id, uint32_t payload_leng
   if (!IsKnownId(id)) return absl::OkStatus();
   const auto type = static_cast<MessageType>(id);
   auto wrong_size = [&](uint32_t expected) {
-    return absl::InvalidArgumentError(absl::StrCat(MessageTypeName(type), " message payload is ",
-                                                   payload_length, " bytes; expected ",
-                                                   expected));
+    return absl::InvalidArgumentError(absl::StrCat(Absl(MessageTypeName(type)),
+                                                   " message payload is ", payload_length,
+                                                   " bytes; expected ", expected));
   };
   auto too_short = [&](uint32_t at_least) {
-    return absl::InvalidArgumentError(absl::StrCat(MessageTypeName(type), " message payload is ",
-                                                   payload_length, " bytes; expected at least ",
-                                                   at_least));
+    return absl::InvalidArgumentError(absl::StrCat(Absl(MessageTypeName(type)),
+                                                   " message payload is ", payload_length,
+                                                   " bytes; expected at least ", at_least));
   };
   switch (type) {
     case MessageType::kChoke:
@@ -371,20 +395,18 @@ absl::Status MessageParser::CheckPayloadLength(uint8_t id, uint32_t payload_leng
     case MessageType::kBitfield: {
       const size_t want = Bitfield::ByteLength(limits_.num_pieces);
       if (payload_length != want) {
-        return absl::InvalidArgumentError(absl::StrCat("bitfield message payload is ",
-                                                       payload_length, " bytes; ",
-                                                       limits_.num_pieces,
-                                                       " pieces need exactly ", want));
+        return absl::InvalidArgumentError(
+            absl::StrCat("bitfield message payload is ", payload_length, " bytes; ",
+                         limits_.num_pieces, " pieces need exactly ", want));
       }
       break;
     }
     case MessageType::kPiece:
       if (payload_length < 8) return too_short(8);
       if (payload_length - 8 > limits_.max_request_length) {
-        return absl::InvalidArgumentError(absl::StrCat("piece message block is ",
-                                                       payload_length - 8,
-                                                       " bytes; exceeds max_request_length ",
-                                                       limits_.max_request_length));
+        return absl::InvalidArgumentError(
+            absl::StrCat("piece message block is ", payload_length - 8,
+                         " bytes; exceeds max_request_length ", limits_.max_request_length));
       }
       break;
     case MessageType::kExtended:
@@ -398,9 +420,9 @@ absl::Status MessageParser::CheckPayloadLength(uint8_t id, uint32_t payload_leng
 
 absl::Status MessageParser::CheckIndex(MessageType type, uint32_t index) const {
   if (index < limits_.num_pieces) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat(MessageTypeName(type), " message piece index ",
-                                                 index, " is out of range (num_pieces ",
-                                                 limits_.num_pieces, ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(Absl(MessageTypeName(type)), " message piece index ", index,
+                   " is out of range (num_pieces ", limits_.num_pieces, ")"));
 }
 
 absl::StatusOr<Message> MessageParser::Decode(uint8_t id, std::string_view payload) const {
@@ -429,13 +451,12 @@ absl::StatusOr<Message> MessageParser::Decode(uint8_t id, std::string_view paylo
       if (absl::Status s = CheckIndex(m.type, m.index); !s.ok()) return s;
       if (m.length == 0) {
         return absl::InvalidArgumentError(
-            absl::StrCat(MessageTypeName(m.type), " message length is 0"));
+            absl::StrCat(Absl(MessageTypeName(m.type)), " message length is 0"));
       }
       if (m.length > limits_.max_request_length) {
-        return absl::InvalidArgumentError(absl::StrCat(MessageTypeName(m.type),
-                                                       " message length ", m.length,
-                                                       " exceeds max_request_length ",
-                                                       limits_.max_request_length));
+        return absl::InvalidArgumentError(
+            absl::StrCat(Absl(MessageTypeName(m.type)), " message length ", m.length,
+                         " exceeds max_request_length ", limits_.max_request_length));
       }
       break;
     case MessageType::kPiece:

@@ -87,16 +87,16 @@ enum class MessageType : int {
   kRequest = 6,
   kPiece = 7,
   kCancel = 8,
-  kPort = 9,           // BEP 5: the peer's DHT port
-  kSuggest = 13,       // BEP 6 from here to kAllowedFast
+  kPort = 9,      // BEP 5: the peer's DHT port
+  kSuggest = 13,  // BEP 6 from here to kAllowedFast
   kHaveAll = 14,
   kHaveNone = 15,
   kReject = 16,
   kAllowedFast = 17,
-  kExtended = 20,      // BEP 10
-  kKeepAlive = 256,    // a zero length prefix
-  kUnknown = 257,      // an id this codec does not know; `id` and `data` hold it
-  kHandshake = 258,    // only from a parser started with StreamStart::kHandshake
+  kExtended = 20,    // BEP 10
+  kKeepAlive = 256,  // a zero length prefix
+  kUnknown = 257,    // an id this codec does not know; `id` and `data` hold it
+  kHandshake = 258,  // only from a parser started with StreamStart::kHandshake
 };
 
 // "have", "piece", "unknown", ... for logs and errors.

@@ -70,16 +70,11 @@ absl::StatusOr<std::vector<PeerEndpoint>> DecodeCompactPeers(std::string_view by
   }
   std::vector<PeerEndpoint> peers;
   peers.reserve(bytes.size() / size);
-  char text[INET6_ADDRSTRLEN];
   for (size_t off = 0; off < bytes.size(); off += size) {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data() + off);
     uint16_t port = static_cast<uint16_t>(p[addr_size] << 8 | p[addr_size + 1]);
     if (port == 0) continue;
-    if (inet_ntop(family == IpFamily::kV4 ? AF_INET : AF_INET6, p, text, sizeof(text)) ==
-        nullptr) {
-      continue;  // cannot happen for 4/16 bytes, but never trust it to
-    }
-    peers.push_back(PeerEndpoint{text, port, ""});
+    peers.push_back(PeerEndpoint{IpAddressToText(bytes.substr(off, addr_size)), port, ""});
   }
   return peers;
 }
@@ -102,8 +97,8 @@ absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<PeerEndpoint>& 
 }
 
 absl::StatusOr<std::string> ParseIpAddress(std::string_view text, IpFamily* family) {
-  if (text.size() >= INET6_ADDRSTRLEN) {
-    return absl::InvalidArgumentError("IP address text too long");
+  if (text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("not an IPv4 or IPv6 address (too long or has NUL)");
   }
   char buf[INET6_ADDRSTRLEN];
   std::memcpy(buf, text.data(), text.size());
@@ -119,6 +114,16 @@ absl::StatusOr<std::string> ParseIpAddress(std::string_view text, IpFamily* fami
   }
   return absl::InvalidArgumentError(
       absl::StrCat("not an IPv4 or IPv6 address: \"", SanitizeTrackerText(text, 64), "\""));
+}
+
+std::string IpAddressToText(std::string_view bytes) {
+  if (bytes.size() != 4 && bytes.size() != 16) return "";
+  char text[INET6_ADDRSTRLEN];
+  if (inet_ntop(bytes.size() == 4 ? AF_INET : AF_INET6, bytes.data(), text, sizeof(text)) ==
+      nullptr) {
+    return "";
+  }
+  return text;
 }
 
 std::string SanitizeTrackerText(std::string_view text, size_t max_bytes) {

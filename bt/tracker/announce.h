@@ -28,6 +28,10 @@ namespace bt::tracker {
 // Length of an info-hash and of a peer id.
 inline constexpr size_t kHashSize = 20;
 
+// Most info-hashes in one scrape (what fits one BEP 15 UDP scrape packet; HTTP uses it too to
+// keep URLs short).
+inline constexpr size_t kMaxScrapeHashes = 74;
+
 // Why an announce happens (BEP 3). kNone is a regular re-announce.
 enum class AnnounceEvent { kNone, kStarted, kCompleted, kStopped };
 
@@ -104,6 +108,9 @@ absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<PeerEndpoint>& 
 // Parses the text form of an IPv4 or IPv6 address into its 4 or 16 bytes; fails otherwise
 // (host names included).
 absl::StatusOr<std::string> ParseIpAddress(std::string_view text, IpFamily* family);
+
+// The canonical text form of a 4- or 16-byte address; empty for any other length.
+std::string IpAddressToText(std::string_view bytes);
 
 // Tracker-supplied text (failure reasons, warnings) made safe to put into logs and status
 // messages: valid UTF-8 is kept, control characters and invalid bytes become '?', and the

@@ -3,12 +3,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/string_view.h"
+#include "absl/strings/match.h"
 #include "bt/tracker/tracker_url.h"
 #include "common/status_macros.h"
 
 namespace bt::tracker {
 namespace {
+
+// Debian's abseil has its own string_view type, which std::string_view does not convert to.
+absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 absl::Status CheckHttpUrl(std::string_view url) {
   SWARM_ASSIGN_OR_RETURN(TrackerUrl parsed, ParseTrackerUrl(url));
@@ -23,9 +26,9 @@ std::string AppendQuery(std::string_view base, std::string_view query) {
   base = base.substr(0, base.find('#'));
   char sep = base.find('?') == std::string_view::npos ? '?' : '&';
   if (!base.empty() && (base.back() == '?' || base.back() == '&')) {
-    return absl::StrCat(base, query);
+    return absl::StrCat(Sv(base), Sv(query));
   }
-  return absl::StrCat(base, std::string(1, sep), query);
+  return absl::StrCat(Sv(base), std::string(1, sep), Sv(query));
 }
 
 const char* EventName(AnnounceEvent event) {
@@ -85,13 +88,13 @@ absl::StatusOr<std::string> ScrapeUrlFor(std::string_view announce_url) {
   size_t slash = path.rfind('/');
   size_t scheme_end = path.find("://");
   if (slash == std::string_view::npos || slash < scheme_end + 3 ||
-      !absl::StartsWith(path.substr(slash + 1), "announce")) {
+      !absl::StartsWith(Sv(path.substr(slash + 1)), "announce")) {
     return absl::UnimplementedError(
         "tracker URL's last path segment does not start with \"announce\": no scrape URL");
   }
-  return absl::StrCat(path.substr(0, slash + 1), "scrape",
-                      path.substr(slash + 1 + std::string_view("announce").size()),
-                      query == std::string_view::npos ? "" : url.substr(query));
+  return absl::StrCat(Sv(path.substr(0, slash + 1)), "scrape",
+                      Sv(path.substr(slash + 1 + std::string_view("announce").size())),
+                      Sv(query == std::string_view::npos ? "" : url.substr(query)));
 }
 
 absl::StatusOr<std::string> BuildScrapeUrl(std::string_view announce_url,

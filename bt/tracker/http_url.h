@@ -19,9 +19,6 @@
 
 namespace bt::tracker {
 
-// Most info-hashes in one scrape (also what fits one BEP 15 UDP scrape packet).
-inline constexpr size_t kMaxScrapeHashes = 74;
-
 // %XX-encodes (upper-case hex) every byte outside A-Z a-z 0-9 - . _ ~.
 std::string PercentEncode(std::string_view bytes);
 

@@ -1,0 +1,113 @@
+#include "bt/tracker/announce.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace bt::tracker {
+namespace {
+
+using std::string_literals::operator""s;
+
+TEST(CompactPeersTest, DecodesIpv4) {
+  std::string bytes = "\x7f\x00\x00\x01\x1a\xe1\x0a\x01\x02\x03\x00\x50"s;
+  auto peers = DecodeCompactPeers(bytes, IpFamily::kV4);
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  ASSERT_EQ(peers->size(), 2u);
+  EXPECT_EQ((*peers)[0], (PeerEndpoint{"127.0.0.1", 6881, ""}));
+  EXPECT_EQ((*peers)[1], (PeerEndpoint{"10.1.2.3", 80, ""}));
+}
+
+TEST(CompactPeersTest, DecodesIpv6) {
+  std::string bytes = "\x20\x01\x0d\xb8"s + std::string(11, '\0') + "\x01\x1a\xe1"s;
+  auto peers = DecodeCompactPeers(bytes, IpFamily::kV6);
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  ASSERT_EQ(peers->size(), 1u);
+  EXPECT_EQ((*peers)[0], (PeerEndpoint{"2001:db8::1", 6881, ""}));
+}
+
+TEST(CompactPeersTest, EmptyIsNoPeers) {
+  auto peers = DecodeCompactPeers("", IpFamily::kV4);
+  ASSERT_TRUE(peers.ok());
+  EXPECT_TRUE(peers->empty());
+}
+
+TEST(CompactPeersTest, RejectsRaggedLength) {
+  auto peers = DecodeCompactPeers("\x7f\x00\x00\x01\x1a"s, IpFamily::kV4);
+  EXPECT_EQ(peers.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(peers.status().message().find("multiple of 6"), std::string::npos);
+  EXPECT_FALSE(DecodeCompactPeers(std::string(6, 'x'), IpFamily::kV6).ok());
+}
+
+TEST(CompactPeersTest, LimitAndPortZero) {
+  std::string two = "\x01\x02\x03\x04\x00\x00\x01\x02\x03\x04\x00\x01"s;
+  auto peers = DecodeCompactPeers(two, IpFamily::kV4);
+  ASSERT_TRUE(peers.ok());
+  ASSERT_EQ(peers->size(), 1u);  // port 0 dropped
+  EXPECT_EQ((*peers)[0].port, 1);
+  EXPECT_FALSE(DecodeCompactPeers(two, IpFamily::kV4, 1).ok());
+}
+
+TEST(CompactPeersTest, EncodeRoundTrips) {
+  std::vector<PeerEndpoint> v4 = {{"127.0.0.1", 6881, ""}, {"192.168.1.200", 65535, ""}};
+  auto bytes = EncodeCompactPeers(v4, IpFamily::kV4);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(bytes->size(), 12u);
+  EXPECT_EQ(*DecodeCompactPeers(*bytes, IpFamily::kV4), v4);
+  std::vector<PeerEndpoint> v6 = {{"::1", 1, ""}, {"fe80::1:2", 443, ""}};
+  bytes = EncodeCompactPeers(v6, IpFamily::kV6);
+  ASSERT_TRUE(bytes.ok());
+  EXPECT_EQ(*DecodeCompactPeers(*bytes, IpFamily::kV6), v6);
+  EXPECT_FALSE(EncodeCompactPeers(v6, IpFamily::kV4).ok());
+  EXPECT_FALSE(EncodeCompactPeers({{"example.com", 1, ""}}, IpFamily::kV4).ok());
+}
+
+TEST(IpAddressTest, ParsesAndFormats) {
+  IpFamily family;
+  auto v4 = ParseIpAddress("1.2.3.4", &family);
+  ASSERT_TRUE(v4.ok());
+  EXPECT_EQ(family, IpFamily::kV4);
+  EXPECT_EQ(*v4, "\x01\x02\x03\x04");
+  auto v6 = ParseIpAddress("2001:DB8:0:0::1", &family);
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(family, IpFamily::kV6);
+  EXPECT_EQ(IpAddressToText(*v6), "2001:db8::1");
+  EXPECT_FALSE(ParseIpAddress("tracker.example", &family).ok());
+  EXPECT_FALSE(ParseIpAddress("1.2.3.4.5", &family).ok());
+  EXPECT_FALSE(ParseIpAddress("", &family).ok());
+  EXPECT_FALSE(ParseIpAddress(std::string(100, '1'), &family).ok());
+  EXPECT_FALSE(ParseIpAddress("1.2.3.4\0"s, &family).ok());
+  EXPECT_EQ(IpAddressToText("abc"), "");
+}
+
+TEST(ValidateAnnounceParamsTest, ChecksSizes) {
+  AnnounceParams p;
+  p.info_hash = std::string(20, 'i');
+  p.peer_id = std::string(20, 'p');
+  EXPECT_TRUE(ValidateAnnounceParams(p).ok());
+  p.peer_id = "short";
+  EXPECT_EQ(ValidateAnnounceParams(p).code(), absl::StatusCode::kInvalidArgument);
+  p.peer_id = std::string(20, 'p');
+  p.info_hash = std::string(40, 'a');  // hex is not accepted
+  EXPECT_FALSE(ValidateAnnounceParams(p).ok());
+  p.info_hash = std::string(20, 'i');
+  p.tracker_id = std::string(2000, 't');
+  EXPECT_FALSE(ValidateAnnounceParams(p).ok());
+}
+
+TEST(SanitizeTrackerTextTest, KeepsUtf8ReplacesControlAndInvalid) {
+  EXPECT_EQ(SanitizeTrackerText("plain text"), "plain text");
+  EXPECT_EQ(SanitizeTrackerText("caf\xc3\xa9 \xe2\x9c\x93"), "caf\xc3\xa9 \xe2\x9c\x93");
+  EXPECT_EQ(SanitizeTrackerText("a\x01" "b\nc\x7f"), "a?b c?");
+  EXPECT_EQ(SanitizeTrackerText("\xff\xc3(\xed\xa0\x80"), "??(???");  // invalid, surrogate
+  EXPECT_EQ(SanitizeTrackerText("\0x"s), "?x");
+}
+
+TEST(SanitizeTrackerTextTest, CutsAtSequenceBoundary) {
+  EXPECT_EQ(SanitizeTrackerText("abcdef", 4), "abcd...");
+  EXPECT_EQ(SanitizeTrackerText("ab\xc3\xa9", 3), "ab...");
+  EXPECT_EQ(SanitizeTrackerText(std::string(10000, 'x')).size(), 515u);
+}
+
+}  // namespace
+}  // namespace bt::tracker
