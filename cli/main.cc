@@ -2,6 +2,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "cli/download.h"
 #include "cli/inspect.h"
 
 namespace {
@@ -10,6 +11,8 @@ constexpr const char* kUsage =
     "usage: swarm-cli COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
+    "  download FILE.torrent [-o DIR] [--workers N] [--coordinator HOST:PORT]\n"
+    "                                  fetch a torrent's content into DIR/<name>\n"
     "  inspect FILE.torrent [--json]   show a torrent's name, info-hash, files, trackers\n";
 
 }  // namespace
@@ -21,6 +24,7 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = argv[1];
   if (command == "inspect") return swarm::cli::RunInspect(argc - 2, argv + 2);
+  if (command == "download") return swarm::cli::RunDownload(argc - 2, argv + 2);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;

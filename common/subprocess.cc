@@ -52,7 +52,23 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
 
 Subprocess::~Subprocess() {
   Stop(absl::Seconds(5));
+  // The child is gone, so the drainer sees end-of-file (unless a grandchild kept the pipe,
+  // which our services never do).
+  if (drainer_.joinable()) drainer_.join();
   if (stdout_fd_ >= 0) close(stdout_fd_);
+}
+
+void Subprocess::DrainStdout() {
+  if (stdout_fd_ < 0 || drainer_.joinable()) return;
+  const int fd = stdout_fd_;
+  drainer_ = std::thread([fd] {
+    char buf[4096];
+    while (true) {
+      const ssize_t n = read(fd, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+    }
+  });
 }
 
 absl::StatusOr<std::string> Subprocess::ReadLineMatching(const std::string& needle,

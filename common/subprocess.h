@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -46,6 +47,9 @@ class Subprocess {
   absl::StatusOr<std::string> ReadLineMatching(const std::string& needle, absl::Duration timeout);
   // Everything read from stdout so far (for error messages).
   const std::string& output() const { return output_; }
+  // From now on, reads and discards the child's stdout in a background thread, so a chatty
+  // child can never block on a full pipe. ReadLineMatching must not be called afterwards.
+  void DrainStdout();
 
   // Sends `signal`; no-op if the child has been reaped.
   void Signal(int signal);
@@ -65,6 +69,7 @@ class Subprocess {
   int status_ = -1;
   std::string output_;
   size_t consumed_ = 0;
+  std::thread drainer_;
 };
 
 }  // namespace swarm

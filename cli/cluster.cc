@@ -1,0 +1,98 @@
+#include "cli/cluster.h"
+
+#include <signal.h>
+
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/binaries.h"
+#include "common/status_macros.h"
+
+namespace swarm::cli {
+namespace {
+
+constexpr absl::Duration kStartTimeout = absl::Seconds(20);
+
+std::string RandomToken() {
+  absl::BitGen gen;
+  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+}
+
+// "... listening on 127.0.0.1:PORT" -> "127.0.0.1:PORT".
+std::string AddressFromLine(const std::string& line) {
+  const size_t at = line.rfind(' ');
+  return at == std::string::npos ? line : line.substr(at + 1);
+}
+
+absl::StatusOr<std::unique_ptr<Subprocess>> StartService(const std::vector<std::string>& argv,
+                                                         bool verbose) {
+  SubprocessOptions options;
+  options.quiet_stderr = !verbose;
+  return Subprocess::Start(argv, options);
+}
+
+}  // namespace
+
+int DefaultWorkerCount() {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(2, std::min(8, cores));
+}
+
+absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
+    const ClusterOptions& options) {
+  SWARM_ASSIGN_OR_RETURN(std::string tracker_bin, FindServiceBinary("tracker_svc"));
+  SWARM_ASSIGN_OR_RETURN(std::string coordinator_bin, FindServiceBinary("coordinator"));
+  SWARM_ASSIGN_OR_RETURN(std::string worker_bin, FindServiceBinary("peer_svc"));
+  std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
+  const std::string token = RandomToken();
+
+  SWARM_ASSIGN_OR_RETURN(cluster->tracker_svc_,
+                         StartService({tracker_bin, "--listen=127.0.0.1:0"}, options.verbose));
+  auto line = cluster->tracker_svc_->ReadLineMatching("listening on", kStartTimeout);
+  if (!line.ok()) return absl::UnavailableError(absl::StrCat("tracker_svc did not start: ", line.status().message()));
+  const std::string tracker_address = AddressFromLine(*line);
+
+  SWARM_ASSIGN_OR_RETURN(
+      cluster->coordinator_,
+      StartService({coordinator_bin, "--listen=127.0.0.1:0", "--tracker_svc=" + tracker_address,
+                    "--auth_token=" + token},
+                   options.verbose));
+  line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
+  if (!line.ok()) return absl::UnavailableError(absl::StrCat("coordinator did not start: ", line.status().message()));
+  cluster->coordinator_address_ = AddressFromLine(*line);
+
+  for (int i = 0; i < options.workers; ++i) {
+    std::vector<std::string> argv = {worker_bin, "--coordinator=" + cluster->coordinator_address_,
+                                     "--auth_token=" + token, absl::StrCat("--name=worker-", i)};
+    if (!options.worker_bind_ips.empty()) {
+      argv.push_back("--bind_ip=" + options.worker_bind_ips[i % options.worker_bind_ips.size()]);
+    }
+    SWARM_ASSIGN_OR_RETURN(auto worker, StartService(argv, options.verbose));
+    cluster->workers_.push_back(std::move(worker));
+  }
+  // Wait for every worker to register, so the job starts with the whole cluster.
+  for (auto& worker : cluster->workers_) {
+    line = worker->ReadLineMatching("registered as worker", kStartTimeout);
+    if (!line.ok()) return absl::UnavailableError(absl::StrCat("peer_svc did not register: ", line.status().message()));
+    worker->DrainStdout();
+  }
+  cluster->tracker_svc_->DrainStdout();
+  cluster->coordinator_->DrainStdout();
+  return cluster;
+}
+
+EmbeddedCluster::~EmbeddedCluster() { Stop(); }
+
+void EmbeddedCluster::Stop() {
+  for (auto& w : workers_) w->Signal(SIGTERM);
+  for (auto& w : workers_) w->Stop(absl::Seconds(5));
+  workers_.clear();
+  if (coordinator_) coordinator_->Stop(absl::Seconds(8));
+  coordinator_.reset();
+  if (tracker_svc_) tracker_svc_->Stop(absl::Seconds(5));
+  tracker_svc_.reset();
+}
+
+}  // namespace swarm::cli

@@ -1,0 +1,51 @@
+// The embedded default of `swarm-cli download`: tracker_svc, a coordinator and N peer
+// workers as child processes on loopback ports they pick themselves, all stopped when the
+// cluster is destroyed (and, through PR_SET_PDEATHSIG, when swarm-cli dies).
+//
+//   SWARM_ASSIGN_OR_RETURN(auto cluster, EmbeddedCluster::Start({.workers = 3}));
+//   Connect(cluster->coordinator_address());
+#ifndef SWARM_CLI_CLUSTER_H_
+#define SWARM_CLI_CLUSTER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/subprocess.h"
+
+namespace swarm::cli {
+
+struct ClusterOptions {
+  int workers = 2;
+  // Source addresses for the workers' peer connections, used round-robin (empty: any).
+  std::vector<std::string> worker_bind_ips;
+  // Show the services' own stderr (diagnostics) instead of hiding it.
+  bool verbose = false;
+};
+
+class EmbeddedCluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<EmbeddedCluster>> Start(const ClusterOptions& options);
+  ~EmbeddedCluster();  // Stop()
+
+  const std::string& coordinator_address() const { return coordinator_address_; }
+  int workers() const { return static_cast<int>(workers_.size()); }
+  // Stops the workers first (so no new writes start), then the coordinator (which sends its
+  // stopped announce through tracker_svc), then tracker_svc.
+  void Stop();
+
+ private:
+  EmbeddedCluster() = default;
+  std::unique_ptr<Subprocess> tracker_svc_;
+  std::unique_ptr<Subprocess> coordinator_;
+  std::vector<std::unique_ptr<Subprocess>> workers_;
+  std::string coordinator_address_;
+};
+
+// The number of workers a machine sensibly runs: one per core, at least 2, at most 8.
+int DefaultWorkerCount();
+
+}  // namespace swarm::cli
+
+#endif  // SWARM_CLI_CLUSTER_H_

@@ -1,0 +1,66 @@
+#include "cli/progress_display.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+
+namespace swarm::cli {
+namespace {
+
+std::string FormatEta(double seconds) {
+  if (seconds < 0 || seconds > 360000) return "--:--";
+  const int64_t s = static_cast<int64_t>(seconds + 0.5);
+  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+const char* StateName(coordinator::JobState s) {
+  switch (s) {
+    case coordinator::CHECKING: return "checking";
+    case coordinator::DOWNLOADING: return "downloading";
+    case coordinator::COMPLETE: return "complete";
+    case coordinator::FAILED: return "failed";
+    case coordinator::CANCELLED: return "cancelled";
+    default: return "starting";
+  }
+}
+
+}  // namespace
+
+std::string FormatProgressLine(const coordinator::JobProgress& p, int bar_width) {
+  const double fraction =
+      p.total_bytes() > 0 ? static_cast<double>(p.verified_bytes()) / p.total_bytes() : 0.0;
+  std::string bar;
+  if (bar_width > 0) {
+    const int filled = static_cast<int>(fraction * bar_width);
+    bar = absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '.'), "] ");
+  }
+  return absl::StrFormat("%s%5.1f%%  %6.1f MB/s  peers %d/%d  workers %d  ETA %s  %s", bar,
+                         fraction * 100, p.rate_bytes_per_s() / 1e6, p.assigned_peers(),
+                         p.known_peers(), p.workers(), FormatEta(p.eta_s()),
+                         StateName(p.state()));
+}
+
+void ProgressDisplay::Update(const coordinator::JobProgress& p) {
+  if (terminal_) {
+    std::fprintf(stderr, "\r%s\033[K", FormatProgressLine(p, 30).c_str());
+    std::fflush(stderr);
+    drawn_ = true;
+    return;
+  }
+  const absl::Time now = absl::Now();
+  if (now - last_plain_ >= plain_interval_ || p.state() != last_state_) {
+    std::fprintf(stderr, "%s\n", FormatProgressLine(p, 0).c_str());
+    last_plain_ = now;
+    last_state_ = p.state();
+  }
+}
+
+void ProgressDisplay::Finish() {
+  if (terminal_ && drawn_) std::fputc('\n', stderr);
+  drawn_ = false;
+}
+
+}  // namespace swarm::cli
