@@ -211,8 +211,19 @@ int RunDownload(int argc, char** argv) {
     watch.set_job_id(job.job_id());
     auto stream = stub->WatchJob(&context, watch);
     coordinator::JobProgress progress;
+    bool checked = false;
     while (stream->Read(&progress)) {
       last = progress;
+      if (!checked && progress.state() != coordinator::CHECKING &&
+          progress.state() != coordinator::JOB_STATE_UNSPECIFIED) {
+        // The coordinator re-hashed what was already in the output folder.
+        checked = true;
+        if (progress.verified_pieces() > 0) {
+          display.Finish();
+          std::cerr << "swarm: resuming: " << progress.verified_pieces() << " of "
+                    << progress.num_pieces() << " pieces already verified on disk\n";
+        }
+      }
       display.Update(progress);
       if (progress.state() == coordinator::COMPLETE || progress.state() == coordinator::FAILED ||
           progress.state() == coordinator::CANCELLED) {

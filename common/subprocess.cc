@@ -37,10 +37,16 @@ absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);  // the parent may block signals in its threads
-    if (options.capture_stdout) dup2(pipe_fds[1], STDOUT_FILENO);
-    if (options.quiet_stderr) {
-      const int devnull = open("/dev/null", O_WRONLY);
-      if (devnull >= 0) dup2(devnull, STDERR_FILENO);
+    const int devnull = open("/dev/null", O_WRONLY);
+    if (options.capture_stdout) {
+      dup2(pipe_fds[1], STDOUT_FILENO);
+    } else if (options.quiet_stdout && devnull >= 0) {
+      dup2(devnull, STDOUT_FILENO);
+    }
+    if (options.stderr_to_stdout) {
+      dup2(STDOUT_FILENO, STDERR_FILENO);
+    } else if (options.quiet_stderr && devnull >= 0) {
+      dup2(devnull, STDERR_FILENO);
     }
     if (!options.cwd.empty() && chdir(options.cwd.c_str()) != 0) _exit(126);
     execvp(args[0], args.data());

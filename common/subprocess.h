@@ -26,8 +26,12 @@ namespace swarm {
 struct SubprocessOptions {
   // Capture the child's stdout through a pipe for ReadLineMatching; otherwise it inherits ours.
   bool capture_stdout = true;
+  // Without capture: send the child's stdout to /dev/null (otherwise it inherits ours).
+  bool quiet_stdout = false;
   // Send the child's stderr to /dev/null (otherwise it inherits ours).
   bool quiet_stderr = false;
+  // Send the child's stderr where its stdout goes (to read both through ReadLineMatching).
+  bool stderr_to_stdout = false;
   // Put the child in its own process group, so a Ctrl+C at the terminal reaches only us and
   // we decide how to stop it.
   bool own_process_group = true;

@@ -1,0 +1,170 @@
+// End-to-end: `swarm-cli download` through tracker_svc, the coordinator and peer workers,
+// against a real opentracker and real aria2c / transmission seeders on loopback. Every
+// download is compared byte for byte with the original.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/subprocess.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/coordinator.grpc.pb.h"
+#include "tests/e2e/swarm_env.h"
+
+namespace swarm::testing {
+namespace {
+
+#define ASSERT_OK(expr)                                   \
+  do {                                                    \
+    const absl::Status status_ = (expr);                  \
+    ASSERT_TRUE(status_.ok()) << #expr << ": " << status_; \
+  } while (0)
+
+constexpr absl::Duration kDownloadTimeout = absl::Seconds(240);
+
+const std::vector<std::pair<std::string, uint64_t>> kMultiFiles = {
+    {"a.bin", 5 << 20}, {"empty.txt", 0}, {"sub/b.bin", (3 << 20) + 77}, {"sub/deeper/c.txt", 1000}};
+
+// Runs swarm-cli with `args`; returns its exit status, with its output on failure.
+int RunCli(const std::vector<std::string>& args, std::string* output = nullptr) {
+  std::vector<std::string> argv = {SwarmEnv::SwarmCli()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  SubprocessOptions options;
+  options.stderr_to_stdout = true;
+  auto cli = Subprocess::Start(argv, options);
+  if (!cli.ok()) return -1;
+  // Read everything it prints until it exits (the needle never appears).
+  (*cli)->ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
+  std::optional<int> status = (*cli)->Wait(absl::Seconds(10));
+  if (output) *output = (*cli)->output();
+  if (!status) {
+    (*cli)->Stop(absl::Seconds(1));
+    return -2;
+  }
+  return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+}
+
+std::vector<std::string> DownloadArgs(const SwarmEnv& env, int workers) {
+  return {"download", env.torrent_path(), "-o", env.download_dir(),
+          absl::StrCat("--workers=", workers)};
+}
+
+TEST(DownloadTest, SingleFileFromAria2WithOneWorker) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"single.bin", (24 << 20) + 12345}}, /*multi_file=*/false));
+  ASSERT_OK(env.StartTracker());
+  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
+  ASSERT_OK(env.WaitForSeeders());
+  std::string output;
+  ASSERT_EQ(RunCli(DownloadArgs(env, 1), &output), 0) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+TEST(DownloadTest, MultiFileFromTransmissionWithThreeWorkers) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload(kMultiFiles, /*multi_file=*/true));
+  ASSERT_OK(env.StartTracker());
+  ASSERT_OK(env.MakeTorrent(/*piece_length_log2=*/16));
+  ASSERT_OK(env.AddSeeder(SeederKind::kTransmission));
+  ASSERT_OK(env.WaitForSeeders());
+  std::string output;
+  ASSERT_EQ(RunCli(DownloadArgs(env, 3), &output), 0) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+TEST(DownloadTest, MultiFileFromAria2AndTransmissionWithOneWorker) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload(kMultiFiles, /*multi_file=*/true));
+  ASSERT_OK(env.StartTracker());
+  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
+  ASSERT_OK(env.AddSeeder(SeederKind::kTransmission));
+  ASSERT_OK(env.WaitForSeeders());
+  std::string output;
+  ASSERT_EQ(RunCli(DownloadArgs(env, 1), &output), 0) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+TEST(DownloadTest, SingleFileFromAria2AndTransmissionWithThreeWorkers) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"single.bin", 16 << 20}}, /*multi_file=*/false));
+  ASSERT_OK(env.StartTracker());
+  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
+  ASSERT_OK(env.AddSeeder(SeederKind::kTransmission));
+  ASSERT_OK(env.WaitForSeeders());
+  std::string output;
+  ASSERT_EQ(RunCli(DownloadArgs(env, 3), &output), 0) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+TEST(DownloadTest, RefusesHostileTorrentWithExitStatus2) {
+  SwarmEnv env;
+  const std::string path = env.root() + "/evil.torrent";
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("d4:infod5:filesld6:lengthi5e4:pathl2:..6:escapeee4:name1:x12:piece lengthi16384e"
+        "6:pieces20:aaaaaaaaaaaaaaaaaaaaee", f);
+  fclose(f);
+  std::string output;
+  EXPECT_EQ(RunCli({"download", path, "-o", env.download_dir()}, &output), 2) << output;
+  EXPECT_NE(output.find("escape the output folder"), std::string::npos) << output;
+}
+
+// Parses the percentage at the start of a plain progress line ("  42.0%  ...").
+std::optional<double> PercentOf(const std::string& line) {
+  absl::string_view s = absl::StripLeadingAsciiWhitespace(line);
+  const size_t pct = s.find('%');
+  double value;
+  if (pct == absl::string_view::npos || !absl::SimpleAtod(s.substr(0, pct), &value)) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+TEST(DownloadTest, InterruptedDownloadResumes) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"resume.bin", 32 << 20}}, /*multi_file=*/false));
+  ASSERT_OK(env.StartTracker());
+  ASSERT_OK(env.MakeTorrent());
+  // Slow enough that the first run is still going when it is interrupted.
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/3 << 20));
+  ASSERT_OK(env.WaitForSeeders());
+
+  SubprocessOptions options;
+  options.stderr_to_stdout = true;
+  std::vector<std::string> argv = {SwarmEnv::SwarmCli()};
+  for (const std::string& a : DownloadArgs(env, 2)) argv.push_back(a);
+  auto cli = Subprocess::Start(argv, options);
+  ASSERT_TRUE(cli.ok());
+  while (true) {
+    auto line = (*cli)->ReadLineMatching("MB/s", kDownloadTimeout);
+    ASSERT_TRUE(line.ok()) << line.status() << (*cli)->output();
+    std::optional<double> percent = PercentOf(*line);
+    if (percent && *percent >= 15) {
+      ASSERT_LT(*percent, 90) << "the download was not slowed down";
+      break;
+    }
+  }
+  (*cli)->Signal(SIGINT);
+  std::optional<int> status = (*cli)->Wait(absl::Seconds(30));
+  ASSERT_TRUE(status.has_value()) << "swarm-cli did not stop after SIGINT";
+  (*cli)->ReadLineMatching("\x01never\x01", absl::Seconds(1)).IgnoreError();
+  ASSERT_TRUE(WIFEXITED(*status)) << (*cli)->output();
+  EXPECT_EQ(WEXITSTATUS(*status), 130) << (*cli)->output();
+  EXPECT_NE((*cli)->output().find("run the same command again to resume"), std::string::npos);
+
+  std::string output;
+  ASSERT_EQ(RunCli(DownloadArgs(env, 2), &output), 0) << output;
+  EXPECT_NE(output.find("already verified"), std::string::npos) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+}  // namespace
+}  // namespace swarm::testing

@@ -1,0 +1,43 @@
+// Real BitTorrent seeders for end-to-end tests: aria2c and transmission-cli (Debian's), each
+// bound to its own loopback address (127.0.0.x) and a free port, with DHT, LPD, PEX, uTP
+// and port mapping off so that the test's tracker is their only source of peers
+// (../shared/real-peers.md has why each setting matters on loopback).
+//
+//   SWARM_ASSIGN_OR_RETURN(auto seeder,
+//       StartAria2Seeder({.torrent = t, .data_dir = d, .ip = "127.0.0.2"}));
+#ifndef SWARM_TESTS_E2E_SEEDERS_H_
+#define SWARM_TESTS_E2E_SEEDERS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/subprocess.h"
+
+namespace swarm::testing {
+
+struct SeederOptions {
+  std::string torrent;   // path of the .torrent
+  std::string data_dir;  // folder holding the content (as <data_dir>/<name>)
+  std::string ip;        // loopback address to bind, e.g. "127.0.0.2"
+  // Upload cap in bytes per second (0: none), to make a download last long enough to be
+  // interrupted or to lose a worker on the way.
+  uint64_t max_upload_bytes_per_s = 0;
+  std::string work_dir;  // scratch folder for the client's own state
+};
+
+struct Seeder {
+  std::unique_ptr<Subprocess> process;
+  std::string ip;
+  int port = 0;
+};
+
+absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& options);
+absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& options);
+
+// A TCP port free on `ip` right now (bound with port 0, read, closed).
+absl::StatusOr<int> FreePort(const std::string& ip, int type);
+
+}  // namespace swarm::testing
+
+#endif  // SWARM_TESTS_E2E_SEEDERS_H_

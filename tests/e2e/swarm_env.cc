@@ -1,0 +1,239 @@
+#include "tests/e2e/swarm_env.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bt/metainfo.h"
+#include "common/status_macros.h"
+
+namespace swarm::testing {
+namespace {
+
+absl::Status MakeDirs(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      const std::string partial = path.substr(0, i);
+      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return absl::InternalError(absl::StrCat("mkdir ", partial, ": ", std::strerror(errno)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// One HTTP GET on loopback; returns the body.
+absl::StatusOr<std::string> HttpGet(int port, const std::string& target) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    return absl::UnavailableError(std::strerror(errno));
+  }
+  const std::string request = absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return absl::UnavailableError("short write");
+  }
+  std::string response;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) response.append(buf, static_cast<size_t>(n));
+  close(fd);
+  const size_t body = response.find("\r\n\r\n");
+  if (body == std::string::npos) return absl::UnavailableError("no HTTP body");
+  return response.substr(body + 4);
+}
+
+}  // namespace
+
+SwarmEnv::SwarmEnv() {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string tmpl = std::string(tmp ? tmp : "/tmp") + "/swarm_e2e.XXXXXX";
+  root_ = mkdtemp(tmpl.data());
+  chmod(root_.c_str(), 0755);  // opentracker drops to nobody and must read its folder
+  seed_dir_ = root_ + "/seed";
+  download_dir_ = root_ + "/download";
+  MakeDirs(seed_dir_).IgnoreError();
+  MakeDirs(download_dir_).IgnoreError();
+}
+
+SwarmEnv::~SwarmEnv() {
+  for (Seeder& s : seeders_) s.process->Stop(absl::Seconds(3));
+  if (tracker_) tracker_->Stop(absl::Seconds(3));
+}
+
+std::string SwarmEnv::SwarmCli() { return "cli/swarm-cli"; }
+
+std::string SwarmEnv::tracker_url() const {
+  return absl::StrCat("http://127.0.0.1:", tracker_port_, "/announce");
+}
+
+absl::Status SwarmEnv::MakePayload(const std::vector<std::pair<std::string, uint64_t>>& files,
+                                   bool multi_file, const std::string& multi_name) {
+  content_name_ = multi_file ? multi_name : files.at(0).first;
+  for (const auto& [name, size] : files) {
+    const std::string rel = multi_file ? absl::StrCat(multi_name, "/", name) : name;
+    const std::string path = absl::StrCat(seed_dir_, "/", rel);
+    SWARM_RETURN_IF_ERROR(MakeDirs(path.substr(0, path.rfind('/'))));
+    std::mt19937_64 rng(std::hash<std::string>()(name));
+    std::string data(size, '\0');
+    for (size_t i = 0; i + 8 <= data.size(); i += 8) {
+      const uint64_t v = rng();
+      std::memcpy(&data[i], &v, 8);
+    }
+    std::ofstream out(path, std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+    relative_files_.push_back(rel);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SwarmEnv::StartTracker() {
+  SWARM_ASSIGN_OR_RETURN(tracker_port_, FreePort("127.0.0.1", SOCK_STREAM));
+  const std::string dir = root_ + "/tracker";
+  SWARM_RETURN_IF_ERROR(MakeDirs(dir));
+  chmod(dir.c_str(), 0755);
+  std::ofstream(dir + "/whitelist").close();
+  chmod((dir + "/whitelist").c_str(), 0644);
+  SubprocessOptions options;
+  options.capture_stdout = false;
+  options.quiet_stdout = true;
+  options.quiet_stderr = true;
+  // -w is relative to -d: opentracker chroots there when started as root.
+  SWARM_ASSIGN_OR_RETURN(
+      tracker_, Subprocess::Start({"opentracker", "-i", "127.0.0.1", "-p",
+                                   absl::StrCat(tracker_port_), "-P", absl::StrCat(tracker_port_),
+                                   "-d", dir, "-w", "whitelist"},
+                                  options));
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!HttpGet(tracker_port_, "/scrape").ok()) {
+    if (!tracker_->running()) return absl::UnavailableError("opentracker exited at start");
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("opentracker did not answer");
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SwarmEnv::MakeTorrent(int piece_length_log2) {
+  torrent_path_ = root_ + "/test.torrent";
+  SubprocessOptions options;
+  options.capture_stdout = false;
+  options.quiet_stdout = true;
+  options.cwd = seed_dir_;
+  SWARM_ASSIGN_OR_RETURN(auto mk, Subprocess::Start({"mktorrent", "-l", absl::StrCat(piece_length_log2),
+                                                     "-a", tracker_url(), "-o", torrent_path_,
+                                                     content_name_},
+                                                    options));
+  std::optional<int> status = mk->Wait(absl::Seconds(60));
+  if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return absl::InternalError("mktorrent failed");
+  }
+  SWARM_ASSIGN_OR_RETURN(std::string bytes, ReadAll(torrent_path_));
+  SWARM_ASSIGN_OR_RETURN(bt::Metainfo m, bt::ParseMetainfo(bytes));
+  info_hash_hex_ = bt::ToHex(m.info_hash);
+  if (tracker_) {
+    const std::string list = root_ + "/tracker/whitelist";
+    std::ofstream(list, std::ios::app) << info_hash_hex_ << "\n";
+    tracker_->Signal(SIGHUP);  // reload the whitelist
+    // The reload is asynchronous: wait until a scrape of the hash answers with its entry.
+    const std::string raw = absl::HexStringToBytes(info_hash_hex_);
+    std::string escaped;
+    for (unsigned char c : raw) absl::StrAppend(&escaped, "%", absl::Hex(c, absl::kZeroPad2));
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while (true) {
+      auto body = HttpGet(tracker_port_, "/announce?info_hash=" + escaped +
+                                             "&peer_id=-PROBE-000000000000&port=1&left=0"
+                                             "&compact=1&event=stopped");
+      if (body.ok() && body->find("failure reason") == std::string::npos) break;
+      if (absl::Now() > deadline) return absl::DeadlineExceededError("whitelist not reloaded");
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SwarmEnv::AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s) {
+  SeederOptions o;
+  o.torrent = torrent_path_;
+  o.data_dir = seed_dir_;
+  o.ip = absl::StrCat("127.0.0.", 2 + next_ip_++);
+  o.max_upload_bytes_per_s = max_upload_bytes_per_s;
+  o.work_dir = absl::StrCat(root_, "/seeder", next_ip_);
+  SWARM_RETURN_IF_ERROR(MakeDirs(o.work_dir));
+  SWARM_ASSIGN_OR_RETURN(Seeder seeder, kind == SeederKind::kAria2 ? StartAria2Seeder(o)
+                                                                   : StartTransmissionSeeder(o));
+  seeders_.push_back(std::move(seeder));
+  return absl::OkStatus();
+}
+
+absl::Status SwarmEnv::WaitForSeeders(absl::Duration timeout) {
+  const std::string raw = absl::HexStringToBytes(info_hash_hex_);
+  std::string escaped;
+  for (unsigned char c : raw) absl::StrAppend(&escaped, "%", absl::Hex(c, absl::kZeroPad2));
+  const absl::Time deadline = absl::Now() + timeout;
+  int64_t complete = 0;
+  while (absl::Now() < deadline) {
+    auto body = HttpGet(tracker_port_, "/scrape?info_hash=" + escaped);
+    if (body.ok()) {
+      const size_t at = body->find("8:completei");
+      if (at != std::string::npos) {
+        const size_t start = at + 11;
+        absl::SimpleAtoi(body->substr(start, body->find('e', start) - start), &complete);
+        if (complete >= static_cast<int64_t>(seeders_.size())) return absl::OkStatus();
+      }
+    }
+    for (Seeder& s : seeders_) {
+      if (!s.process->running()) return absl::UnavailableError("a seeder exited");
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  return absl::DeadlineExceededError(absl::StrCat("only ", complete, " of ", seeders_.size(),
+                                                  " seeders reached the tracker"));
+}
+
+absl::Status SwarmEnv::CheckDownload() const {
+  for (const std::string& rel : relative_files_) {
+    SWARM_ASSIGN_OR_RETURN(std::string want, ReadAll(seed_dir_ + "/" + rel));
+    SWARM_ASSIGN_OR_RETURN(std::string got, ReadAll(download_dir_ + "/" + rel));
+    if (got.size() != want.size()) {
+      return absl::DataLossError(absl::StrCat(rel, ": ", got.size(), " bytes, want ", want.size()));
+    }
+    if (got != want) {
+      size_t i = 0;
+      while (got[i] == want[i]) ++i;
+      return absl::DataLossError(absl::StrCat(rel, ": differs from byte ", i));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace swarm::testing
