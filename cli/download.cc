@@ -127,7 +127,7 @@ class InterruptWatcher {
   void Watch(grpc::ClientContext* context) {
     absl::MutexLock lock(&mu_);
     context_ = context;
-    if (interrupted_) context_->TryCancel();
+    if (interrupted_ && context_ != nullptr) context_->TryCancel();
   }
   bool interrupted() const { return interrupted_; }
 

@@ -4,12 +4,14 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "bt/bencode.h"
 #include "common/subprocess.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -107,11 +109,17 @@ TEST(DownloadTest, SingleFileFromAria2AndTransmissionWithThreeWorkers) {
 TEST(DownloadTest, RefusesHostileTorrentWithExitStatus2) {
   SwarmEnv env;
   const std::string path = env.root() + "/evil.torrent";
-  FILE* f = fopen(path.c_str(), "w");
-  ASSERT_NE(f, nullptr);
-  fputs("d4:infod5:filesld6:lengthi5e4:pathl2:..6:escapeee4:name1:x12:piece lengthi16384e"
-        "6:pieces20:aaaaaaaaaaaaaaaaaaaaee", f);
-  fclose(f);
+  bt::BValue::Dict file;
+  file["length"] = 5;
+  file["path"] = bt::BValue::List{bt::BValue(".."), bt::BValue("escape")};
+  bt::BValue::Dict info;
+  info["files"] = bt::BValue::List{bt::BValue(file)};
+  info["name"] = "x";
+  info["piece length"] = 16384;
+  info["pieces"] = std::string(20, 'a');
+  bt::BValue::Dict torrent;
+  torrent["info"] = info;
+  std::ofstream(path) << bt::Encode(bt::BValue(torrent));
   std::string output;
   EXPECT_EQ(RunCli({"download", path, "-o", env.download_dir()}, &output), 2) << output;
   EXPECT_NE(output.find("escape the output folder"), std::string::npos) << output;

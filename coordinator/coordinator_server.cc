@@ -1,0 +1,640 @@
+#include "coordinator/coordinator_server.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "bt/metainfo.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "coordinator/job.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/resource_quota.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "proto/coordinator.grpc.pb.h"
+#include "proto/tracker.grpc.pb.h"
+
+namespace swarm::coordinator {
+namespace {
+
+// FetchTorrent's chunk: well under gRPC's 4 MiB message limit.
+constexpr size_t kFetchChunk = 1 << 20;
+// A worker that lets this many messages pile up unread is not keeping up: it is cut off
+// (and its leases freed) rather than let the coordinator's memory grow without bound.
+constexpr size_t kMaxQueuedMessages = 100'000;
+// Workers missing this many heartbeat intervals in a row are dead.
+constexpr int kMissedHeartbeats = 3;
+
+void Log(const std::string& text) { std::fprintf(stderr, "coordinator: %s\n", text.c_str()); }
+
+std::string RandomPeerId(absl::BitGen& gen) {
+  static constexpr char kChars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::string id = "-SW0001-";
+  while (id.size() < 20) id.push_back(kChars[absl::Uniform<size_t>(gen, 0, sizeof(kChars) - 1)]);
+  return id;
+}
+
+bool ConstantTimeEquals(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  const std::string& longer = a.size() >= b.size() ? a : b;
+  for (size_t i = 0; i < longer.size(); ++i) {
+    const unsigned char x = i < a.size() ? a[i] : 0;
+    const unsigned char y = i < b.size() ? b[i] : 0;
+    diff |= x ^ y;
+  }
+  return diff == 0;
+}
+
+// The host part of ServerContext::peer() ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", maybe
+// percent-encoded); empty when it is not an IP endpoint.
+std::string HostOfPeer(std::string peer) {
+  peer = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}, {"%3A", ":"}});
+  const size_t scheme = peer.find(':');
+  if (scheme == std::string::npos) return "";
+  const std::string kind = peer.substr(0, scheme);
+  std::string rest = peer.substr(scheme + 1);
+  if (kind == "ipv6" && !rest.empty() && rest[0] == '[') {
+    const size_t close = rest.find(']');
+    return close == std::string::npos ? "" : rest.substr(1, close - 1);
+  }
+  if (kind != "ipv4") return "";
+  const size_t colon = rest.rfind(':');
+  return colon == std::string::npos ? "" : rest.substr(0, colon);
+}
+
+using WorkStream = grpc::ServerReaderWriter<CoordinatorMessage, WorkerMessage>;
+
+// One connected worker: what jobs need to know about it, and its outgoing queue.
+struct WorkerConn {
+  WorkerInfo info;
+  std::string name;
+  uint32_t listen_port = 0;
+  grpc::ServerContext* ctx = nullptr;
+
+  // Guarded by Service::mu_.
+  absl::Time last_seen;
+  bool timed_out = false;
+  bool cut_off = false;
+  // Jobs it was sent StartJob for (and no StopJob since): keeps those messages one per job.
+  absl::flat_hash_set<std::string> started_jobs;
+
+  absl::Mutex out_mu;
+  std::deque<CoordinatorMessage> queue ABSL_GUARDED_BY(out_mu);
+  bool writing ABSL_GUARDED_BY(out_mu) = false;
+  bool closed ABSL_GUARDED_BY(out_mu) = false;
+  std::thread writer;
+
+  // False when closed or over the queue limit (the caller then cuts the worker off).
+  bool Enqueue(CoordinatorMessage m) {
+    absl::MutexLock lock(&out_mu);
+    if (closed || queue.size() >= kMaxQueuedMessages) return false;
+    queue.push_back(std::move(m));
+    return true;
+  }
+
+  // The stream's one writer.
+  void WriteLoop(WorkStream* stream) {
+    for (;;) {
+      CoordinatorMessage m;
+      {
+        absl::MutexLock lock(&out_mu);
+        writing = false;
+        auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return closed || !queue.empty(); };
+        out_mu.Await(absl::Condition(&ready));
+        if (queue.empty()) return;  // closed and drained
+        m = std::move(queue.front());
+        queue.pop_front();
+        writing = true;
+      }
+      if (!stream->Write(m)) {
+        ctx->TryCancel();  // the reader notices and cleans up
+        absl::MutexLock lock(&out_mu);
+        writing = false;
+        closed = true;
+        queue.clear();
+        return;
+      }
+    }
+  }
+
+  // Waits (bounded) until everything queued has been written.
+  void Drain(absl::Duration timeout) {
+    absl::MutexLock lock(&out_mu);
+    auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return closed || (queue.empty() && !writing);
+    };
+    out_mu.AwaitWithTimeout(absl::Condition(&drained), timeout);
+  }
+
+  void CloseAndJoin() {
+    {
+      absl::MutexLock lock(&out_mu);
+      closed = true;
+    }
+    if (writer.joinable()) writer.join();
+  }
+};
+
+}  // namespace
+
+class CoordinatorServer::Service final : public Coordinator::Service {
+ public:
+  explicit Service(Options options)
+      : options_(std::move(options)),
+        clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {
+    absl::BitGen gen;
+    peer_id_ = RandomPeerId(gen);
+    announce_key_ = absl::Uniform<uint32_t>(gen);
+    next_seed_ = absl::Uniform<uint64_t>(gen);
+  }
+
+  ~Service() override { StopTicker(); }
+
+  absl::Status Init() {
+    if (!options_.tracker_address.empty()) {
+      tracker_ = swarm::tracker::TrackerQuery::NewStub(
+          grpc::CreateChannel(options_.tracker_address, grpc::InsecureChannelCredentials()));
+    }
+    ticker_ = std::thread([this] { TickLoop(); });
+    return absl::OkStatus();
+  }
+
+  const std::string& peer_id() const { return peer_id_; }
+
+  // Phase 1 of shutdown, before the gRPC server stops: no new work, jobs cancelled (their
+  // threads send "stopped" and end), workers told and their queues flushed.
+  void BeginShutdown() {
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      absl::MutexLock lock(&mu_);
+      shutting_down_ = true;
+      for (auto& [id, job] : jobs_) jobs.push_back(job);
+    }
+    for (auto& job : jobs) {
+      Outbox out;
+      job->Cancel(&out);
+      Deliver(std::move(out));
+    }
+    for (auto& job : jobs) job->Join();
+    StopTicker();
+    std::vector<std::shared_ptr<WorkerConn>> workers;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [id, w] : workers_) workers.push_back(w);
+    }
+    const absl::Time deadline = absl::Now() + options_.shutdown_grace;
+    for (auto& w : workers) w->Drain(std::max(absl::ZeroDuration(), deadline - absl::Now()));
+    // Only workers still in workers_: a worker that left meanwhile may have its ServerContext
+    // gone already (its handler removes it from workers_ before returning).
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, w] : workers_) w->ctx->TryCancel();
+  }
+
+  // Phase 2, after the gRPC server stopped: every handler has returned.
+  void EndShutdown() {
+    absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs;
+    {
+      absl::MutexLock lock(&mu_);
+      jobs.swap(jobs_);
+    }
+    jobs.clear();  // joins any job thread still running (none: all were joined above)
+  }
+
+  // --- swarm-cli side ---
+
+  grpc::Status SubmitJob(grpc::ServerContext*, const SubmitJobRequest* request,
+                         SubmitJobResponse* response) override {
+    return ToGrpcStatus(DoSubmitJob(*request, response));
+  }
+
+  grpc::Status WatchJob(grpc::ServerContext* ctx, const WatchJobRequest* request,
+                        grpc::ServerWriter<JobProgress>* writer) override {
+    return ToGrpcStatus(DoWatchJob(ctx, *request, writer));
+  }
+
+  grpc::Status CancelJob(grpc::ServerContext*, const CancelJobRequest* request,
+                         CancelJobResponse*) override {
+    return ToGrpcStatus(DoCancelJob(*request));
+  }
+
+  // --- worker side ---
+
+  grpc::Status Work(grpc::ServerContext* ctx, WorkStream* stream) override {
+    return ToGrpcStatus(DoWork(ctx, stream));
+  }
+
+  grpc::Status FetchTorrent(grpc::ServerContext*, const FetchTorrentRequest* request,
+                            FetchTorrentResponse* response) override {
+    return ToGrpcStatus(DoFetchTorrent(*request, response));
+  }
+
+ private:
+  absl::Status DoSubmitJob(const SubmitJobRequest& request, SubmitJobResponse* response);
+  absl::Status DoWatchJob(grpc::ServerContext* ctx, const WatchJobRequest& request,
+                          grpc::ServerWriter<JobProgress>* writer);
+  absl::Status DoCancelJob(const CancelJobRequest& request);
+  absl::Status DoWork(grpc::ServerContext* ctx, WorkStream* stream);
+  absl::Status DoFetchTorrent(const FetchTorrentRequest& request, FetchTorrentResponse* response);
+
+  void HandleWorkerMessage(const WorkerConn& w, const WorkerMessage& m);
+  void RemoveWorker(const std::shared_ptr<WorkerConn>& w);
+  std::shared_ptr<Job> FindJob(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues each message for its worker(s); never blocks on a stream.
+  void Deliver(Outbox out) ABSL_LOCKS_EXCLUDED(mu_);
+  void Send(WorkerConn& w, const CoordinatorMessage& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t AnnouncePort() ABSL_LOCKS_EXCLUDED(mu_);
+  uint32_t WorkerCount() ABSL_LOCKS_EXCLUDED(mu_);
+  Job::Options JobOptions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  void TickLoop();
+  void StopTicker();
+
+  const Options options_;
+  Clock* const clock_;
+  std::string peer_id_;
+  uint32_t announce_key_ = 0;
+  std::unique_ptr<swarm::tracker::TrackerQuery::Stub> tracker_;
+
+  // Serializes SubmitJob, so that one torrent submitted twice at once makes one job.
+  // Lock order: submit_mu_ -> mu_.
+  absl::Mutex submit_mu_;
+  absl::Mutex mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::map<WorkerId, std::shared_ptr<WorkerConn>> workers_ ABSL_GUARDED_BY(mu_);
+  WorkerId next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_seed_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex tick_mu_;
+  bool stop_ticker_ ABSL_GUARDED_BY(tick_mu_) = false;
+  std::thread ticker_;
+};
+
+// --- plumbing ------------------------------------------------------------------------------
+
+std::shared_ptr<Job> CoordinatorServer::Service::FindJob(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
+void CoordinatorServer::Service::Send(WorkerConn& w, const CoordinatorMessage& m) {
+  if (m.has_start_job() && !w.started_jobs.insert(m.start_job().job_id()).second) return;
+  if (m.has_stop_job() && w.started_jobs.erase(m.stop_job().job_id()) == 0) return;
+  if (!w.Enqueue(m) && !w.cut_off) {
+    // Over the queue limit, or its stream broke (the writer closed the queue): either way
+    // the worker is done; its handler cleans up once the cancelled stream ends.
+    w.cut_off = true;
+    Log(absl::StrCat("worker ", w.info.id, " (", w.name, ") is not keeping up; cutting it off"));
+    w.ctx->TryCancel();
+  }
+}
+
+void CoordinatorServer::Service::Deliver(Outbox out) {
+  if (out.empty()) return;
+  absl::MutexLock lock(&mu_);
+  for (auto& [target, message] : out) {
+    if (target == kAllWorkers) {
+      for (auto& [id, w] : workers_) Send(*w, message);
+    } else if (auto it = workers_.find(target); it != workers_.end()) {
+      Send(*it->second, message);
+    }
+  }
+}
+
+uint32_t CoordinatorServer::Service::AnnouncePort() {
+  absl::MutexLock lock(&mu_);
+  // The longest-connected worker that listens: the swarm can reach us there.
+  for (const auto& [id, w] : workers_) {
+    if (w->listen_port != 0) return w->listen_port;
+  }
+  return 0;
+}
+
+uint32_t CoordinatorServer::Service::WorkerCount() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<uint32_t>(workers_.size());
+}
+
+Job::Options CoordinatorServer::Service::JobOptions() {
+  Job::Options o;
+  o.clock = clock_;
+  o.ledger.lease_ttl = options_.lease_ttl;
+  o.ledger.seed = next_seed_++;
+  o.tracker = tracker_.get();
+  o.peer_id = peer_id_;
+  o.announce_key = announce_key_;
+  o.announce_port = [this] { return AnnouncePort(); };
+  o.deliver = [this](Outbox out) { Deliver(std::move(out)); };
+  o.poll = options_.tick_period;
+  o.stopped_announce_timeout = options_.stop_announce_timeout;
+  return o;
+}
+
+void CoordinatorServer::Service::TickLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&tick_mu_);
+      tick_mu_.AwaitWithTimeout(absl::Condition(&stop_ticker_), options_.tick_period);
+      if (stop_ticker_) return;
+    }
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = clock_->Now();
+      for (auto& [id, w] : workers_) {
+        if (!w->timed_out && now - w->last_seen > kMissedHeartbeats * options_.heartbeat_interval) {
+          w->timed_out = true;
+          Log(absl::StrCat("worker ", id, " (", w->name, ") missed ", kMissedHeartbeats,
+                           " heartbeats; dropping it"));
+          w->ctx->TryCancel();  // its handler sees the stream end and cleans up
+        }
+      }
+      for (auto& [id, job] : jobs_) jobs.push_back(job);
+    }
+    for (auto& job : jobs) {
+      Outbox out;
+      job->Tick(&out);
+      Deliver(std::move(out));
+    }
+  }
+}
+
+void CoordinatorServer::Service::StopTicker() {
+  {
+    absl::MutexLock lock(&tick_mu_);
+    stop_ticker_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+}
+
+// --- swarm-cli side ------------------------------------------------------------------------
+
+absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& request,
+                                                     SubmitJobResponse* response) {
+  absl::MutexLock submit_lock(&submit_mu_);
+  absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(request.torrent());
+  if (!metainfo.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
+  }
+  const std::string id = bt::ToHex(metainfo->info_hash);
+  std::shared_ptr<Job> job = FindJob(id);
+  if (job != nullptr && !Job::IsTerminal(job->state())) {
+    if (job->output_dir() != request.output_dir()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", id, " is already running with output_dir \"", job->output_dir(), "\""));
+    }
+  } else {
+    Job::Options options;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+      options = JobOptions();
+    }
+    SWARM_ASSIGN_OR_RETURN(std::unique_ptr<Job> created,
+                           Job::Create(request.torrent(), request.output_dir(), options));
+    job = std::move(created);
+    std::shared_ptr<Job> replaced;
+    {
+      absl::MutexLock lock(&mu_);
+      if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+      std::shared_ptr<Job>& slot = jobs_[id];
+      replaced = std::move(slot);  // a finished run of the same torrent
+      slot = job;
+    }
+    Log(absl::StrCat("job ", id.substr(0, 12), ": \"", metainfo->name, "\" into ",
+                     request.output_dir()));
+    job->Start();
+  }
+  response->set_job_id(id);
+  response->set_name(job->metainfo().name);
+  response->set_total_bytes(job->metainfo().total_length);
+  response->set_num_pieces(job->metainfo().num_pieces());
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorServer::Service::DoWatchJob(grpc::ServerContext* ctx,
+                                                    const WatchJobRequest& request,
+                                                    grpc::ServerWriter<JobProgress>* writer) {
+  std::shared_ptr<Job> job = FindJob(request.job_id());
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  for (;;) {
+    const JobProgress progress = job->Progress(WorkerCount());
+    if (!writer->Write(progress)) return absl::CancelledError("the watcher went away");
+    if (Job::IsTerminal(progress.state())) return absl::OkStatus();
+    job->WaitForStateChange(progress.state(), absl::Seconds(1));
+    if (ctx->IsCancelled()) return absl::CancelledError("the watcher went away");
+  }
+}
+
+absl::Status CoordinatorServer::Service::DoCancelJob(const CancelJobRequest& request) {
+  std::shared_ptr<Job> job = FindJob(request.job_id());
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  Outbox out;
+  job->Cancel(&out);
+  Deliver(std::move(out));
+  return absl::OkStatus();
+}
+
+// --- worker side ---------------------------------------------------------------------------
+
+absl::Status CoordinatorServer::Service::DoFetchTorrent(const FetchTorrentRequest& request,
+                                                        FetchTorrentResponse* response) {
+  std::shared_ptr<Job> job = FindJob(request.job_id());
+  if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+  const std::string& torrent = job->torrent();
+  if (request.offset() > torrent.size()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("offset ", request.offset(), " is past the end (", torrent.size(), " bytes)"));
+  }
+  response->set_data(torrent.substr(request.offset(), kFetchChunk));
+  response->set_total_size(torrent.size());
+  return absl::OkStatus();
+}
+
+absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkStream* stream) {
+  WorkerMessage first;
+  if (!stream->Read(&first)) return absl::CancelledError("the stream ended before register");
+  if (!first.has_register_()) {
+    return absl::InvalidArgumentError("the first message on a Work stream must be register");
+  }
+  const Register& reg = first.register_();
+  if (!options_.auth_token.empty() && !ConstantTimeEquals(reg.auth_token(), options_.auth_token)) {
+    Log(absl::StrCat("refused worker \"", reg.name().substr(0, 64), "\" from ", ctx->peer(),
+                     ": wrong auth token"));
+    return absl::UnauthenticatedError("wrong auth token");
+  }
+  if (reg.listen_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("listen_port ", reg.listen_port()));
+  }
+
+  auto w = std::make_shared<WorkerConn>();
+  w->name = reg.name().substr(0, 128);
+  w->listen_port = reg.listen_port();
+  w->ctx = ctx;
+  w->info.sees_output = reg.sees_output();
+  w->info.max_peers = reg.max_peers();
+  if (reg.listen_port() != 0) {
+    absl::StatusOr<PeerAddr> self = MakePeerAddr(HostOfPeer(ctx->peer()), reg.listen_port());
+    if (self.ok()) w->info.self_key = self->Key();
+  }
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+    w->info.id = next_worker_id_++;
+    w->last_seen = clock_->Now();
+    CoordinatorMessage welcome;
+    welcome.mutable_welcome()->set_worker_id(w->info.id);
+    welcome.mutable_welcome()->set_heartbeat_interval_ms(
+        static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+    w->Enqueue(std::move(welcome));  // first in the queue, before any StartJob
+    workers_[w->info.id] = w;
+    // Taken after the worker is in workers_: a job that starts downloading from now on
+    // reaches it through the broadcast, one that already did through the loop below (and
+    // Send keeps it to one StartJob either way).
+    for (auto& [id, job] : jobs_) jobs.push_back(job);
+  }
+  Log(absl::StrCat("worker ", w->info.id, " (", w->name, ") registered from ", ctx->peer(),
+                   w->info.sees_output ? "" : ", cannot see the output"));
+  w->writer = std::thread([w, stream] { w->WriteLoop(stream); });
+
+  Outbox out;
+  for (auto& job : jobs) {
+    if (job->state() != DOWNLOADING) continue;
+    CoordinatorMessage m;
+    *m.mutable_start_job() = job->StartJobMessage();
+    out.emplace_back(w->info.id, std::move(m));
+  }
+  Deliver(std::move(out));
+
+  WorkerMessage m;
+  while (stream->Read(&m)) {
+    {
+      absl::MutexLock lock(&mu_);
+      w->last_seen = clock_->Now();
+    }
+    HandleWorkerMessage(*w, m);
+  }
+  RemoveWorker(w);
+  return absl::OkStatus();
+}
+
+void CoordinatorServer::Service::RemoveWorker(const std::shared_ptr<WorkerConn>& w) {
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    workers_.erase(w->info.id);
+    for (auto& [id, job] : jobs_) jobs.push_back(job);
+  }
+  // The writer may be blocked on a worker that stopped reading: cancel the call first.
+  w->ctx->TryCancel();
+  w->CloseAndJoin();
+  for (auto& job : jobs) {
+    Outbox out;
+    job->RemoveWorker(w->info.id, &out);
+    Deliver(std::move(out));
+  }
+  Log(absl::StrCat("worker ", w->info.id, " (", w->name, ") is gone"));
+}
+
+void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w, const WorkerMessage& m) {
+  Outbox out;
+  auto with_job = [&](const std::string& job_id, auto f) {
+    if (std::shared_ptr<Job> job = FindJob(job_id)) f(*job);
+  };
+  switch (m.kind_case()) {
+    case WorkerMessage::kRequestWork:
+      with_job(m.request_work().job_id(),
+               [&](Job& job) { job.OnRequestWork(w.info, m.request_work(), &out); });
+      break;
+    case WorkerMessage::kPieceDone:
+      with_job(m.piece_done().job_id(),
+               [&](Job& job) { job.OnPieceDone(w.info, m.piece_done(), &out); });
+      break;
+    case WorkerMessage::kPieceFailed:
+      with_job(m.piece_failed().job_id(),
+               [&](Job& job) { job.OnPieceFailed(w.info, m.piece_failed(), &out); });
+      break;
+    case WorkerMessage::kPeerBitfield:
+      with_job(m.peer_bitfield().job_id(),
+               [&](Job& job) { job.OnPeerBitfield(w.info, m.peer_bitfield(), &out); });
+      break;
+    case WorkerMessage::kPeerHave:
+      with_job(m.peer_have().job_id(),
+               [&](Job& job) { job.OnPeerHave(w.info, m.peer_have(), &out); });
+      break;
+    case WorkerMessage::kPeerClosed:
+      with_job(m.peer_closed().job_id(),
+               [&](Job& job) { job.OnPeerClosed(w.info, m.peer_closed(), &out); });
+      break;
+    case WorkerMessage::kHeartbeat:
+      for (const Heartbeat::LeaseProgress& p : m.heartbeat().progress()) {
+        with_job(p.job_id(), [&](Job& job) { job.OnLeaseProgress(w.info, p); });
+      }
+      break;
+    case WorkerMessage::kRegister:  // a second register: nothing to do
+    case WorkerMessage::KIND_NOT_SET:
+      break;
+  }
+  Deliver(std::move(out));
+}
+
+// --- CoordinatorServer ---------------------------------------------------------------------
+
+absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Options options) {
+  if (options.lease_ttl <= absl::ZeroDuration() ||
+      options.heartbeat_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("lease_ttl and heartbeat_interval must be positive");
+  }
+  std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
+  const std::string listen = options.listen_address;
+  const int max_threads = options.max_threads;
+  server->service_ = std::make_unique<Service>(std::move(options));
+  SWARM_RETURN_IF_ERROR(server->service_->Init());  // before the first call can come in
+
+  grpc::ServerBuilder builder;
+  // SubmitJob carries a whole .torrent, which may exceed gRPC's default 4 MiB (a big piece
+  // table); accept up to what bt::ParseMetainfo accepts.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(bt::MetainfoLimits().max_file_bytes) +
+                                   (1 << 20));
+  grpc::ResourceQuota quota("coordinator");
+  quota.SetMaxThreads(max_threads);
+  builder.SetResourceQuota(quota);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", listen));
+  }
+  return server;
+}
+
+CoordinatorServer::~CoordinatorServer() { Shutdown(); }
+
+const std::string& CoordinatorServer::peer_id() const { return service_->peer_id(); }
+
+void CoordinatorServer::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_ || server_ == nullptr) return;
+    shut_down_ = true;
+  }
+  service_->BeginShutdown();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(100)));
+  server_->Wait();
+  service_->EndShutdown();
+}
+
+}  // namespace swarm::coordinator

@@ -1,0 +1,995 @@
+// The real CoordinatorServer on port 0, driven over real gRPC by fake workers written here,
+// with a fake TrackerQuery service that hands out a fixed peer list. Time-dependent paths
+// (lease expiry, missed heartbeats) run on a FakeClock; every wait is on an event (a stream
+// message, a recorded announce) with a generous bound that only matters when a test fails.
+#include "coordinator/coordinator_server.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "bt/bencode.h"
+#include "bt/bitfield.h"
+#include "bt/metainfo.h"
+#include "bt/sha1.h"
+#include "common/content_files.h"
+#include "coordinator/clock.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
+#include "gtest/gtest.h"
+#include "proto/coordinator.grpc.pb.h"
+#include "proto/tracker.grpc.pb.h"
+
+namespace swarm::coordinator {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+using ::testing::UnorderedElementsAreArray;
+
+// Bound on every wait: reached only when something is broken.
+constexpr absl::Duration kWait = absl::Seconds(20);
+constexpr char kToken[] = "secret";
+
+std::string TempDir() {
+  std::string tmpl =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + "/coordinator.XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+off_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+// A multi-file torrent over pseudo-random content: "multi/a" (20000 bytes),
+// "multi/sub/b" (50000), "multi/sub/deep/c" (30000); 16 KiB pieces, so 7 pieces, the last
+// one short, several straddling files.
+struct TestTorrent {
+  std::string bytes;
+  std::string content;
+  bt::Metainfo metainfo;
+  std::string id;
+  uint32_t num_pieces = 0;
+};
+
+TestTorrent MakeTorrent(uint32_t seed = 7) {
+  TestTorrent t;
+  const std::vector<std::pair<std::vector<std::string>, size_t>> files = {
+      {{"a"}, 20000}, {{"sub", "b"}, 50000}, {{"sub", "deep", "c"}, 30000}};
+  std::mt19937 rng(seed);
+  bt::BValue::List list;
+  for (const auto& [path, length] : files) {
+    for (size_t i = 0; i < length; ++i) t.content.push_back(static_cast<char>(rng()));
+    bt::BValue::List p;
+    for (const std::string& c : path) p.emplace_back(c);
+    bt::BValue::Dict f;
+    f["length"] = static_cast<int64_t>(length);
+    f["path"] = p;
+    list.emplace_back(f);
+  }
+  const size_t piece_length = 16384;
+  std::string hashes;
+  for (size_t off = 0; off < t.content.size(); off += piece_length) {
+    hashes += std::string(bt::AsBytes(bt::Sha1(t.content.substr(off, piece_length))));
+  }
+  bt::BValue::Dict info;
+  info["name"] = "multi";
+  info["piece length"] = static_cast<int64_t>(piece_length);
+  info["pieces"] = hashes;
+  info["files"] = list;
+  bt::BValue::Dict root;
+  root["announce"] = "http://tracker.test/announce";
+  root["info"] = info;
+  t.bytes = bt::Encode(bt::BValue(root));
+  t.metainfo = *bt::ParseMetainfo(t.bytes);
+  t.id = bt::ToHex(t.metainfo.info_hash);
+  t.num_pieces = t.metainfo.num_pieces();
+  return t;
+}
+
+std::string PieceData(const TestTorrent& t, uint32_t piece) {
+  return t.content.substr(size_t{piece} * 16384, 16384);
+}
+
+// --- fake tracker_svc ------------------------------------------------------------------------
+
+class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
+ public:
+  grpc::Status Announce(grpc::ServerContext*, const swarm::tracker::AnnounceRequest* request,
+                        swarm::tracker::AnnounceResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    requests_.push_back(*request);
+    if (fail_next_ > 0) {
+      --fail_next_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "tracker down");
+    }
+    for (int i = 1; i <= 3; ++i) {
+      swarm::tracker::Peer* p = response->add_peers();
+      p->set_ip(absl::StrCat("10.0.0.", i));
+      p->set_port(6880 + i);
+    }
+    response->set_interval_s(1800);
+    response->set_tracker_url("http://tracker.test/announce");
+    return grpc::Status::OK;
+  }
+
+  // Waits for an announce with `event`; returns it.
+  std::optional<swarm::tracker::AnnounceRequest> WaitFor(swarm::tracker::AnnounceEvent event) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      for (const auto& r : requests_) {
+        if (r.event() == event) return true;
+      }
+      return false;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&seen), kWait)) return std::nullopt;
+    for (const auto& r : requests_) {
+      if (r.event() == event) return r;
+    }
+    return std::nullopt;
+  }
+
+  // Waits until `n` announces with `event` have come in.
+  bool WaitForCount(swarm::tracker::AnnounceEvent event, int n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      int count = 0;
+      for (const auto& r : requests_) count += r.event() == event;
+      return count >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
+  }
+
+  // The next `n` announces fail with UNAVAILABLE.
+  void FailNext(int n) {
+    absl::MutexLock lock(&mu_);
+    fail_next_ = n;
+  }
+
+  int Count(swarm::tracker::AnnounceEvent event) {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& r : requests_) n += r.event() == event;
+    return n;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<swarm::tracker::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
+  int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// --- fake worker -----------------------------------------------------------------------------
+
+using Pred = std::function<bool(const CoordinatorMessage&)>;
+
+bool IsWelcome(const CoordinatorMessage& m) { return m.has_welcome(); }
+bool IsStartJob(const CoordinatorMessage& m) { return m.has_start_job(); }
+bool IsAddPeers(const CoordinatorMessage& m) { return m.has_add_peers(); }
+bool IsGrant(const CoordinatorMessage& m) { return m.has_grant_leases(); }
+bool IsRevoke(const CoordinatorMessage& m) { return m.has_revoke_leases(); }
+bool IsStopJob(const CoordinatorMessage& m) { return m.has_stop_job(); }
+
+class FakeWorker {
+ public:
+  FakeWorker(const std::string& address, const std::string& token, bool sees_output = true) {
+    stub_ = Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stream_ = stub_->Work(&ctx_);
+    WorkerMessage m;
+    Register* r = m.mutable_register_();
+    r->set_auth_token(token);
+    r->set_name("fake-worker");
+    r->set_peer_id(std::string(20, 'w'));
+    r->set_max_peers(50);
+    r->set_sees_output(sees_output);
+    stream_->Write(m);
+    reader_ = std::thread([this] {
+      CoordinatorMessage msg;
+      while (stream_->Read(&msg)) {
+        absl::MutexLock lock(&mu_);
+        inbox_.push_back(msg);
+      }
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+    });
+  }
+  ~FakeWorker() { Kill(); }
+
+  bool Send(const WorkerMessage& m) { return stream_->Write(m); }
+
+  // Removes and returns the first message (queued or still to come) that matches.
+  std::optional<CoordinatorMessage> Wait(const Pred& pred) {
+    absl::MutexLock lock(&mu_);
+    // absl may evaluate a condition more than once, in any thread: it must not have effects.
+    auto ready = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      for (const CoordinatorMessage& m : inbox_) {
+        if (pred(m)) return true;
+      }
+      return ended_;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&ready), kWait);
+    for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
+      if (pred(*it)) {
+        CoordinatorMessage found = std::move(*it);
+        inbox_.erase(it);
+        return found;
+      }
+    }
+    return std::nullopt;
+  }
+
+  // True when no queued message matches (for "was never sent" checks after a barrier).
+  bool NoneQueued(const Pred& pred) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& m : inbox_) {
+      if (pred(m)) return false;
+    }
+    return true;
+  }
+
+  // Waits for the coordinator to end the stream; returns its status.
+  grpc::Status WaitEnd() {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ended = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return ended_; };
+      if (!mu_.AwaitWithTimeout(absl::Condition(&ended), kWait)) {
+        return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "stream did not end");
+      }
+    }
+    if (reader_.joinable()) reader_.join();
+    finished_ = true;
+    return stream_->Finish();
+  }
+
+  // Drops the connection, as a crashed worker would.
+  void Kill() {
+    if (finished_) return;
+    ctx_.TryCancel();
+    if (reader_.joinable()) reader_.join();
+    finished_ = true;
+    stream_->Finish();
+  }
+
+  uint64_t id() {
+    if (id_ == 0) {
+      std::optional<CoordinatorMessage> w = Wait(IsWelcome);
+      if (w) id_ = w->welcome().worker_id();
+    }
+    return id_;
+  }
+
+  // --- message helpers ---
+  void RequestWork(const std::string& job, uint32_t pieces, uint32_t peers) {
+    WorkerMessage m;
+    m.mutable_request_work()->set_job_id(job);
+    m.mutable_request_work()->set_max_pieces(pieces);
+    m.mutable_request_work()->set_max_peers(peers);
+    Send(m);
+  }
+  void Bitfield(const std::string& job, const PeerAddress& peer, uint32_t num_pieces) {
+    WorkerMessage m;
+    m.mutable_peer_bitfield()->set_job_id(job);
+    *m.mutable_peer_bitfield()->mutable_peer() = peer;
+    bt::Bitfield all(num_pieces);
+    all.SetAll();
+    m.mutable_peer_bitfield()->set_bitfield(all.ToBytes());
+    Send(m);
+  }
+  void Done(const std::string& job, uint32_t piece, const PeerAddress& peer) {
+    WorkerMessage m;
+    m.mutable_piece_done()->set_job_id(job);
+    m.mutable_piece_done()->set_piece(piece);
+    *m.mutable_piece_done()->mutable_peer() = peer;
+    Send(m);
+  }
+  // Waits for AddPeers; returns its peers.
+  std::vector<PeerAddress> Peers() {
+    std::vector<PeerAddress> out;
+    if (auto m = Wait(IsAddPeers))
+      out.assign(m->add_peers().peers().begin(), m->add_peers().peers().end());
+    return out;
+  }
+  // Collects leases from GrantLeases messages until `n` are in hand.
+  std::vector<Lease> Leases(size_t n) {
+    std::vector<Lease> out;
+    while (out.size() < n) {
+      std::optional<CoordinatorMessage> m = Wait(IsGrant);
+      if (!m) break;
+      out.insert(out.end(), m->grant_leases().leases().begin(), m->grant_leases().leases().end());
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Coordinator::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<WorkerMessage, CoordinatorMessage>> stream_;
+  std::thread reader_;
+  bool finished_ = false;
+  uint64_t id_ = 0;
+  absl::Mutex mu_;
+  std::deque<CoordinatorMessage> inbox_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+std::set<uint32_t> PiecesOf(const std::vector<Lease>& leases) {
+  std::set<uint32_t> out;
+  for (const Lease& l : leases) out.insert(l.piece());
+  return out;
+}
+
+// --- fixture ---------------------------------------------------------------------------------
+
+class CoordinatorServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    torrent_ = MakeTorrent();
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &tracker_port_);
+    builder.RegisterService(&tracker_);
+    tracker_server_ = builder.BuildAndStart();
+    ASSERT_NE(tracker_server_, nullptr);
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+    tracker_server_->Shutdown();
+  }
+
+  CoordinatorServer::Options DefaultOptions() {
+    CoordinatorServer::Options o;
+    o.tracker_address = absl::StrCat("127.0.0.1:", tracker_port_);
+    o.auth_token = kToken;
+    o.clock = &clock_;
+    o.lease_ttl = absl::Seconds(10);
+    // Fake time only moves when a test says so; a long interval keeps workers that do not
+    // heartbeat alive through those jumps, except in the test about missed heartbeats.
+    o.heartbeat_interval = absl::Hours(1);
+    o.tick_period = absl::Milliseconds(20);
+    return o;
+  }
+
+  void StartCoordinator(CoordinatorServer::Options options) {
+    absl::StatusOr<std::unique_ptr<CoordinatorServer>> s = CoordinatorServer::Start(options);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    address_ = absl::StrCat("127.0.0.1:", server_->port());
+    stub_ = Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+  void StartCoordinator() { StartCoordinator(DefaultOptions()); }
+
+  grpc::Status Submit(const std::string& torrent, const std::string& dir,
+                      SubmitJobResponse* response) {
+    grpc::ClientContext ctx;
+    SubmitJobRequest request;
+    request.set_torrent(torrent);
+    request.set_output_dir(dir);
+    return stub_->SubmitJob(&ctx, request, response);
+  }
+  SubmitJobResponse SubmitOk() {
+    SubmitJobResponse response;
+    const grpc::Status s = Submit(torrent_.bytes, dir_, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response;
+  }
+
+  // Reads the job's progress stream until `until` holds or the stream ends; returns the last
+  // report (and every state seen, in order, in *states).
+  JobProgress Watch(const std::function<bool(const JobProgress&)>& until,
+                    std::vector<JobState>* states = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
+    WatchJobRequest request;
+    request.set_job_id(torrent_.id);
+    auto reader = stub_->WatchJob(&ctx, request);
+    JobProgress p, last;
+    while (reader->Read(&p)) {
+      last = p;
+      if (states && (states->empty() || states->back() != p.state())) states->push_back(p.state());
+      if (until(p)) {
+        ctx.TryCancel();
+        break;
+      }
+    }
+    reader->Finish();
+    return last;
+  }
+  JobProgress WatchState(JobState state) {
+    return Watch([state](const JobProgress& p) { return p.state() == state; });
+  }
+
+  // A worker that registered and got StartJob for the test torrent.
+  std::unique_ptr<FakeWorker> StartedWorker() {
+    auto w = std::make_unique<FakeWorker>(address_, kToken);
+    EXPECT_NE(w->id(), 0u);
+    std::optional<CoordinatorMessage> start = w->Wait(IsStartJob);
+    EXPECT_TRUE(start.has_value());
+    if (start) {
+      EXPECT_EQ(start->start_job().job_id(), torrent_.id);
+    }
+    return w;
+  }
+
+  // Writes the pieces into the output, as a worker does before PieceDone.
+  void WritePieces(const std::set<uint32_t>& pieces,
+                   ContentMode mode = ContentMode::kOpenExisting) {
+    auto files = ContentFiles::Open(torrent_.metainfo, dir_, mode);
+    ASSERT_TRUE(files.ok()) << files.status();
+    for (uint32_t p : pieces) ASSERT_TRUE((*files)->WritePiece(p, PieceData(torrent_, p)).ok());
+    ASSERT_TRUE((*files)->Sync().ok());
+  }
+
+  std::string dir_;
+  TestTorrent torrent_;
+  FakeClock clock_;
+  FakeTracker tracker_;
+  int tracker_port_ = 0;
+  std::unique_ptr<grpc::Server> tracker_server_;
+  std::unique_ptr<CoordinatorServer> server_;
+  std::string address_;
+  std::unique_ptr<Coordinator::Stub> stub_;
+};
+
+// --- tests ----------------------------------------------------------------------------------
+
+TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
+  StartCoordinator();
+  const SubmitJobResponse submitted = SubmitOk();
+  EXPECT_EQ(submitted.job_id(), torrent_.id);
+  EXPECT_EQ(submitted.name(), "multi");
+  EXPECT_EQ(submitted.total_bytes(), 100000u);
+  EXPECT_EQ(submitted.num_pieces(), 7u);
+  // The layout exists, preallocated, as soon as SubmitJob returns.
+  EXPECT_EQ(FileSize(dir_ + "/multi/a"), 20000);
+  EXPECT_EQ(FileSize(dir_ + "/multi/sub/b"), 50000);
+  EXPECT_EQ(FileSize(dir_ + "/multi/sub/deep/c"), 30000);
+
+  auto worker = std::make_unique<FakeWorker>(address_, kToken);
+  ASSERT_NE(worker->id(), 0u);
+  std::optional<CoordinatorMessage> start = worker->Wait(IsStartJob);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_EQ(start->start_job().job_id(), torrent_.id);
+  EXPECT_EQ(start->start_job().output_dir(), dir_);
+  EXPECT_EQ(start->start_job().torrent_size(), torrent_.bytes.size());
+
+  // FetchTorrent, chunk by chunk.
+  std::string fetched;
+  for (;;) {
+    grpc::ClientContext ctx;
+    FetchTorrentRequest request;
+    request.set_job_id(torrent_.id);
+    request.set_offset(fetched.size());
+    FetchTorrentResponse response;
+    ASSERT_TRUE(stub_->FetchTorrent(&ctx, request, &response).ok());
+    EXPECT_EQ(response.total_size(), torrent_.bytes.size());
+    fetched += response.data();
+    if (response.data().empty() || fetched.size() >= response.total_size()) break;
+  }
+  EXPECT_EQ(fetched, torrent_.bytes);
+
+  // The coordinator announced "started" with its own identity.
+  std::optional<swarm::tracker::AnnounceRequest> started =
+      tracker_.WaitFor(swarm::tracker::STARTED);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->info_hash(), std::string(bt::AsBytes(torrent_.metainfo.info_hash)));
+  EXPECT_THAT(started->peer_id(), StartsWith("-SW0001-"));
+  EXPECT_EQ(started->peer_id().size(), 20u);
+  EXPECT_EQ(started->peer_id(), server_->peer_id());
+  EXPECT_EQ(started->left(), 100000u);
+  EXPECT_EQ(started->downloaded(), 0u);
+  EXPECT_EQ(started->port(), 0u);
+  ASSERT_EQ(started->tiers_size(), 1);
+  EXPECT_THAT(started->tiers(0).urls(), ElementsAre("http://tracker.test/announce"));
+
+  worker->RequestWork(torrent_.id, 100, 10);
+  const std::vector<PeerAddress> peers = worker->Peers();
+  ASSERT_EQ(peers.size(), 3u);
+  EXPECT_EQ(peers[0].ip(), "10.0.0.1");
+  EXPECT_EQ(peers[0].port(), 6881u);
+  // No lease before the worker knows what its peers have; then all of them at once.
+  worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  const std::vector<Lease> leases = worker->Leases(torrent_.num_pieces);
+  ASSERT_EQ(leases.size(), torrent_.num_pieces);
+  std::set<uint32_t> pieces = PiecesOf(leases);
+  EXPECT_EQ(pieces.size(), torrent_.num_pieces);
+  for (const Lease& l : leases) {
+    EXPECT_EQ(l.ttl_ms(), 10000u);
+    EXPECT_FALSE(l.endgame());
+  }
+
+  WritePieces(pieces);
+  for (uint32_t p : pieces) worker->Done(torrent_.id, p, peers[0]);
+
+  std::vector<JobState> states;
+  const JobProgress last = Watch([](const JobProgress&) { return false; }, &states);
+  EXPECT_EQ(last.state(), COMPLETE);
+  EXPECT_EQ(states.back(), COMPLETE);
+  EXPECT_EQ(last.verified_pieces(), torrent_.num_pieces);
+  EXPECT_EQ(last.verified_bytes(), 100000u);
+  EXPECT_EQ(last.eta_s(), 0);
+  EXPECT_EQ(last.workers(), 1u);
+  EXPECT_EQ(last.known_peers(), 3u);
+  EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
+
+  std::optional<swarm::tracker::AnnounceRequest> completed =
+      tracker_.WaitFor(swarm::tracker::COMPLETED);
+  ASSERT_TRUE(completed.has_value());
+  EXPECT_EQ(completed->left(), 0u);
+  EXPECT_EQ(completed->downloaded(), 100000u);
+  EXPECT_EQ(ReadAll(dir_ + "/multi/a") + ReadAll(dir_ + "/multi/sub/b") +
+                ReadAll(dir_ + "/multi/sub/deep/c"),
+            torrent_.content);
+
+  // Submitting the finished torrent again starts a new run, which finds everything on disk.
+  SubmitOk();
+  EXPECT_EQ(WatchState(COMPLETE).verified_pieces(), torrent_.num_pieces);
+}
+
+TEST_F(CoordinatorServerTest, DeadWorkersLeasesAndPeersGoToAnotherWorker) {
+  StartCoordinator();
+  SubmitOk();
+  auto a = StartedWorker();
+  auto b = StartedWorker();
+
+  b->RequestWork(torrent_.id, 3, 1);
+  const std::vector<PeerAddress> b_peers = b->Peers();
+  ASSERT_EQ(b_peers.size(), 1u);
+  b->Bitfield(torrent_.id, b_peers[0], torrent_.num_pieces);
+  const std::set<uint32_t> b_pieces = PiecesOf(b->Leases(3));
+  ASSERT_EQ(b_pieces.size(), 3u);
+
+  // Worker a takes exactly the rest (so no endgame duplicates).
+  a->RequestWork(torrent_.id, torrent_.num_pieces - 3, 10);
+  const std::vector<PeerAddress> a_peers = a->Peers();
+  ASSERT_EQ(a_peers.size(), 2u);  // the peer b holds is not given twice
+  for (const PeerAddress& p : a_peers) EXPECT_NE(p.ip(), b_peers[0].ip());
+  a->Bitfield(torrent_.id, a_peers[0], torrent_.num_pieces);
+  const std::set<uint32_t> a_pieces = PiecesOf(a->Leases(torrent_.num_pieces - 3));
+  for (uint32_t p : a_pieces) EXPECT_EQ(b_pieces.count(p), 0u);
+
+  b->Kill();  // mid-lease
+
+  // a still wants 8 more peers, so b's peer comes to it as soon as the coordinator has seen
+  // b die (and freed b's leases in the same step).
+  const std::vector<PeerAddress> freed_peers = a->Peers();
+  ASSERT_EQ(freed_peers.size(), 1u);
+  EXPECT_EQ(freed_peers[0].ip(), b_peers[0].ip());
+  // a asks for more pieces: it gets b's, as ordinary leases.
+  a->RequestWork(torrent_.id, 10, 0);
+  const std::vector<Lease> reassigned = a->Leases(3);
+  EXPECT_EQ(PiecesOf(reassigned), b_pieces);
+  for (const Lease& l : reassigned) EXPECT_FALSE(l.endgame());
+
+  std::set<uint32_t> all = a_pieces;
+  all.insert(b_pieces.begin(), b_pieces.end());
+  WritePieces(all);
+  for (uint32_t p : all) a->Done(torrent_.id, p, a_peers[0]);
+  EXPECT_EQ(WatchState(COMPLETE).state(), COMPLETE);
+}
+
+TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
+  StartCoordinator();
+  FakeWorker intruder(address_, "not-the-token");
+  const grpc::Status status = intruder.WaitEnd();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  FakeWorker no_token(address_, "");
+  EXPECT_EQ(no_token.WaitEnd().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
+  StartCoordinator();
+  auto stub =
+      Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->Work(&ctx);
+  WorkerMessage m;
+  m.mutable_heartbeat();
+  stream->Write(m);
+  stream->WritesDone();
+  CoordinatorMessage reply;
+  EXPECT_FALSE(stream->Read(&reply));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
+  // Pieces 0, 2 and 6 (the short last one) are on disk already.
+  const std::set<uint32_t> on_disk = {0, 2, 6};
+  WritePieces(on_disk, ContentMode::kCreate);
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();  // StartJob comes once CHECKING is over
+
+  const JobProgress p = Watch([](const JobProgress& p) { return p.state() == DOWNLOADING; });
+  EXPECT_EQ(p.verified_pieces(), 3u);
+  EXPECT_EQ(p.verified_bytes(), 2u * 16384 + (100000 - 6 * 16384));
+  std::optional<swarm::tracker::AnnounceRequest> started =
+      tracker_.WaitFor(swarm::tracker::STARTED);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->left(), 100000u - p.verified_bytes());
+
+  worker->RequestWork(torrent_.id, 100, 1);
+  const std::vector<PeerAddress> peers = worker->Peers();
+  ASSERT_EQ(peers.size(), 1u);
+  worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  // Four pieces are missing; with nothing else NEEDED the ledger is in endgame, and a worker
+  // never gets a duplicate of its own lease, so exactly these four come.
+  const std::set<uint32_t> leased = PiecesOf(worker->Leases(4));
+  EXPECT_THAT(leased, UnorderedElementsAreArray(std::set<uint32_t>{1, 3, 4, 5}));
+
+  WritePieces(leased);
+  for (uint32_t piece : leased) worker->Done(torrent_.id, piece, peers[0]);
+  EXPECT_EQ(WatchState(COMPLETE).verified_pieces(), torrent_.num_pieces);
+  EXPECT_EQ(ReadAll(dir_ + "/multi/a") + ReadAll(dir_ + "/multi/sub/b") +
+                ReadAll(dir_ + "/multi/sub/deep/c"),
+            torrent_.content);
+}
+
+TEST_F(CoordinatorServerTest, LeasesExpireUnlessProgressRenewsThem) {
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  worker->RequestWork(torrent_.id, 2, 1);
+  const std::vector<PeerAddress> peers = worker->Peers();
+  ASSERT_EQ(peers.size(), 1u);
+  worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  const std::vector<Lease> leases = worker->Leases(2);
+  ASSERT_EQ(leases.size(), 2u);
+  const uint32_t renewed = leases[0].piece();
+  const uint32_t stalled = leases[1].piece();
+
+  clock_.Advance(absl::Seconds(5));
+  WorkerMessage hb;
+  Heartbeat::LeaseProgress* progress = hb.mutable_heartbeat()->add_progress();
+  progress->set_job_id(torrent_.id);
+  progress->set_piece(renewed);
+  progress->set_bytes_received(16384);
+  worker->Send(hb);
+  // Barrier: messages on one stream are handled in order, so once this AddPeers arrives the
+  // heartbeat has been applied.
+  worker->RequestWork(torrent_.id, 0, 1);
+  ASSERT_EQ(worker->Peers().size(), 1u);
+
+  clock_.Advance(absl::Seconds(6));  // t0 + 11: only the stalled lease is past its TTL
+  std::optional<CoordinatorMessage> revoke = worker->Wait(IsRevoke);
+  ASSERT_TRUE(revoke.has_value());
+  EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(stalled));
+
+  clock_.Advance(absl::Seconds(5));  // t0 + 16: the renewed one lapses too
+  revoke = worker->Wait(IsRevoke);
+  ASSERT_TRUE(revoke.has_value());
+  EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(renewed));
+
+  // A PieceDone for a lapsed lease is ignored: the piece is still missing.
+  worker->Done(torrent_.id, renewed, peers[0]);
+  worker->RequestWork(torrent_.id, 0, 1);
+  ASSERT_EQ(worker->Peers().size(), 1u);  // barrier
+  EXPECT_EQ(Watch([](const JobProgress&) { return true; }).verified_pieces(), 0u);
+}
+
+TEST_F(CoordinatorServerTest, WorkerThatMissesHeartbeatsIsDropped) {
+  CoordinatorServer::Options options = DefaultOptions();
+  options.heartbeat_interval = absl::Seconds(1);
+  StartCoordinator(options);
+  SubmitOk();
+  auto silent = StartedWorker();
+  silent->RequestWork(torrent_.id, 2, 1);
+  const std::vector<PeerAddress> peers = silent->Peers();
+  ASSERT_EQ(peers.size(), 1u);
+  silent->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  const std::set<uint32_t> held = PiecesOf(silent->Leases(2));
+
+  clock_.Advance(absl::Seconds(4));  // more than 3 intervals without a word
+  EXPECT_FALSE(silent->WaitEnd().ok());
+
+  auto fresh = StartedWorker();
+  fresh->RequestWork(torrent_.id, torrent_.num_pieces, 10);
+  // All three peers, the dead worker's included (it may come in a second AddPeers when the
+  // coordinator is still cleaning up after the dead worker).
+  std::vector<PeerAddress> fresh_peers;
+  while (fresh_peers.size() < 3) {
+    const std::vector<PeerAddress> more = fresh->Peers();
+    ASSERT_FALSE(more.empty());
+    fresh_peers.insert(fresh_peers.end(), more.begin(), more.end());
+  }
+  fresh->Bitfield(torrent_.id, fresh_peers[0], torrent_.num_pieces);
+  EXPECT_EQ(PiecesOf(fresh->Leases(torrent_.num_pieces)).size(), torrent_.num_pieces);
+}
+
+TEST_F(CoordinatorServerTest, EndgameDuplicatesAndRevocation) {
+  StartCoordinator();
+  SubmitOk();
+  auto a = StartedWorker();
+  auto b = StartedWorker();
+  a->RequestWork(torrent_.id, 100, 1);
+  const std::vector<PeerAddress> a_peers = a->Peers();
+  ASSERT_EQ(a_peers.size(), 1u);
+  a->Bitfield(torrent_.id, a_peers[0], torrent_.num_pieces);
+  ASSERT_EQ(a->Leases(torrent_.num_pieces).size(), torrent_.num_pieces);
+
+  // Nothing is NEEDED: b gets duplicates, flagged as endgame.
+  b->RequestWork(torrent_.id, 2, 1);
+  const std::vector<PeerAddress> b_peers = b->Peers();
+  ASSERT_EQ(b_peers.size(), 1u);
+  b->Bitfield(torrent_.id, b_peers[0], torrent_.num_pieces);
+  const std::vector<Lease> dups = b->Leases(2);
+  ASSERT_EQ(dups.size(), 2u);
+  for (const Lease& l : dups) EXPECT_TRUE(l.endgame());
+
+  // a finishes one of them first: b is told to drop it.
+  WritePieces({dups[0].piece()});
+  a->Done(torrent_.id, dups[0].piece(), a_peers[0]);
+  std::optional<CoordinatorMessage> revoke = b->Wait(IsRevoke);
+  ASSERT_TRUE(revoke.has_value());
+  EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(dups[0].piece()));
+  // b wins the other one: a is told.
+  WritePieces({dups[1].piece()});
+  b->Done(torrent_.id, dups[1].piece(), b_peers[0]);
+  revoke = a->Wait(IsRevoke);
+  ASSERT_TRUE(revoke.has_value());
+  EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(dups[1].piece()));
+}
+
+TEST_F(CoordinatorServerTest, HashFailuresAreCountedAndABadPeerIsBanned) {
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  worker->RequestWork(torrent_.id, 1, 3);
+  const std::vector<PeerAddress> peers = worker->Peers();
+  ASSERT_EQ(peers.size(), 3u);
+  worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  for (int i = 0; i < 3; ++i) {
+    const std::vector<Lease> l = worker->Leases(1);
+    ASSERT_EQ(l.size(), 1u);
+    WorkerMessage m;
+    PieceFailed* f = m.mutable_piece_failed();
+    f->set_job_id(torrent_.id);
+    f->set_piece(l[0].piece());
+    f->set_reason(HASH_MISMATCH);
+    *f->mutable_peer() = peers[0];
+    worker->Send(m);
+    worker->RequestWork(torrent_.id, 1, 0);
+  }
+  // The bad peer's availability is gone: no lease can come from it any more.
+  worker->RequestWork(torrent_.id, 0, 0);
+  const JobProgress p = Watch([](const JobProgress& p) { return p.hash_failures() >= 3; });
+  EXPECT_EQ(p.hash_failures(), 3u);
+  EXPECT_EQ(p.known_peers(), 2u);  // banned peers do not count as known
+  // Its bitfield is refused from now on; another peer's is not.
+  worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  worker->RequestWork(torrent_.id, 1, 0);
+  worker->Bitfield(torrent_.id, peers[1], torrent_.num_pieces);
+  EXPECT_EQ(worker->Leases(1).size(), 1u);
+}
+
+TEST_F(CoordinatorServerTest, HostileWorkerMessagesAreIgnored) {
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  const std::string job = torrent_.id;
+  PeerAddress bad_ip;
+  bad_ip.set_ip("not an ip");
+  bad_ip.set_port(1);
+  PeerAddress bad_port;
+  bad_port.set_ip("10.0.0.1");
+  bad_port.set_port(70000);
+  std::vector<WorkerMessage> hostile(8);
+  hostile[0].mutable_piece_done()->set_job_id(job);
+  hostile[0].mutable_piece_done()->set_piece(3);  // never leased
+  hostile[1].mutable_piece_done()->set_job_id(job);
+  hostile[1].mutable_piece_done()->set_piece(0xFFFFFFFF);
+  hostile[2].mutable_peer_bitfield()->set_job_id(job);
+  *hostile[2].mutable_peer_bitfield()->mutable_peer() = bad_ip;
+  hostile[3].mutable_peer_bitfield()->set_job_id(job);
+  hostile[3].mutable_peer_bitfield()->mutable_peer()->set_ip("10.9.9.9");
+  hostile[3].mutable_peer_bitfield()->mutable_peer()->set_port(1);
+  hostile[3].mutable_peer_bitfield()->set_bitfield("\xff\xff\xff");  // wrong size
+  hostile[4].mutable_peer_have()->set_job_id(job);
+  *hostile[4].mutable_peer_have()->mutable_peer() = bad_port;
+  hostile[4].mutable_peer_have()->add_pieces(1);
+  hostile[5].mutable_piece_failed()->set_job_id(job);
+  hostile[5].mutable_piece_failed()->set_piece(99);
+  hostile[5].mutable_piece_failed()->set_reason(HASH_MISMATCH);
+  hostile[6].mutable_request_work()->set_job_id("no-such-job");
+  hostile[6].mutable_request_work()->set_max_pieces(10);
+  hostile[7].mutable_register_()->set_auth_token("again");
+  for (const WorkerMessage& m : hostile) ASSERT_TRUE(worker->Send(m));
+  WorkerMessage empty;
+  ASSERT_TRUE(worker->Send(empty));
+  // A have for piece 9999 from a real peer, then a good bitfield: the job still works.
+  PeerAddress good;
+  good.set_ip("10.7.7.7");
+  good.set_port(7);
+  WorkerMessage have;
+  have.mutable_peer_have()->set_job_id(job);
+  *have.mutable_peer_have()->mutable_peer() = good;
+  have.mutable_peer_have()->add_pieces(9999);
+  ASSERT_TRUE(worker->Send(have));
+  worker->RequestWork(job, 2, 0);
+  worker->Bitfield(job, good, torrent_.num_pieces);  // a peer that connected in by itself
+  EXPECT_EQ(worker->Leases(2).size(), 2u);
+  const JobProgress p = Watch([](const JobProgress&) { return true; });
+  EXPECT_EQ(p.verified_pieces(), 0u);
+  EXPECT_EQ(p.hash_failures(), 0u);
+  EXPECT_EQ(p.state(), DOWNLOADING);
+}
+
+TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  // Peers reach a worker only once the "started" announce has been answered and applied.
+  worker->RequestWork(torrent_.id, 0, 1);
+  ASSERT_EQ(worker->Peers().size(), 1u);
+
+  grpc::ClientContext ctx;
+  CancelJobRequest request;
+  request.set_job_id(torrent_.id);
+  CancelJobResponse response;
+  ASSERT_TRUE(stub_->CancelJob(&ctx, request, &response).ok());
+
+  EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
+  EXPECT_EQ(WatchState(CANCELLED).state(), CANCELLED);
+  std::optional<swarm::tracker::AnnounceRequest> stopped =
+      tracker_.WaitFor(swarm::tracker::STOPPED);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(stopped->left(), 100000u);
+
+  // Work for a cancelled job is ignored; submitting it again starts it again.
+  SubmitOk();
+  EXPECT_TRUE(worker->Wait(IsStartJob).has_value());
+}
+
+TEST_F(CoordinatorServerTest, ShutdownAnnouncesStoppedAndEndsWorkerStreams) {
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  worker->RequestWork(torrent_.id, 0, 1);
+  ASSERT_EQ(worker->Peers().size(), 1u);  // the "started" announce has been applied
+  server_->Shutdown();
+  EXPECT_EQ(tracker_.Count(swarm::tracker::STOPPED), 1);
+  EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
+  worker->WaitEnd();
+  server_->Shutdown();  // idempotent
+}
+
+TEST_F(CoordinatorServerTest, RetriesAFailedAnnounceAndAnnouncesAgainAtTheInterval) {
+  tracker_.FailNext(1);
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  worker->RequestWork(torrent_.id, 0, 1);
+  // The failure shows in the progress, as information.
+  const JobProgress failed = Watch([](const JobProgress& p) { return !p.error().empty(); });
+  EXPECT_THAT(failed.error(), HasSubstr("tracker down"));
+  EXPECT_EQ(failed.state(), DOWNLOADING);
+  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 1);
+
+  // Retried ("started" again) 5 s later, by the clock.
+  clock_.Advance(absl::Seconds(5));
+  ASSERT_TRUE(tracker_.WaitForCount(swarm::tracker::STARTED, 2));
+  ASSERT_EQ(worker->Peers().size(), 1u);  // the answer was applied
+  EXPECT_EQ(tracker_.Count(swarm::tracker::NONE), 0);
+  EXPECT_EQ(Watch([](const JobProgress&) { return true; }).error(), "");
+
+  // The next one is a regular announce at the tracker's interval (1800 s).
+  clock_.Advance(absl::Seconds(1800));
+  ASSERT_TRUE(tracker_.WaitForCount(swarm::tracker::NONE, 1));
+  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 2);
+}
+
+TEST_F(CoordinatorServerTest, RunsWithoutATracker) {
+  CoordinatorServer::Options options = DefaultOptions();
+  options.tracker_address = "";
+  StartCoordinator(options);
+  SubmitOk();
+  auto worker = StartedWorker();
+  worker->RequestWork(torrent_.id, 1, 5);
+  PeerAddress incoming;
+  incoming.set_ip("192.168.1.5");
+  incoming.set_port(51413);
+  worker->Bitfield(torrent_.id, incoming, torrent_.num_pieces);
+  EXPECT_EQ(worker->Leases(1).size(), 1u);
+  const JobProgress p = Watch([](const JobProgress&) { return true; });
+  EXPECT_EQ(p.state(), DOWNLOADING);
+  EXPECT_EQ(p.known_peers(), 0u);
+  EXPECT_EQ(p.error(), "");
+}
+
+TEST_F(CoordinatorServerTest, WorkersThatCannotSeeTheOutputGetNoLeases) {
+  StartCoordinator();
+  SubmitOk();
+  FakeWorker blind(address_, kToken, /*sees_output=*/false);
+  ASSERT_TRUE(blind.Wait(IsStartJob).has_value());
+  blind.RequestWork(torrent_.id, 5, 1);
+  const std::vector<PeerAddress> peers = blind.Peers();
+  ASSERT_EQ(peers.size(), 1u);
+  blind.Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  blind.RequestWork(torrent_.id, 5, 1);
+  ASSERT_EQ(blind.Peers().size(), 1u);  // barrier: both requests were handled
+  EXPECT_TRUE(blind.NoneQueued(IsGrant));
+}
+
+TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
+  StartCoordinator();
+  SubmitJobResponse response;
+  grpc::Status s = Submit("not a torrent", dir_, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("bad torrent"));
+  s = Submit(torrent_.bytes, "relative/dir", &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  s = Submit(torrent_.bytes, dir_ + "/does-not-exist", &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  {
+    grpc::ClientContext ctx;
+    FetchTorrentRequest request;
+    request.set_job_id("nope");
+    FetchTorrentResponse r;
+    EXPECT_EQ(stub_->FetchTorrent(&ctx, request, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    CancelJobRequest request;
+    request.set_job_id("nope");
+    CancelJobResponse r;
+    EXPECT_EQ(stub_->CancelJob(&ctx, request, &r).error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    WatchJobRequest request;
+    request.set_job_id("nope");
+    auto reader = stub_->WatchJob(&ctx, request);
+    JobProgress p;
+    EXPECT_FALSE(reader->Read(&p));
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  }
+
+  SubmitOk();
+  {
+    grpc::ClientContext ctx;
+    FetchTorrentRequest request;
+    request.set_job_id(torrent_.id);
+    request.set_offset(torrent_.bytes.size() + 1);
+    FetchTorrentResponse r;
+    EXPECT_EQ(stub_->FetchTorrent(&ctx, request, &r).error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  }
+  // The same torrent again: the same job; into another folder while it runs: refused.
+  SubmitJobResponse again;
+  ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again).ok());
+  EXPECT_EQ(again.job_id(), torrent_.id);
+  const std::string other = TempDir();
+  EXPECT_EQ(Submit(torrent_.bytes, other, &again).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+}  // namespace
+}  // namespace swarm::coordinator

@@ -1,0 +1,259 @@
+// Job without gRPC: no tracker, a FakeClock, and the messages it hands out collected in
+// memory. The full worker protocol over real streams is in coordinator_server_test.
+#include "coordinator/job.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "bt/bencode.h"
+#include "bt/sha1.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace swarm::coordinator {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr uint32_t kPieces = 7;
+constexpr uint64_t kTotal = 100000;
+
+std::string TempDir() {
+  std::string tmpl =
+      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + "/job.XXXXXX";
+  return mkdtemp(tmpl.data());
+}
+
+// One file, "file.bin", 100000 pseudo-random bytes in 16 KiB pieces (7, the last short).
+struct Torrent {
+  std::string bytes;
+  std::string content;
+  bt::Metainfo metainfo;
+};
+
+Torrent MakeTorrent() {
+  Torrent t;
+  std::mt19937 rng(3);
+  for (uint64_t i = 0; i < kTotal; ++i) t.content.push_back(static_cast<char>(rng()));
+  std::string hashes;
+  for (size_t off = 0; off < t.content.size(); off += 16384) {
+    hashes += std::string(bt::AsBytes(bt::Sha1(t.content.substr(off, 16384))));
+  }
+  bt::BValue::Dict info;
+  info["name"] = "file.bin";
+  info["length"] = static_cast<int64_t>(kTotal);
+  info["piece length"] = 16384;
+  info["pieces"] = hashes;
+  bt::BValue::Dict root;
+  root["info"] = info;
+  t.bytes = bt::Encode(bt::BValue(root));
+  t.metainfo = *bt::ParseMetainfo(t.bytes);
+  return t;
+}
+
+class JobTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = TempDir(); }
+
+  Job::Options Options() {
+    Job::Options o;
+    o.clock = &clock_;
+    o.poll = absl::Milliseconds(10);
+    o.deliver = [this](Outbox out) {
+      absl::MutexLock lock(&mu_);
+      for (auto& m : out) delivered_.push_back(std::move(m));
+    };
+    return o;
+  }
+
+  // A started job that reached DOWNLOADING.
+  std::unique_ptr<Job> Downloading(Job::Options options) {
+    absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
+    EXPECT_TRUE(job.ok()) << job.status();
+    (*job)->Start();
+    EXPECT_EQ((*job)->WaitForStateChange(CHECKING, absl::Seconds(20)), DOWNLOADING);
+    return *std::move(job);
+  }
+
+  int Delivered(bool (CoordinatorMessage::*has)() const) {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& [worker, m] : delivered_) n += (m.*has)() ? 1 : 0;
+    return n;
+  }
+
+  // Leases for `worker` after it reports a seeder.
+  std::vector<uint32_t> Lease(Job& job, const WorkerInfo& worker, uint32_t n) {
+    Outbox out;
+    RequestWork request;
+    request.set_max_pieces(n);
+    job.OnRequestWork(worker, request, &out);
+    PeerBitfield bitfield;
+    bitfield.mutable_peer()->set_ip("10.0.0.1");
+    bitfield.mutable_peer()->set_port(1);
+    bt::Bitfield all(kPieces);
+    all.SetAll();
+    bitfield.set_bitfield(all.ToBytes());
+    job.OnPeerBitfield(worker, bitfield, &out);
+    std::vector<uint32_t> pieces;
+    for (const auto& [to, m] : out) {
+      EXPECT_EQ(to, worker.id);
+      for (const swarm::coordinator::Lease& l : m.grant_leases().leases())
+        pieces.push_back(l.piece());
+    }
+    return pieces;
+  }
+
+  Torrent torrent_ = MakeTorrent();
+  std::string dir_;
+  FakeClock clock_;
+  absl::Mutex mu_;
+  Outbox delivered_ ABSL_GUARDED_BY(mu_);
+};
+
+WorkerInfo Worker(WorkerId id) {
+  WorkerInfo w;
+  w.id = id;
+  w.sees_output = true;
+  return w;
+}
+
+TEST_F(JobTest, CreateRejectsBadInputClearly) {
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create("d4:spam", dir_, Options());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(job.status().message(), HasSubstr("bad torrent"));
+  job = Job::Create(torrent_.bytes, "relative", Options());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kInvalidArgument);
+  job = Job::Create(torrent_.bytes, dir_ + "/missing", Options());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(JobTest, CreateLaysOutTheFilesAndLeasesNothingWhileChecking) {
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, Options());
+  ASSERT_TRUE(job.ok()) << job.status();
+  struct stat st;
+  ASSERT_EQ(stat((dir_ + "/file.bin").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, static_cast<off_t>(kTotal));
+  EXPECT_EQ((*job)->state(), CHECKING);
+  EXPECT_TRUE(Lease(**job, Worker(1), 5).empty());
+  EXPECT_EQ((*job)->id(), bt::ToHex(torrent_.metainfo.info_hash));
+}
+
+TEST_F(JobTest, CompleteDataOnDiskGoesStraightToComplete) {
+  {
+    auto files = ContentFiles::Open(torrent_.metainfo, dir_, ContentMode::kCreate);
+    ASSERT_TRUE(files.ok());
+    for (uint32_t p = 0; p < kPieces; ++p) {
+      ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, Options());
+  ASSERT_TRUE(job.ok());
+  (*job)->Start();
+  EXPECT_EQ((*job)->WaitForStateChange(CHECKING, absl::Seconds(20)), COMPLETE);
+  (*job)->Join();
+  const JobProgress p = (*job)->Progress(0);
+  EXPECT_EQ(p.verified_pieces(), kPieces);
+  EXPECT_EQ(p.eta_s(), 0);
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_start_job), 0);
+}
+
+TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
+  Job::Options options = Options();
+  options.max_write_errors_in_a_row = 3;
+  std::unique_ptr<Job> job = Downloading(options);
+  const WorkerInfo w = Worker(1);
+  const std::vector<uint32_t> pieces = Lease(*job, w, kPieces);
+  ASSERT_EQ(pieces.size(), kPieces);
+  auto fail = [&](uint32_t piece) {
+    PieceFailed f;
+    f.set_piece(piece);
+    f.set_reason(WRITE_ERROR);
+    f.set_detail("No space left on device");
+    Outbox out;
+    job->OnPieceFailed(w, f, &out);
+    return out;
+  };
+  fail(pieces[0]);
+  fail(pieces[1]);
+  PieceDone done;
+  done.set_piece(pieces[2]);
+  Outbox out;
+  job->OnPieceDone(w, done, &out);  // a success in between: the count starts again
+  fail(pieces[3]);
+  fail(pieces[4]);
+  EXPECT_EQ(job->state(), DOWNLOADING);
+  out = fail(pieces[5]);
+  EXPECT_EQ(job->state(), FAILED);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].first, kAllWorkers);
+  EXPECT_TRUE(out[0].second.has_stop_job());
+  EXPECT_THAT(job->Progress(1).error(), HasSubstr("No space left on device"));
+  job->Join();  // the thread ends by itself
+}
+
+TEST_F(JobTest, RateAndEtaOverASlidingWindow) {
+  std::unique_ptr<Job> job = Downloading(Options());
+  const WorkerInfo w = Worker(1);
+  const std::vector<uint32_t> pieces = Lease(*job, w, 2);
+  ASSERT_EQ(pieces.size(), 2u);
+  EXPECT_EQ(job->Progress(1).eta_s(), -1);  // nothing yet: unknown
+  for (uint32_t p : pieces) {
+    PieceDone done;
+    done.set_piece(p);
+    Outbox out;
+    job->OnPieceDone(w, done, &out);
+  }
+  clock_.Advance(absl::Seconds(2));
+  Outbox out;
+  job->Tick(&out);
+  JobProgress p = job->Progress(1);
+  const uint64_t bytes = p.verified_bytes();
+  uint64_t expected = 0;
+  for (uint32_t piece : pieces) expected += piece == kPieces - 1 ? kTotal - 6 * 16384 : 16384;
+  EXPECT_EQ(bytes, expected);
+  EXPECT_DOUBLE_EQ(p.rate_bytes_per_s(), bytes / 2.0);
+  EXPECT_DOUBLE_EQ(p.eta_s(), (kTotal - bytes) / (bytes / 2.0));
+  // Six seconds later with no progress the window holds none of it.
+  clock_.Advance(absl::Seconds(6));
+  job->Tick(&out);
+  p = job->Progress(1);
+  EXPECT_EQ(p.rate_bytes_per_s(), 0);
+  EXPECT_EQ(p.eta_s(), -1);
+}
+
+TEST_F(JobTest, TickExpiresLeasesAndRevokesThem) {
+  std::unique_ptr<Job> job = Downloading(Options());
+  const std::vector<uint32_t> pieces = Lease(*job, Worker(4), 3);
+  ASSERT_EQ(pieces.size(), 3u);
+  clock_.Advance(absl::Seconds(10));
+  Outbox out;
+  job->Tick(&out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].first, 4u);
+  EXPECT_EQ(out[0].second.revoke_leases().pieces_size(), 3);
+  for (uint32_t p : pieces) EXPECT_EQ(job->piece_state(p), PieceState::kNeeded);
+}
+
+TEST_F(JobTest, CancelStopsWorkersOnce) {
+  std::unique_ptr<Job> job = Downloading(Options());
+  Outbox out;
+  job->Cancel(&out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].second.has_stop_job());
+  EXPECT_EQ(job->state(), CANCELLED);
+  job->Join();
+  out.clear();
+  job->Cancel(&out);  // already over
+  EXPECT_TRUE(out.empty());
+  // Worker messages for a job that is over change nothing.
+  EXPECT_TRUE(Lease(*job, Worker(1), 3).empty());
+}
+
+}  // namespace
+}  // namespace swarm::coordinator

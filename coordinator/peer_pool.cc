@@ -1,0 +1,155 @@
+#include "coordinator/peer_pool.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <tuple>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace swarm::coordinator {
+
+std::string PeerAddr::Key() const {
+  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
+  return absl::StrCat(ip, ":", port);
+}
+
+absl::StatusOr<PeerAddr> MakePeerAddr(std::string_view ip, uint32_t port) {
+  if (port == 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("peer port ", port, " out of range"));
+  }
+  // inet_pton wants a NUL-terminated string; bound the length first (a text IPv6 address
+  // is at most 45 characters).
+  if (ip.empty() || ip.size() >= INET6_ADDRSTRLEN || ip.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("peer ip is empty, too long or holds a NUL");
+  }
+  const std::string text(ip);
+  char canonical[INET6_ADDRSTRLEN] = {};
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
+    inet_ntop(AF_INET, buf, canonical, sizeof(canonical));
+  } else if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
+    inet_ntop(AF_INET6, buf, canonical, sizeof(canonical));
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("peer ip \"", absl::CEscape(text), "\" is not an IPv4 or IPv6 address"));
+  }
+  PeerAddr addr;
+  addr.ip = canonical;
+  addr.port = static_cast<uint16_t>(port);
+  return addr;
+}
+
+size_t PeerPool::Add(absl::Span<const PeerAddr> peers) {
+  size_t added = 0;
+  for (const PeerAddr& p : peers) {
+    if (entries_.size() >= options_.max_peers) break;
+    std::string key = p.Key();
+    if (index_.contains(key)) continue;
+    index_.emplace(key, entries_.size());
+    Entry e;
+    e.addr = p;
+    e.key = std::move(key);
+    entries_.push_back(std::move(e));
+    ++added;
+  }
+  return added;
+}
+
+std::vector<PeerAddr> PeerPool::Take(WorkerId worker, size_t max, absl::Time now,
+                                     const absl::flat_hash_set<std::string>& exclude) {
+  std::vector<PeerAddr> out;
+  if (max == 0 || worker == 0) return out;
+  std::vector<std::pair<int, size_t>> free;  // (failures, index)
+  for (size_t i = 0; i < entries_.size(); ++i) {
+    const Entry& e = entries_[i];
+    if (e.banned || e.worker != 0 || e.free_at > now || exclude.contains(e.key)) continue;
+    free.emplace_back(e.failures, i);
+  }
+  const size_t n = std::min(max, free.size());
+  std::partial_sort(free.begin(), free.begin() + n, free.end());
+  for (size_t i = 0; i < n; ++i) {
+    Entry& e = entries_[free[i].second];
+    e.worker = worker;
+    ++assigned_;
+    out.push_back(e.addr);
+  }
+  return out;
+}
+
+bool PeerPool::Release(WorkerId worker, const std::string& key, absl::Time now) {
+  auto it = index_.find(key);
+  if (it == index_.end()) return false;
+  Entry& e = entries_[it->second];
+  if (e.worker == 0 || e.worker != worker) return false;
+  e.worker = 0;
+  --assigned_;
+  ++e.failures;
+  absl::Duration backoff = options_.base_backoff;
+  for (int i = 1; i < e.failures && backoff < options_.max_backoff; ++i) backoff *= 2;
+  e.free_at = now + std::min(backoff, options_.max_backoff);
+  return true;
+}
+
+void PeerPool::MarkConnected(const std::string& key) {
+  auto it = index_.find(key);
+  if (it != index_.end()) entries_[it->second].failures = 0;
+}
+
+void PeerPool::Ban(const std::string& key) {
+  auto it = index_.find(key);
+  if (it == index_.end()) {
+    // Remembered beyond max_peers on purpose: a ban must stick.
+    Entry e;
+    e.key = key;
+    e.banned = true;
+    index_.emplace(key, entries_.size());
+    entries_.push_back(std::move(e));
+    ++banned_;
+    return;
+  }
+  Entry& e = entries_[it->second];
+  if (e.banned) return;
+  e.banned = true;
+  ++banned_;
+  if (e.worker != 0) {
+    e.worker = 0;
+    --assigned_;
+  }
+}
+
+std::vector<std::string> PeerPool::ReleaseWorker(WorkerId worker) {
+  std::vector<std::string> keys;
+  if (worker == 0) return keys;
+  for (Entry& e : entries_) {
+    if (e.worker != worker) continue;
+    e.worker = 0;
+    --assigned_;
+    keys.push_back(e.key);
+  }
+  return keys;
+}
+
+PeerState PeerPool::state(const std::string& key, absl::Time now) const {
+  auto it = index_.find(key);
+  if (it == index_.end()) return PeerState::kUnknown;
+  const Entry& e = entries_[it->second];
+  if (e.banned) return PeerState::kBanned;
+  if (e.worker != 0) return PeerState::kAssigned;
+  if (e.free_at > now) return PeerState::kBackoff;
+  return PeerState::kKnown;
+}
+
+WorkerId PeerPool::assigned_to(const std::string& key) const {
+  auto it = index_.find(key);
+  return it == index_.end() ? 0 : entries_[it->second].worker;
+}
+
+size_t PeerPool::assigned_to_worker(WorkerId worker) const {
+  size_t n = 0;
+  for (const Entry& e : entries_) n += (worker != 0 && e.worker == worker) ? 1 : 0;
+  return n;
+}
+
+}  // namespace swarm::coordinator

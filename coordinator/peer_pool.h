@@ -1,0 +1,120 @@
+// The swarm peers of one job, as trackers hand them out, and which worker each is given to.
+//
+// A peer goes to one worker at a time (most clients refuse a second connection from one IP,
+// and two workers fetching from one peer only split its upload). When the worker's
+// connection ends the peer comes back after a backoff that doubles with each failure in a
+// row; a banned peer is never given out again; a dead worker's peers come back at once (they
+// did nothing wrong). coordinator/STATE.md has the peer states.
+//
+// Pure like PieceLedger: "now" is an argument, no threads, no I/O. Not thread-safe.
+//
+//   PeerPool pool;
+//   pool.Add({{"10.0.0.1", 6881}, {"::1", 51413}});
+//   for (const PeerAddr& p : pool.Take(worker, 8, now)) ...    // AddPeers to the worker
+//   pool.Release(worker, "10.0.0.1:6881", now);                // its PeerClosed
+#ifndef SWARM_COORDINATOR_PEER_POOL_H_
+#define SWARM_COORDINATOR_PEER_POOL_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "coordinator/piece_ledger.h"
+
+namespace swarm::coordinator {
+
+struct PeerAddr {
+  // IPv4 dotted quad or IPv6 text form, without brackets.
+  std::string ip;
+  uint16_t port = 0;
+
+  // "ip:port", or "[ip]:port" for IPv6: the peer's identity in the pool and in the ledger's
+  // bad-piece counts.
+  std::string Key() const;
+  bool operator==(const PeerAddr& o) const { return ip == o.ip && port == o.port; }
+};
+
+// Validates an address from an untrusted source (tracker answer, worker report): `ip` must
+// parse as IPv4 or IPv6 and `port` be 1..65535. The IP comes back in canonical text form, so
+// "::0001" and "::1" are one peer.
+absl::StatusOr<PeerAddr> MakePeerAddr(std::string_view ip, uint32_t port);
+
+enum class PeerState {
+  kUnknown,   // not in the pool
+  kKnown,     // free to give out
+  kAssigned,  // given to a worker
+  kBackoff,   // free again at some later time
+  kBanned,    // never given out again
+};
+
+class PeerPool {
+ public:
+  struct Options {
+    // Backoff after the first failure in a row; doubles with each further one.
+    absl::Duration base_backoff = absl::Seconds(5);
+    absl::Duration max_backoff = absl::Minutes(5);
+    // Most peers remembered (banned ones included); further new peers are dropped.
+    size_t max_peers = 5000;
+  };
+
+  PeerPool() : PeerPool(Options()) {}
+  explicit PeerPool(Options options) : options_(options) {}
+
+  // Adds new peers (already validated); peers already known, banned ones included, are left
+  // as they are. Returns how many were new.
+  size_t Add(absl::Span<const PeerAddr> peers);
+
+  // Gives up to `max` free peers to `worker`: peers with the fewest failures in a row first,
+  // then the longest known. Keys in `exclude` (the worker's own listening address) are
+  // skipped.
+  std::vector<PeerAddr> Take(WorkerId worker, size_t max, absl::Time now,
+                             const absl::flat_hash_set<std::string>& exclude = {});
+
+  // `worker`'s connection to `key` ended: the peer is free again at now + backoff. Returns
+  // false (and changes nothing) unless the peer was given to that worker.
+  bool Release(WorkerId worker, const std::string& key, absl::Time now);
+  // The worker got as far as the peer's bitfield: its failures in a row start again at 0.
+  void MarkConnected(const std::string& key);
+  // Never give `key` out again (it is remembered even if unknown so far, so that a later
+  // tracker answer cannot bring it back).
+  void Ban(const std::string& key);
+  // The worker is gone: every peer it held is free at once. Returns their keys.
+  std::vector<std::string> ReleaseWorker(WorkerId worker);
+
+  PeerState state(const std::string& key, absl::Time now) const;
+  // The worker `key` is given to, 0 if none.
+  WorkerId assigned_to(const std::string& key) const;
+  // Peers that are not banned.
+  size_t known() const { return entries_.size() - banned_; }
+  // Peers given to some worker.
+  size_t assigned() const { return assigned_; }
+  // Peers `worker` holds.
+  size_t assigned_to_worker(WorkerId worker) const;
+
+ private:
+  struct Entry {
+    PeerAddr addr;
+    std::string key;
+    WorkerId worker = 0;
+    int failures = 0;
+    absl::Time free_at = absl::InfinitePast();
+    bool banned = false;
+  };
+
+  const Options options_;
+  // In the order first seen; Take prefers older entries among equals.
+  std::vector<Entry> entries_;
+  absl::flat_hash_map<std::string, size_t> index_;
+  size_t banned_ = 0;
+  size_t assigned_ = 0;
+};
+
+}  // namespace swarm::coordinator
+
+#endif  // SWARM_COORDINATOR_PEER_POOL_H_

@@ -1,0 +1,134 @@
+#include "coordinator/peer_pool.h"
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace swarm::coordinator {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1000);
+
+PeerAddr P(const std::string& ip, uint16_t port) { return *MakePeerAddr(ip, port); }
+
+std::vector<std::string> Keys(const std::vector<PeerAddr>& peers) {
+  std::vector<std::string> out;
+  for (const PeerAddr& p : peers) out.push_back(p.Key());
+  return out;
+}
+
+TEST(PeerAddrTest, ValidatesAndCanonicalizes) {
+  EXPECT_EQ(P("10.0.0.1", 6881).Key(), "10.0.0.1:6881");
+  EXPECT_EQ(P("::0001", 51413).Key(), "[::1]:51413");
+  EXPECT_EQ(P("2001:DB8::1", 1).ip, "2001:db8::1");
+  EXPECT_FALSE(MakePeerAddr("10.0.0.1", 0).ok());
+  EXPECT_FALSE(MakePeerAddr("10.0.0.1", 65536).ok());
+  EXPECT_FALSE(MakePeerAddr("", 1).ok());
+  EXPECT_FALSE(MakePeerAddr("example.com", 1).ok());
+  EXPECT_FALSE(MakePeerAddr("10.0.0.1:80", 1).ok());
+  EXPECT_FALSE(MakePeerAddr(std::string("10.0.0.1\0x", 10), 1).ok());
+  EXPECT_FALSE(MakePeerAddr(std::string(1000, '1'), 1).ok());
+}
+
+TEST(PeerPoolTest, EachPeerGoesToOneWorkerAtATime) {
+  PeerPool pool;
+  EXPECT_EQ(pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2), P("10.0.0.3", 3)}), 3u);
+  EXPECT_EQ(pool.Add({P("10.0.0.1", 1)}), 0u);  // already known
+  EXPECT_THAT(Keys(pool.Take(1, 2, kT0)), ElementsAre("10.0.0.1:1", "10.0.0.2:2"));
+  EXPECT_THAT(Keys(pool.Take(2, 5, kT0)), ElementsAre("10.0.0.3:3"));
+  EXPECT_THAT(pool.Take(3, 5, kT0), IsEmpty());
+  EXPECT_EQ(pool.assigned(), 3u);
+  EXPECT_EQ(pool.known(), 3u);
+  EXPECT_EQ(pool.assigned_to("10.0.0.1:1"), 1u);
+  EXPECT_EQ(pool.assigned_to_worker(1), 2u);
+  EXPECT_EQ(pool.state("10.0.0.3:3", kT0), PeerState::kAssigned);
+  EXPECT_EQ(pool.state("10.9.9.9:3", kT0), PeerState::kUnknown);
+}
+
+TEST(PeerPoolTest, ClosedPeerComesBackAfterADoublingBackoff) {
+  PeerPool::Options o;
+  o.base_backoff = absl::Seconds(5);
+  o.max_backoff = absl::Seconds(12);
+  PeerPool pool(o);
+  pool.Add({P("10.0.0.1", 1)});
+  const std::string key = "10.0.0.1:1";
+  ASSERT_EQ(pool.Take(1, 1, kT0).size(), 1u);
+  EXPECT_FALSE(pool.Release(2, key, kT0));  // not worker 2's
+  ASSERT_TRUE(pool.Release(1, key, kT0));
+  EXPECT_FALSE(pool.Release(1, key, kT0));  // twice
+  EXPECT_EQ(pool.state(key, kT0), PeerState::kBackoff);
+  EXPECT_THAT(pool.Take(2, 1, kT0 + absl::Seconds(4)), IsEmpty());
+  ASSERT_EQ(pool.Take(2, 1, kT0 + absl::Seconds(5)).size(), 1u);
+  // Second failure in a row: 10 s.
+  const absl::Time t1 = kT0 + absl::Seconds(5);
+  ASSERT_TRUE(pool.Release(2, key, t1));
+  EXPECT_THAT(pool.Take(1, 1, t1 + absl::Seconds(9)), IsEmpty());
+  ASSERT_EQ(pool.Take(1, 1, t1 + absl::Seconds(10)).size(), 1u);
+  // Third: 20 s, capped at 12.
+  const absl::Time t2 = t1 + absl::Seconds(10);
+  ASSERT_TRUE(pool.Release(1, key, t2));
+  EXPECT_EQ(pool.state(key, t2 + absl::Seconds(11)), PeerState::kBackoff);
+  EXPECT_EQ(pool.state(key, t2 + absl::Seconds(12)), PeerState::kKnown);
+  // A connection that got as far as a bitfield resets the count: 5 s again.
+  const absl::Time t3 = t2 + absl::Seconds(12);
+  ASSERT_EQ(pool.Take(1, 1, t3).size(), 1u);
+  pool.MarkConnected(key);
+  ASSERT_TRUE(pool.Release(1, key, t3));
+  EXPECT_EQ(pool.state(key, t3 + absl::Seconds(5)), PeerState::kKnown);
+}
+
+TEST(PeerPoolTest, PrefersPeersWithFewerFailures) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2)});
+  ASSERT_EQ(pool.Take(1, 1, kT0).size(), 1u);  // 10.0.0.1
+  ASSERT_TRUE(pool.Release(1, "10.0.0.1:1", kT0));
+  EXPECT_THAT(Keys(pool.Take(1, 2, kT0 + absl::Minutes(1))),
+              ElementsAre("10.0.0.2:2", "10.0.0.1:1"));
+}
+
+TEST(PeerPoolTest, BannedPeersAreNeverGivenAgain) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2)});
+  ASSERT_EQ(pool.Take(1, 2, kT0).size(), 2u);
+  pool.Ban("10.0.0.1:1");
+  EXPECT_EQ(pool.state("10.0.0.1:1", kT0), PeerState::kBanned);
+  EXPECT_EQ(pool.assigned(), 1u);
+  EXPECT_EQ(pool.known(), 1u);
+  EXPECT_FALSE(pool.Release(1, "10.0.0.1:1", kT0));
+  EXPECT_EQ(pool.Add({P("10.0.0.1", 1)}), 0u);  // a tracker cannot bring it back
+  pool.ReleaseWorker(1);
+  EXPECT_THAT(Keys(pool.Take(2, 5, kT0 + absl::Hours(1))), ElementsAre("10.0.0.2:2"));
+  // Banned before it was ever seen: stays banned when a tracker names it later.
+  pool.Ban("10.0.0.9:9");
+  EXPECT_EQ(pool.Add({P("10.0.0.9", 9)}), 0u);
+  EXPECT_EQ(pool.state("10.0.0.9:9", kT0), PeerState::kBanned);
+}
+
+TEST(PeerPoolTest, DeadWorkersPeersComeBackAtOnce) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2), P("10.0.0.3", 3)});
+  ASSERT_EQ(pool.Take(1, 2, kT0).size(), 2u);
+  ASSERT_EQ(pool.Take(2, 2, kT0).size(), 1u);
+  EXPECT_THAT(pool.ReleaseWorker(1), ElementsAre("10.0.0.1:1", "10.0.0.2:2"));
+  EXPECT_EQ(pool.assigned(), 1u);
+  EXPECT_EQ(pool.Take(3, 5, kT0).size(), 2u);
+  EXPECT_THAT(pool.ReleaseWorker(0), IsEmpty());
+}
+
+TEST(PeerPoolTest, ExcludesTheWorkersOwnAddressAndCapsSize) {
+  PeerPool::Options o;
+  o.max_peers = 2;
+  PeerPool pool(o);
+  EXPECT_EQ(pool.Add({P("127.0.0.1", 7000), P("127.0.0.1", 7001), P("127.0.0.1", 7002)}), 2u);
+  EXPECT_THAT(Keys(pool.Take(1, 5, kT0, {"127.0.0.1:7000"})), ElementsAre("127.0.0.1:7001"));
+  EXPECT_THAT(pool.Take(0, 5, kT0), IsEmpty());  // worker 0 does not exist
+  EXPECT_THAT(pool.Take(2, 0, kT0), IsEmpty());
+}
+
+}  // namespace
+}  // namespace swarm::coordinator

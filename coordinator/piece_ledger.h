@@ -1,0 +1,211 @@
+// The piece ledger of one job: every piece is exactly one of NEEDED, LEASED (to one worker, or
+// in endgame to a few, each until a deadline) or VERIFIED; it counts how many reported peers
+// have each piece and picks what to lease next, rarest first. coordinator/STATE.md is the
+// state machine this class implements, transition by transition.
+//
+// Pure on purpose: no gRPC, threads, I/O or clock of its own ("now" is an argument), so every
+// transition can be tested with made-up times and the gRPC adapter stays thin. Not
+// thread-safe: the owning Job serializes calls under its mutex.
+//
+// Every input here ultimately comes from a worker or a peer, so nothing is trusted: a piece
+// index out of range, a PieceDone for a piece the worker does not hold or a bitfield of the
+// wrong size gives an error status, never a crash, and leaves the ledger unchanged.
+//
+//   PieceLedger::Options options;
+//   options.lease_ttl = absl::Seconds(10);
+//   PieceLedger ledger(layout, options);
+//   ledger.SetPeerBitfield("7/10.0.0.1:6881", have);             // from a worker's report
+//   for (const LeaseGrant& g : ledger.Grant(7, {"7/10.0.0.1:6881"}, 16, now)) ...
+//   ...
+//   absl::StatusOr<std::vector<WorkerId>> losers = ledger.PieceDone(7, piece);
+//   // in endgame, *losers are the other holders: send them RevokeLeases.
+#ifndef SWARM_COORDINATOR_PIECE_LEDGER_H_
+#define SWARM_COORDINATOR_PIECE_LEDGER_H_
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "bt/bitfield.h"
+#include "bt/piece_layout.h"
+
+namespace swarm::coordinator {
+
+// The coordinator's id of a connected worker (Welcome.worker_id); never 0.
+using WorkerId = uint64_t;
+
+enum class PieceState { kNeeded, kLeased, kVerified };
+
+// Why a worker gave a leased piece back (mirrors the proto's PieceFailure).
+enum class FailReason { kHashMismatch, kAbandoned, kWriteError };
+
+// One worker's lease on a piece.
+struct Holder {
+  WorkerId worker = 0;
+  // The lease lapses at this time unless progress renews it.
+  absl::Time deadline;
+  // The most bytes of the piece the worker has reported; only an increase renews the lease,
+  // so a worker that keeps heartbeating but is stuck on a piece still loses it.
+  uint64_t bytes_received = 0;
+  // Granted as an endgame duplicate (the piece already had a holder).
+  bool endgame = false;
+};
+
+// A lease handed out by Grant.
+struct LeaseGrant {
+  uint32_t piece = 0;
+  bool endgame = false;
+  bool operator==(const LeaseGrant& o) const { return piece == o.piece && endgame == o.endgame; }
+};
+
+// A lease that ExpireLeases took back: the worker must be sent RevokeLeases.
+struct ExpiredLease {
+  WorkerId worker = 0;
+  uint32_t piece = 0;
+  bool operator==(const ExpiredLease& o) const { return worker == o.worker && piece == o.piece; }
+};
+
+class PieceLedger {
+ public:
+  struct Options {
+    // How long a lease lives without progress.
+    absl::Duration lease_ttl = absl::Seconds(10);
+    // Most workers that hold one piece at once in endgame, the first holder included. Small:
+    // each duplicate fetches the whole piece again.
+    int max_endgame_holders = 2;
+    // A peer that delivered this many pieces failing their hash is banned.
+    int ban_after_bad_pieces = 3;
+    // Most peers whose bitfields are kept; each costs num_pieces / 8 bytes.
+    size_t max_peers = 20000;
+    // Seeds the random tie-break among equally rare pieces (fixed in tests).
+    uint64_t seed = 0;
+  };
+
+  explicit PieceLedger(const bt::PieceLayout& layout) : PieceLedger(layout, Options()) {}
+  PieceLedger(const bt::PieceLayout& layout, Options options);
+
+  // --- queries ---
+  uint32_t num_pieces() const { return layout_.num_pieces(); }
+  // State of `piece`; an index out of range reads as kNeeded (callers validate first).
+  PieceState state(uint32_t piece) const;
+  // The current holders of `piece` (empty unless kLeased).
+  std::vector<Holder> holders(uint32_t piece) const;
+  // Pieces `worker` currently holds a lease on, ascending.
+  std::vector<uint32_t> LeasesOf(WorkerId worker) const;
+  // How many tracked peers have `piece` (0 out of range).
+  uint32_t availability(uint32_t piece) const;
+  uint32_t verified_pieces() const { return verified_count_; }
+  uint32_t needed_pieces() const { return needed_count_; }
+  uint32_t leased_pieces() const { return num_pieces() - verified_count_ - needed_count_; }
+  uint64_t verified_bytes() const { return verified_bytes_; }
+  uint64_t missing_bytes() const { return layout_.total_length() - verified_bytes_; }
+  bool complete() const { return verified_count_ == num_pieces(); }
+  // Nothing is NEEDED but something is still LEASED: duplicates may be granted.
+  bool in_endgame() const { return needed_count_ == 0 && leased_pieces() > 0; }
+  // Hash mismatches reported by holders so far.
+  uint32_t hash_failures() const { return hash_failures_; }
+
+  // --- resume ---
+  // NEEDED -> VERIFIED for a piece whose data on disk matched its hash while CHECKING.
+  // FAILED_PRECONDITION unless the piece is NEEDED.
+  absl::Status MarkVerified(uint32_t piece);
+
+  // --- availability ---
+  // Sets (or replaces) what `peer` has. `peer` is an opaque key; the Job uses
+  // "<worker id>/<ip:port>" so that the same swarm peer seen by two workers is counted per
+  // connection and removed per connection. INVALID_ARGUMENT if the size is not num_pieces();
+  // RESOURCE_EXHAUSTED past Options::max_peers.
+  absl::Status SetPeerBitfield(const std::string& peer, const bt::Bitfield& have);
+  // `peer` announced `piece`. A peer not seen yet starts with an empty bitfield (BEP 3 lets a
+  // peer with nothing skip the bitfield message).
+  absl::Status AddPeerHave(const std::string& peer, uint32_t piece);
+  // Forgets `peer` and subtracts its pieces from the availability. Unknown peers are ignored.
+  void RemovePeer(const std::string& peer);
+  bool HasPeer(const std::string& peer) const { return peers_.contains(peer); }
+  size_t num_peers() const { return peers_.size(); }
+
+  // --- leases ---
+  // Leases up to `max_pieces` pieces to `worker`, chosen among those at least one of `peers`
+  // (keys as in SetPeerBitfield; unknown keys are skipped) has: NEEDED pieces rarest first,
+  // equally rare ones in random order so that workers asking at the same time do not all
+  // start on the same pieces. In endgame it grants LEASED pieces again (fewest holders first,
+  // never one the worker already holds, at most max_endgame_holders per piece). The leases
+  // run until now + lease_ttl.
+  std::vector<LeaseGrant> Grant(WorkerId worker, absl::Span<const std::string> peers,
+                                uint32_t max_pieces, absl::Time now);
+  // `worker` has `bytes_received` bytes of `piece`: when that is more than it reported
+  // before, its lease runs until now + lease_ttl again. NOT_FOUND if it holds no lease on it.
+  absl::Status Renew(WorkerId worker, uint32_t piece, uint64_t bytes_received, absl::Time now);
+  // `worker` verified and wrote `piece`: LEASED -> VERIFIED. Returns the other holders (the
+  // losers of an endgame race), who must be sent RevokeLeases. FAILED_PRECONDITION when the
+  // worker holds no lease on it (never leased, expired, revoked, or already verified):
+  // the caller ignores it.
+  absl::StatusOr<std::vector<WorkerId>> PieceDone(WorkerId worker, uint32_t piece);
+  // `worker` gives `piece` back without it. The piece is NEEDED again once no one holds it.
+  // kHashMismatch counts towards hash_failures(). NOT_FOUND if it held no lease on it.
+  absl::Status PieceFailed(WorkerId worker, uint32_t piece, FailReason reason);
+  // Takes back every lease whose deadline is <= now. A piece left without holders is NEEDED.
+  std::vector<ExpiredLease> ExpireLeases(absl::Time now);
+  // The worker is gone: takes back all its leases. Returns the pieces it held.
+  std::vector<uint32_t> ReleaseWorker(WorkerId worker);
+
+  // --- bad peers ---
+  // Counts one piece from `peer_addr` ("ip:port") that failed its hash. Returns true exactly
+  // when this makes the peer banned (the ban_after_bad_pieces-th bad piece).
+  bool RecordBadPiece(const std::string& peer_addr);
+  bool IsBanned(const std::string& peer_addr) const;
+  int bad_pieces(const std::string& peer_addr) const;
+
+ private:
+  struct Piece {
+    PieceState state = PieceState::kNeeded;
+    // Non-empty exactly when state == kLeased.
+    std::vector<Holder> holders;
+  };
+
+  bool InRange(uint32_t piece) const { return piece < num_pieces(); }
+  // Holder of `piece` for `worker`, or nullptr.
+  Holder* FindHolder(uint32_t piece, WorkerId worker);
+  // Removes `worker` from `piece`'s holders; the piece goes back to NEEDED when none remain.
+  void DropHolder(uint32_t piece, WorkerId worker);
+  void SetNeeded(uint32_t piece);
+  void AddLease(uint32_t piece, WorkerId worker, bool endgame, absl::Time now);
+  void AdjustAvailability(const std::vector<uint64_t>& words, int delta);
+  // OR of the given peers' bitfields, in the words layout below.
+  std::vector<uint64_t> UnionOf(absl::Span<const std::string> peers) const;
+  void GrantNeeded(WorkerId worker, const std::vector<uint64_t>& have, uint32_t max, absl::Time now,
+                   std::vector<LeaseGrant>* out);
+  void GrantEndgame(WorkerId worker, const std::vector<uint64_t>& have, uint32_t max,
+                    absl::Time now, std::vector<LeaseGrant>* out);
+
+  const bt::PieceLayout layout_;
+  const Options options_;
+  std::mt19937_64 rng_;
+
+  std::vector<Piece> pieces_;
+  // Piece i is bit (63 - i % 64) of word i / 64, as in bt::Bitfield, so bitfields can be
+  // ANDed and ORed a word at a time.
+  std::vector<uint64_t> needed_words_;
+  // Pieces in state kLeased (for expiry and endgame without a scan of every piece).
+  absl::flat_hash_set<uint32_t> leased_;
+  absl::flat_hash_map<WorkerId, absl::flat_hash_set<uint32_t>> by_worker_;
+  uint32_t verified_count_ = 0;
+  uint32_t needed_count_ = 0;
+  uint64_t verified_bytes_ = 0;
+  uint32_t hash_failures_ = 0;
+
+  std::vector<uint32_t> availability_;
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> peers_;
+  absl::flat_hash_map<std::string, int> bad_pieces_;
+};
+
+}  // namespace swarm::coordinator
+
+#endif  // SWARM_COORDINATOR_PIECE_LEDGER_H_
