@@ -54,19 +54,18 @@ absl::Status ValidateAnnounceParams(const AnnounceParams& params) {
 }
 
 absl::StatusOr<std::vector<PeerEndpoint>> DecodeCompactPeers(std::string_view bytes,
-                                                             IpFamily family,
-                                                             size_t max_peers) {
+                                                             IpFamily family, size_t max_peers) {
   const size_t size = CompactPeerSize(family);
   const size_t addr_size = size - 2;
   if (bytes.size() % size != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("compact ", family == IpFamily::kV4 ? "IPv4" : "IPv6",
-                     " peer list of ", bytes.size(), " bytes is not a multiple of ", size));
+        absl::StrCat("compact ", family == IpFamily::kV4 ? "IPv4" : "IPv6", " peer list of ",
+                     bytes.size(), " bytes is not a multiple of ", size));
   }
   if (bytes.size() / size > max_peers) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("compact peer list holds ", bytes.size() / size, " peers, more than the ",
-                     max_peers, " accepted"));
+    return absl::InvalidArgumentError(absl::StrCat("compact peer list holds ", bytes.size() / size,
+                                                   " peers, more than the ", max_peers,
+                                                   " accepted"));
   }
   std::vector<PeerEndpoint> peers;
   peers.reserve(bytes.size() / size);

@@ -53,7 +53,7 @@ absl::Status ValidateAnnounceParams(const AnnounceParams& params);
 
 // A peer as a tracker hands it out.
 struct PeerEndpoint {
-  std::string ip;       // IPv4 dotted quad or IPv6 text form, no brackets
+  std::string ip;  // IPv4 dotted quad or IPv6 text form, no brackets
   uint16_t port = 0;
   std::string peer_id;  // 20 bytes from the dictionary model; empty otherwise
 
@@ -65,20 +65,20 @@ struct PeerEndpoint {
 // A successful answer to an announce.
 struct AnnounceReply {
   std::vector<PeerEndpoint> peers;
-  uint32_t interval_s = 0;      // seconds until the next regular announce
-  uint32_t min_interval_s = 0;  // 0 when the tracker gave none
-  int64_t seeders = -1;         // -1 when the tracker did not say
-  int64_t leechers = -1;        // -1 when the tracker did not say
+  uint32_t interval_s = 0;            // seconds until the next regular announce
+  uint32_t min_interval_s = 0;        // 0 when the tracker gave none
+  int64_t seeders = -1;               // -1 when the tracker did not say
+  int64_t leechers = -1;              // -1 when the tracker did not say
   std::vector<std::string> warnings;  // "warning message" and notes on skipped peer entries
-  std::string tracker_id;       // "tracker id", empty when absent
+  std::string tracker_id;             // "tracker id", empty when absent
 };
 
 // Scrape counts of one torrent.
 struct ScrapeCounts {
-  std::string info_hash;  // 20 raw bytes
-  uint64_t seeders = 0;   // "complete"
-  uint64_t completed = 0; // "downloaded"
-  uint64_t leechers = 0;  // "incomplete"
+  std::string info_hash;   // 20 raw bytes
+  uint64_t seeders = 0;    // "complete"
+  uint64_t completed = 0;  // "downloaded"
+  uint64_t leechers = 0;   // "incomplete"
 
   bool operator==(const ScrapeCounts& o) const {
     return info_hash == o.info_hash && seeders == o.seeders && completed == o.completed &&

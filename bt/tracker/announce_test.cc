@@ -98,8 +98,10 @@ TEST(ValidateAnnounceParamsTest, ChecksSizes) {
 TEST(SanitizeTrackerTextTest, KeepsUtf8ReplacesControlAndInvalid) {
   EXPECT_EQ(SanitizeTrackerText("plain text"), "plain text");
   EXPECT_EQ(SanitizeTrackerText("caf\xc3\xa9 \xe2\x9c\x93"), "caf\xc3\xa9 \xe2\x9c\x93");
-  EXPECT_EQ(SanitizeTrackerText("a\x01" "b\nc\x7f"), "a?b c?");
-  EXPECT_EQ(SanitizeTrackerText("\xff\xc3(\xed\xa0\x80"), "??(???");  // invalid, surrogate
+  EXPECT_EQ(SanitizeTrackerText("a\x01"
+                                "b\nc\x7f"),
+            "a?b c?");
+  EXPECT_EQ(SanitizeTrackerText("\xff\xc3(\xed\xa0\x80"), "?" "?(???");  // invalid, surrogate
   EXPECT_EQ(SanitizeTrackerText("\0x"s), "?x");
 }
 

@@ -59,9 +59,9 @@ absl::Status ReadInt(const BView& dict, std::string_view key, int64_t lo, int64_
   if (!v) return absl::OkStatus();
   if (!v->is_int()) return BadKey(key, "an integer", *v);
   if (v->int_value() < lo || v->int_value() > hi) {
-    return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Sv(key), "\" = ",
-                                                   v->int_value(), " at byte ", v->offset(),
-                                                   " is outside ", lo, "..", hi));
+    return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Sv(key),
+                                                   "\" = ", v->int_value(), " at byte ",
+                                                   v->offset(), " is outside ", lo, "..", hi));
   }
   *out = v->int_value();
   return absl::OkStatus();
@@ -153,8 +153,8 @@ absl::StatusOr<AnnounceReply> ParseAnnounceResponse(std::string_view body,
   size_t skipped = 0;
   if (std::optional<BView> peers = root.Find("peers")) {
     if (peers->is_string()) {
-      SWARM_RETURN_IF_ERROR(ReadCompact("peers", *peers, IpFamily::kV4, limits.max_peers,
-                                        &reply.peers, &skipped));
+      SWARM_RETURN_IF_ERROR(
+          ReadCompact("peers", *peers, IpFamily::kV4, limits.max_peers, &reply.peers, &skipped));
     } else if (peers->is_list()) {
       ReadPeerDicts(*peers, limits.max_peers, &reply.peers, &skipped);
     } else {
@@ -163,8 +163,8 @@ absl::StatusOr<AnnounceReply> ParseAnnounceResponse(std::string_view body,
   }
   if (std::optional<BView> peers6 = root.Find("peers6")) {
     if (!peers6->is_string()) return BadKey("peers6", "a string", *peers6);
-    SWARM_RETURN_IF_ERROR(ReadCompact("peers6", *peers6, IpFamily::kV6, limits.max_peers,
-                                      &reply.peers, &skipped));
+    SWARM_RETURN_IF_ERROR(
+        ReadCompact("peers6", *peers6, IpFamily::kV6, limits.max_peers, &reply.peers, &skipped));
   }
   if (skipped > 0) {
     reply.warnings.push_back(absl::StrCat("skipped ", skipped,

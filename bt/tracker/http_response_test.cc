@@ -18,7 +18,8 @@ TEST(ParseAnnounceResponseTest, CompactAsOpentrackerSendsIt) {
   // Captured from opentracker (Debian's) on loopback.
   std::string body =
       "d8:completei0e10:downloadedi0e10:incompletei2e8:intervali1664e12:min intervali832e"
-      "5:peers12:\x7f\x00\x00\x01\x1a\xe1\x7f\x00\x00\x01\x1a\xe2" "e"s;
+      "5:peers12:\x7f\x00\x00\x01\x1a\xe1\x7f\x00\x00\x01\x1a\xe2"
+      "e"s;
   auto reply = ParseAnnounceResponse(body);
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_EQ(reply->interval_s, 1664u);
@@ -34,10 +35,13 @@ TEST(ParseAnnounceResponseTest, CompactAsOpentrackerSendsIt) {
 
 TEST(ParseAnnounceResponseTest, DictionaryPeers) {
   std::string id(20, 'P');
-  std::string body = "d8:intervali900e5:peersl"
-                     "d2:ip8:10.0.0.17:peer id20:" + id + "4:porti6881ee"
-                     "d4:porti51413e2:ip11:2001:DB8::5e"  // unsorted keys, IPv6, no peer id
-                     "ee";
+  std::string body =
+      "d8:intervali900e5:peersl"
+      "d2:ip8:10.0.0.17:peer id20:" +
+      id +
+      "4:porti6881ee"
+      "d4:porti51413e2:ip11:2001:DB8::5e"  // unsorted keys, IPv6, no peer id
+      "ee";
   auto reply = ParseAnnounceResponse(body);
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   EXPECT_EQ(reply->interval_s, 900u);
@@ -49,16 +53,17 @@ TEST(ParseAnnounceResponseTest, DictionaryPeers) {
 }
 
 TEST(ParseAnnounceResponseTest, DictionaryPeersSkipsBadEntries) {
-  std::string body = "d8:intervali900e5:peersl"
-                     "d2:ip8:10.0.0.14:porti1ee"
-                     "d2:ip13:t.example.org4:porti1ee"  // host name
-                     "d2:ip8:10.0.0.24:porti0ee"        // port 0
-                     "d2:ip8:10.0.0.34:porti70000ee"    // port too big
-                     "d2:ip8:10.0.0.44:port1:1e"        // port not an integer
-                     "d4:porti1ee"                      // no ip
-                     "i5e"                              // not a dictionary
-                     "d2:ip8:10.0.0.54:porti2e7:peer id3:abce"  // short peer id: dropped id
-                     "ee";
+  std::string body =
+      "d8:intervali900e5:peersl"
+      "d2:ip8:10.0.0.14:porti1ee"
+      "d2:ip13:t.example.org4:porti1ee"          // host name
+      "d2:ip8:10.0.0.24:porti0ee"                // port 0
+      "d2:ip8:10.0.0.34:porti70000ee"            // port too big
+      "d2:ip8:10.0.0.44:port1:1e"                // port not an integer
+      "d4:porti1ee"                              // no ip
+      "i5e"                                      // not a dictionary
+      "d2:ip8:10.0.0.54:porti2e7:peer id3:abce"  // short peer id: dropped id
+      "ee";
   auto reply = ParseAnnounceResponse(body);
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   ASSERT_EQ(reply->peers.size(), 2u);
@@ -96,7 +101,7 @@ TEST(ParseAnnounceResponseTest, FailureReason) {
 TEST(ParseAnnounceResponseTest, FailureReasonWinsOverPeersAndIsSanitized) {
   auto reply = ParseAnnounceResponse("d14:failure reason6:bad\x01\xff!5:peers3:xyze"s);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(reply.status().message(), "tracker failure: bad??!");
+  EXPECT_EQ(reply.status().message(), "tracker failure: bad?" "?!");
   EXPECT_EQ(ParseAnnounceResponse("d14:failure reasoni1ee").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
@@ -144,17 +149,19 @@ TEST(ParseAnnounceResponseTest, WrongTypesAreClearErrors) {
 }
 
 TEST(ParseAnnounceResponseTest, GarbageAndTruncatedBodies) {
-  for (std::string body : {""s, "<html><body>Not Found</body></html>"s, "i42e"s, "le"s,
-                           "4:spam"s, "d8:intervali5e"s, "d8:intervali5ee trailing"s,
-                           "d5:peers999:abce"s, "\xff\xfe"s}) {
+  for (std::string body :
+       {""s, "<html><body>Not Found</body></html>"s, "i42e"s, "le"s, "4:spam"s, "d8:intervali5e"s,
+        "d8:intervali5ee trailing"s, "d5:peers999:abce"s, "\xff\xfe"s}) {
     auto reply = ParseAnnounceResponse(body);
     EXPECT_EQ(reply.status().code(), absl::StatusCode::kInvalidArgument) << body;
   }
   // Every proper prefix of a valid reply is an error, never a crash.
   std::string valid =
-      "d8:intervali1800e5:peers6:\x7f\x00\x00\x01\x1a\xe1" "6:peers618:"s + std::string(18, 'x') +
-      "15:warning message2:hie";
-  ASSERT_TRUE(ParseAnnounceResponse(valid).ok()) << ParseAnnounceResponse(valid).status().ToString();
+      "d8:intervali1800e5:peers6:\x7f\x00\x00\x01\x1a\xe1"
+      "6:peers618:"s +
+      std::string(18, 'x') + "15:warning message2:hie";
+  ASSERT_TRUE(ParseAnnounceResponse(valid).ok())
+      << ParseAnnounceResponse(valid).status().ToString();
   for (size_t n = 0; n < valid.size(); ++n) {
     EXPECT_FALSE(ParseAnnounceResponse(valid.substr(0, n)).ok()) << n;
   }

@@ -1,9 +1,9 @@
 #include "bt/tracker/http_url.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/match.h"
 #include "bt/tracker/tracker_url.h"
 #include "common/status_macros.h"
 

@@ -12,7 +12,9 @@ using std::string_literals::operator""s;
 AnnounceParams Params() {
   AnnounceParams p;
   // Binary bytes that need encoding: NUL, '%', '&', '=', space, '+', 0xff, and unreserved ones.
-  p.info_hash = "\x00\x12%&= +\xff" "a09-._~/?#\x80\x7f"s;
+  p.info_hash =
+      "\x00\x12%&= +\xff"
+      "a09-._~/?#\x80\x7f"s;
   p.peer_id = "-SW0001-abcdefghijkl";
   p.port = 6881;
   p.uploaded = 1;
@@ -68,8 +70,7 @@ TEST(BuildAnnounceUrlTest, RejectsBadInput) {
   EXPECT_FALSE(BuildAnnounceUrl("udp://t.example:1/announce", p).ok());
   EXPECT_FALSE(BuildAnnounceUrl("not a url", p).ok());
   p.info_hash = "short";
-  EXPECT_EQ(BuildAnnounceUrl("http://t/a", p).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(BuildAnnounceUrl("http://t/a", p).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ScrapeUrlTest, Convention) {
@@ -77,8 +78,7 @@ TEST(ScrapeUrlTest, Convention) {
   EXPECT_EQ(*ScrapeUrlFor("http://t.example/x/announce.php?k=1"),
             "http://t.example/x/scrape.php?k=1");
   EXPECT_EQ(*ScrapeUrlFor("http://t.example/announce?a=/b"), "http://t.example/scrape?a=/b");
-  EXPECT_EQ(ScrapeUrlFor("http://t.example/a").status().code(),
-            absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(ScrapeUrlFor("http://t.example/a").status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_EQ(ScrapeUrlFor("http://t.example/announce/x").status().code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(ScrapeUrlFor("http://t.example").status().code(), absl::StatusCode::kUnimplemented);
@@ -88,13 +88,13 @@ TEST(ScrapeUrlTest, Hashes) {
   std::string a(20, 'a'), b = "\x01" + std::string(19, 'b');
   auto url = BuildScrapeUrl("http://t.example/announce", {a, b});
   ASSERT_TRUE(url.ok()) << url.status();
-  EXPECT_EQ(*url, "http://t.example/scrape?info_hash=" + a + "&info_hash=%01" +
-                      std::string(19, 'b'));
+  EXPECT_EQ(*url,
+            "http://t.example/scrape?info_hash=" + a + "&info_hash=%01" + std::string(19, 'b'));
   EXPECT_FALSE(BuildScrapeUrl("http://t.example/announce", {}).ok());
   EXPECT_FALSE(BuildScrapeUrl("http://t.example/announce", {"short"}).ok());
-  EXPECT_FALSE(BuildScrapeUrl("http://t.example/announce",
-                              std::vector<std::string>(kMaxScrapeHashes + 1, a))
-                   .ok());
+  EXPECT_FALSE(
+      BuildScrapeUrl("http://t.example/announce", std::vector<std::string>(kMaxScrapeHashes + 1, a))
+          .ok());
 }
 
 }  // namespace

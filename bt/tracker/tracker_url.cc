@@ -12,8 +12,8 @@ namespace {
 absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 absl::Status Bad(std::string_view url, std::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("bad tracker URL \"",
-                                                 SanitizeTrackerText(url, 200), "\": ", Sv(why)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("bad tracker URL \"", SanitizeTrackerText(url, 200), "\": ", Sv(why)));
 }
 
 bool IsHostChar(char c) {
@@ -84,7 +84,8 @@ absl::StatusOr<TrackerUrl> ParseTrackerUrl(std::string_view url) {
   if (has_port) {
     uint32_t port = 0;
     if (port_text.empty() || port_text.size() > 5 || !absl::SimpleAtoi(Sv(port_text), &port) ||
-        port == 0 || port > 65535 || !absl::ascii_isdigit(static_cast<unsigned char>(port_text[0]))) {
+        port == 0 || port > 65535 ||
+        !absl::ascii_isdigit(static_cast<unsigned char>(port_text[0]))) {
       return Bad(url, "port is not a number in 1..65535");
     }
     out.port = static_cast<uint16_t>(port);

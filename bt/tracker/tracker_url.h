@@ -25,9 +25,9 @@ enum class TrackerScheme { kHttp, kHttps, kUdp };
 
 struct TrackerUrl {
   TrackerScheme scheme = TrackerScheme::kHttp;
-  std::string host;  // a name or an IP address; IPv6 without the brackets
-  uint16_t port = 0; // explicit, or 80 / 443 for http / https; udp needs one
-  std::string path;  // from the first '/' or '?' on (without any '#fragment'); may be empty
+  std::string host;   // a name or an IP address; IPv6 without the brackets
+  uint16_t port = 0;  // explicit, or 80 / 443 for http / https; udp needs one
+  std::string path;   // from the first '/' or '?' on (without any '#fragment'); may be empty
 };
 
 // Fails with InvalidArgument (and why) on anything but a well-formed http://, https:// or

@@ -52,12 +52,27 @@ TEST(TrackerUrlTest, Ipv6Host) {
 
 TEST(TrackerUrlTest, RejectsBadUrls) {
   for (const char* bad : {
-           "", "tracker.example/announce", "ftp://t.example/", "udp://t.example/announce",
-           "udp://t.example:0", "udp://t.example:65536", "udp://t.example:-1",
-           "udp://t.example:+80", "udp://t.example:80x", "udp://t.example:", "http://",
-           "http:///announce", "http://user@t.example/", "http://t.example /a",
-           "http://t\x01.example/", "http://t\xc3\xa9.example/", "http://[::1/",
-           "http://[1.2.3.4]/", "http://[::1]x/", "http://t.exa$mple/", "http://:80/",
+           "",
+           "tracker.example/announce",
+           "ftp://t.example/",
+           "udp://t.example/announce",
+           "udp://t.example:0",
+           "udp://t.example:65536",
+           "udp://t.example:-1",
+           "udp://t.example:+80",
+           "udp://t.example:80x",
+           "udp://t.example:",
+           "http://",
+           "http:///announce",
+           "http://user@t.example/",
+           "http://t.example /a",
+           "http://t\x01.example/",
+           "http://t\xc3\xa9.example/",
+           "http://[::1/",
+           "http://[1.2.3.4]/",
+           "http://[::1]x/",
+           "http://t.exa$mple/",
+           "http://:80/",
        }) {
     auto url = ParseTrackerUrl(bad);
     EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument) << bad;

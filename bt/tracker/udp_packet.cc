@@ -84,9 +84,8 @@ absl::Status CheckResponse(std::string_view packet, uint32_t transaction_id, Udp
   }
   if (header.action != static_cast<uint32_t>(want)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("UDP tracker answered action ", header.action, " (",
-                     ActionName(header.action), ") to a ", ActionName(static_cast<uint32_t>(want)),
-                     " request"));
+        absl::StrCat("UDP tracker answered action ", header.action, " (", ActionName(header.action),
+                     ") to a ", ActionName(static_cast<uint32_t>(want)), " request"));
   }
   if (packet.size() < min_size) {
     return absl::InvalidArgumentError(absl::StrCat("UDP ", ActionName(header.action),
@@ -129,8 +128,7 @@ absl::StatusOr<std::string> EncodeUdpAnnounceRequest(uint64_t connection_id,
   return out;
 }
 
-absl::StatusOr<std::string> EncodeUdpScrapeRequest(uint64_t connection_id,
-                                                   uint32_t transaction_id,
+absl::StatusOr<std::string> EncodeUdpScrapeRequest(uint64_t connection_id, uint32_t transaction_id,
                                                    const std::vector<std::string>& info_hashes) {
   SWARM_RETURN_IF_ERROR(CheckHashes(info_hashes));
   std::string out;
@@ -159,8 +157,19 @@ absl::StatusOr<uint64_t> DecodeUdpConnectResponse(std::string_view packet,
 
 absl::StatusOr<AnnounceReply> DecodeUdpAnnounceResponse(std::string_view packet,
                                                         uint32_t transaction_id, IpFamily family) {
-  SWARM_RETURN_IF_ERROR(CheckResponse(packet, transaction_id, UdpAction::kAnnounce,
-                                      kUdpAnnounceResponseHeaderSize));
+  if (packet.size() == kUdpResponseHeaderSize) {
+    SWARM_ASSIGN_OR_RETURN(UdpResponseHeader header, PeekUdpResponseHeader(packet));
+    if (header.transaction_id == transaction_id &&
+        header.action == static_cast<uint32_t>(UdpAction::kAnnounce)) {
+      // opentracker answers so (rather than with an error packet) for an info-hash that is not
+      // on its whitelist: a refusal, not a malformed packet.
+      return absl::FailedPreconditionError(
+          "tracker refused the announce without a reason (a header-only reply: opentracker's "
+          "answer for an info-hash it does not serve)");
+    }
+  }
+  SWARM_RETURN_IF_ERROR(
+      CheckResponse(packet, transaction_id, UdpAction::kAnnounce, kUdpAnnounceResponseHeaderSize));
   AnnounceReply reply;
   reply.interval_s = Get32(packet, 8);
   reply.leechers = Get32(packet, 12);
@@ -181,9 +190,9 @@ absl::StatusOr<std::vector<ScrapeCounts>> DecodeUdpScrapeResponse(
       CheckResponse(packet, transaction_id, UdpAction::kScrape, kUdpResponseHeaderSize));
   std::string_view body = packet.substr(kUdpResponseHeaderSize);
   if (body.size() % 12 != 0 || body.size() / 12 > info_hashes.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("UDP scrape response body of ", body.size(), " bytes does not hold up to ",
-                     info_hashes.size(), " entries of 12 bytes"));
+    return absl::InvalidArgumentError(absl::StrCat("UDP scrape response body of ", body.size(),
+                                                   " bytes does not hold up to ",
+                                                   info_hashes.size(), " entries of 12 bytes"));
   }
   std::vector<ScrapeCounts> out;
   for (size_t i = 0; i < body.size() / 12; ++i) {
@@ -211,8 +220,8 @@ absl::StatusOr<UdpRequest> DecodeUdpRequest(std::string_view packet) {
       return req;
     case 1: {
       if (packet.size() < kUdpAnnounceRequestSize) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "UDP announce request of ", packet.size(), " bytes is shorter than 98"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("UDP announce request of ", packet.size(), " bytes is shorter than 98"));
       }
       req.action = UdpAction::kAnnounce;
       AnnounceParams& a = req.announce;
@@ -266,8 +275,7 @@ std::string EncodeUdpConnectResponse(uint32_t transaction_id, uint64_t connectio
 }
 
 absl::StatusOr<std::string> EncodeUdpAnnounceResponse(uint32_t transaction_id,
-                                                      const AnnounceReply& reply,
-                                                      IpFamily family) {
+                                                      const AnnounceReply& reply, IpFamily family) {
   SWARM_ASSIGN_OR_RETURN(std::string peers, EncodeCompactPeers(reply.peers, family));
   std::string out;
   Put32(&out, static_cast<uint32_t>(UdpAction::kAnnounce));

@@ -46,8 +46,7 @@ absl::StatusOr<std::string> EncodeUdpAnnounceRequest(uint64_t connection_id,
                                                      uint32_t transaction_id,
                                                      const AnnounceParams& params);
 // 1..kMaxScrapeHashes (74) info-hashes of 20 bytes.
-absl::StatusOr<std::string> EncodeUdpScrapeRequest(uint64_t connection_id,
-                                                   uint32_t transaction_id,
+absl::StatusOr<std::string> EncodeUdpScrapeRequest(uint64_t connection_id, uint32_t transaction_id,
                                                    const std::vector<std::string>& info_hashes);
 
 // The action and transaction id at the start of every response.
@@ -59,10 +58,11 @@ absl::StatusOr<UdpResponseHeader> PeekUdpResponseHeader(std::string_view packet)
 
 // Responses (client side). Each fails on a short packet, another action or another
 // transaction id; an error packet becomes FailedPrecondition("tracker error: <text>").
-absl::StatusOr<uint64_t> DecodeUdpConnectResponse(std::string_view packet,
-                                                  uint32_t transaction_id);
+absl::StatusOr<uint64_t> DecodeUdpConnectResponse(std::string_view packet, uint32_t transaction_id);
 // `family` is that of the socket the request went out on: BEP 15 answers an IPv6 request with
 // 18-byte peers. Seeders and leechers are always set; warnings and tracker_id stay empty.
+// A header-only announce reply (8 bytes) is FailedPrecondition too: opentracker refuses an
+// info-hash that is not on its whitelist that way, without an error packet.
 absl::StatusOr<AnnounceReply> DecodeUdpAnnounceResponse(std::string_view packet,
                                                         uint32_t transaction_id, IpFamily family);
 // One entry per requested hash, in request order. A tracker may answer fewer hashes than asked
@@ -83,8 +83,7 @@ absl::StatusOr<UdpRequest> DecodeUdpRequest(std::string_view packet);
 // Responses (server side).
 std::string EncodeUdpConnectResponse(uint32_t transaction_id, uint64_t connection_id);
 absl::StatusOr<std::string> EncodeUdpAnnounceResponse(uint32_t transaction_id,
-                                                      const AnnounceReply& reply,
-                                                      IpFamily family);
+                                                      const AnnounceReply& reply, IpFamily family);
 std::string EncodeUdpScrapeResponse(uint32_t transaction_id,
                                     const std::vector<ScrapeCounts>& counts);
 std::string EncodeUdpErrorResponse(uint32_t transaction_id, std::string_view message);

@@ -52,7 +52,8 @@ TEST(UdpPacketTest, AnnounceRequestLayout) {
   auto packet = EncodeUdpAnnounceRequest(0x0102030405060708ull, 9, Params());
   ASSERT_TRUE(packet.ok()) << packet.status();
   ASSERT_EQ(packet->size(), kUdpAnnounceRequestSize);
-  EXPECT_EQ(packet->substr(0, 16), "\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x01\x00\x00\x00\x09"s);
+  EXPECT_EQ(packet->substr(0, 16),
+            "\x01\x02\x03\x04\x05\x06\x07\x08\x00\x00\x00\x01\x00\x00\x00\x09"s);
   EXPECT_EQ(packet->substr(16, 20), std::string(20, '\xab'));
   EXPECT_EQ(packet->substr(80, 4), "\x00\x00\x00\x02"s);  // started = 2 in BEP 15
   EXPECT_EQ(packet->substr(92, 4), "\xff\xff\xff\xff"s);  // numwant -1
@@ -76,8 +77,8 @@ TEST(UdpPacketTest, AnnounceRequestLayout) {
 }
 
 TEST(UdpPacketTest, AnnounceRequestEventsRoundTrip) {
-  for (AnnounceEvent e : {AnnounceEvent::kNone, AnnounceEvent::kCompleted,
-                          AnnounceEvent::kStopped}) {
+  for (AnnounceEvent e :
+       {AnnounceEvent::kNone, AnnounceEvent::kCompleted, AnnounceEvent::kStopped}) {
     AnnounceParams p = Params();
     p.event = e;
     p.numwant = 30;
@@ -126,8 +127,23 @@ TEST(UdpPacketTest, AnnounceResponseTruncated) {
   std::string packet = *EncodeUdpAnnounceResponse(5, reply, IpFamily::kV4);
   EXPECT_TRUE(DecodeUdpAnnounceResponse(packet, 5, IpFamily::kV4).ok());
   for (size_t n = 0; n < packet.size(); ++n) {
-    EXPECT_FALSE(DecodeUdpAnnounceResponse(packet.substr(0, n), 5, IpFamily::kV4).ok()) << n;
+    auto got = DecodeUdpAnnounceResponse(packet.substr(0, n), 5, IpFamily::kV4);
+    EXPECT_FALSE(got.ok()) << n;
+    if (n != 8) {
+      EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << n;
+    }
   }
+}
+
+TEST(UdpPacketTest, HeaderOnlyAnnounceReplyIsARefusal) {
+  // What Debian's opentracker sends for an info-hash that is not on its whitelist.
+  std::string packet = "\x00\x00\x00\x01\x00\x00\x00\x08"s;
+  auto got = DecodeUdpAnnounceResponse(packet, 8, IpFamily::kV4);
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(got.status().message().find("refused"), std::string::npos);
+  // For another transaction it is just not ours.
+  EXPECT_EQ(DecodeUdpAnnounceResponse(packet, 9, IpFamily::kV4).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(UdpPacketTest, ErrorAction) {

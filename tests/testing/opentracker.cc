@@ -1,0 +1,159 @@
+#include "tests/testing/opentracker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "bt/tracker/udp_packet.h"
+#include "tests/testing/ports.h"
+
+namespace swarm::testing {
+namespace {
+
+constexpr int kMaxAttempts = 5;
+
+absl::Status WriteFile(const std::string& path, const std::string& text, mode_t mode) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out || chmod(path.c_str(), mode) != 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+// Sends BEP 15 connect requests to 127.0.0.1:port until one is answered. Pauses 20 ms between
+// tries (a refusal comes back at once while the port is not yet bound).
+absl::Status WaitForUdpTracker(int port, absl::Time deadline, swarm::Subprocess* process) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
+  sockaddr_in addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  absl::Status result = absl::DeadlineExceededError(
+      absl::StrCat("opentracker did not answer UDP on port ", port, " in time"));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    for (uint32_t tid = 1; absl::Now() < deadline; ++tid) {
+      if (!process->running()) {
+        result = absl::FailedPreconditionError("opentracker exited");
+        break;
+      }
+      const std::string request = bt::tracker::EncodeUdpConnectRequest(tid);
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 100) > 0) {
+        char buf[64];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n > 0 && bt::tracker::DecodeUdpConnectResponse(
+                         std::string_view(buf, static_cast<size_t>(n)), tid)
+                         .ok()) {
+          result = absl::OkStatus();
+          break;
+        }
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  }
+  close(fd);
+  return result;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options) {
+  std::string whitelist;
+  for (const std::string& hash : options.info_hashes) {
+    if (hash.size() != 20) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("info-hash of ", hash.size(), " bytes; want 20 raw bytes"));
+    }
+    absl::StrAppend(&whitelist, absl::BytesToHexString(hash), "\n");
+  }
+  if (access(options.binary.c_str(), X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(options.binary, " is not installed (Debian package opentracker)"));
+  }
+
+  std::unique_ptr<Opentracker> tracker(new Opentracker());
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string tmpl = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/opentracker.XXXXXX");
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return absl::InternalError(absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
+  }
+  // <tmpl>/root is the chroot: it and the whitelist must be readable by nobody. The log stays
+  // outside it, opened by us before exec.
+  tracker->dir_ = tmpl + "/root";
+  tracker->log_path_ = tmpl + "/opentracker.log";
+  if (mkdir(tracker->dir_.c_str(), 0755) != 0 || chmod(tracker->dir_.c_str(), 0755) != 0) {
+    return absl::InternalError(absl::StrCat("mkdir ", tracker->dir_, ": ", std::strerror(errno)));
+  }
+  if (absl::Status s = WriteFile(tracker->dir_ + "/whitelist", whitelist, 0644); !s.ok()) {
+    return s;
+  }
+
+  const absl::Time deadline = absl::Now() + options.start_timeout;
+  absl::Status last = absl::UnknownError("not started");
+  for (int attempt = 0; attempt < kMaxAttempts && absl::Now() < deadline; ++attempt) {
+    absl::StatusOr<int> tcp = PickUnusedPort(SOCK_STREAM);
+    absl::StatusOr<int> udp = PickUnusedPort(SOCK_DGRAM);
+    if (!tcp.ok()) return tcp.status();
+    if (!udp.ok()) return udp.status();
+    // Through sh only to send its output to the log file; `exec` keeps the pid.
+    absl::StatusOr<std::unique_ptr<swarm::Subprocess>> process = swarm::Subprocess::Start(
+        {"/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh",
+         tracker->log_path_, options.binary, "-i", "127.0.0.1", "-p", std::to_string(*tcp), "-P",
+         std::to_string(*udp), "-d", tracker->dir_, "-w", "whitelist"},
+        {.capture_stdout = false});
+    if (!process.ok()) return process.status();
+    swarm::Subprocess* p = process->get();
+    last = WaitForTcpPort(*tcp, deadline, "127.0.0.1", [p] { return !p->running(); });
+    if (last.ok()) last = WaitForUdpTracker(*udp, deadline, p);
+    if (last.ok()) {
+      tracker->http_port_ = *tcp;
+      tracker->udp_port_ = *udp;
+      tracker->process_ = *std::move(process);
+      return tracker;
+    }
+    (*process)->Stop(absl::Seconds(2));  // lost a port race, or worse: the log says which
+  }
+  return absl::UnavailableError(
+      absl::StrCat("opentracker did not start: ", last.message(), "; its log:\n", tracker->log()));
+}
+
+Opentracker::~Opentracker() {
+  if (process_) process_->Stop(absl::Seconds(2));
+  std::error_code ignored;
+  std::filesystem::remove_all(std::filesystem::path(dir_).parent_path(), ignored);
+}
+
+std::string Opentracker::http_announce_url() const {
+  return absl::StrCat("http://127.0.0.1:", http_port_, "/announce");
+}
+
+std::string Opentracker::udp_announce_url() const {
+  return absl::StrCat("udp://127.0.0.1:", udp_port_, "/announce");
+}
+
+std::string Opentracker::log() const {
+  std::ifstream in(log_path_, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace swarm::testing

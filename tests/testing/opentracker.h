@@ -1,0 +1,64 @@
+// A real opentracker (Debian's package: whitelist mode, IPv4 only, compact announces only) on
+// free loopback ports, for tests that need a tracker to hand out real peers. Start() writes the
+// whitelist into a fresh directory, runs `opentracker -i 127.0.0.1 -p TCP -P UDP -d DIR -w FILE`
+// (as root it chroots into DIR and becomes nobody, hence -w relative to DIR), retries with new
+// ports if it loses a race for them, and returns once both the HTTP and the UDP side answer.
+// The destructor kills it.
+//
+//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::testing::Opentracker::Start({.info_hashes =
+//   {ih}})); announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
+//
+// Notes from ../shared/real-peers.md: it records the announcer's source address (ignores ip=),
+// it lists the announcer itself among the peers, and it refuses unlisted info-hashes
+// ("Requested download is not authorized for use with this tracker.").
+// Tests using it need tags = ["no-sandbox"]: the sandbox has no user nobody to drop to.
+#ifndef SWARM_TESTS_TESTING_OPENTRACKER_H_
+#define SWARM_TESTS_TESTING_OPENTRACKER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/subprocess.h"
+
+namespace swarm::testing {
+
+class Opentracker {
+ public:
+  struct Options {
+    // Raw 20-byte info-hashes the tracker accepts (its whitelist). May be empty.
+    std::vector<std::string> info_hashes;
+    std::string binary = "/usr/bin/opentracker";
+    // How long Start() may take in all.
+    absl::Duration start_timeout = absl::Seconds(30);
+  };
+
+  static absl::StatusOr<std::unique_ptr<Opentracker>> Start(Options options);
+  ~Opentracker();
+
+  int http_port() const { return http_port_; }
+  int udp_port() const { return udp_port_; }
+  // "http://127.0.0.1:PORT/announce"
+  std::string http_announce_url() const;
+  // "udp://127.0.0.1:PORT/announce"
+  std::string udp_announce_url() const;
+  // The directory it runs in (holds the whitelist; the log is next to it).
+  const std::string& dir() const { return dir_; }
+  // What the tracker printed so far (stdout and stderr).
+  std::string log() const;
+
+ private:
+  Opentracker() = default;
+
+  std::string dir_;
+  std::string log_path_;
+  int http_port_ = 0;
+  int udp_port_ = 0;
+  std::unique_ptr<swarm::Subprocess> process_;
+};
+
+}  // namespace swarm::testing
+
+#endif  // SWARM_TESTS_TESTING_OPENTRACKER_H_
