@@ -59,8 +59,7 @@ std::vector<std::string> DownloadArgs(const SwarmEnv& env, int workers) {
 TEST(DownloadTest, SingleFileFromAria2WithOneWorker) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload({{"single.bin", (24 << 20) + 12345}}, /*multi_file=*/false));
-  ASSERT_OK(env.StartTracker());
-  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.MakeTorrentAndTracker());
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
   ASSERT_OK(env.WaitForSeeders());
   std::string output;
@@ -71,8 +70,7 @@ TEST(DownloadTest, SingleFileFromAria2WithOneWorker) {
 TEST(DownloadTest, MultiFileFromTransmissionWithThreeWorkers) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload(kMultiFiles, /*multi_file=*/true));
-  ASSERT_OK(env.StartTracker());
-  ASSERT_OK(env.MakeTorrent(/*piece_length_log2=*/16));
+  ASSERT_OK(env.MakeTorrentAndTracker(/*piece_length_log2=*/16));
   ASSERT_OK(env.AddSeeder(SeederKind::kTransmission));
   ASSERT_OK(env.WaitForSeeders());
   std::string output;
@@ -83,8 +81,7 @@ TEST(DownloadTest, MultiFileFromTransmissionWithThreeWorkers) {
 TEST(DownloadTest, MultiFileFromAria2AndTransmissionWithOneWorker) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload(kMultiFiles, /*multi_file=*/true));
-  ASSERT_OK(env.StartTracker());
-  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.MakeTorrentAndTracker());
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
   ASSERT_OK(env.AddSeeder(SeederKind::kTransmission));
   ASSERT_OK(env.WaitForSeeders());
@@ -96,8 +93,7 @@ TEST(DownloadTest, MultiFileFromAria2AndTransmissionWithOneWorker) {
 TEST(DownloadTest, SingleFileFromAria2AndTransmissionWithThreeWorkers) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload({{"single.bin", 16 << 20}}, /*multi_file=*/false));
-  ASSERT_OK(env.StartTracker());
-  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.MakeTorrentAndTracker());
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
   ASSERT_OK(env.AddSeeder(SeederKind::kTransmission));
   ASSERT_OK(env.WaitForSeeders());
@@ -139,8 +135,7 @@ std::optional<double> PercentOf(const std::string& line) {
 TEST(DownloadTest, InterruptedDownloadResumes) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload({{"resume.bin", 32 << 20}}, /*multi_file=*/false));
-  ASSERT_OK(env.StartTracker());
-  ASSERT_OK(env.MakeTorrent());
+  ASSERT_OK(env.MakeTorrentAndTracker());
   // Slow enough that the first run is still going when it is interrupted.
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/3 << 20));
   ASSERT_OK(env.WaitForSeeders());

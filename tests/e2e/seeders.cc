@@ -12,31 +12,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "tests/testing/ports.h"
 
 namespace swarm::testing {
-
-absl::StatusOr<int> FreePort(const std::string& ip, int type) {
-  const int fd = socket(AF_INET, type, 0);
-  if (fd < 0) return absl::InternalError(std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
-  socklen_t len = sizeof(addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    const std::string error = std::strerror(errno);
-    close(fd);
-    return absl::InternalError(absl::StrCat("bind ", ip, ": ", error));
-  }
-  close(fd);
-  return static_cast<int>(ntohs(addr.sin_port));
-}
 
 absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& o) {
   Seeder seeder;
   seeder.ip = o.ip;
-  SWARM_ASSIGN_OR_RETURN(seeder.port, FreePort(o.ip, SOCK_STREAM));
+  SWARM_ASSIGN_OR_RETURN(seeder.port, PickUnusedPort(SOCK_STREAM, o.ip));
   std::vector<std::string> argv = {
       "aria2c", "--interface=" + o.ip, absl::StrCat("--listen-port=", seeder.port),
       "--check-integrity=true", "--seed-ratio=0.0", "--seed-time=120",
@@ -59,7 +42,7 @@ absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& o) {
 absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& o) {
   Seeder seeder;
   seeder.ip = o.ip;
-  SWARM_ASSIGN_OR_RETURN(seeder.port, FreePort(o.ip, SOCK_STREAM));
+  SWARM_ASSIGN_OR_RETURN(seeder.port, PickUnusedPort(SOCK_STREAM, o.ip));
   const std::string config_dir = o.work_dir + "/transmission";
   mkdir(config_dir.c_str(), 0755);
   {

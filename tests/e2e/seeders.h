@@ -35,9 +35,6 @@ struct Seeder {
 absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& options);
 absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& options);
 
-// A TCP port free on `ip` right now (bound with port 0, read, closed).
-absl::StatusOr<int> FreePort(const std::string& ip, int type);
-
 }  // namespace swarm::testing
 
 #endif  // SWARM_TESTS_E2E_SEEDERS_H_

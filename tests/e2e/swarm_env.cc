@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "bt/bencode.h"
 #include "bt/metainfo.h"
 #include "common/status_macros.h"
 
@@ -87,14 +88,11 @@ SwarmEnv::SwarmEnv() {
 
 SwarmEnv::~SwarmEnv() {
   for (Seeder& s : seeders_) s.process->Stop(absl::Seconds(3));
-  if (tracker_) tracker_->Stop(absl::Seconds(3));
 }
 
 std::string SwarmEnv::SwarmCli() { return "cli/swarm-cli"; }
 
-std::string SwarmEnv::tracker_url() const {
-  return absl::StrCat("http://127.0.0.1:", tracker_port_, "/announce");
-}
+std::string SwarmEnv::tracker_url() const { return tracker_->http_announce_url(); }
 
 absl::Status SwarmEnv::MakePayload(const std::vector<std::pair<std::string, uint64_t>>& files,
                                    bool multi_file, const std::string& multi_name) {
@@ -117,67 +115,39 @@ absl::Status SwarmEnv::MakePayload(const std::vector<std::pair<std::string, uint
   return absl::OkStatus();
 }
 
-absl::Status SwarmEnv::StartTracker() {
-  SWARM_ASSIGN_OR_RETURN(tracker_port_, FreePort("127.0.0.1", SOCK_STREAM));
-  const std::string dir = root_ + "/tracker";
-  SWARM_RETURN_IF_ERROR(MakeDirs(dir));
-  chmod(dir.c_str(), 0755);
-  std::ofstream(dir + "/whitelist").close();
-  chmod((dir + "/whitelist").c_str(), 0644);
-  SubprocessOptions options;
-  options.capture_stdout = false;
-  options.quiet_stdout = true;
-  options.quiet_stderr = true;
-  // -w is relative to -d: opentracker chroots there when started as root.
-  SWARM_ASSIGN_OR_RETURN(
-      tracker_, Subprocess::Start({"opentracker", "-i", "127.0.0.1", "-p",
-                                   absl::StrCat(tracker_port_), "-P", absl::StrCat(tracker_port_),
-                                   "-d", dir, "-w", "whitelist"},
-                                  options));
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!HttpGet(tracker_port_, "/scrape").ok()) {
-    if (!tracker_->running()) return absl::UnavailableError("opentracker exited at start");
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("opentracker did not answer");
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SwarmEnv::MakeTorrent(int piece_length_log2) {
-  torrent_path_ = root_ + "/test.torrent";
+absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2) {
+  // The info-hash does not depend on the announce URL, and the tracker's whitelist needs the
+  // info-hash: make the torrent with a placeholder URL, start the tracker, then point the
+  // torrent at it (mktorrent writes canonical bencode, so re-encoding keeps the info bytes).
+  const std::string draft = root_ + "/draft.torrent";
   SubprocessOptions options;
   options.capture_stdout = false;
   options.quiet_stdout = true;
   options.cwd = seed_dir_;
   SWARM_ASSIGN_OR_RETURN(auto mk, Subprocess::Start({"mktorrent", "-l", absl::StrCat(piece_length_log2),
-                                                     "-a", tracker_url(), "-o", torrent_path_,
-                                                     content_name_},
+                                                     "-a", "http://placeholder/announce", "-o",
+                                                     draft, content_name_},
                                                     options));
   std::optional<int> status = mk->Wait(absl::Seconds(60));
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     return absl::InternalError("mktorrent failed");
   }
-  SWARM_ASSIGN_OR_RETURN(std::string bytes, ReadAll(torrent_path_));
+  SWARM_ASSIGN_OR_RETURN(std::string bytes, ReadAll(draft));
   SWARM_ASSIGN_OR_RETURN(bt::Metainfo m, bt::ParseMetainfo(bytes));
   info_hash_hex_ = bt::ToHex(m.info_hash);
-  if (tracker_) {
-    const std::string list = root_ + "/tracker/whitelist";
-    std::ofstream(list, std::ios::app) << info_hash_hex_ << "\n";
-    tracker_->Signal(SIGHUP);  // reload the whitelist
-    // The reload is asynchronous: wait until a scrape of the hash answers with its entry.
-    const std::string raw = absl::HexStringToBytes(info_hash_hex_);
-    std::string escaped;
-    for (unsigned char c : raw) absl::StrAppend(&escaped, "%", absl::Hex(c, absl::kZeroPad2));
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (true) {
-      auto body = HttpGet(tracker_port_, "/announce?info_hash=" + escaped +
-                                             "&peer_id=-PROBE-000000000000&port=1&left=0"
-                                             "&compact=1&event=stopped");
-      if (body.ok() && body->find("failure reason") == std::string::npos) break;
-      if (absl::Now() > deadline) return absl::DeadlineExceededError("whitelist not reloaded");
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-  }
+
+  Opentracker::Options tracker_options;
+  tracker_options.info_hashes = {std::string(bt::AsBytes(m.info_hash))};
+  SWARM_ASSIGN_OR_RETURN(tracker_, Opentracker::Start(tracker_options));
+
+  SWARM_ASSIGN_OR_RETURN(bt::BDocument doc, bt::BDocument::Parse(bytes));
+  bt::BValue torrent = bt::BValue::From(doc.root());
+  std::get<bt::BValue::Dict>(torrent.value)["announce"] = tracker_url();
+  const std::string final_bytes = bt::Encode(torrent);
+  SWARM_ASSIGN_OR_RETURN(bt::Metainfo check, bt::ParseMetainfo(final_bytes));
+  if (check.info_hash != m.info_hash) return absl::InternalError("re-encoding changed the info-hash");
+  torrent_path_ = root_ + "/test.torrent";
+  std::ofstream(torrent_path_, std::ios::binary) << final_bytes;
   return absl::OkStatus();
 }
 
@@ -202,7 +172,7 @@ absl::Status SwarmEnv::WaitForSeeders(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   int64_t complete = 0;
   while (absl::Now() < deadline) {
-    auto body = HttpGet(tracker_port_, "/scrape?info_hash=" + escaped);
+    auto body = HttpGet(tracker_->http_port(), "/scrape?info_hash=" + escaped);
     if (body.ok()) {
       const size_t at = body->find("8:completei");
       if (at != std::string::npos) {

@@ -5,8 +5,7 @@
 //
 //   SwarmEnv env;
 //   ASSERT_OK(env.MakePayload({{"big.bin", 8 << 20}}, /*multi_file=*/false));
-//   ASSERT_OK(env.StartTracker());
-//   ASSERT_OK(env.MakeTorrent());
+//   ASSERT_OK(env.MakeTorrentAndTracker());
 //   ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
 //   ASSERT_OK(env.WaitForSeeders());
 //   ... run swarm-cli download env.torrent_path() -o env.download_dir() ...
@@ -23,6 +22,7 @@
 #include "absl/time/time.h"
 #include "common/subprocess.h"
 #include "tests/e2e/seeders.h"
+#include "tests/testing/opentracker.h"
 
 namespace swarm::testing {
 
@@ -37,11 +37,9 @@ class SwarmEnv {
   // multi-file torrent, or the one file seed/<files[0].first> for a single-file torrent.
   absl::Status MakePayload(const std::vector<std::pair<std::string, uint64_t>>& files,
                            bool multi_file, const std::string& multi_name = "payload");
-  // Starts opentracker on a free loopback port (whitelist filled by MakeTorrent).
-  absl::Status StartTracker();
-  // mktorrent with 256 KiB pieces announcing to the tracker; adds the info-hash to the
-  // tracker's whitelist.
-  absl::Status MakeTorrent(int piece_length_log2 = 18);
+  // mktorrent (256 KiB pieces by default), and a real opentracker on free loopback ports
+  // that knows the torrent and that the torrent announces to.
+  absl::Status MakeTorrentAndTracker(int piece_length_log2 = 18);
   // A seeder of the given kind on the next free 127.0.0.x address.
   absl::Status AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s = 0);
   // Waits until the tracker counts every added seeder as complete.
@@ -64,8 +62,7 @@ class SwarmEnv {
   std::string content_name_;
   std::vector<std::string> relative_files_;
   std::string info_hash_hex_;
-  std::unique_ptr<Subprocess> tracker_;
-  int tracker_port_ = 0;
+  std::unique_ptr<Opentracker> tracker_;
   std::vector<Seeder> seeders_;
   int next_ip_ = 0;
 };
