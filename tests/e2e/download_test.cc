@@ -169,5 +169,83 @@ TEST(DownloadTest, InterruptedDownloadResumes) {
   ASSERT_OK(env.CheckDownload());
 }
 
+// A cluster started by hand, as across machines: tracker_svc, a coordinator and two workers,
+// with swarm-cli submitting to it. One worker is killed (SIGKILL) mid-download; its leases and
+// its peer go to the other, and the download still completes byte-exact.
+TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"kill.bin", 24 << 20}}, /*multi_file=*/false));
+  ASSERT_OK(env.MakeTorrentAndTracker());
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/2 << 20));
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/2 << 20));
+  ASSERT_OK(env.WaitForSeeders());
+
+  auto tracker_svc = Subprocess::Start({"tracker_svc/tracker_svc", "--listen=127.0.0.1:0"});
+  ASSERT_TRUE(tracker_svc.ok());
+  auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
+  ASSERT_TRUE(line.ok()) << line.status();
+  const std::string tracker_address = line->substr(line->rfind(' ') + 1);
+  auto coordinator = Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
+                                        "--tracker_svc=" + tracker_address, "--auth_token=t0k"});
+  ASSERT_TRUE(coordinator.ok());
+  line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
+  ASSERT_TRUE(line.ok()) << line.status();
+  const std::string address = line->substr(line->rfind(' ') + 1);
+  std::vector<std::unique_ptr<Subprocess>> workers;
+  for (int i = 0; i < 2; ++i) {
+    auto worker = Subprocess::Start({"peer_svc/peer_svc", "--coordinator=" + address,
+                                     "--auth_token=t0k", absl::StrCat("--name=w", i)});
+    ASSERT_TRUE(worker.ok());
+    ASSERT_TRUE((*worker)->ReadLineMatching("registered as worker", absl::Seconds(20)).ok());
+    (*worker)->DrainStdout();
+    workers.push_back(*std::move(worker));
+  }
+
+  SubprocessOptions options;
+  options.stderr_to_stdout = true;
+  auto cli = Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
+                                env.download_dir(), "--coordinator=" + address},
+                               options);
+  ASSERT_TRUE(cli.ok());
+
+  // Watch the job from the coordinator itself and kill a worker once a fifth is verified.
+  auto stub = coordinator::Coordinator::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  coordinator::WatchJobRequest watch;
+  watch.set_job_id(env.info_hash_hex());
+  std::unique_ptr<grpc::ClientReader<coordinator::JobProgress>> stream;
+  coordinator::JobProgress progress;
+  // The CLI submits the job shortly; until then WatchJob has nothing to watch.
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    stream = stub->WatchJob(ctx.get(), watch);
+    bool killed = false;
+    while (stream->Read(&progress)) {
+      if (progress.num_pieces() > 0 && progress.verified_pieces() * 5 >= progress.num_pieces()) {
+        ASSERT_LT(progress.verified_pieces(), progress.num_pieces()) << "too fast to test";
+        workers[0]->Signal(SIGKILL);
+        killed = true;
+        break;
+      }
+    }
+    ctx->TryCancel();
+    stream->Finish();
+    if (killed) break;
+    ASSERT_TRUE((*cli)->running()) << (*cli)->output();
+    absl::SleepFor(absl::Milliseconds(50));  // the job is not submitted yet: poll again
+  }
+  ASSERT_TRUE(workers[0]->Wait(absl::Seconds(10)).has_value()) << "worker 0 was not killed";
+
+  (*cli)->ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
+  std::optional<int> status = (*cli)->Wait(absl::Seconds(10));
+  ASSERT_TRUE(status.has_value());
+  ASSERT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << (*cli)->output();
+  ASSERT_OK(env.CheckDownload());
+}
+
 }  // namespace
 }  // namespace swarm::testing

@@ -50,6 +50,8 @@ class SwarmEnv {
   const std::string& root() const { return root_; }
   const std::string& torrent_path() const { return torrent_path_; }
   const std::string& download_dir() const { return download_dir_; }
+  // The torrent's info-hash in hex, which is also the coordinator's job id.
+  const std::string& info_hash_hex() const { return info_hash_hex_; }
   std::string tracker_url() const;
   // Path of swarm-cli in the test's runfiles.
   static std::string SwarmCli();
