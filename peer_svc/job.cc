@@ -1,0 +1,403 @@
+#include "peer_svc/job.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace peer_svc {
+
+namespace cpb = ::swarm::coordinator;
+
+Job::Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::ContentFiles> files,
+         std::function<void(WorkerMessage)> send, std::function<void()> poke)
+    : options_(options),
+      metainfo_(std::move(metainfo)),
+      files_(std::move(files)),
+      send_(std::move(send)),
+      poke_(std::move(poke)),
+      buffers_(metainfo_.piece_length),
+      pool_(metainfo_.num_pieces()) {
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+Job::~Job() { Stop(); }
+
+void Job::SetPeer(cpb::PeerAddress* out, const PeerEndpoint& endpoint) const {
+  out->set_ip(endpoint.ip);
+  out->set_port(endpoint.port);
+}
+
+void Job::CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
+                   PiecePool::PeerKey except) {
+  for (PiecePool::PeerKey key : keys) {
+    if (key == except) continue;
+    auto it = conns_.find(key);
+    if (it != conns_.end()) it->second->CancelPieces({piece});
+  }
+}
+
+void Job::WakeAll(PiecePool::PeerKey except) {
+  for (auto& [key, conn] : conns_) {
+    if (key != except) conn->Wake();
+  }
+}
+
+void Job::SendPieceFailed(uint32_t piece, cpb::PieceFailure reason, const PeerEndpoint* peer,
+                          std::string detail) {
+  WorkerMessage m;
+  cpb::PieceFailed* f = m.mutable_piece_failed();
+  f->set_job_id(options_.job_id);
+  f->set_piece(piece);
+  f->set_reason(reason);
+  if (peer != nullptr) SetPeer(f->mutable_peer(), *peer);
+  f->set_detail(std::move(detail));
+  send_(std::move(m));
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the coordinator
+
+void Job::AddPeers(const cpb::AddPeers& add) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  for (const cpb::PeerAddress& p : add.peers()) {
+    PeerEndpoint endpoint{p.ip(), static_cast<uint16_t>(p.port())};
+    const std::string name = endpoint.ToString();
+    if (banned_.contains(name) || connected_.contains(name)) continue;
+    if (p.port() == 0 || p.port() > 65535) {
+      WorkerMessage m;
+      cpb::PeerClosed* c = m.mutable_peer_closed();
+      c->set_job_id(options_.job_id);
+      *c->mutable_peer() = p;
+      c->set_reason(absl::StrCat("invalid port ", p.port()));
+      send_(std::move(m));
+      continue;
+    }
+    PeerConnection::Options o = options_.connection;
+    o.key = next_key_++;
+    o.endpoint = std::move(endpoint);
+    o.info_hash = metainfo_.info_hash;
+    o.layout = metainfo_.layout();
+    o.piece_hashes = metainfo_.piece_hashes;
+    o.buffer_pool = &buffers_;
+    // The new thread's first delegate call waits for mu_, so it finds itself in conns_.
+    conns_[o.key] = PeerConnection::Start(o, this);
+    connected_.insert(name);
+  }
+}
+
+void Job::GrantLeases(const cpb::GrantLeases& grant) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  const absl::Time now = absl::Now();
+  int added = 0;
+  bool endgame = false;
+  for (const cpb::Lease& l : grant.leases()) {
+    if (pool_.AddLease(l.piece(), now)) ++added;
+    endgame = endgame || l.endgame();
+  }
+  if (added == 0) return;
+  starved_since_ = absl::InfiniteFuture();
+  // Fresh leases to fetch: duplicating in-flight pieces would waste the peers' time, unless
+  // the coordinator itself is in endgame.
+  pool_.set_endgame(endgame);
+  WakeAll(0);
+}
+
+void Job::RevokeLeases(const cpb::RevokeLeases& revoke) {
+  absl::MutexLock lock(&mu_);
+  for (uint32_t piece : revoke.pieces()) CancelOn(pool_.Remove(piece), piece, 0);
+  pieces_changed_ = true;
+}
+
+void Job::Stop() {
+  std::vector<std::unique_ptr<PeerConnection>> conns;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [key, conn] : conns_) {
+      conn->Stop();
+      conns.push_back(std::move(conn));
+    }
+    conns_.clear();
+  }
+  // Joined without the lock: each connection's OnClosed takes it.
+  for (auto& c : conns) c->Join();
+  // Then the writer, once it has written what the connections handed it.
+  {
+    absl::MutexLock lock(&write_mu_);
+    writer_stop_ = true;
+  }
+  if (writer_.joinable()) writer_.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the control loop
+
+absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
+  std::vector<std::unique_ptr<PeerConnection>> dead;
+  absl::Time next = absl::InfiniteFuture();
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return next;
+    for (auto it = conns_.begin(); it != conns_.end();) {
+      if (it->second->done()) {
+        dead.push_back(std::move(it->second));
+        conns_.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+
+    for (auto& [key, r] : reports_) {
+      if (r.has_bitfield) {
+        WorkerMessage m;
+        cpb::PeerBitfield* b = m.mutable_peer_bitfield();
+        b->set_job_id(options_.job_id);
+        SetPeer(b->mutable_peer(), r.endpoint);
+        b->set_bitfield(std::move(r.bitfield));
+        send_(std::move(m));
+      }
+      if (!r.haves.empty()) {
+        WorkerMessage m;
+        cpb::PeerHave* h = m.mutable_peer_have();
+        h->set_job_id(options_.job_id);
+        SetPeer(h->mutable_peer(), r.endpoint);
+        h->mutable_pieces()->Add(r.haves.begin(), r.haves.end());
+        send_(std::move(m));
+      }
+    }
+    reports_.clear();
+
+    for (uint32_t piece : pool_.TakeOrphans(now, options_.orphan_grace)) {
+      SendPieceFailed(piece, cpb::ABANDONED, nullptr, "no peer of this worker can serve it");
+      pieces_changed_ = true;
+    }
+
+    if (!pool_.endgame() && pool_.size() > 0 && pool_.num_free() == 0 &&
+        now - starved_since_ >= options_.endgame_after) {
+      pool_.set_endgame(true);
+      WakeAll(0);
+    }
+
+    // Leases wanted: what the connections could use to keep their queues full, twice over,
+    // so that a batch asked for now arrives before the pool runs dry. Asked for in batches
+    // (once a quarter of that is missing), not piece by piece.
+    uint32_t desired = 0;
+    for (const auto& [key, conn] : conns_) desired += conn->desired_pieces();
+    const uint32_t high = std::max(2 * desired, options_.min_leases);
+    const uint32_t held = static_cast<uint32_t>(pool_.size());
+    // No connection, nobody to fetch with: ask for peers first (leases would only lapse).
+    const uint32_t max_pieces = !conns_.empty() && high > held ? high - held : 0;
+    const bool pieces_due = max_pieces > 0 && max_pieces >= high / 4;
+    const absl::Duration since = now - last_request_;
+    const bool interval_passed = since >= options_.request_interval;
+    // Without something new to say, ask again only after the interval: the coordinator may
+    // simply have nothing to give.
+    const bool ask_pieces = pieces_due && (pieces_changed_ || interval_passed);
+    const bool ask_peers = free_peer_slots > 0 && (peers_changed_ || interval_passed);
+    if ((ask_pieces || ask_peers) && since < options_.min_request_gap) {
+      next = last_request_ + options_.min_request_gap;
+    } else if (ask_pieces || ask_peers) {
+      WorkerMessage m;
+      cpb::RequestWork* r = m.mutable_request_work();
+      r->set_job_id(options_.job_id);
+      r->set_max_pieces(max_pieces);
+      r->set_max_peers(free_peer_slots);
+      send_(std::move(m));
+      last_request_ = now;
+      pieces_changed_ = peers_changed_ = false;
+      if (max_pieces > 0 && starved_since_ == absl::InfiniteFuture()) starved_since_ = now;
+    }
+  }
+  for (auto& c : dead) c->Join();
+  return next;
+}
+
+void Job::TakeProgress(cpb::Heartbeat* heartbeat) {
+  absl::MutexLock lock(&mu_);
+  for (const PiecePool::Progress& p : pool_.TakeProgress()) {
+    cpb::Heartbeat::LeaseProgress* lp = heartbeat->add_progress();
+    lp->set_job_id(options_.job_id);
+    lp->set_piece(p.piece);
+    lp->set_bytes_received(p.bytes);
+  }
+}
+
+size_t Job::num_peers() const {
+  absl::MutexLock lock(&mu_);
+  return conns_.size();
+}
+
+size_t Job::num_leases() const {
+  absl::MutexLock lock(&mu_);
+  return pool_.size();
+}
+
+// ---------------------------------------------------------------------------------------------
+// PeerConnection::Delegate
+
+void Job::OnPeerPieces(PeerConnection& conn, const bt::Bitfield& have) {
+  {
+    absl::MutexLock lock(&mu_);
+    pool_.SetPeerPieces(conn.key(), have);
+    PendingReport& r = reports_[conn.key()];
+    r.endpoint = conn.endpoint();
+    r.has_bitfield = true;
+    r.bitfield = have.ToBytes();
+    r.haves.clear();  // the bitfield supersedes them
+    pieces_changed_ = true;
+  }
+  // The coordinator leases from availability: tell it soon.
+  poke_();
+}
+
+void Job::OnPeerHave(PeerConnection& conn, uint32_t piece) {
+  absl::MutexLock lock(&mu_);
+  pool_.AddPeerPiece(conn.key(), piece);
+  PendingReport& r = reports_[conn.key()];
+  r.endpoint = conn.endpoint();
+  r.haves.push_back(piece);
+}
+
+bool Job::WantsFrom(PeerConnection& conn) {
+  absl::MutexLock lock(&mu_);
+  return pool_.Wants(conn.key());
+}
+
+std::optional<uint32_t> Job::PickPiece(PeerConnection& conn) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return std::nullopt;
+  return pool_.Pick(conn.key());
+}
+
+void Job::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) {
+  absl::MutexLock lock(&mu_);
+  pool_.Release(piece, conn.key(), absl::Now());
+  if (refused) pool_.Exclude(piece, conn.key());
+  WakeAll(conn.key());
+  pieces_changed_ = true;
+}
+
+void Job::OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress> progress,
+                     uint64_t new_bytes) {
+  if (options_.downloaded_bytes != nullptr) {
+    options_.downloaded_bytes->fetch_add(new_bytes, std::memory_order_relaxed);
+  }
+  absl::MutexLock lock(&mu_);
+  for (const PiecePool::Progress& p : progress) pool_.SetProgress(p.piece, conn.key(), p.bytes);
+}
+
+void Job::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data) {
+  {
+    absl::MutexLock lock(&mu_);
+    std::vector<PiecePool::PeerKey> others;
+    // Revoked, or another peer's copy was first: nothing to do.
+    if (stopping_ || !pool_.Take(piece, conn.key(), &others)) {
+      buffers_.Put(data.Release());
+      return;
+    }
+    CancelOn(others, piece, conn.key());
+    pieces_changed_ = true;
+  }
+  const size_t size = data.size();
+  absl::MutexLock lock(&write_mu_);
+  // Back-pressure: the connection stops reading its socket while the disk catches up. One
+  // piece always fits, however large.
+  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+    return writer_stop_ || queued_bytes_ == 0 ||
+           queued_bytes_ + size <= options_.max_write_queue_bytes;
+  };
+  write_mu_.Await(absl::Condition(&room));
+  if (writer_stop_) {
+    buffers_.Put(data.Release());
+    return;
+  }
+  queued_bytes_ += size;
+  write_queue_.push_back(WriteItem{piece, std::move(data), conn.endpoint()});
+}
+
+void Job::WriterLoop() {
+  while (true) {
+    WriteItem item;
+    {
+      absl::MutexLock lock(&write_mu_);
+      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
+        return writer_stop_ || !write_queue_.empty();
+      };
+      write_mu_.Await(absl::Condition(&ready));
+      if (write_queue_.empty()) return;  // stopping, and all written
+      item = std::move(write_queue_.front());
+      write_queue_.pop_front();
+    }
+    const absl::Status written = files_->WritePiece(item.piece, item.data.view());
+    {
+      absl::MutexLock lock(&write_mu_);
+      queued_bytes_ -= item.data.size();
+    }
+    buffers_.Put(item.data.Release());
+    {
+      absl::MutexLock lock(&mu_);
+      // After StopJob the coordinator wants nothing more (the bytes are on disk regardless).
+      if (stopping_) continue;
+    }
+    if (written.ok()) {
+      WorkerMessage m;
+      cpb::PieceDone* d = m.mutable_piece_done();
+      d->set_job_id(options_.job_id);
+      d->set_piece(item.piece);
+      SetPeer(d->mutable_peer(), item.peer);
+      send_(std::move(m));
+    } else {
+      SendPieceFailed(item.piece, cpb::WRITE_ERROR, &item.peer, written.ToString());
+    }
+    poke_();
+  }
+}
+
+void Job::OnPieceCorrupt(PeerConnection& conn, uint32_t piece) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    // Handed back: the coordinator counts the failure and leases it again, maybe to us and
+    // the same peer (which may be the only one that has it). A peer that keeps sending bad
+    // pieces is dropped and banned by its connection.
+    CancelOn(pool_.Remove(piece), piece, conn.key());
+    pieces_changed_ = true;
+  }
+  SendPieceFailed(piece, cpb::HASH_MISMATCH, &conn.endpoint(), "SHA-1 mismatch");
+  poke_();
+}
+
+void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) {
+  {
+    absl::MutexLock lock(&mu_);
+    pool_.RemovePeer(conn.key(), absl::Now());
+    reports_.erase(conn.key());
+    const std::string name = conn.endpoint().ToString();
+    connected_.erase(name);
+    if (banned) banned_.insert(name);
+    if (stopping_) return;
+    WorkerMessage m;
+    cpb::PeerClosed* c = m.mutable_peer_closed();
+    c->set_job_id(options_.job_id);
+    SetPeer(c->mutable_peer(), conn.endpoint());
+    // The client's id prefix ("-TR3000-", "A2-1-36-") tells whose implementation it was.
+    std::string why = reason.ToString();
+    if (!conn.remote_peer_id().empty()) {
+      absl::StrAppend(&why, " (peer id ", absl::CHexEscape(conn.remote_peer_id().substr(0, 8)),
+                      "...)");
+    }
+    c->set_reason(std::move(why));
+    c->set_banned(banned);
+    send_(std::move(m));
+    // Its pieces are free for the others; and there is a slot for another peer.
+    WakeAll(conn.key());
+    pieces_changed_ = peers_changed_ = true;
+  }
+  poke_();
+}
+
+}  // namespace peer_svc

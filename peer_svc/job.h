@@ -1,0 +1,176 @@
+// One job (torrent) as served by this worker: its metainfo and output files, its leases
+// (PiecePool), its peer connections, and what it owes the coordinator — PieceDone and
+// PieceFailed as they happen, peer bitfields and haves in batches, PeerClosed, and
+// RequestWork whenever it has room for more leases or peers.
+//
+// Threads: the session's reader calls AddPeers / GrantLeases / RevokeLeases / Stop; the
+// session's control thread calls Tick and TakeProgress; every connection calls the
+// PeerConnection::Delegate methods from its own thread; the job's writer thread writes
+// verified pieces (the connection hashes them and goes back to its socket) and reports them.
+// All job state is under one mutex, never held during socket or disk I/O. Lock order:
+// Job::mu_ -> PeerConnection's inbox lock (CancelPieces/Wake) and the `send` callback's lock,
+// both leaves; the write queue's lock is never held with another.
+//
+//   Job job(options, std::move(metainfo), std::move(files),
+//           [&](WorkerMessage m) { outbox.Push(std::move(m)); },  // to the coordinator
+//           [&] { control.Wake(); });                              // "Tick me soon"
+//   job.GrantLeases(grant);     // from the coordinator's stream
+//   job.AddPeers(add);
+//   job.Tick(absl::Now(), free_peer_slots);   // from the control loop, often
+//   job.Stop();
+#ifndef SWARM_PEER_SVC_JOB_H_
+#define SWARM_PEER_SVC_JOB_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "bt/metainfo.h"
+#include "common/content_files.h"
+#include "peer_svc/peer_connection.h"
+#include "peer_svc/piece_buffer.h"
+#include "peer_svc/piece_pool.h"
+#include "proto/coordinator.pb.h"
+
+namespace peer_svc {
+
+class Job : public PeerConnection::Delegate {
+ public:
+  using WorkerMessage = swarm::coordinator::WorkerMessage;
+
+  struct Options {
+    std::string job_id;
+    // Template for every connection: our peer id, source address, timeouts, pipeline. The
+    // job fills in key, endpoint, info-hash, layout and piece hashes.
+    PeerConnection::Options connection;
+    // The fewest leases asked for, even before any peer is fast.
+    uint32_t min_leases = 4;
+    // Leases no peer here can fetch are handed back after this long (peers connect first).
+    absl::Duration orphan_grace = absl::Seconds(5);
+    // Asked for leases and got none for this long while pieces are still in flight: fetch
+    // in-flight pieces from a second peer too (worker-level endgame).
+    absl::Duration endgame_after = absl::Seconds(1);
+    // RequestWork again after this long without any progress to prompt it.
+    absl::Duration request_interval = absl::Seconds(1);
+    // Least time between two RequestWork, however fast pieces complete.
+    absl::Duration min_request_gap = absl::Milliseconds(10);
+    // Verified pieces waiting for the writer, at most (connections wait beyond it, and so
+    // stop reading from their peers: the disk sets the pace).
+    size_t max_write_queue_bytes = 64u << 20;
+    // Bytes received from peers, for the heartbeat (shared by the worker's jobs).
+    std::atomic<uint64_t>* downloaded_bytes = nullptr;
+  };
+
+  // `send` queues a message for the coordinator; it must not block and may be called with
+  // the job's lock held. `poke` asks for an early Tick (work to report).
+  Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::ContentFiles> files,
+      std::function<void(WorkerMessage)> send, std::function<void()> poke);
+  // Stops (see Stop).
+  ~Job() override;
+
+  const std::string& job_id() const { return options_.job_id; }
+  const bt::Metainfo& metainfo() const { return metainfo_; }
+
+  // --- from the coordinator ---
+  void AddPeers(const swarm::coordinator::AddPeers& add);
+  void GrantLeases(const swarm::coordinator::GrantLeases& grant);
+  void RevokeLeases(const swarm::coordinator::RevokeLeases& revoke);
+  // Drops every peer and lease and joins the connections' threads. Nothing more is sent.
+  void Stop();
+
+  // --- from the control loop ---
+  // Sends batched peer reports, hands back orphaned leases, reaps closed connections and
+  // asks for work when there is room (`free_peer_slots`: the worker's connections left).
+  // Returns when it wants to be called again at the latest (a RequestWork held back by
+  // min_request_gap), or InfiniteFuture.
+  absl::Time Tick(absl::Time now, uint32_t free_peer_slots);
+  // Progress of leases in flight since the last call, for the heartbeat.
+  void TakeProgress(swarm::coordinator::Heartbeat* heartbeat);
+  // Connections open or opening.
+  size_t num_peers() const;
+  // Leases held.
+  size_t num_leases() const;
+
+  // --- PeerConnection::Delegate (connection threads) ---
+  void OnPeerPieces(PeerConnection& conn, const bt::Bitfield& have) override;
+  void OnPeerHave(PeerConnection& conn, uint32_t piece) override;
+  bool WantsFrom(PeerConnection& conn) override;
+  std::optional<uint32_t> PickPiece(PeerConnection& conn) override;
+  void ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) override;
+  void OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress> progress,
+                  uint64_t new_bytes) override;
+  void OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data) override;
+  void OnPieceCorrupt(PeerConnection& conn, uint32_t piece) override;
+  void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) override;
+
+ private:
+  struct PendingReport {
+    PeerEndpoint endpoint;
+    bool has_bitfield = false;
+    std::string bitfield;
+    std::vector<uint32_t> haves;
+  };
+
+  struct WriteItem {
+    uint32_t piece;
+    PieceBuffer data;
+    PeerEndpoint peer;
+  };
+
+  // Writes queued pieces and reports them, until Stop (which lets it finish the queue).
+  void WriterLoop();
+  void SetPeer(swarm::coordinator::PeerAddress* out, const PeerEndpoint& endpoint) const;
+  // Cancels `piece` on each connection in `keys` except `except`.
+  void CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
+                PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void SendPieceFailed(uint32_t piece, swarm::coordinator::PieceFailure reason,
+                       const PeerEndpoint* peer, std::string detail);
+
+  const Options options_;
+  const bt::Metainfo metainfo_;
+  const std::unique_ptr<swarm::ContentFiles> files_;
+  const std::function<void(WorkerMessage)> send_;
+  const std::function<void()> poke_;
+  // Piece buffers, shared by the connections (which fill them) and the writer.
+  BufferPool buffers_;
+
+  absl::Mutex write_mu_;
+  std::deque<WriteItem> write_queue_ ABSL_GUARDED_BY(write_mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(write_mu_) = 0;
+  bool writer_stop_ ABSL_GUARDED_BY(write_mu_) = false;
+  std::thread writer_;
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  PiecePool pool_ ABSL_GUARDED_BY(mu_);
+  PiecePool::PeerKey next_key_ ABSL_GUARDED_BY(mu_) = 1;
+  absl::flat_hash_map<PiecePool::PeerKey, std::unique_ptr<PeerConnection>> conns_
+      ABSL_GUARDED_BY(mu_);
+  // "ip:port" of connected peers (no second connection to one) and of banned ones.
+  absl::flat_hash_set<std::string> connected_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> banned_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<PiecePool::PeerKey, PendingReport> reports_ ABSL_GUARDED_BY(mu_);
+  // Something changed that may change what to ask for (leases finished or handed back, new
+  // availability; a peer gone): ask without waiting for the interval.
+  bool pieces_changed_ ABSL_GUARDED_BY(mu_) = true;
+  bool peers_changed_ ABSL_GUARDED_BY(mu_) = true;
+  absl::Time last_request_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // Since when leases were asked for and none came (InfiniteFuture: not waiting).
+  absl::Time starved_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+};
+
+}  // namespace peer_svc
+
+#endif  // SWARM_PEER_SVC_JOB_H_

@@ -1,0 +1,65 @@
+// peer_svc: a peer worker. Registers with a coordinator and downloads the pieces it is leased
+// from the swarm peers it is given, until SIGINT/SIGTERM or until the coordinator is gone.
+#include <signal.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "peer_svc/worker.h"
+
+ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)");
+ABSL_FLAG(std::string, auth_token, "", "shared secret the coordinator was started with");
+ABSL_FLAG(uint32_t, max_peers, 50, "most swarm peers to hold connections to at once");
+ABSL_FLAG(std::string, bind_ip, "", "source address for peer connections (default: any)");
+ABSL_FLAG(std::string, name, "", "name in the coordinator's logs (default: host:pid)");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "peer_svc --coordinator=HOST:PORT [--auth_token=T] [--max_peers=N]"
+      " [--bind_ip=IP] [--name=S]");
+  absl::ParseCommandLine(argc, argv);
+
+  // Blocked before any thread starts, so every thread inherits the mask and only the waiter
+  // below receives these signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  peer_svc::Worker::Options options;
+  options.coordinator = absl::GetFlag(FLAGS_coordinator);
+  options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  options.max_peers = absl::GetFlag(FLAGS_max_peers);
+  options.bind_ip = absl::GetFlag(FLAGS_bind_ip);
+  options.name = absl::GetFlag(FLAGS_name);
+  absl::StatusOr<std::unique_ptr<peer_svc::Worker>> worker = peer_svc::Worker::Start(options);
+  if (!worker.ok()) {
+    std::cerr << "peer_svc: " << worker.status() << "\n";
+    return 1;
+  }
+  std::cout << "peer_svc registered as worker " << (*worker)->worker_id() << std::endl;
+
+  peer_svc::Worker* w = worker->get();
+  std::thread signal_waiter([w, signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    w->Shutdown();
+  });
+
+  const absl::Status status = w->Wait();
+  // Wakes the waiter if no signal came (the coordinator was lost), so it ends before `w`.
+  pthread_kill(signal_waiter.native_handle(), SIGTERM);
+  signal_waiter.join();
+  worker->reset();
+  if (!status.ok()) {
+    std::cerr << "peer_svc: " << status << "\n";
+    return 1;
+  }
+  return 0;
+}

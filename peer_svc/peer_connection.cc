@@ -1,0 +1,539 @@
+#include "peer_svc/peer_connection.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "bt/bencode.h"
+#include "common/status_macros.h"
+
+namespace peer_svc {
+namespace {
+
+absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+absl::Status Errno(std::string_view what) {
+  return absl::UnavailableError(absl::StrCat(Absl(what), ": ", strerror(errno)));
+}
+
+bool IsPeerGone(int err) { return err == EPIPE || err == ECONNRESET; }
+
+// Parses a numeric IPv4 or IPv6 address with `port` into *addr.
+bool ToSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
+  std::memset(addr, 0, sizeof(*addr));
+  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(sockaddr_in);
+    return true;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(sockaddr_in6);
+    return true;
+  }
+  return false;
+}
+
+// Our BEP 10 handshake: no extension messages, just our name (peers log it).
+constexpr std::string_view kExtendedHandshake = "d1:mde1:v9:swarm/0.1e";
+
+// Cap on unsent bytes: we only send small messages, so a backlog this big means the peer
+// stopped reading while making us answer (rejects to its requests).
+constexpr size_t kMaxOutBacklog = 1 << 20;
+
+// Longest poll() wait: bounds how late a timer fires.
+constexpr absl::Duration kMaxPollWait = absl::Milliseconds(250);
+// How often progress goes to the delegate while data flows.
+constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
+// Ask PickPiece again at least this often even without a Wake, in case one was missed.
+constexpr absl::Duration kPickRetry = absl::Seconds(1);
+
+}  // namespace
+
+std::string PeerEndpoint::ToString() const {
+  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
+  return absl::StrCat(ip, ":", port);
+}
+
+PeerConnection::PeerConnection(const Options& options, Delegate* delegate)
+    : options_(options),
+      delegate_(delegate),
+      parser_(
+          [&] {
+            bt::MessageParser::Limits limits;
+            limits.num_pieces = options.layout.num_pieces();
+            return limits;
+          }(),
+          bt::MessageParser::StreamStart::kHandshake),
+      pipeline_(options.layout, options.pipeline, absl::Now(), options.buffer_pool) {}
+
+std::unique_ptr<PeerConnection> PeerConnection::Start(const Options& options, Delegate* delegate) {
+  std::unique_ptr<PeerConnection> c(new PeerConnection(options, delegate));
+  c->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  c->thread_ = std::thread([p = c.get()] { p->Run(); });
+  return c;
+}
+
+PeerConnection::~PeerConnection() {
+  Stop();
+  Join();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void PeerConnection::CancelPieces(absl::Span<const uint32_t> pieces) {
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    cancel_inbox_.insert(cancel_inbox_.end(), pieces.begin(), pieces.end());
+  }
+  Wake();
+}
+
+void PeerConnection::Wake() {
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    woken_ = true;
+  }
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    // A full counter (never in practice) still leaves the fd readable: the wake is not lost.
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+void PeerConnection::Stop() {
+  stop_.store(true);
+  Wake();
+}
+
+void PeerConnection::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status PeerConnection::Violation(const absl::Status& status) {
+  banned_ = true;
+  return absl::InvalidArgumentError(absl::StrCat("protocol violation: ", status.message()));
+}
+
+void PeerConnection::Run() {
+  absl::Status status = Connect();
+  if (status.ok()) status = Loop();
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  unchoked_.store(false);
+  desired_pieces_.store(0);
+  // The bytes counted since the last report still count as downloaded.
+  if (unreported_bytes_ > 0) ReportProgress(absl::Now(), /*force=*/true);
+  delegate_->OnClosed(*this, status, banned_);
+  done_.store(true, std::memory_order_release);
+}
+
+absl::Status PeerConnection::Connect() {
+  sockaddr_storage addr;
+  socklen_t len;
+  if (!ToSockaddr(options_.endpoint.ip, options_.endpoint.port, &addr, &len)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("peer address \"", options_.endpoint.ip, "\" is not a numeric IP"));
+  }
+  fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return Errno("socket");
+  // Our messages are small (requests, interested) and already batched into one send per
+  // loop; Nagle would hold one back for a delayed ACK (~40 ms), e.g. "interested" right
+  // after the handshake, which delays the unchoke.
+  const int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (!options_.bind_ip.empty()) {
+    sockaddr_storage local;
+    socklen_t local_len;
+    if (!ToSockaddr(options_.bind_ip, 0, &local, &local_len)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bind address \"", options_.bind_ip, "\" is not a numeric IP"));
+    }
+    if (local.ss_family == addr.ss_family &&
+        bind(fd_, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+      return Errno(absl::StrCat("bind to ", options_.bind_ip));
+    }
+  }
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 && errno != EINPROGRESS) {
+    return Errno("connect");
+  }
+  const absl::Time deadline = absl::Now() + options_.connect_timeout;
+  while (true) {
+    if (stop_.load()) return absl::CancelledError("stopped while connecting");
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("connect timed out after ", absl::FormatDuration(options_.connect_timeout)));
+    }
+    pollfd fds[2] = {{fd_, POLLOUT, 0}, {wake_fd_, POLLIN, 0}};
+    const int n = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    if (n < 0 && errno != EINTR) return Errno("poll");
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      (void)!read(wake_fd_, &v, sizeof(v));
+    }
+    if (n > 0 && (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))) break;
+  }
+  int err = 0;
+  socklen_t err_len = sizeof(err);
+  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len);
+  if (err != 0) {
+    errno = err;
+    return Errno("connect");
+  }
+
+  const absl::Time now = absl::Now();
+  connected_at_ = now;
+  last_recv_ = now;
+  last_send_ = now;
+  last_progress_ = now;
+  last_pick_retry_ = now;
+  bt::Handshake h;
+  h.info_hash = options_.info_hash;
+  h.peer_id = options_.peer_id;
+  h.set_fast_extension(true);
+  h.set_extension_protocol(true);
+  bt::AppendHandshake(&out_, h);
+  read_buf_.reset(new char[options_.read_size]);
+  return absl::OkStatus();
+}
+
+absl::Status PeerConnection::Loop() {
+  while (true) {
+    if (stop_.load()) return absl::CancelledError("stopped");
+    absl::Time now = absl::Now();
+    SWARM_RETURN_IF_ERROR(CheckTimers(now));
+    DrainInbox();
+    if (handshake_done_) UpdateRequests(now);
+    SWARM_RETURN_IF_ERROR(Flush());
+    if (out_.size() - out_pos_ > kMaxOutBacklog) {
+      return absl::ResourceExhaustedError("peer does not read what we send");
+    }
+
+    pollfd fds[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (out_pos_ < out_.size() && !send_closed_) fds[0].events |= POLLOUT;
+    const int n = poll(fds, 2, static_cast<int>(absl::ToInt64Milliseconds(kMaxPollWait)));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno("poll");
+    }
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      (void)!read(wake_fd_, &v, sizeof(v));
+    }
+    if (fds[0].revents & (POLLIN | POLLERR | POLLHUP)) {
+      now = absl::Now();
+      SWARM_RETURN_IF_ERROR(ReadAndHandle(now));
+    }
+  }
+}
+
+absl::Status PeerConnection::ReadAndHandle(absl::Time now) {
+  // A few reads per wake-up: drains a fast peer's burst without starving the timers and
+  // the request refill in Loop.
+  for (int i = 0; i < 4; ++i) {
+    const ssize_t n = recv(fd_, read_buf_.get(), options_.read_size, 0);
+    if (n == 0) {
+      return absl::UnavailableError(handshake_done_ ? "peer closed the connection"
+                                                    : "peer closed the connection before "
+                                                      "its handshake");
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      if (IsPeerGone(errno)) {
+        return absl::UnavailableError(
+            absl::StrCat("peer closed the connection (recv: ", strerror(errno), ")"));
+      }
+      return Errno("recv");
+    }
+    last_recv_ = now;
+    parser_.Feed(std::string_view(read_buf_.get(), static_cast<size_t>(n)));
+    while (true) {
+      absl::StatusOr<std::optional<bt::Message>> m = parser_.Next();
+      if (!m.ok()) return Violation(m.status());
+      if (!m->has_value()) break;
+      SWARM_RETURN_IF_ERROR(Handle(**m, now));
+      if (stop_.load()) return absl::CancelledError("stopped");
+    }
+    if (static_cast<size_t>(n) < options_.read_size) break;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PeerConnection::HandleHandshake(const bt::Handshake& h) {
+  if (h.info_hash != options_.info_hash) {
+    banned_ = true;
+    return absl::FailedPreconditionError(absl::StrCat("peer answered with info-hash ",
+                                                      bt::ToHex(h.info_hash), ", not ",
+                                                      bt::ToHex(options_.info_hash)));
+  }
+  if (h.peer_id == options_.peer_id) {
+    banned_ = true;
+    return absl::FailedPreconditionError("connected to ourselves (same peer id)");
+  }
+  handshake_done_ = true;
+  remote_peer_id_.assign(h.peer_id.begin(), h.peer_id.end());
+  check_interest_ = true;
+  fast_ = h.fast_extension();
+  // BEP 6: with the fast extension one of bitfield / have-all / have-none must come first;
+  // we have nothing to offer (no uploads yet).
+  if (fast_) bt::AppendHaveNone(&out_);
+  if (h.extension_protocol()) bt::AppendExtended(&out_, 0, kExtendedHandshake);
+  return absl::OkStatus();
+}
+
+void PeerConnection::HandleExtended(const bt::Message& m) {
+  if (m.extended_id != 0) return;  // we announced no extension messages
+  // The extension handshake is optional and advisory: a malformed one is ignored.
+  absl::StatusOr<bt::BDocument> doc = bt::BDocument::Parse(m.data);
+  if (!doc.ok()) return;
+  std::optional<bt::BView> reqq = doc->root().Find("reqq");
+  if (reqq && reqq->is_int() && reqq->int_value() > 0) {
+    pipeline_.SetPeerQueueLimit(
+        static_cast<uint32_t>(std::min<int64_t>(reqq->int_value(), 1 << 20)));
+  }
+}
+
+absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
+  using bt::MessageType;
+  if (m.type == MessageType::kHandshake) return HandleHandshake(m.handshake);
+  switch (m.type) {
+    case MessageType::kPiece: {
+      switch (pipeline_.OnBlock(m.index, m.begin, m.data, now)) {
+        case BlockPipeline::BlockResult::kInvalid:
+          return Violation(absl::InvalidArgumentError(
+              absl::StrCat("piece ", m.index, " block at ", m.begin, " of ", m.data.size(),
+                           " bytes is not a block we request")));
+        case BlockPipeline::BlockResult::kIgnored:
+          break;
+        case BlockPipeline::BlockResult::kStored:
+          unreported_bytes_ += m.data.size();
+          progress_dirty_ = true;
+          waiting_since_ = now;
+          break;
+        case BlockPipeline::BlockResult::kPieceComplete:
+          unreported_bytes_ += m.data.size();
+          progress_dirty_ = true;
+          waiting_since_ = now;
+          return CompletePiece(m.index);
+      }
+      return absl::OkStatus();
+    }
+    case MessageType::kChoke:
+      if (peer_unchoked_) choked_since_ = now;
+      peer_unchoked_ = false;
+      unchoked_.store(false, std::memory_order_relaxed);
+      pipeline_.OnChoke();
+      return absl::OkStatus();
+    case MessageType::kUnchoke:
+      if (!peer_unchoked_) waiting_since_ = now;
+      peer_unchoked_ = true;
+      unchoked_.store(true, std::memory_order_relaxed);
+      try_pick_ = true;
+      return absl::OkStatus();
+    case MessageType::kBitfield:
+      delegate_->OnPeerPieces(*this, m.bitfield);
+      check_interest_ = try_pick_ = true;
+      return absl::OkStatus();
+    case MessageType::kHaveAll:
+    case MessageType::kHaveNone: {
+      if (!fast_) {
+        return Violation(absl::InvalidArgumentError(
+            absl::StrCat(Absl(bt::MessageTypeName(m.type)), " without the fast extension")));
+      }
+      bt::Bitfield have(options_.layout.num_pieces());
+      if (m.type == MessageType::kHaveAll) have.SetAll();
+      delegate_->OnPeerPieces(*this, have);
+      check_interest_ = try_pick_ = true;
+      return absl::OkStatus();
+    }
+    case MessageType::kHave:
+      delegate_->OnPeerHave(*this, m.index);
+      check_interest_ = try_pick_ = true;
+      return absl::OkStatus();
+    case MessageType::kReject: {
+      if (!fast_) {
+        return Violation(absl::InvalidArgumentError("reject without the fast extension"));
+      }
+      if (pipeline_.OnReject(m.index, m.begin, m.length) == BlockPipeline::RejectResult::kGiveUp) {
+        pipeline_.DropPiece(m.index, &out_);
+        delegate_->ReleasePiece(*this, m.index, /*refused=*/true);
+      }
+      return absl::OkStatus();
+    }
+    case MessageType::kRequest:
+      // We upload nothing yet and never unchoke; BEP 6 wants an explicit refusal.
+      if (fast_) bt::AppendReject(&out_, m.index, m.begin, m.length);
+      return absl::OkStatus();
+    case MessageType::kExtended:
+      HandleExtended(m);
+      return absl::OkStatus();
+    default:
+      // keep-alive, interested, not interested, cancel, port, suggest, allowed fast and
+      // unknown ids: nothing to do for a downloader that does not upload.
+      return absl::OkStatus();
+  }
+}
+
+absl::Status PeerConnection::CompletePiece(uint32_t piece) {
+  // Room for another piece; and one that failed may be offered again.
+  try_pick_ = true;
+  const std::string_view data = pipeline_.PieceData(piece);
+  const bt::Sha1Digest digest = bt::Sha1(data);
+  const std::string_view expected = options_.piece_hashes.substr(size_t{piece} * 20, 20);
+  if (bt::AsBytes(digest) == expected) {
+    // Hashed here, while the bytes are still in cache; written by the job's writer thread,
+    // while this one goes back to the socket.
+    delegate_->OnPieceVerified(*this, piece, pipeline_.TakePiece(piece));
+    return absl::OkStatus();
+  }
+  pipeline_.FinishPiece(piece);
+  delegate_->OnPieceCorrupt(*this, piece);
+  if (++bad_pieces_ >= options_.max_bad_pieces) {
+    banned_ = true;
+    return absl::DataLossError(
+        absl::StrCat("sent ", bad_pieces_, " pieces that failed their hash check"));
+  }
+  return absl::OkStatus();
+}
+
+void PeerConnection::UpdateRequests(absl::Time now) {
+  if (check_interest_) {
+    check_interest_ = false;
+    const bool want = delegate_->WantsFrom(*this);
+    if (want && !am_interested_) {
+      bt::AppendInterested(&out_);
+      am_interested_ = true;
+    } else if (!want && am_interested_ && pipeline_.num_pieces() == 0) {
+      bt::AppendNotInterested(&out_);
+      am_interested_ = false;
+    }
+  }
+  if (peer_unchoked_) {
+    if (now - last_pick_retry_ >= kPickRetry) {
+      last_pick_retry_ = now;
+      try_pick_ = true;
+    }
+    while (try_pick_ && pipeline_.WantsPiece()) {
+      std::optional<uint32_t> piece = delegate_->PickPiece(*this);
+      if (!piece) {
+        try_pick_ = false;
+        break;
+      }
+      if (pipeline_.HasPiece(*piece)) continue;  // cannot happen: the pool knows we have it
+      pipeline_.AddPiece(*piece);
+      if (!am_interested_) {
+        bt::AppendInterested(&out_);
+        am_interested_ = true;
+      }
+    }
+    const bool was_idle = pipeline_.in_flight() == 0;
+    if (pipeline_.AppendRequests(&out_) > 0 && was_idle) waiting_since_ = now;
+  }
+  desired_pieces_.store(peer_unchoked_ ? pipeline_.DesiredPieces() : (am_interested_ ? 1 : 0),
+                        std::memory_order_relaxed);
+}
+
+void PeerConnection::ReleaseAllPieces() {
+  for (uint32_t piece : pipeline_.Pieces()) {
+    pipeline_.DropPiece(piece, &out_);
+    delegate_->ReleasePiece(*this, piece, /*refused=*/false);
+  }
+}
+
+void PeerConnection::ReportProgress(absl::Time now, bool force) {
+  if (!force && (!progress_dirty_ || now - last_progress_ < kProgressInterval)) return;
+  progress_buf_.clear();
+  pipeline_.ForEachPiece([this](uint32_t piece, uint32_t bytes) {
+    progress_buf_.push_back(Progress{piece, bytes});
+  });
+  delegate_->OnProgress(*this, progress_buf_, unreported_bytes_);
+  unreported_bytes_ = 0;
+  progress_dirty_ = false;
+  last_progress_ = now;
+}
+
+absl::Status PeerConnection::CheckTimers(absl::Time now) {
+  pipeline_.Tick(now);
+  ReportProgress(now, /*force=*/false);
+  if (!handshake_done_) {
+    if (now - connected_at_ > options_.handshake_timeout) {
+      return absl::DeadlineExceededError("no handshake from the peer");
+    }
+    return absl::OkStatus();
+  }
+  if (now - last_recv_ > options_.receive_timeout) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("nothing received for ", absl::FormatDuration(now - last_recv_)));
+  }
+  if (peer_unchoked_ && pipeline_.in_flight() > 0 && now - waiting_since_ > options_.snub_timeout) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("snubbed: no block for ", absl::FormatDuration(now - waiting_since_), " with ",
+                     pipeline_.in_flight(), " requests in flight"));
+  }
+  if (!peer_unchoked_ && pipeline_.num_pieces() > 0 &&
+      now - choked_since_ > options_.choke_release_after) {
+    ReleaseAllPieces();
+  }
+  if (now - last_send_ > options_.keepalive_interval && out_pos_ == out_.size()) {
+    bt::AppendKeepAlive(&out_);
+  }
+  return absl::OkStatus();
+}
+
+void PeerConnection::DrainInbox() {
+  std::vector<uint32_t> cancels;
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    if (!woken_ && cancel_inbox_.empty()) return;
+    cancels.swap(cancel_inbox_);
+    woken_ = false;
+  }
+  try_pick_ = check_interest_ = true;
+  for (uint32_t piece : cancels) pipeline_.DropPiece(piece, peer_unchoked_ ? &out_ : nullptr);
+}
+
+absl::Status PeerConnection::Flush() {
+  while (!send_closed_ && out_pos_ < out_.size()) {
+    const ssize_t n = send(fd_, out_.data() + out_pos_, out_.size() - out_pos_, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      if (IsPeerGone(errno)) {
+        // The peer hung up, but what it sent before may still be waiting to be read (a
+        // whole piece, say): stop sending and let the reads reach the end of its stream.
+        send_closed_ = true;
+        break;
+      }
+      return Errno("send");
+    }
+    out_pos_ += static_cast<size_t>(n);
+    last_send_ = absl::Now();
+  }
+  if (out_pos_ == out_.size() || send_closed_) {
+    out_.clear();
+    out_pos_ = 0;
+  } else if (out_pos_ > out_.size() / 2) {
+    out_.erase(0, out_pos_);
+    out_pos_ = 0;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace peer_svc

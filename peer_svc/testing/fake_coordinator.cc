@@ -1,0 +1,150 @@
+#include "peer_svc/testing/fake_coordinator.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace peer_svc::testing {
+
+namespace cpb = ::swarm::coordinator;
+
+FakeCoordinator::FakeCoordinator(const TestTorrent& t, std::string output_dir,
+                                 std::vector<cpb::PeerAddress> peers)
+    : t_(t), output_dir_(std::move(output_dir)), peers_(std::move(peers)) {
+  absl::MutexLock lock(&mu);
+  for (uint32_t p = 0; p < t.metainfo.num_pieces(); ++p) needed.insert(p);
+}
+
+grpc::Status FakeCoordinator::Work(
+    grpc::ServerContext* ctx,
+    grpc::ServerReaderWriter<cpb::CoordinatorMessage, cpb::WorkerMessage>* stream) {
+  cpb::WorkerMessage in;
+  if (!stream->Read(&in) || !in.has_register_()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "register first");
+  }
+  {
+    absl::MutexLock lock(&mu);
+    if (in.register_().auth_token() != auth_token) {
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad token");
+    }
+    registers.push_back(in.register_());
+  }
+  cpb::CoordinatorMessage out;
+  out.mutable_welcome()->set_worker_id(7);
+  out.mutable_welcome()->set_heartbeat_interval_ms(100);
+  stream->Write(out);
+  out.Clear();
+  cpb::StartJob* start = out.mutable_start_job();
+  start->set_job_id(job_id);
+  start->set_output_dir(output_dir_);
+  start->set_torrent_size(t_.torrent.size());
+  stream->Write(out);
+
+  size_t peers_given = 0;
+  bool stopped = false;
+  std::set<uint32_t> leased;  // to this session
+  while (stream->Read(&in)) {
+    std::vector<cpb::CoordinatorMessage> replies;
+    {
+      absl::MutexLock lock(&mu);
+      switch (in.kind_case()) {
+        case cpb::WorkerMessage::kRequestWork: {
+          const cpb::RequestWork& r = in.request_work();
+          ++work_requests;
+          if (r.job_id() != job_id) break;
+          const bool progressed = std::any_of(heartbeats.begin(), heartbeats.end(),
+                                              [](const auto& h) { return h.progress_size() > 0; });
+          if (peers_given < peers_.size() && r.max_peers() > 0 &&
+              (peers_given == 0 || !stagger_peers || progressed)) {
+            cpb::CoordinatorMessage m;
+            m.mutable_add_peers()->set_job_id(job_id);
+            *m.mutable_add_peers()->add_peers() = peers_[peers_given++];
+            replies.push_back(m);
+          }
+          cpb::CoordinatorMessage m;
+          m.mutable_grant_leases()->set_job_id(job_id);
+          for (auto it = needed.begin();
+               it != needed.end() && m.grant_leases().leases_size() < r.max_pieces();) {
+            cpb::Lease* l = m.mutable_grant_leases()->add_leases();
+            l->set_piece(*it);
+            l->set_ttl_ms(30000);
+            leased.insert(*it);
+            it = needed.erase(it);
+          }
+          if (m.grant_leases().leases_size() > 0) replies.push_back(m);
+          break;
+        }
+        case cpb::WorkerMessage::kPieceDone:
+          if (!done.insert(in.piece_done().piece()).second) ++duplicate_dones;
+          leased.erase(in.piece_done().piece());
+          dones.push_back(in.piece_done());
+          break;
+        case cpb::WorkerMessage::kPieceFailed:
+          failures.push_back(in.piece_failed());
+          if (leased.erase(in.piece_failed().piece()) > 0) {
+            needed.insert(in.piece_failed().piece());
+          }
+          break;
+        case cpb::WorkerMessage::kPeerBitfield:
+          bitfields.push_back(in.peer_bitfield());
+          break;
+        case cpb::WorkerMessage::kPeerClosed:
+          closed.push_back(in.peer_closed());
+          break;
+        case cpb::WorkerMessage::kHeartbeat:
+          heartbeats.push_back(in.heartbeat());
+          break;
+        default:
+          break;
+      }
+      if (!stopped && done.size() == t_.metainfo.num_pieces()) {
+        cpb::CoordinatorMessage m;
+        m.mutable_stop_job()->set_job_id(job_id);
+        replies.push_back(m);
+        stopped = true;
+      }
+    }
+    for (const auto& m : replies) stream->Write(m);
+  }
+  // The worker is gone: its leases are needed again.
+  absl::MutexLock lock(&mu);
+  needed.insert(leased.begin(), leased.end());
+  return grpc::Status::OK;
+}
+
+grpc::Status FakeCoordinator::FetchTorrent(grpc::ServerContext*,
+                                           const cpb::FetchTorrentRequest* req,
+                                           cpb::FetchTorrentResponse* resp) {
+  if (req->job_id() != job_id) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no job");
+  // Small chunks, so the worker has to put the torrent together.
+  resp->set_data(t_.torrent.substr(std::min<size_t>(req->offset(), t_.torrent.size()), 100));
+  resp->set_total_size(t_.torrent.size());
+  return grpc::Status::OK;
+}
+
+bool FakeCoordinator::WaitForAllDone(absl::Duration timeout) {
+  absl::MutexLock lock(&mu);
+  auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return done.size() == t_.metainfo.num_pieces();
+  };
+  return mu.AwaitWithTimeout(absl::Condition(&all), timeout);
+}
+
+bool FakeCoordinator::WaitUntil(const std::function<bool(FakeCoordinator&)>& done,
+                                absl::Duration timeout) {
+  absl::MutexLock lock(&mu);
+  auto cond = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return done(*this); };
+  return mu.AwaitWithTimeout(absl::Condition(&cond), timeout);
+}
+
+bool FakeCoordinator::WaitForHeartbeatWithProgress(absl::Duration timeout) {
+  absl::MutexLock lock(&mu);
+  auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    for (const auto& h : heartbeats) {
+      if (h.progress_size() > 0 && h.downloaded_bytes() > 0) return true;
+    }
+    return false;
+  };
+  return mu.AwaitWithTimeout(absl::Condition(&seen), timeout);
+}
+
+}  // namespace peer_svc::testing

@@ -1,0 +1,75 @@
+// A coordinator for tests of the worker: one job, any number of sessions. It welcomes each
+// worker (heartbeats every 100 ms), starts the job, hands out its peers (one more with each
+// RequestWork that has room for peers) and as many leases as RequestWork asks for, takes
+// failed pieces back as needed, and stops the job once every piece is done. It records what
+// the worker said, for the test to check.
+//
+//   FakeCoordinator c(torrent, "/tmp/out", {seeder_address});
+//   grpc::ServerBuilder b; b.AddListeningPort("127.0.0.1:0", ..., &port);
+//   b.RegisterService(&c); auto server = b.BuildAndStart();
+//   ... start a Worker on 127.0.0.1:port ...
+//   ASSERT_TRUE(c.WaitForAllDone(absl::Seconds(60)));
+#ifndef SWARM_PEER_SVC_TESTING_FAKE_COORDINATOR_H_
+#define SWARM_PEER_SVC_TESTING_FAKE_COORDINATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "peer_svc/testing/test_torrent.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace peer_svc::testing {
+
+class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
+ public:
+  FakeCoordinator(const TestTorrent& t, std::string output_dir,
+                  std::vector<swarm::coordinator::PeerAddress> peers);
+
+  // Register must carry this token (set before the first worker connects).
+  std::string auth_token;
+  // Hand out peers after the first only once a heartbeat has shown lease progress (so the
+  // first peer surely has pieces in flight). Set before the first worker connects.
+  bool stagger_peers = false;
+  const std::string job_id = "job-1";
+
+  grpc::Status Work(grpc::ServerContext* ctx,
+                    grpc::ServerReaderWriter<swarm::coordinator::CoordinatorMessage,
+                                             swarm::coordinator::WorkerMessage>* stream) override;
+  grpc::Status FetchTorrent(grpc::ServerContext* ctx,
+                            const swarm::coordinator::FetchTorrentRequest* req,
+                            swarm::coordinator::FetchTorrentResponse* resp) override;
+
+  bool WaitForAllDone(absl::Duration timeout);
+  // Waits until `done(*this)` holds, evaluated with `mu` held.
+  bool WaitUntil(const std::function<bool(FakeCoordinator&)>& done, absl::Duration timeout);
+  // A heartbeat with lease progress and downloaded bytes.
+  bool WaitForHeartbeatWithProgress(absl::Duration timeout);
+
+  absl::Mutex mu;
+  std::set<uint32_t> needed ABSL_GUARDED_BY(mu);
+  std::set<uint32_t> done ABSL_GUARDED_BY(mu);
+  std::vector<swarm::coordinator::Register> registers ABSL_GUARDED_BY(mu);
+  std::vector<swarm::coordinator::PieceDone> dones ABSL_GUARDED_BY(mu);
+  std::vector<swarm::coordinator::PieceFailed> failures ABSL_GUARDED_BY(mu);
+  std::vector<swarm::coordinator::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
+  std::vector<swarm::coordinator::PeerClosed> closed ABSL_GUARDED_BY(mu);
+  std::vector<swarm::coordinator::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
+  int work_requests ABSL_GUARDED_BY(mu) = 0;
+  // Duplicate PieceDone messages (a piece reported twice).
+  int duplicate_dones ABSL_GUARDED_BY(mu) = 0;
+
+ private:
+  const TestTorrent& t_;
+  const std::string output_dir_;
+  const std::vector<swarm::coordinator::PeerAddress> peers_;
+};
+
+}  // namespace peer_svc::testing
+
+#endif  // SWARM_PEER_SVC_TESTING_FAKE_COORDINATOR_H_

@@ -1,0 +1,496 @@
+#include "peer_svc/worker.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <utility>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "bt/metainfo.h"
+#include "common/content_files.h"
+#include "common/grpc_status.h"
+#include "common/status_macros.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+
+namespace peer_svc {
+
+namespace cpb = ::swarm::coordinator;
+
+namespace {
+
+constexpr std::string_view kPeerIdPrefix = "-SW0001-";
+// A .torrent larger than this is refused (bt::MetainfoLimits' default cap).
+constexpr uint64_t kMaxTorrentBytes = 64u << 20;
+// The control loop runs at least this often (job ticks: reports, RequestWork pacing).
+constexpr absl::Duration kControlInterval = absl::Milliseconds(100);
+constexpr absl::Duration kDefaultHeartbeat = absl::Seconds(5);
+constexpr absl::Duration kFetchTimeout = absl::Seconds(30);
+
+std::string DefaultName() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "unknown", ":", getpid());
+}
+
+}  // namespace
+
+Worker::Worker(const Options& options) : options_(options) {
+  // Printable random characters: peers and logs show peer ids as text.
+  static constexpr char kChars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  absl::BitGen gen;
+  for (size_t i = 0; i < peer_id_.size(); ++i) {
+    peer_id_[i] = i < kPeerIdPrefix.size()
+                      ? static_cast<uint8_t>(kPeerIdPrefix[i])
+                      : static_cast<uint8_t>(kChars[absl::Uniform<size_t>(gen, 0, 62)]);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
+  if (options.coordinator.empty()) {
+    return absl::InvalidArgumentError("no coordinator address given");
+  }
+  std::unique_ptr<Worker> w(new Worker(options));
+  w->channel_ = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
+  w->stub_ = cpb::Coordinator::NewStub(w->channel_);
+  SWARM_ASSIGN_OR_RETURN(Session session, w->OpenSession(options.connect_timeout));
+  {
+    absl::MutexLock lock(&w->session_mu_);
+    w->session_ = std::move(session);
+  }
+  w->reader_ = std::thread([p = w.get()] { p->ReaderLoop(); });
+  w->control_ = std::thread([p = w.get()] { p->ControlLoop(); });
+  return w;
+}
+
+Worker::~Worker() { Shutdown(); }
+
+uint64_t Worker::worker_id() const {
+  absl::MutexLock lock(&session_mu_);
+  return session_.worker_id;
+}
+
+absl::Status Worker::Wait() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(&finished_));
+  return final_status_;
+}
+
+void Worker::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+  }
+  {
+    // Ends a blocking Read in the reader (and a Write stuck on flow control).
+    absl::MutexLock lock(&cancel_mu_);
+    if (current_context_ != nullptr) current_context_->TryCancel();
+  }
+  if (reader_.joinable()) reader_.join();
+  if (control_.joinable()) control_.join();
+  StopAllJobs();
+  Finish(absl::OkStatus());
+}
+
+void Worker::Finish(const absl::Status& status) {
+  absl::MutexLock lock(&mu_);
+  if (finished_) return;
+  finished_ = true;
+  final_status_ = status;
+}
+
+void Worker::Log(const std::string& line) const {
+  if (options_.verbose) std::cerr << "peer_svc: " << line << std::endl;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Session
+
+absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
+  if (!channel_->WaitForConnected(deadline)) {
+    return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ",
+                                               options_.coordinator, " within ",
+                                               absl::FormatDuration(timeout)));
+  }
+  Session s;
+  s.context = std::make_unique<grpc::ClientContext>();
+  {
+    absl::MutexLock lock(&cancel_mu_);
+    current_context_ = s.context.get();
+  }
+  // Whatever happens below, Shutdown must not cancel a context that is gone.
+  auto forget_context = [&] {
+    absl::MutexLock lock(&cancel_mu_);
+    if (current_context_ == s.context.get()) current_context_ = nullptr;
+  };
+  {
+    // Shutdown sets the flag before it looks for a context to cancel: checked after
+    // publishing ours, one of the two sees the other.
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) {
+      forget_context();
+      return absl::CancelledError("shutting down");
+    }
+  }
+  s.stream = stub_->Work(s.context.get());
+
+  cpb::WorkerMessage reg;
+  cpb::Register* r = reg.mutable_register_();
+  r->set_auth_token(options_.auth_token);
+  r->set_name(options_.name.empty() ? DefaultName() : options_.name);
+  r->set_peer_id(std::string(peer_id_.begin(), peer_id_.end()));
+  r->set_max_peers(options_.max_peers);
+  r->set_sees_output(true);
+  r->set_listen_port(0);  // no uploads yet
+
+  cpb::CoordinatorMessage welcome;
+  bool got_welcome = false;
+  if (s.stream->Write(reg)) {
+    // A coordinator that accepts the stream but never answers must not hang us.
+    absl::Notification answered;
+    std::thread watchdog([&] {
+      if (!answered.WaitForNotificationWithTimeout(timeout)) {
+        s.context->TryCancel();
+      }
+    });
+    got_welcome = s.stream->Read(&welcome);
+    answered.Notify();
+    watchdog.join();
+  }
+  if (!got_welcome) {
+    const absl::Status status = swarm::FromGrpcStatus(s.stream->Finish());
+    forget_context();
+    if (absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status)) return status;
+    return absl::UnavailableError(
+        absl::StrCat("coordinator at ", options_.coordinator,
+                     " ended the session before welcoming us: ", status.ToString()));
+  }
+  if (!welcome.has_welcome()) {
+    s.context->TryCancel();
+    s.stream->Finish();
+    forget_context();
+    return absl::FailedPreconditionError("coordinator's first message is not a Welcome");
+  }
+  s.worker_id = welcome.welcome().worker_id();
+  s.heartbeat_interval = welcome.welcome().heartbeat_interval_ms() > 0
+                             ? absl::Milliseconds(welcome.welcome().heartbeat_interval_ms())
+                             : kDefaultHeartbeat;
+  s.alive = true;
+  return s;
+}
+
+void Worker::ReaderLoop() {
+  while (true) {
+    const absl::Status ended = ReadSession();
+    StopAllJobs();
+    {
+      absl::MutexLock lock(&mu_);
+      outbox_.clear();  // addressed to the session that is gone
+      if (shutting_down_) return;
+    }
+    Log(absl::StrCat("session with the coordinator ended: ", ended.ToString()));
+    if (absl::IsUnauthenticated(ended) || absl::IsPermissionDenied(ended)) {
+      Finish(ended);
+      return;
+    }
+    absl::Status last = ended;
+    absl::Duration backoff = options_.reconnect_backoff;
+    bool reconnected = false;
+    for (int attempt = 0; attempt < options_.reconnect_attempts; ++attempt) {
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), backoff);
+        if (shutting_down_) return;
+      }
+      backoff *= 2;
+      absl::StatusOr<Session> s = OpenSession(options_.reconnect_timeout);
+      if (!s.ok()) {
+        last = s.status();
+        Log(absl::StrCat("reconnect attempt ", attempt + 1, " failed: ", last.ToString()));
+        if (absl::IsUnauthenticated(last) || absl::IsPermissionDenied(last)) break;
+        continue;
+      }
+      const uint64_t id = s->worker_id;
+      {
+        absl::MutexLock lock(&session_mu_);
+        session_ = *std::move(s);
+      }
+      Log(absl::StrCat("registered again as worker ", id));
+      reconnected = true;
+      break;
+    }
+    if (!reconnected) {
+      Finish(absl::UnavailableError(
+          absl::StrCat("lost the coordinator at ", options_.coordinator, " (", ended.ToString(),
+                       "); gave up after ", options_.reconnect_attempts,
+                       " reconnect attempts, the last: ", last.ToString())));
+      return;
+    }
+  }
+}
+
+absl::Status Worker::ReadSession() {
+  Stream* stream;
+  {
+    absl::MutexLock lock(&session_mu_);
+    stream = session_.stream.get();
+  }
+  // Only this thread replaces the session, so `stream` stays valid while it reads.
+  cpb::CoordinatorMessage m;
+  while (stream->Read(&m)) Dispatch(m);
+  absl::MutexLock lock(&session_mu_);
+  // Under session_mu_: no Write is in progress, and none follows (alive = false).
+  session_.alive = false;
+  absl::Status status = swarm::FromGrpcStatus(stream->Finish());
+  {
+    absl::MutexLock cancel_lock(&cancel_mu_);
+    if (current_context_ == session_.context.get()) current_context_ = nullptr;
+  }
+  if (status.ok()) status = absl::UnavailableError("the coordinator closed the session");
+  return status;
+}
+
+void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
+  std::string job_id;
+  switch (m.kind_case()) {
+    case cpb::CoordinatorMessage::kStartJob:
+      StartJob(m.start_job());
+      return;
+    case cpb::CoordinatorMessage::kAddPeers:
+      job_id = m.add_peers().job_id();
+      break;
+    case cpb::CoordinatorMessage::kGrantLeases:
+      job_id = m.grant_leases().job_id();
+      break;
+    case cpb::CoordinatorMessage::kRevokeLeases:
+      job_id = m.revoke_leases().job_id();
+      break;
+    case cpb::CoordinatorMessage::kStopJob:
+      job_id = m.stop_job().job_id();
+      break;
+    default:
+      return;  // a second Welcome, or a kind newer than this worker: nothing to do
+  }
+  std::shared_ptr<Job> job;
+  std::string failed_why;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) job = it->second;
+    auto f = failed_jobs_.find(job_id);
+    failed_why = f != failed_jobs_.end() ? f->second : "job not started on this worker";
+    if (m.kind_case() == cpb::CoordinatorMessage::kStopJob) {
+      jobs_.erase(job_id);
+      failed_jobs_.erase(job_id);
+    }
+  }
+  if (job == nullptr) {
+    RefuseWork(job_id, m, failed_why);
+    return;
+  }
+  switch (m.kind_case()) {
+    case cpb::CoordinatorMessage::kAddPeers:
+      job->AddPeers(m.add_peers());
+      break;
+    case cpb::CoordinatorMessage::kGrantLeases:
+      job->GrantLeases(m.grant_leases());
+      break;
+    case cpb::CoordinatorMessage::kRevokeLeases:
+      job->RevokeLeases(m.revoke_leases());
+      break;
+    case cpb::CoordinatorMessage::kStopJob:
+      job->Stop();
+      Log(absl::StrCat("job ", job_id, " stopped"));
+      break;
+    default:
+      break;
+  }
+}
+
+void Worker::RefuseWork(const std::string& job_id, const cpb::CoordinatorMessage& m,
+                        const std::string& why) {
+  if (m.has_grant_leases()) {
+    for (const cpb::Lease& l : m.grant_leases().leases()) {
+      cpb::WorkerMessage out;
+      cpb::PieceFailed* f = out.mutable_piece_failed();
+      f->set_job_id(job_id);
+      f->set_piece(l.piece());
+      // The only failure kind that says "this worker cannot use its output files".
+      f->set_reason(cpb::WRITE_ERROR);
+      f->set_detail(why);
+      Send(std::move(out));
+    }
+  } else if (m.has_add_peers()) {
+    for (const cpb::PeerAddress& p : m.add_peers().peers()) {
+      cpb::WorkerMessage out;
+      cpb::PeerClosed* c = out.mutable_peer_closed();
+      c->set_job_id(job_id);
+      *c->mutable_peer() = p;
+      c->set_reason(why);
+      Send(std::move(out));
+    }
+  }
+}
+
+void Worker::StartJob(const cpb::StartJob& start) {
+  const std::string& id = start.job_id();
+  {
+    absl::MutexLock lock(&mu_);
+    if (jobs_.contains(id)) return;
+    failed_jobs_.erase(id);
+  }
+  auto open = [&]() -> absl::StatusOr<std::shared_ptr<Job>> {
+    SWARM_ASSIGN_OR_RETURN(std::string torrent, FetchTorrent(id, start.torrent_size()));
+    SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(torrent));
+    SWARM_ASSIGN_OR_RETURN(
+        std::unique_ptr<swarm::ContentFiles> files,
+        swarm::ContentFiles::Open(metainfo, start.output_dir(), swarm::ContentMode::kOpenExisting));
+    Job::Options jo = options_.job;
+    jo.job_id = id;
+    jo.connection = options_.connection;
+    jo.connection.peer_id = peer_id_;
+    jo.connection.bind_ip = options_.bind_ip;
+    jo.downloaded_bytes = &downloaded_bytes_;
+    return std::make_shared<Job>(
+        jo, std::move(metainfo), std::move(files),
+        [this](cpb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
+  };
+  absl::StatusOr<std::shared_ptr<Job>> job = open();
+  absl::MutexLock lock(&mu_);
+  if (!job.ok()) {
+    failed_jobs_[id] = absl::StrCat("cannot serve job ", id, ": ", job.status().ToString());
+    Log(failed_jobs_[id]);
+    return;
+  }
+  Log(absl::StrCat("job ", id, " started: ", (*job)->metainfo().name, ", ",
+                   (*job)->metainfo().num_pieces(), " pieces, into ", start.output_dir()));
+  jobs_[id] = *std::move(job);
+  poked_ = true;
+}
+
+absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint64_t size) {
+  if (size > kMaxTorrentBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("torrent of ", size, " bytes is too large"));
+  }
+  std::string out;
+  out.reserve(size);
+  while (true) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(absl::ToInt64Milliseconds(kFetchTimeout)));
+    cpb::FetchTorrentRequest req;
+    req.set_job_id(job_id);
+    req.set_offset(out.size());
+    cpb::FetchTorrentResponse resp;
+    const absl::Status status = swarm::FromGrpcStatus(stub_->FetchTorrent(&ctx, req, &resp));
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("FetchTorrent: ", status.message()));
+    }
+    if (resp.total_size() > kMaxTorrentBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("torrent of ", resp.total_size(), " bytes is too large"));
+    }
+    out += resp.data();
+    if (out.size() >= resp.total_size()) {
+      if (out.size() != resp.total_size()) {
+        return absl::DataLossError("FetchTorrent returned more bytes than the torrent has");
+      }
+      return out;
+    }
+    if (resp.data().empty()) {
+      return absl::DataLossError(absl::StrCat("FetchTorrent returned no data at offset ",
+                                              out.size(), " of ", resp.total_size()));
+    }
+  }
+}
+
+void Worker::StopAllJobs() {
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, job] : jobs_) jobs.push_back(job);
+    jobs_.clear();
+    failed_jobs_.clear();
+  }
+  for (auto& job : jobs) job->Stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control loop: the only writer of the stream
+
+void Worker::Send(cpb::WorkerMessage m) {
+  absl::MutexLock lock(&mu_);
+  outbox_.push_back(std::move(m));
+}
+
+void Worker::Poke() {
+  absl::MutexLock lock(&mu_);
+  poked_ = true;
+}
+
+void Worker::ControlLoop() {
+  absl::Time next_heartbeat = absl::Now();
+  absl::Time next_tick = absl::InfiniteFuture();  // sooner than kControlInterval, if a job asks
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return shutting_down_ || poked_ || !outbox_.empty();
+  };
+  while (true) {
+    std::vector<std::shared_ptr<Job>> jobs;
+    std::deque<cpb::WorkerMessage> batch;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      const absl::Duration wait =
+          std::max(absl::ZeroDuration(),
+                   std::min({kControlInterval, next_heartbeat - now, next_tick - now}));
+      mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
+      if (shutting_down_) return;
+      poked_ = false;
+      for (auto& [id, job] : jobs_) jobs.push_back(job);
+    }
+    const absl::Time now = absl::Now();
+    uint32_t peers = 0;
+    for (const auto& job : jobs) peers += static_cast<uint32_t>(job->num_peers());
+    const uint32_t free_slots = options_.max_peers > peers ? options_.max_peers - peers : 0;
+    next_tick = absl::InfiniteFuture();
+    for (const auto& job : jobs) next_tick = std::min(next_tick, job->Tick(now, free_slots));
+
+    absl::Duration heartbeat_interval;
+    {
+      absl::MutexLock lock(&session_mu_);
+      heartbeat_interval = session_.heartbeat_interval;
+    }
+    if (now >= next_heartbeat) {
+      cpb::WorkerMessage m;
+      cpb::Heartbeat* hb = m.mutable_heartbeat();
+      for (const auto& job : jobs) job->TakeProgress(hb);
+      hb->set_downloaded_bytes(downloaded_bytes_.load(std::memory_order_relaxed));
+      hb->set_uploaded_bytes(0);
+      Send(std::move(m));
+      next_heartbeat = now + heartbeat_interval;
+    }
+
+    {
+      absl::MutexLock lock(&mu_);
+      batch.swap(outbox_);
+    }
+    absl::MutexLock lock(&session_mu_);
+    if (!session_.alive) continue;  // between sessions: dropped, like the jobs they were for
+    for (size_t i = 0; i < batch.size(); ++i) {
+      // All but the last may wait in gRPC's buffer: one flush per batch.
+      grpc::WriteOptions options;
+      if (i + 1 < batch.size()) options.set_buffer_hint();
+      // A failed Write means the stream broke: the reader sees it end and takes over.
+      if (!session_.stream->Write(batch[i], options)) break;
+    }
+  }
+}
+
+}  // namespace peer_svc

@@ -1,0 +1,145 @@
+// The peer worker: one session with the coordinator (a Work stream), the jobs it is told to
+// serve, and the heartbeats that keep it and its leases alive. The worker is stateless beyond
+// its leases: when the session ends it drops every job, tries to register again a few times,
+// and gives up (Wait returns an error) if the coordinator stays away.
+//
+// Threads: a reader for the stream (dispatches StartJob / AddPeers / GrantLeases /
+// RevokeLeases / StopJob; fetches torrents), a control thread that alone writes to the stream
+// (an outbox filled by everyone, heartbeats, each job's Tick), and one per peer connection.
+//
+//   peer_svc::Worker::Options o;
+//   o.coordinator = "127.0.0.1:7000";
+//   SWARM_ASSIGN_OR_RETURN(std::unique_ptr<peer_svc::Worker> w, peer_svc::Worker::Start(o));
+//   std::cout << "registered as worker " << w->worker_id() << "\n";
+//   absl::Status s = w->Wait();   // until Shutdown() or the coordinator is gone for good
+#ifndef SWARM_PEER_SVC_WORKER_H_
+#define SWARM_PEER_SVC_WORKER_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "peer_svc/job.h"
+#include "peer_svc/peer_connection.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace peer_svc {
+
+class Worker {
+ public:
+  struct Options {
+    // host:port of the coordinator.
+    std::string coordinator;
+    std::string auth_token;
+    // Most peer connections at once, over all jobs.
+    uint32_t max_peers = 50;
+    // Source address for peer connections (tests give each worker its own 127.x).
+    std::string bind_ip;
+    // For the coordinator's logs; empty: host:pid.
+    std::string name;
+    // How long to wait for the coordinator at start (connection and Welcome): long enough for
+    // a coordinator started at the same time to come up.
+    absl::Duration connect_timeout = absl::Seconds(10);
+    // Attempts to register again after the session ends, with `reconnect_backoff` doubling
+    // between them and `reconnect_timeout` for each, before Wait returns an error.
+    int reconnect_attempts = 3;
+    absl::Duration reconnect_backoff = absl::Seconds(1);
+    absl::Duration reconnect_timeout = absl::Seconds(2);
+    // Template for peer connections (timeouts, pipeline); per-peer fields are filled in.
+    PeerConnection::Options connection;
+    // Job tuning (RequestWork pacing, endgame, orphans); job_id is filled in.
+    Job::Options job;
+    // Log jobs and session events to stderr.
+    bool verbose = true;
+  };
+
+  // Connects, registers and waits for Welcome; then serves until Shutdown.
+  static absl::StatusOr<std::unique_ptr<Worker>> Start(const Options& options);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // The coordinator's id for this worker in the current session.
+  uint64_t worker_id() const;
+  // The peer id in our handshakes: "-SW0001-" and 12 random characters.
+  const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
+  // Blocks until the worker has stopped: OK after Shutdown, the reason when the coordinator
+  // was lost for good (or refused us).
+  absl::Status Wait();
+  // Drops every job, ends the session, joins the threads. Idempotent.
+  void Shutdown();
+
+ private:
+  using Stream = grpc::ClientReaderWriter<swarm::coordinator::WorkerMessage,
+                                          swarm::coordinator::CoordinatorMessage>;
+  struct Session {
+    std::unique_ptr<grpc::ClientContext> context;
+    std::unique_ptr<Stream> stream;
+    uint64_t worker_id = 0;
+    absl::Duration heartbeat_interval = absl::Seconds(5);
+    // False once the reader has seen the stream end: no more Writes.
+    bool alive = false;
+  };
+
+  explicit Worker(const Options& options);
+  absl::StatusOr<Session> OpenSession(absl::Duration timeout);
+  // Reads the stream, re-registers when it ends, until shutdown or giving up.
+  void ReaderLoop();
+  // Returns the status the stream ended with.
+  absl::Status ReadSession();
+  void Dispatch(const swarm::coordinator::CoordinatorMessage& m);
+  void StartJob(const swarm::coordinator::StartJob& start);
+  absl::StatusOr<std::string> FetchTorrent(const std::string& job_id, uint64_t size);
+  // Answers leases / peers given for a job this worker cannot serve, so they are not stuck.
+  void RefuseWork(const std::string& job_id, const swarm::coordinator::CoordinatorMessage& m,
+                  const std::string& why);
+  void StopAllJobs();
+  void ControlLoop();
+  void Send(swarm::coordinator::WorkerMessage m);
+  void Poke();
+  void Log(const std::string& line) const;
+  void Finish(const absl::Status& status);
+
+  const Options options_;
+  std::array<uint8_t, 20> peer_id_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<swarm::coordinator::Coordinator::Stub> stub_;
+  std::atomic<uint64_t> downloaded_bytes_{0};
+
+  // The session: the stream is written only by the control thread under session_mu_, read
+  // only by the reader thread; replaced by the reader between sessions (under session_mu_).
+  mutable absl::Mutex session_mu_;
+  Session session_ ABSL_GUARDED_BY(session_mu_);
+
+  // The current session's context, for Shutdown to cancel it without waiting for
+  // session_mu_ (which a Write stuck on flow control may hold).
+  absl::Mutex cancel_mu_;
+  grpc::ClientContext* current_context_ ABSL_GUARDED_BY(cancel_mu_) = nullptr;
+
+  absl::Mutex mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status final_status_ ABSL_GUARDED_BY(mu_);
+  std::deque<swarm::coordinator::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  bool poked_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  // Jobs this worker could not start, and why.
+  absl::flat_hash_map<std::string, std::string> failed_jobs_ ABSL_GUARDED_BY(mu_);
+
+  std::thread reader_;
+  std::thread control_;
+};
+
+}  // namespace peer_svc
+
+#endif  // SWARM_PEER_SVC_WORKER_H_

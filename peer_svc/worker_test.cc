@@ -1,0 +1,265 @@
+#include "peer_svc/worker.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/content_files.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "peer_svc/testing/fake_coordinator.h"
+#include "peer_svc/testing/fake_seeder.h"
+#include "peer_svc/testing/test_torrent.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace peer_svc {
+namespace {
+
+namespace cpb = ::swarm::coordinator;
+using ::peer_svc::testing::FakeCoordinator;
+using ::peer_svc::testing::FakeSeeder;
+using ::peer_svc::testing::MakeTestTorrent;
+using ::peer_svc::testing::TestTorrent;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(60);
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class WorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    output_dir_ = absl::StrCat(::testing::TempDir(), "/",
+                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    mkdir(output_dir_.c_str(), 0755);
+    // The coordinator lays the files out before leasing; the worker opens them as they are.
+    ASSERT_TRUE(
+        swarm::ContentFiles::Open(t_.metainfo, output_dir_, swarm::ContentMode::kCreate).ok());
+  }
+
+  // Gives the seeders' addresses out in this order, one per RequestWork.
+  void StartCoordinator(std::vector<const FakeSeeder*> seeders) {
+    std::vector<cpb::PeerAddress> peers;
+    for (const FakeSeeder* s : seeders) {
+      cpb::PeerAddress& addr = peers.emplace_back();
+      addr.set_ip(s->ip());
+      addr.set_port(s->port());
+    }
+    coordinator_ = std::make_unique<FakeCoordinator>(t_, output_dir_, std::move(peers));
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(coordinator_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+
+  Worker::Options WorkerOptions() {
+    Worker::Options o;
+    o.coordinator = absl::StrCat("127.0.0.1:", port_);
+    o.name = "test-worker";
+    o.verbose = false;
+    return o;
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  // 33 pieces of 64 KiB, the last one short.
+  TestTorrent t_ = MakeTestTorrent("payload.bin", (2 << 20) + 12345, 64 * 1024);
+  std::string output_dir_;
+  std::unique_ptr<FakeCoordinator> coordinator_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
+  FakeSeeder seeder(t_, FakeSeeder::Options());
+  ASSERT_TRUE(seeder.Start().ok());
+  StartCoordinator({&seeder});
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_EQ((*worker)->worker_id(), 7u);
+
+  ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
+  EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
+  (*worker)->Shutdown();
+  EXPECT_TRUE((*worker)->Wait().ok());
+
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->registers.size(), 1u);
+  const cpb::Register& reg = coordinator_->registers[0];
+  EXPECT_EQ(reg.peer_id().size(), 20u);
+  EXPECT_EQ(reg.peer_id().substr(0, 8), "-SW0001-");
+  EXPECT_EQ(reg.name(), "test-worker");
+  EXPECT_TRUE(reg.sees_output());
+  EXPECT_EQ(reg.listen_port(), 0u);
+  EXPECT_EQ(reg.max_peers(), 50u);
+  for (const cpb::PieceDone& d : coordinator_->dones) {
+    EXPECT_EQ(d.job_id(), "job-1");
+    EXPECT_EQ(d.peer().ip(), "127.0.0.1");
+    EXPECT_EQ(d.peer().port(), seeder.port());
+  }
+  EXPECT_TRUE(coordinator_->failures.empty());
+  EXPECT_EQ(coordinator_->duplicate_dones, 0);
+  ASSERT_FALSE(coordinator_->bitfields.empty());
+  EXPECT_EQ(coordinator_->bitfields[0].bitfield(), std::string(4, '\xff') + '\x80');
+  EXPECT_GE(coordinator_->work_requests, 1);
+  ASSERT_EQ(seeder.stats().peer_ids.size(), 1u);
+  EXPECT_EQ(seeder.stats().peer_ids[0], reg.peer_id());
+}
+
+TEST_F(WorkerTest, HashFailureIsReportedAndThePieceFetchedAgain) {
+  FakeSeeder::Options so;
+  so.corrupt_piece = 5;
+  so.corrupt_times = 1;
+  FakeSeeder seeder(t_, so);
+  ASSERT_TRUE(seeder.Start().ok());
+  StartCoordinator({&seeder});
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
+  EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->failures.size(), 1u);
+  const cpb::PieceFailed& f = coordinator_->failures[0];
+  EXPECT_EQ(f.piece(), 5u);
+  EXPECT_EQ(f.reason(), cpb::HASH_MISMATCH);
+  EXPECT_EQ(f.peer().port(), seeder.port());
+}
+
+TEST_F(WorkerTest, HeartbeatsCarryLeaseProgress) {
+  FakeSeeder::Options so;
+  so.stall_after_blocks = 6;  // piece 0 whole, then half of piece 1, then nothing
+  FakeSeeder seeder(t_, so);
+  ASSERT_TRUE(seeder.Start().ok());
+  StartCoordinator({&seeder});
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE(coordinator_->WaitForHeartbeatWithProgress(kWait));
+  (*worker)->Shutdown();
+  absl::MutexLock lock(&coordinator_->mu);
+  bool found = false;
+  for (const cpb::Heartbeat& h : coordinator_->heartbeats) {
+    for (const auto& p : h.progress()) {
+      EXPECT_EQ(p.job_id(), "job-1");
+      EXPECT_NE(p.piece(), 0u) << "piece 0 was done: no lease to renew";
+      if (p.piece() == 1 && p.bytes_received() == 2 * 16384) found = true;
+    }
+    if (h.progress_size() > 0) {
+      EXPECT_GE(h.downloaded_bytes(), 6u * 16384);
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(coordinator_->done.size(), 1u);
+}
+
+TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
+  // The first peer serves two blocks and then nothing, keeping its pieces in flight; the
+  // second arrives a little later. With every lease out and none left to ask for, the worker
+  // fetches the stalled pieces from the second peer too and cancels them on the first.
+  FakeSeeder::Options slow_options;
+  slow_options.stall_after_blocks = 2;
+  FakeSeeder slow(t_, slow_options);
+  FakeSeeder fast(t_, FakeSeeder::Options());
+  ASSERT_TRUE(slow.Start().ok());
+  ASSERT_TRUE(fast.Start().ok());
+  StartCoordinator({&slow, &fast});
+  coordinator_->stagger_peers = true;
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
+  EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
+  (*worker)->Shutdown();
+  EXPECT_GT(slow.stats().requests, 0u);
+  EXPECT_GT(slow.stats().cancels, 0u) << "the slow peer's copies were cancelled";
+  absl::MutexLock lock(&coordinator_->mu);
+  EXPECT_TRUE(coordinator_->closed.empty()) << "nobody was dropped";
+  EXPECT_EQ(coordinator_->duplicate_dones, 0);
+  for (const cpb::PieceDone& d : coordinator_->dones) {
+    EXPECT_EQ(d.peer().port(), fast.port()) << "the slow peer never finishes a piece";
+  }
+}
+
+TEST_F(WorkerTest, LostPeerIsReportedAndItsPiecesHandedBack) {
+  FakeSeeder::Options so;
+  so.disconnect_after_blocks = 6;  // piece 0, half of piece 1, gone
+  FakeSeeder seeder(t_, so);
+  ASSERT_TRUE(seeder.Start().ok());
+  StartCoordinator({&seeder});
+  Worker::Options o = WorkerOptions();
+  o.job.orphan_grace = absl::Milliseconds(100);
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  // With no peer left, every lease it holds goes back as ABANDONED.
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) {
+        return !c.closed.empty() && !c.failures.empty() && c.needed.size() + 1 == 33;
+      },
+      kWait));
+  (*worker)->Shutdown();
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->closed.size(), 1u);
+  const cpb::PeerClosed& closed = coordinator_->closed[0];
+  EXPECT_EQ(closed.peer().port(), seeder.port());
+  EXPECT_FALSE(closed.banned());
+  EXPECT_THAT(closed.reason(), HasSubstr("peer closed the connection"));
+  EXPECT_THAT(closed.reason(), HasSubstr("(peer id SSSSSSSS...)"));
+  EXPECT_THAT(coordinator_->done, ::testing::ElementsAre(0));
+  for (const cpb::PieceFailed& f : coordinator_->failures) {
+    EXPECT_EQ(f.reason(), cpb::ABANDONED) << f.DebugString();
+  }
+}
+
+TEST_F(WorkerTest, WrongTokenIsRefused) {
+  FakeSeeder seeder(t_, FakeSeeder::Options());
+  StartCoordinator({&seeder});
+  coordinator_->auth_token = "secret";  // before any worker connects
+  Worker::Options o = WorkerOptions();
+  o.auth_token = "guess";
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  EXPECT_TRUE(absl::IsUnauthenticated(worker.status())) << worker.status();
+}
+
+TEST_F(WorkerTest, NoCoordinator) {
+  Worker::Options o;
+  o.coordinator = "127.0.0.1:1";
+  o.connect_timeout = absl::Milliseconds(300);
+  o.verbose = false;
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  EXPECT_TRUE(absl::IsUnavailable(worker.status())) << worker.status();
+}
+
+TEST_F(WorkerTest, GivesUpWhenTheCoordinatorIsGone) {
+  FakeSeeder seeder(t_, FakeSeeder::Options());
+  ASSERT_TRUE(seeder.Start().ok());
+  StartCoordinator({&seeder});
+  Worker::Options o = WorkerOptions();
+  o.reconnect_attempts = 2;
+  o.reconnect_backoff = absl::Milliseconds(10);
+  o.reconnect_timeout = absl::Milliseconds(300);
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  // Gone for good: in-flight calls cancelled, the port closed.
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_.reset();
+  const absl::Status status = (*worker)->Wait();
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("gave up after 2 reconnect attempts"));
+}
+
+}  // namespace
+}  // namespace peer_svc
