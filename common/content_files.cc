@@ -188,15 +188,11 @@ absl::Status ContentFiles::ReadPiece(uint32_t piece, std::string* out) {
 }
 
 absl::Status ContentFiles::Sync() {
-  std::vector<std::pair<uint32_t, std::shared_ptr<Fd>>> to_sync;
-  {
-    absl::MutexLock lock(&mu_);
-    for (uint32_t i = 0; i < fds_.size(); ++i) {
-      if (fds_[i] && fds_[i]->dirty.exchange(false)) to_sync.emplace_back(i, fds_[i]);
-    }
-  }
-  for (const auto& [index, fd] : to_sync) {
-    if (fdatasync(fd->fd) != 0) return Errno("cannot sync", metainfo_.files[index].RelativePath());
+  for (uint32_t i = 0; i < metainfo_.files.size(); ++i) {
+    if (metainfo_.files[i].pad || metainfo_.files[i].length == 0) continue;
+    SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(i));
+    fd->dirty = false;
+    if (fdatasync(fd->fd) != 0) return Errno("cannot sync", metainfo_.files[i].RelativePath());
   }
   return absl::OkStatus();
 }

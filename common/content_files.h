@@ -49,7 +49,8 @@ class ContentFiles {
   // Reads the piece into *out (resized to the piece's size). Bytes past a file's current end
   // read as zeros.
   absl::Status ReadPiece(uint32_t piece, std::string* out);
-  // fdatasync on every file written since the last Sync.
+  // fdatasync on every file of the torrent, whoever wrote it: the coordinator calls this at
+  // completion for data its workers wrote through their own descriptors.
   absl::Status Sync();
 
   const bt::Metainfo& metainfo() const { return metainfo_; }

@@ -3,7 +3,7 @@
 # each for a given time.
 #
 #   fuzz/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     e.g. fuzz/fuzz.sh 300
-#   targets: bencode metainfo wire (default: all)
+#   targets: bencode metainfo wire tracker (default: all)
 #
 # Findings are written to fuzz/out/<target>/ (crash-* files); the new corpus entries go to
 # fuzz/out/<target>/corpus (the checked-in seeds in fuzz/corpus/<target> are left as they are).
@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(bencode metainfo wire)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(bencode metainfo wire tracker)
 
 CXX=${CXX:-clang++-14}
 command -v "$CXX" >/dev/null || { echo "fuzz.sh: $CXX not found (./bootstrap.sh installs clang-14)" >&2; exit 1; }
@@ -24,6 +24,7 @@ sources_for() {
     bencode) echo bt/bencode.cc ;;
     metainfo) echo bt/metainfo.cc bt/bencode.cc bt/sha1.cc bt/file_map.cc bt/piece_layout.cc ;;
     wire) echo bt/wire.cc bt/bitfield.cc bt/piece_layout.cc ;;
+    tracker) echo bt/tracker/{announce,http_response,http_url,tracker_url,udp_packet}.cc bt/bencode.cc ;;
     *) echo "fuzz.sh: unknown target $1" >&2; exit 1 ;;
   esac
 }

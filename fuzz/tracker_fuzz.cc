@@ -1,13 +1,6 @@
 // libFuzzer target for every parser of untrusted tracker bytes in bt/tracker: HTTP announce and
 // scrape bodies, UDP packets in both directions, tracker URLs. The first input byte picks the
-// parser. Not a Bazel target (Bazel's toolchain here is gcc); build and run it like fuzz/fuzz.sh
-// builds its targets:
-//
-//   clang++-14 -std=c++17 -O1 -g -fsanitize=fuzzer,address,undefined \
-//     -fno-sanitize-recover=undefined -I. bt/tracker/tracker_fuzz.cc \
-//     bt/tracker/{announce,http_response,http_url,tracker_url,udp_packet}.cc bt/bencode.cc \
-//     $(pkg-config --cflags --libs absl_status absl_statusor absl_strings absl_str_format) \
-//     -o /tmp/tracker_fuzz && /tmp/tracker_fuzz -max_total_time=60
+// parser. Built and run by fuzz/fuzz.sh (target "tracker").
 #include <cstdint>
 #include <cstdlib>
 #include <string>
