@@ -170,17 +170,26 @@ absl::Status ContentFiles::ReadPiece(uint32_t piece, std::string* out) {
   if (piece >= layout_.num_pieces()) {
     return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " is out of range"));
   }
-  out->assign(layout_.piece_size(piece), '\0');
-  for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece), out->size())) {
+  out->resize(layout_.piece_size(piece));
+  return ReadBlock(piece, 0, static_cast<uint32_t>(out->size()), out->data());
+}
+
+absl::Status ContentFiles::ReadBlock(uint32_t piece, uint32_t begin, uint32_t length, char* out) {
+  if (!layout_.IsValidRange(piece, begin, length)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("range ", begin, "+", length, " of piece ", piece, " is out of range"));
+  }
+  std::memset(out, 0, length);  // padding files and bytes past a file's end read as zeros
+  for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece) + begin, length)) {
     if (metainfo_.files[s.file_index].pad) continue;
     SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(s.file_index));
     uint64_t done = 0;
     while (done < s.length) {
-      const ssize_t n = pread(fd->fd, out->data() + s.data_offset + done, s.length - done,
+      const ssize_t n = pread(fd->fd, out + s.data_offset + done, s.length - done,
                               static_cast<off_t>(s.file_offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return Errno("cannot read", metainfo_.files[s.file_index].RelativePath());
-      if (n == 0) break;  // short file: the rest stays zero
+      if (n == 0) break;
       done += static_cast<uint64_t>(n);
     }
   }

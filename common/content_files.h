@@ -49,6 +49,9 @@ class ContentFiles {
   // Reads the piece into *out (resized to the piece's size). Bytes past a file's current end
   // read as zeros.
   absl::Status ReadPiece(uint32_t piece, std::string* out);
+  // Reads `length` bytes at offset `begin` of piece `piece` into out[0..length) (a block a
+  // peer requested). The range must lie inside the piece.
+  absl::Status ReadBlock(uint32_t piece, uint32_t begin, uint32_t length, char* out);
   // fdatasync on every file of the torrent, whoever wrote it: the coordinator calls this at
   // completion for data its workers wrote through their own descriptors.
   absl::Status Sync();

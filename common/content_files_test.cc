@@ -82,6 +82,11 @@ TEST(ContentFilesTest, CreatesTreeAndRoundTripsPiecesAcrossFiles) {
   EXPECT_EQ(piece, content.substr(16, 16));
   ASSERT_TRUE((*files)->ReadPiece(2, &piece).ok());
   EXPECT_EQ(piece, "wxy" + std::string(5, '\0') + "hgfedcba");  // padding reads as zeros
+
+  char block[6];
+  ASSERT_TRUE((*files)->ReadBlock(0, 8, 6, block).ok());  // spans root/a and root/d/c
+  EXPECT_EQ(std::string(block, 6), "89abcd");
+  EXPECT_FALSE((*files)->ReadBlock(2, 10, 7, block).ok());  // past the piece's end
 }
 
 TEST(ContentFilesTest, ReopenKeepsDataAndExistingModeNeedsFiles) {
