@@ -2,6 +2,7 @@
 #include <iostream>
 #include <string_view>
 
+#include "cli/create.h"
 #include "cli/download.h"
 #include "cli/inspect.h"
 
@@ -13,7 +14,9 @@ constexpr const char* kUsage =
     "commands:\n"
     "  download FILE.torrent [-o DIR] [--workers N] [--coordinator HOST:PORT]\n"
     "                                  fetch a torrent's content into DIR/<name>\n"
-    "  inspect FILE.torrent [--json]   show a torrent's name, info-hash, files, trackers\n";
+    "  inspect FILE.torrent [--json]   show a torrent's name, info-hash, files, trackers\n"
+    "  create PATH -t URL [-t URL...] [--piece-length N] [--private] [-o FILE.torrent]\n"
+    "                                  make a torrent of a file or folder\n";
 
 }  // namespace
 
@@ -24,6 +27,7 @@ int main(int argc, char** argv) {
   }
   const std::string_view command = argv[1];
   if (command == "inspect") return swarm::cli::RunInspect(argc - 2, argv + 2);
+  if (command == "create") return swarm::cli::RunCreate(argc - 2, argv + 2);
   if (command == "download") return swarm::cli::RunDownload(argc - 2, argv + 2);
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;

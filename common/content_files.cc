@@ -28,12 +28,13 @@ ContentFiles::Fd::~Fd() {
   close(fd);
 }
 
-ContentFiles::ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open)
+ContentFiles::ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, bool read_only)
     : metainfo_(m),
       layout_(m.layout()),
       file_map_(m.file_map()),
       root_fd_(root_fd),
       max_open_(max_open < 1 ? 1 : max_open),
+      read_only_(read_only),
       fds_(m.files.size()) {}
 
 ContentFiles::~ContentFiles() {
@@ -50,7 +51,7 @@ absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metai
                                                                  size_t max_open_files) {
   const int root = open(output_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return Errno("cannot open output folder", output_dir);
-  std::unique_ptr<ContentFiles> files(new ContentFiles(metainfo, root, max_open_files));
+  std::unique_ptr<ContentFiles> files(new ContentFiles(metainfo, root, max_open_files, mode == ContentMode::kReadOnly));
   if (mode == ContentMode::kCreate) {
     SWARM_RETURN_IF_ERROR(files->CreateLayout());
   } else {
@@ -83,7 +84,8 @@ absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create) const {
     }
     dir = next;
   }
-  const int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+  const int flags =
+      (read_only_ ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
   const int fd = openat(dir, file.path.back().c_str(), flags, 0644);
   const int saved = errno;
   if (dir != root_fd_) close(dir);
@@ -146,6 +148,7 @@ absl::StatusOr<std::shared_ptr<ContentFiles::Fd>> ContentFiles::FileFd(uint32_t 
 }
 
 absl::Status ContentFiles::WritePiece(uint32_t piece, std::string_view data) {
+  if (read_only_) return absl::FailedPreconditionError("content opened read-only");
   if (piece >= layout_.num_pieces() || data.size() != layout_.piece_size(piece)) {
     return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " of ", data.size(),
                                                    " bytes does not fit the torrent"));

@@ -33,6 +33,8 @@ enum class ContentMode {
   kCreate,
   // Files must already exist (a worker writing into a layout the coordinator made).
   kOpenExisting,
+  // Files must already exist and are only read (hashing data for a new torrent).
+  kReadOnly,
 };
 
 class ContentFiles {
@@ -59,7 +61,7 @@ class ContentFiles {
   const bt::Metainfo& metainfo() const { return metainfo_; }
 
  private:
-  ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open);
+  ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, bool read_only);
   // An open file; closed when the last user lets go, so evicting it from the cache never
   // pulls a descriptor from under a pwrite in another thread.
   // A file written since its last sync is synced before it is closed, so Sync() covers
@@ -83,6 +85,7 @@ class ContentFiles {
   const bt::FileMap file_map_;
   const int root_fd_;
   const size_t max_open_;
+  const bool read_only_;
 
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Fd>> fds_ ABSL_GUARDED_BY(mu_);
