@@ -1,272 +1,50 @@
 #include "cli/download.h"
 
-#include <pthread.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <atomic>
-#include <cerrno>
-#include <climits>
-#include <cstring>
-#include <cstdlib>
 #include <iostream>
-#include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/time/clock.h"
-#include "bt/metainfo.h"
-#include "cli/cluster.h"
-#include "cli/progress_display.h"
-#include "cli/read_file.h"
-#include "grpcpp/grpcpp.h"
-#include "proto/coordinator.grpc.pb.h"
+#include "cli/job_runner.h"
 
 namespace swarm::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: swarm-cli download FILE.torrent [-o DIR] [--workers N] [--coordinator HOST:PORT]\n"
-    "                                       [--bind-ip IP[,IP...]] [--verbose]\n";
-
-struct DownloadArgs {
-  std::string torrent_path;
-  std::string output_dir = ".";
-  int workers = 0;  // 0: DefaultWorkerCount()
-  std::string coordinator;
-  std::vector<std::string> bind_ips;
-  bool verbose = false;
-};
-
-// Returns false (after printing why) on bad usage.
-bool ParseArgs(int argc, char** argv, DownloadArgs* args) {
-  for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&](const std::string& flag) -> const char* {
-      if (arg.rfind(flag + "=", 0) == 0) return argv[i] + flag.size() + 1;
-      if (arg == flag && i + 1 < argc) return argv[++i];
-      return nullptr;
-    };
-    if (const char* v = value("-o"); v) {
-      args->output_dir = v;
-    } else if (const char* v = value("--output"); v) {
-      args->output_dir = v;
-    } else if (const char* v = value("--workers"); v) {
-      if (!absl::SimpleAtoi(v, &args->workers) || args->workers < 1 || args->workers > 64) {
-        std::cerr << "swarm-cli download: --workers wants a number from 1 to 64\n";
-        return false;
-      }
-    } else if (const char* v = value("--coordinator"); v) {
-      args->coordinator = v;
-    } else if (const char* v = value("--bind-ip"); v) {
-      for (absl::string_view ip : absl::StrSplit(v, ',', absl::SkipEmpty())) {
-        args->bind_ips.emplace_back(ip);
-      }
-    } else if (arg == "--verbose" || arg == "-v") {
-      args->verbose = true;
-    } else if (!arg.empty() && arg[0] == '-') {
-      std::cerr << "swarm-cli download: unknown option " << arg << "\n" << kUsage;
-      return false;
-    } else if (args->torrent_path.empty()) {
-      args->torrent_path = arg;
-    } else {
-      std::cerr << "swarm-cli download: one torrent at a time\n" << kUsage;
-      return false;
-    }
-  }
-  if (args->torrent_path.empty()) {
-    std::cerr << kUsage;
-    return false;
-  }
-  return true;
-}
-
-// mkdir -p, then the absolute path (the coordinator and workers may run elsewhere).
-absl::StatusOr<std::string> PrepareOutputDir(const std::string& dir) {
-  std::string partial;
-  for (size_t i = 0; i <= dir.size(); ++i) {
-    if (i == dir.size() || (dir[i] == '/' && i > 0)) {
-      partial = dir.substr(0, i);
-      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-        return absl::PermissionDeniedError(
-            absl::StrCat("cannot create ", partial, ": ", std::strerror(errno)));
-      }
-    }
-  }
-  char resolved[PATH_MAX];
-  if (realpath(dir.c_str(), resolved) == nullptr) {
-    return absl::NotFoundError(absl::StrCat(dir, ": ", std::strerror(errno)));
-  }
-  return std::string(resolved);
-}
-
-// Ctrl+C and SIGTERM are taken by one thread with sigwait, which cancels the watch stream;
-// the main thread then stops the job and the cluster in order.
-class InterruptWatcher {
- public:
-  InterruptWatcher() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-    std::thread([this, set] {
-      int sig = 0;
-      sigwait(&set, &sig);
-      interrupted_ = true;
-      absl::MutexLock lock(&mu_);
-      if (context_) context_->TryCancel();
-    }).detach();
-  }
-  void Watch(grpc::ClientContext* context) {
-    absl::MutexLock lock(&mu_);
-    context_ = context;
-    if (interrupted_ && context_ != nullptr) context_->TryCancel();
-  }
-  bool interrupted() const { return interrupted_; }
-
- private:
-  std::atomic<bool> interrupted_{false};
-  absl::Mutex mu_;
-  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
-};
-
-std::string Mb(uint64_t bytes) { return absl::StrFormat("%.1f MB", bytes / 1e6); }
+    "usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [--workers N]\n"
+    "                          [--coordinator HOST:PORT] [--bind-ip IP[,IP...]] [--verbose]\n";
 
 }  // namespace
 
 int RunDownload(int argc, char** argv) {
-  DownloadArgs args;
-  if (!ParseArgs(argc, argv, &args)) return 64;
-  // Signals are blocked before any thread or child exists, so every thread inherits that.
-  static InterruptWatcher* const interrupts = new InterruptWatcher();
-
-  absl::StatusOr<std::string> torrent =
-      ReadFileCapped(args.torrent_path, bt::MetainfoLimits().max_file_bytes);
-  if (!torrent.ok()) {
-    std::cerr << "swarm-cli: " << torrent.status().message() << "\n";
-    return 2;
-  }
-  absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(*torrent);
-  if (!metainfo.ok()) {
-    std::cerr << "swarm-cli: " << args.torrent_path << ": " << metainfo.status().message() << "\n";
-    return 2;
-  }
-  absl::StatusOr<std::string> output_dir = PrepareOutputDir(args.output_dir);
-  if (!output_dir.ok()) {
-    std::cerr << "swarm-cli: " << output_dir.status().message() << "\n";
-    return 1;
-  }
-
-  std::unique_ptr<EmbeddedCluster> cluster;
-  std::string address = args.coordinator;
-  if (address.empty()) {
-    ClusterOptions options;
-    options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
-    options.worker_bind_ips = args.bind_ips;
-    options.verbose = args.verbose;
-    auto started = EmbeddedCluster::Start(options);
-    if (!started.ok()) {
-      std::cerr << "swarm-cli: " << started.status().message() << "\n";
-      return 1;
-    }
-    cluster = *std::move(started);
-    address = cluster->coordinator_address();
-  }
-
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto stub = coordinator::Coordinator::NewStub(channel);
-  const absl::Time started_at = absl::Now();
-
-  coordinator::SubmitJobRequest submit;
-  submit.set_torrent(*torrent);
-  submit.set_output_dir(*output_dir);
-  coordinator::SubmitJobResponse job;
-  {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    context.set_wait_for_ready(true);
-    const grpc::Status s = stub->SubmitJob(&context, submit, &job);
-    if (!s.ok()) {
-      std::cerr << "swarm-cli: the coordinator at " << address
-                << " refused the job: " << s.error_message() << "\n";
-      return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
-    }
-  }
-  std::cerr << "swarm: " << job.name() << " (" << Mb(job.total_bytes()) << ", " << job.num_pieces()
-            << " pieces) -> " << *output_dir << "/" << metainfo->name << "\n";
-
-  ProgressDisplay display(isatty(STDERR_FILENO));
-  coordinator::JobProgress last;
-  {
-    grpc::ClientContext context;
-    interrupts->Watch(&context);
-    coordinator::WatchJobRequest watch;
-    watch.set_job_id(job.job_id());
-    auto stream = stub->WatchJob(&context, watch);
-    coordinator::JobProgress progress;
-    bool checked = false;
-    while (stream->Read(&progress)) {
-      last = progress;
-      if (!checked && progress.state() != coordinator::CHECKING &&
-          progress.state() != coordinator::JOB_STATE_UNSPECIFIED) {
-        // The coordinator re-hashed what was already in the output folder.
-        checked = true;
-        if (progress.verified_pieces() > 0) {
-          display.Finish();
-          std::cerr << "swarm: resuming: " << progress.verified_pieces() << " of "
-                    << progress.num_pieces() << " pieces already verified on disk\n";
-        }
+  JobRunOptions options;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    std::string error;
+    if (ParseCommonJobFlag(argc, argv, &i, &options, &error)) {
+      if (!error.empty()) {
+        std::cerr << "swarm-cli download: " << error << "\n";
+        return 64;
       }
-      display.Update(progress);
-      if (progress.state() == coordinator::COMPLETE || progress.state() == coordinator::FAILED ||
-          progress.state() == coordinator::CANCELLED) {
-        break;
-      }
+    } else if ((arg == "-o" || arg == "--output") && i + 1 < argc) {
+      options.output_dir = argv[++i];
+    } else if (arg.rfind("--output=", 0) == 0) {
+      options.output_dir = arg.substr(9);
+    } else if (arg == "--seed") {
+      options.mode = coordinator::DOWNLOAD_THEN_SEED;
+    } else if (!arg.empty() && arg[0] == '-') {
+      std::cerr << "swarm-cli download: unknown option " << arg << "\n" << kUsage;
+      return 64;
+    } else if (options.torrent_path.empty()) {
+      options.torrent_path = arg;
+    } else {
+      std::cerr << "swarm-cli download: one torrent at a time\n" << kUsage;
+      return 64;
     }
-    context.TryCancel();
-    stream->Finish();
-    interrupts->Watch(nullptr);
   }
-  display.Finish();
-
-  if (interrupts->interrupted() && last.state() != coordinator::COMPLETE) {
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    coordinator::CancelJobRequest cancel;
-    cancel.set_job_id(job.job_id());
-    coordinator::CancelJobResponse ignored;
-    stub->CancelJob(&context, cancel, &ignored);
-    if (cluster) cluster->Stop();
-    std::cerr << "swarm: interrupted with " << last.verified_pieces() << " of " << job.num_pieces()
-              << " pieces verified; run the same command again to resume\n";
-    return 130;
+  if (options.torrent_path.empty()) {
+    std::cerr << kUsage;
+    return 64;
   }
-  if (cluster) cluster->Stop();
-
-  switch (last.state()) {
-    case coordinator::COMPLETE: {
-      const double seconds = std::max(1e-3, absl::ToDoubleSeconds(absl::Now() - started_at));
-      std::cerr << absl::StrFormat("swarm: complete: %s in %.1f s (%.1f MB/s)\n",
-                                   Mb(job.total_bytes()), seconds, job.total_bytes() / seconds / 1e6);
-      return 0;
-    }
-    case coordinator::FAILED:
-      std::cerr << "swarm: the job failed: " << last.error() << "\n";
-      return 1;
-    case coordinator::CANCELLED:
-      std::cerr << "swarm: the job was cancelled on the coordinator\n";
-      return 1;
-    default:
-      std::cerr << "swarm: lost the coordinator at " << address << " before the job ended\n";
-      return 1;
-  }
+  return RunJob(options);
 }
 
 }  // namespace swarm::cli

@@ -23,6 +23,7 @@ const char* StateName(coordinator::JobState s) {
     case coordinator::COMPLETE: return "complete";
     case coordinator::FAILED: return "failed";
     case coordinator::CANCELLED: return "cancelled";
+    case coordinator::SEEDING: return "seeding";
     default: return "starting";
   }
 }
@@ -30,6 +31,12 @@ const char* StateName(coordinator::JobState s) {
 }  // namespace
 
 std::string FormatProgressLine(const coordinator::JobProgress& p, int bar_width) {
+  if (p.state() == coordinator::SEEDING) {
+    return absl::StrFormat("seeding  up %6.1f MB/s  uploaded %.1f MB  to %d peers  peers %d/%d  "
+                           "workers %d",
+                           p.upload_rate_bytes_per_s() / 1e6, p.uploaded_bytes() / 1e6,
+                           p.upload_peers(), p.assigned_peers(), p.known_peers(), p.workers());
+  }
   const double fraction =
       p.total_bytes() > 0 ? static_cast<double>(p.verified_bytes()) / p.total_bytes() : 0.0;
   std::string bar;

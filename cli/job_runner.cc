@@ -1,0 +1,265 @@
+#include "cli/job_runner.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "bt/metainfo.h"
+#include "cli/cluster.h"
+#include "cli/progress_display.h"
+#include "cli/read_file.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace swarm::cli {
+namespace {
+
+// mkdir -p, then the absolute path (the coordinator and workers may run elsewhere).
+absl::StatusOr<std::string> PrepareOutputDir(const std::string& dir) {
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i == dir.size() || dir[i] == '/') {
+      const std::string partial = dir.substr(0, i);
+      if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+        return absl::PermissionDeniedError(
+            absl::StrCat("cannot create ", partial, ": ", std::strerror(errno)));
+      }
+    }
+  }
+  char resolved[PATH_MAX];
+  if (realpath(dir.c_str(), resolved) == nullptr) {
+    return absl::NotFoundError(absl::StrCat(dir, ": ", std::strerror(errno)));
+  }
+  return std::string(resolved);
+}
+
+// Ctrl+C and SIGTERM are taken by one thread with sigwait, which cancels the watch stream;
+// the main thread then stops the job and the cluster in order.
+class InterruptWatcher {
+ public:
+  InterruptWatcher() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::thread([this, set] {
+      int sig = 0;
+      sigwait(&set, &sig);
+      interrupted_ = true;
+      absl::MutexLock lock(&mu_);
+      if (context_) context_->TryCancel();
+    }).detach();
+  }
+  void Watch(grpc::ClientContext* context) {
+    absl::MutexLock lock(&mu_);
+    context_ = context;
+    if (interrupted_ && context_ != nullptr) context_->TryCancel();
+  }
+  bool interrupted() const { return interrupted_; }
+
+ private:
+  std::atomic<bool> interrupted_{false};
+  absl::Mutex mu_;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
+
+std::string Mb(uint64_t bytes) { return absl::StrFormat("%.1f MB", bytes / 1e6); }
+
+bool Terminal(coordinator::JobState s) {
+  return s == coordinator::COMPLETE || s == coordinator::FAILED || s == coordinator::CANCELLED;
+}
+
+InterruptWatcher* Interrupts() {
+  static InterruptWatcher* const watcher = new InterruptWatcher();
+  return watcher;
+}
+
+}  // namespace
+
+void WatchInterrupts() { Interrupts(); }
+bool Interrupted() { return Interrupts()->interrupted(); }
+
+bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
+                        std::string* error) {
+  const std::string arg = argv[*i];
+  auto value = [&](const std::string& flag) -> const char* {
+    if (arg.rfind(flag + "=", 0) == 0) return argv[*i] + flag.size() + 1;
+    if (arg == flag && *i + 1 < argc) return argv[++*i];
+    return nullptr;
+  };
+  if (const char* v = value("--workers"); v) {
+    if (!absl::SimpleAtoi(v, &options->workers) || options->workers < 1 || options->workers > 64) {
+      *error = "--workers wants a number from 1 to 64";
+    }
+  } else if (const char* v = value("--coordinator"); v) {
+    options->coordinator = v;
+  } else if (const char* v = value("--bind-ip"); v) {
+    for (absl::string_view ip : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+      options->bind_ips.emplace_back(ip);
+    }
+  } else if (const char* v = value("--announce-interval"); v) {
+    if (!absl::SimpleAtoi(v, &options->max_announce_interval_s)) {
+      *error = "--announce-interval wants seconds";
+    }
+  } else if (arg == "--verbose" || arg == "-v") {
+    options->verbose = true;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int RunJob(const JobRunOptions& args) {
+  // Signals are blocked before any thread or child exists, so every thread inherits that.
+  InterruptWatcher* const interrupts = Interrupts();
+
+  absl::StatusOr<std::string> torrent =
+      ReadFileCapped(args.torrent_path, bt::MetainfoLimits().max_file_bytes);
+  if (!torrent.ok()) {
+    std::cerr << "swarm-cli: " << torrent.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(*torrent);
+  if (!metainfo.ok()) {
+    std::cerr << "swarm-cli: " << args.torrent_path << ": " << metainfo.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> output_dir = PrepareOutputDir(args.output_dir);
+  if (!output_dir.ok()) {
+    std::cerr << "swarm-cli: " << output_dir.status().message() << "\n";
+    return 1;
+  }
+
+  std::unique_ptr<EmbeddedCluster> cluster;
+  std::string address = args.coordinator;
+  if (address.empty()) {
+    ClusterOptions options;
+    options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
+    options.worker_bind_ips = args.bind_ips;
+    options.verbose = args.verbose;
+    auto started = EmbeddedCluster::Start(options);
+    if (!started.ok()) {
+      std::cerr << "swarm-cli: " << started.status().message() << "\n";
+      return 1;
+    }
+    cluster = *std::move(started);
+    address = cluster->coordinator_address();
+  }
+
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto stub = coordinator::Coordinator::NewStub(channel);
+  const absl::Time started_at = absl::Now();
+
+  coordinator::SubmitJobRequest submit;
+  submit.set_torrent(*torrent);
+  submit.set_output_dir(*output_dir);
+  submit.set_mode(args.mode);
+  submit.set_max_announce_interval_s(args.max_announce_interval_s);
+  coordinator::SubmitJobResponse job;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    context.set_wait_for_ready(true);
+    const grpc::Status s = stub->SubmitJob(&context, submit, &job);
+    if (!s.ok()) {
+      std::cerr << "swarm-cli: the coordinator at " << address
+                << " refused the job: " << s.error_message() << "\n";
+      return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
+    }
+  }
+  std::cerr << "swarm: " << job.name() << " (" << Mb(job.total_bytes()) << ", " << job.num_pieces()
+            << " pieces) " << (args.mode == coordinator::SEED ? "from " : "-> ") << *output_dir
+            << "/" << metainfo->name << "\n";
+
+  ProgressDisplay display(isatty(STDERR_FILENO));
+  coordinator::JobProgress last;
+  bool reached_seeding = false;
+  {
+    grpc::ClientContext context;
+    interrupts->Watch(&context);
+    coordinator::WatchJobRequest watch;
+    watch.set_job_id(job.job_id());
+    auto stream = stub->WatchJob(&context, watch);
+    coordinator::JobProgress progress;
+    bool checked = false;
+    while (stream->Read(&progress)) {
+      last = progress;
+      if (!checked && progress.state() != coordinator::CHECKING &&
+          progress.state() != coordinator::JOB_STATE_UNSPECIFIED) {
+        // The coordinator re-hashed what was already in the output folder.
+        checked = true;
+        if (progress.verified_pieces() > 0 && args.mode != coordinator::SEED) {
+          display.Finish();
+          std::cerr << "swarm: resuming: " << progress.verified_pieces() << " of "
+                    << progress.num_pieces() << " pieces already verified on disk\n";
+        }
+      }
+      if (progress.state() == coordinator::SEEDING && !reached_seeding) {
+        reached_seeding = true;
+        display.Finish();
+        std::cerr << "swarm: all " << progress.num_pieces()
+                  << " pieces verified; seeding until Ctrl+C\n";
+      }
+      display.Update(progress);
+      if (Terminal(progress.state())) break;
+    }
+    context.TryCancel();
+    stream->Finish();
+    interrupts->Watch(nullptr);
+  }
+  display.Finish();
+
+  if (interrupts->interrupted() && !Terminal(last.state())) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    coordinator::CancelJobRequest cancel;
+    cancel.set_job_id(job.job_id());
+    coordinator::CancelJobResponse ignored;
+    stub->CancelJob(&context, cancel, &ignored);
+    if (cluster) cluster->Stop();
+    if (reached_seeding) {
+      std::cerr << "swarm: stopped seeding after uploading " << Mb(last.uploaded_bytes()) << "\n";
+      return 0;
+    }
+    std::cerr << "swarm: interrupted with " << last.verified_pieces() << " of " << job.num_pieces()
+              << " pieces verified; run the same command again to resume\n";
+    return 130;
+  }
+  if (cluster) cluster->Stop();
+
+  switch (last.state()) {
+    case coordinator::COMPLETE: {
+      const double seconds = std::max(1e-3, absl::ToDoubleSeconds(absl::Now() - started_at));
+      std::cerr << absl::StrFormat("swarm: complete: %s in %.1f s (%.1f MB/s)\n",
+                                   Mb(job.total_bytes()), seconds, job.total_bytes() / seconds / 1e6);
+      return 0;
+    }
+    case coordinator::FAILED:
+      std::cerr << "swarm: the job failed: " << last.error() << "\n";
+      return 1;
+    case coordinator::CANCELLED:
+      std::cerr << "swarm: the job was cancelled on the coordinator\n";
+      return reached_seeding ? 0 : 1;
+    default:
+      std::cerr << "swarm: lost the coordinator at " << address << " before the job ended\n";
+      return 1;
+  }
+}
+
+}  // namespace swarm::cli

@@ -1,0 +1,50 @@
+// Runs one job on a coordinator and follows it to its end: the common core of `swarm-cli
+// download`, `download --seed` and `seed`. Without a coordinator address it starts the
+// embedded cluster (EmbeddedCluster) and stops it on exit. Ctrl+C / SIGTERM cancel the job
+// (data kept); for a seeding job that is the normal way to stop.
+//
+//   JobRunOptions options;
+//   options.torrent_path = "x.torrent";
+//   options.output_dir = ".";
+//   return RunJob(options);   // the process exit status
+#ifndef SWARM_CLI_JOB_RUNNER_H_
+#define SWARM_CLI_JOB_RUNNER_H_
+
+#include <string>
+#include <vector>
+
+#include "proto/coordinator.pb.h"
+
+namespace swarm::cli {
+
+struct JobRunOptions {
+  std::string torrent_path;
+  // Folder holding (or to hold) <name>; created when missing.
+  std::string output_dir = ".";
+  coordinator::JobMode mode = coordinator::DOWNLOAD;
+  int workers = 0;  // 0: DefaultWorkerCount()
+  std::string coordinator;  // empty: the embedded cluster
+  std::vector<std::string> bind_ips;
+  bool verbose = false;
+  uint32_t max_announce_interval_s = 0;
+};
+
+// Blocks SIGINT/SIGTERM in this and every later thread and takes them in a watcher thread
+// instead; RunJob calls it too. Call it before starting threads or children.
+void WatchInterrupts();
+// True once SIGINT or SIGTERM arrived (after WatchInterrupts).
+bool Interrupted();
+
+// Exit status: 0 when the job completed (or, seeding, was stopped by the user), 1 when it
+// failed, 2 for a bad torrent, 130 when a download was interrupted (data kept).
+int RunJob(const JobRunOptions& options);
+
+// Parses the flags every job command shares (--workers, --coordinator, --bind-ip,
+// --verbose, --announce-interval) at argv[*i]; returns false when argv[*i] is not one of
+// them, and sets *error for a bad value.
+bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
+                        std::string* error);
+
+}  // namespace swarm::cli
+
+#endif  // SWARM_CLI_JOB_RUNNER_H_
