@@ -16,17 +16,19 @@
 
 namespace swarm::testing {
 
-absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& o) {
+namespace {
+
+absl::StatusOr<Seeder> StartAria2(const SeederOptions& o, bool seed) {
   Seeder seeder;
   seeder.ip = o.ip;
   SWARM_ASSIGN_OR_RETURN(seeder.port, PickUnusedPort(SOCK_STREAM, o.ip));
   std::vector<std::string> argv = {
       "aria2c", "--interface=" + o.ip, absl::StrCat("--listen-port=", seeder.port),
-      "--check-integrity=true", "--seed-ratio=0.0", "--seed-time=120",
+      "--check-integrity=true", "--seed-ratio=0.0", seed ? "--seed-time=120" : "--seed-time=0",
       "--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false",
       "--enable-peer-exchange=false", "--disable-ipv6=true", "--console-log-level=warn",
       "--summary-interval=0", "--bt-hash-check-seed=true", "--file-allocation=none",
-      "--dir=" + o.data_dir, o.torrent};
+      "--bt-tracker-interval=1", "--dir=" + o.data_dir, o.torrent};
   if (o.max_upload_bytes_per_s > 0) {
     argv.insert(argv.begin() + 1, absl::StrCat("--max-upload-limit=", o.max_upload_bytes_per_s));
   }
@@ -39,7 +41,7 @@ absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& o) {
   return seeder;
 }
 
-absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& o) {
+absl::StatusOr<Seeder> StartTransmission(const SeederOptions& o, bool seed) {
   Seeder seeder;
   seeder.ip = o.ip;
   SWARM_ASSIGN_OR_RETURN(seeder.port, PickUnusedPort(SOCK_STREAM, o.ip));
@@ -61,11 +63,27 @@ absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& o) {
   options.quiet_stdout = true;
   options.quiet_stderr = true;
   options.cwd = o.work_dir;
-  SWARM_ASSIGN_OR_RETURN(seeder.process,
-                         Subprocess::Start({"transmission-cli", "-g", config_dir, "-w", o.data_dir,
-                                            o.torrent},
-                                           options));
+  std::vector<std::string> argv = {"transmission-cli", "-g", config_dir, "-w", o.data_dir};
+  if (!seed) {
+    const std::string script = o.work_dir + "/on-finish.sh";
+    std::ofstream(script) << "#!/bin/sh\ntouch '" << o.work_dir << "/transmission-done'\n";
+    chmod(script.c_str(), 0755);
+    argv.insert(argv.end(), {"-f", script});
+  }
+  argv.push_back(o.torrent);
+  SWARM_ASSIGN_OR_RETURN(seeder.process, Subprocess::Start(argv, options));
   return seeder;
+}
+
+}  // namespace
+
+absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& o) { return StartAria2(o, true); }
+absl::StatusOr<Seeder> StartAria2Leecher(const SeederOptions& o) { return StartAria2(o, false); }
+absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& o) {
+  return StartTransmission(o, true);
+}
+absl::StatusOr<Seeder> StartTransmissionLeecher(const SeederOptions& o) {
+  return StartTransmission(o, false);
 }
 
 }  // namespace swarm::testing

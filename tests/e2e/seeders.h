@@ -35,6 +35,12 @@ struct Seeder {
 absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& options);
 absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& options);
 
+// Leechers: the same clients downloading `torrent` into `data_dir`, bound to `ip`.
+// aria2c exits 0 once the download is complete and checked. transmission-cli keeps running;
+// its finish script creates <work_dir>/transmission-done when the torrent completes.
+absl::StatusOr<Seeder> StartAria2Leecher(const SeederOptions& options);
+absl::StatusOr<Seeder> StartTransmissionLeecher(const SeederOptions& options);
+
 }  // namespace swarm::testing
 
 #endif  // SWARM_TESTS_E2E_SEEDERS_H_

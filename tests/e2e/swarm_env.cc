@@ -22,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "bt/bencode.h"
 #include "bt/metainfo.h"
+#include "bt/tracker/http_response.h"
 #include "common/status_macros.h"
 
 namespace swarm::testing {
@@ -87,7 +88,83 @@ SwarmEnv::SwarmEnv() {
 }
 
 SwarmEnv::~SwarmEnv() {
+  for (Leecher& l : leechers_) l.client.process->Stop(absl::Seconds(3));
+  for (auto& s : swarm_seeders_) s->Stop(absl::Seconds(10));
   for (Seeder& s : seeders_) s.process->Stop(absl::Seconds(3));
+}
+
+absl::Status SwarmEnv::AddSwarmSeeder(int workers) {
+  SubprocessOptions options;
+  options.stderr_to_stdout = true;
+  SWARM_ASSIGN_OR_RETURN(
+      auto seeder, Subprocess::Start({SwarmCli(), "seed", torrent_path_, seed_dir_,
+                                      absl::StrCat("--workers=", workers), "--announce-interval=1"},
+                                     options));
+  auto line = seeder->ReadLineMatching("seeding until Ctrl+C", absl::Seconds(60));
+  if (!line.ok()) {
+    return absl::UnavailableError(absl::StrCat("swarm seeder: ", line.status().message(), "\n",
+                                               seeder->output()));
+  }
+  seeder->DrainStdout();
+  swarm_seeders_.push_back(std::move(seeder));
+  return WaitForSeeders();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int>>> SwarmEnv::TrackerPeers() {
+  const std::string raw = absl::HexStringToBytes(info_hash_hex_);
+  std::string escaped;
+  for (unsigned char c : raw) absl::StrAppend(&escaped, "%", absl::Hex(c, absl::kZeroPad2));
+  SWARM_ASSIGN_OR_RETURN(
+      std::string body,
+      HttpGet(tracker_->http_port(), "/announce?info_hash=" + escaped +
+                                         "&peer_id=-PROBE-000000000000&port=9&left=1"
+                                         "&compact=1&numwant=50"));
+  SWARM_ASSIGN_OR_RETURN(bt::tracker::AnnounceReply reply, bt::tracker::ParseAnnounceResponse(body));
+  std::vector<std::pair<std::string, int>> peers;
+  for (const auto& p : reply.peers) {
+    if (p.port != 9) peers.emplace_back(p.ip, p.port);
+  }
+  return peers;
+}
+
+absl::StatusOr<int> SwarmEnv::AddLeecher(SeederKind kind) {
+  Leecher leecher;
+  leecher.kind = kind;
+  const int n = static_cast<int>(leechers_.size());
+  leecher.dir = absl::StrCat(root_, "/leecher", n);
+  leecher.work_dir = absl::StrCat(root_, "/leecher", n, "-state");
+  SWARM_RETURN_IF_ERROR(MakeDirs(leecher.dir));
+  SWARM_RETURN_IF_ERROR(MakeDirs(leecher.work_dir));
+  SeederOptions o;
+  o.torrent = torrent_path_;
+  o.data_dir = leecher.dir;
+  o.ip = absl::StrCat("127.0.0.", 2 + next_ip_++);
+  o.work_dir = leecher.work_dir;
+  SWARM_ASSIGN_OR_RETURN(leecher.client, kind == SeederKind::kAria2 ? StartAria2Leecher(o)
+                                                                    : StartTransmissionLeecher(o));
+  leechers_.push_back(std::move(leecher));
+  return n;
+}
+
+absl::Status SwarmEnv::WaitForLeecher(int index, absl::Duration timeout) {
+  Leecher& l = leechers_.at(index);
+  const absl::Time deadline = absl::Now() + timeout;
+  if (l.kind == SeederKind::kAria2) {
+    std::optional<int> status = l.client.process->Wait(timeout);
+    if (!status) return absl::DeadlineExceededError("aria2c did not finish");
+    if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+      return absl::InternalError(absl::StrCat("aria2c exited with status ", *status));
+    }
+  } else {
+    // transmission-cli runs its finish script on completion; nothing else tells us.
+    struct stat st;
+    while (stat((l.work_dir + "/transmission-done").c_str(), &st) != 0) {
+      if (!l.client.process->running()) return absl::InternalError("transmission-cli exited");
+      if (absl::Now() > deadline) return absl::DeadlineExceededError("transmission did not finish");
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+  }
+  return CheckDownloadIn(l.dir);
 }
 
 std::string SwarmEnv::SwarmCli() { return "cli/swarm-cli"; }
@@ -190,10 +267,10 @@ absl::Status SwarmEnv::WaitForSeeders(absl::Duration timeout) {
                                                   " seeders reached the tracker"));
 }
 
-absl::Status SwarmEnv::CheckDownload() const {
+absl::Status SwarmEnv::CheckDownloadIn(const std::string& dir) const {
   for (const std::string& rel : relative_files_) {
     SWARM_ASSIGN_OR_RETURN(std::string want, ReadAll(seed_dir_ + "/" + rel));
-    SWARM_ASSIGN_OR_RETURN(std::string got, ReadAll(download_dir_ + "/" + rel));
+    SWARM_ASSIGN_OR_RETURN(std::string got, ReadAll(dir + "/" + rel));
     if (got.size() != want.size()) {
       return absl::DataLossError(absl::StrCat(rel, ": ", got.size(), " bytes, want ", want.size()));
     }

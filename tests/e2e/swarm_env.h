@@ -42,10 +42,21 @@ class SwarmEnv {
   absl::Status MakeTorrentAndTracker(int piece_length_log2 = 18);
   // A seeder of the given kind on the next free 127.0.0.x address.
   absl::Status AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s = 0);
+  // A swarm seeder: `swarm-cli seed` with its own coordinator and `workers` workers,
+  // re-announcing every second; returns once it is seeding and known to the tracker.
+  absl::Status AddSwarmSeeder(int workers = 1);
+  // A real client downloading into its own folder on the next free 127.0.0.x; returns its
+  // index for WaitForLeecher.
+  absl::StatusOr<int> AddLeecher(SeederKind kind);
+  // Waits until leecher `index` has the whole content and checks it byte for byte.
+  absl::Status WaitForLeecher(int index, absl::Duration timeout = absl::Seconds(180));
+  // The peers the tracker hands out for the torrent (ip, port), asked as a probe peer.
+  absl::StatusOr<std::vector<std::pair<std::string, int>>> TrackerPeers();
   // Waits until the tracker counts every added seeder as complete.
   absl::Status WaitForSeeders(absl::Duration timeout = absl::Seconds(60));
-  // Compares every payload file with its copy under download_dir().
-  absl::Status CheckDownload() const;
+  // Compares every payload file with its copy under download_dir() (or `dir`).
+  absl::Status CheckDownload() const { return CheckDownloadIn(download_dir_); }
+  absl::Status CheckDownloadIn(const std::string& dir) const;
 
   const std::string& root() const { return root_; }
   const std::string& torrent_path() const { return torrent_path_; }
@@ -66,6 +77,14 @@ class SwarmEnv {
   std::string info_hash_hex_;
   std::unique_ptr<Opentracker> tracker_;
   std::vector<Seeder> seeders_;
+  struct Leecher {
+    SeederKind kind;
+    Seeder client;
+    std::string dir;
+    std::string work_dir;
+  };
+  std::vector<Leecher> leechers_;
+  std::vector<std::unique_ptr<Subprocess>> swarm_seeders_;
   int next_ip_ = 0;
 };
 
