@@ -21,12 +21,6 @@
 namespace swarm::testing {
 namespace {
 
-#define ASSERT_OK(expr)                                   \
-  do {                                                    \
-    const absl::Status status_ = (expr);                  \
-    ASSERT_TRUE(status_.ok()) << #expr << ": " << status_; \
-  } while (0)
-
 constexpr absl::Duration kDownloadTimeout = absl::Seconds(240);
 
 const std::vector<std::pair<std::string, uint64_t>> kMultiFiles = {

@@ -23,12 +23,6 @@
 namespace swarm::testing {
 namespace {
 
-#define ASSERT_OK(expr)                                    \
-  do {                                                     \
-    const absl::Status status_ = (expr);                   \
-    ASSERT_TRUE(status_.ok()) << #expr << ": " << status_; \
-  } while (0)
-
 const std::vector<std::pair<std::string, uint64_t>> kMultiFiles = {
     {"a.bin", 3 << 20}, {"empty.txt", 0}, {"sub/b.bin", (2 << 20) + 99}, {"sub/deeper/c.txt", 777}};
 

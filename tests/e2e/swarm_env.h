@@ -24,6 +24,13 @@
 #include "tests/e2e/seeders.h"
 #include "tests/testing/opentracker.h"
 
+// For gtest bodies: fails the test with the status when `expr` is not OK.
+#define ASSERT_OK(expr)                                    \
+  do {                                                     \
+    const absl::Status status_ = (expr);                   \
+    ASSERT_TRUE(status_.ok()) << #expr << ": " << status_; \
+  } while (0)
+
 namespace swarm::testing {
 
 enum class SeederKind { kAria2, kTransmission };
