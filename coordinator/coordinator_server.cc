@@ -12,11 +12,12 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "bt/metainfo.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "coordinator/job.h"
+#include "coordinator/own_peers.h"
+#include "coordinator/worker_address.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/resource_quota.h"
 #include "grpcpp/security/credentials.h"
@@ -56,30 +57,15 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
   return diff == 0;
 }
 
-// The host part of ServerContext::peer() ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", maybe
-// percent-encoded); empty when it is not an IP endpoint.
-std::string HostOfPeer(std::string peer) {
-  peer = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}, {"%3A", ":"}});
-  const size_t scheme = peer.find(':');
-  if (scheme == std::string::npos) return "";
-  const std::string kind = peer.substr(0, scheme);
-  std::string rest = peer.substr(scheme + 1);
-  if (kind == "ipv6" && !rest.empty() && rest[0] == '[') {
-    const size_t close = rest.find(']');
-    return close == std::string::npos ? "" : rest.substr(1, close - 1);
-  }
-  if (kind != "ipv4") return "";
-  const size_t colon = rest.rfind(':');
-  return colon == std::string::npos ? "" : rest.substr(0, colon);
-}
-
 using WorkStream = grpc::ServerReaderWriter<CoordinatorMessage, WorkerMessage>;
 
 // One connected worker: what jobs need to know about it, and its outgoing queue.
 struct WorkerConn {
   WorkerInfo info;
   std::string name;
-  uint32_t listen_port = 0;
+  std::string peer_id;
+  // Where swarm peers reach it (port 0: it does not listen).
+  WorkerAddress address;
   grpc::ServerContext* ctx = nullptr;
 
   // Guarded by Service::mu_.
@@ -181,11 +167,7 @@ class CoordinatorServer::Service final : public Coordinator::Service {
       shutting_down_ = true;
       for (auto& [id, job] : jobs_) jobs.push_back(job);
     }
-    for (auto& job : jobs) {
-      Outbox out;
-      job->Cancel(&out);
-      Deliver(std::move(out));
-    }
+    for (auto& job : jobs) job->Cancel();  // each delivers its StopJob itself
     for (auto& job : jobs) job->Join();
     StopTicker();
     std::vector<std::shared_ptr<WorkerConn>> workers;
@@ -253,9 +235,10 @@ class CoordinatorServer::Service final : public Coordinator::Service {
   // Queues each message for its worker(s); never blocks on a stream.
   void Deliver(Outbox out) ABSL_LOCKS_EXCLUDED(mu_);
   void Send(WorkerConn& w, const CoordinatorMessage& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  uint32_t AnnouncePort() ABSL_LOCKS_EXCLUDED(mu_);
+  // Tells the jobs which workers are ours (own_peers_), after a worker came or went.
+  void PublishOwnPeersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t WorkerCount() ABSL_LOCKS_EXCLUDED(mu_);
-  Job::Options JobOptions() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Job::Options JobOptions(const SubmitJobRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void TickLoop();
   void StopTicker();
@@ -265,6 +248,8 @@ class CoordinatorServer::Service final : public Coordinator::Service {
   std::string peer_id_;
   uint32_t announce_key_ = 0;
   std::unique_ptr<swarm::tracker::TrackerQuery::Stub> tracker_;
+  // Our workers as swarm peers; read by every job (a leaf lock, see own_peers.h).
+  OwnPeers own_peers_;
 
   // Serializes SubmitJob, so that one torrent submitted twice at once makes one job.
   // Lock order: submit_mu_ -> mu_.
@@ -292,6 +277,8 @@ std::shared_ptr<Job> CoordinatorServer::Service::FindJob(const std::string& id) 
 void CoordinatorServer::Service::Send(WorkerConn& w, const CoordinatorMessage& m) {
   if (m.has_start_job() && !w.started_jobs.insert(m.start_job().job_id()).second) return;
   if (m.has_stop_job() && w.started_jobs.erase(m.stop_job().job_id()) == 0) return;
+  // A worker not started on the job learns these pieces from its StartJob's bitfield.
+  if (m.has_pieces_verified() && !w.started_jobs.contains(m.pieces_verified().job_id())) return;
   if (!w.Enqueue(m) && !w.cut_off) {
     // Over the queue limit, or its stream broke (the writer closed the queue): either way
     // the worker is done; its handler cleans up once the cancelled stream ends.
@@ -313,13 +300,22 @@ void CoordinatorServer::Service::Deliver(Outbox out) {
   }
 }
 
-uint32_t CoordinatorServer::Service::AnnouncePort() {
-  absl::MutexLock lock(&mu_);
-  // The longest-connected worker that listens: the swarm can reach us there.
+void CoordinatorServer::Service::PublishOwnPeersLocked() {
+  auto own = std::make_shared<OwnPeers::Snapshot>();
   for (const auto& [id, w] : workers_) {
-    if (w->listen_port != 0) return w->listen_port;
+    if (!w->address.listens()) continue;
+    if (!w->address.key.empty()) own->keys.insert(w->address.key);
+    own->peer_ids.insert(w->peer_id);
+    // A worker that cannot read the output has nothing to upload: not announced.
+    if (!w->info.sees_output) continue;
+    AnnounceIdentity who;
+    who.worker = id;
+    who.peer_id = w->peer_id;
+    who.port = w->address.port;
+    who.ip = w->address.announce_ip;
+    own->announced.push_back(std::move(who));
   }
-  return 0;
+  own_peers_.Set(std::move(own));
 }
 
 uint32_t CoordinatorServer::Service::WorkerCount() {
@@ -327,15 +323,17 @@ uint32_t CoordinatorServer::Service::WorkerCount() {
   return static_cast<uint32_t>(workers_.size());
 }
 
-Job::Options CoordinatorServer::Service::JobOptions() {
+Job::Options CoordinatorServer::Service::JobOptions(const SubmitJobRequest& request) {
   Job::Options o;
+  o.mode = request.mode();
+  o.max_announce_interval = absl::Seconds(request.max_announce_interval_s());
   o.clock = clock_;
   o.ledger.lease_ttl = options_.lease_ttl;
   o.ledger.seed = next_seed_++;
   o.tracker = tracker_.get();
   o.peer_id = peer_id_;
   o.announce_key = announce_key_;
-  o.announce_port = [this] { return AnnouncePort(); };
+  o.own_peers = &own_peers_;
   o.deliver = [this](Outbox out) { Deliver(std::move(out)); };
   o.poll = options_.tick_period;
   o.stopped_announce_timeout = options_.stop_announce_timeout;
@@ -384,6 +382,9 @@ void CoordinatorServer::Service::StopTicker() {
 absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& request,
                                                      SubmitJobResponse* response) {
   absl::MutexLock submit_lock(&submit_mu_);
+  if (!JobMode_IsValid(request.mode())) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown job mode ", request.mode()));
+  }
   absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(request.torrent());
   if (!metainfo.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
@@ -400,7 +401,7 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& req
     {
       absl::MutexLock lock(&mu_);
       if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
-      options = JobOptions();
+      options = JobOptions(request);
     }
     SWARM_ASSIGN_OR_RETURN(std::unique_ptr<Job> created,
                            Job::Create(request.torrent(), request.output_dir(), options));
@@ -441,9 +442,7 @@ absl::Status CoordinatorServer::Service::DoWatchJob(grpc::ServerContext* ctx,
 absl::Status CoordinatorServer::Service::DoCancelJob(const CancelJobRequest& request) {
   std::shared_ptr<Job> job = FindJob(request.job_id());
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
-  Outbox out;
-  job->Cancel(&out);
-  Deliver(std::move(out));
+  job->Cancel();
   return absl::OkStatus();
 }
 
@@ -475,20 +474,15 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
                      ": wrong auth token"));
     return absl::UnauthenticatedError("wrong auth token");
   }
-  if (reg.listen_port() > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("listen_port ", reg.listen_port()));
-  }
+  SWARM_ASSIGN_OR_RETURN(WorkerAddress address, ResolveWorkerAddress(reg, ctx->peer()));
 
   auto w = std::make_shared<WorkerConn>();
   w->name = reg.name().substr(0, 128);
-  w->listen_port = reg.listen_port();
+  w->peer_id = reg.peer_id();
+  w->address = std::move(address);
   w->ctx = ctx;
   w->info.sees_output = reg.sees_output();
   w->info.max_peers = reg.max_peers();
-  if (reg.listen_port() != 0) {
-    absl::StatusOr<PeerAddr> self = MakePeerAddr(HostOfPeer(ctx->peer()), reg.listen_port());
-    if (self.ok()) w->info.self_key = self->Key();
-  }
   std::vector<std::shared_ptr<Job>> jobs;
   {
     absl::MutexLock lock(&mu_);
@@ -501,23 +495,20 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
         static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
     w->Enqueue(std::move(welcome));  // first in the queue, before any StartJob
     workers_[w->info.id] = w;
+    PublishOwnPeersLocked();
     // Taken after the worker is in workers_: a job that starts downloading from now on
     // reaches it through the broadcast, one that already did through the loop below (and
     // Send keeps it to one StartJob either way).
     for (auto& [id, job] : jobs_) jobs.push_back(job);
   }
   Log(absl::StrCat("worker ", w->info.id, " (", w->name, ") registered from ", ctx->peer(),
+                   w->address.listens() ? absl::StrCat(", listens on ", w->address.key) : "",
                    w->info.sees_output ? "" : ", cannot see the output"));
   w->writer = std::thread([w, stream] { w->WriteLoop(stream); });
 
-  Outbox out;
-  for (auto& job : jobs) {
-    if (job->state() != DOWNLOADING) continue;
-    CoordinatorMessage m;
-    *m.mutable_start_job() = job->StartJobMessage();
-    out.emplace_back(w->info.id, std::move(m));
-  }
-  Deliver(std::move(out));
+  // StartJob (with the verified pieces as of now) from every job that is serving; each job
+  // sends it itself, so that it comes before any later PiecesVerified of that job.
+  for (auto& job : jobs) job->AddWorker(w->info.id);
 
   WorkerMessage m;
   while (stream->Read(&m)) {
@@ -536,6 +527,7 @@ void CoordinatorServer::Service::RemoveWorker(const std::shared_ptr<WorkerConn>&
   {
     absl::MutexLock lock(&mu_);
     workers_.erase(w->info.id);
+    PublishOwnPeersLocked();  // its jobs announce it "stopped" at their next round
     for (auto& [id, job] : jobs_) jobs.push_back(job);
   }
   // The writer may be blocked on a worker that stopped reading: cancel the call first.
@@ -582,6 +574,9 @@ void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w, const 
     case WorkerMessage::kHeartbeat:
       for (const Heartbeat::LeaseProgress& p : m.heartbeat().progress()) {
         with_job(p.job_id(), [&](Job& job) { job.OnLeaseProgress(w.info, p); });
+      }
+      for (const Heartbeat::JobTransfer& t : m.heartbeat().jobs()) {
+        with_job(t.job_id(), [&](Job& job) { job.OnTransfer(w.info, t); });
       }
       break;
     case WorkerMessage::kRegister:  // a second register: nothing to do

@@ -68,9 +68,9 @@ class CoordinatorServer {
   // The 20-byte peer id the coordinator announces with ("-SW0001-" and 12 random bytes).
   const std::string& peer_id() const;
 
-  // Refuses new jobs and workers, cancels every running job (StopJob to the workers, a
-  // "stopped" announce bounded by stop_announce_timeout), ends every stream and waits for
-  // the threads. Idempotent.
+  // Refuses new jobs and workers, cancels every running job, seeding ones included (StopJob
+  // to the workers; "stopped" from each announced worker, all at once, bounded by
+  // stop_announce_timeout), ends every stream and waits for the threads. Idempotent.
   void Shutdown();
 
   CoordinatorServer(const CoordinatorServer&) = delete;

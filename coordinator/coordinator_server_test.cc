@@ -120,12 +120,17 @@ std::string PieceData(const TestTorrent& t, uint32_t piece) {
 
 // --- fake tracker_svc ------------------------------------------------------------------------
 
+using AnnouncePred = std::function<bool(const swarm::tracker::AnnounceRequest&)>;
+
 class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
  public:
+  explicit FakeTracker(Clock* clock) : clock_(clock) {}
+
   grpc::Status Announce(grpc::ServerContext*, const swarm::tracker::AnnounceRequest* request,
                         swarm::tracker::AnnounceResponse* response) override {
     absl::MutexLock lock(&mu_);
     requests_.push_back(*request);
+    times_.push_back(clock_->Now());
     if (fail_next_ > 0) {
       --fail_next_;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "tracker down");
@@ -135,9 +140,63 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
       p->set_ip(absl::StrCat("10.0.0.", i));
       p->set_port(6880 + i);
     }
-    response->set_interval_s(1800);
+    for (const swarm::tracker::Peer& p : extra_peers_) *response->add_peers() = p;
+    response->set_interval_s(interval_s_);
+    response->set_min_interval_s(min_interval_s_);
     response->set_tracker_url("http://tracker.test/announce");
     return grpc::Status::OK;
+  }
+
+  void SetIntervals(uint32_t interval_s, uint32_t min_interval_s) {
+    absl::MutexLock lock(&mu_);
+    interval_s_ = interval_s;
+    min_interval_s_ = min_interval_s;
+  }
+  // Answers list this peer too (after the three 10.0.0.x ones).
+  void AddPeer(const std::string& ip, uint32_t port, const std::string& peer_id = "") {
+    absl::MutexLock lock(&mu_);
+    swarm::tracker::Peer p;
+    p.set_ip(ip);
+    p.set_port(port);
+    p.set_peer_id(peer_id);
+    extra_peers_.push_back(p);
+  }
+
+  // Waits for the `nth` announce that matches; returns it and (in *at) the fake time it
+  // came in.
+  std::optional<swarm::tracker::AnnounceRequest> WaitFor(const AnnouncePred& pred,
+                                                         absl::Time* at = nullptr, int nth = 1) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      int n = 0;
+      for (const auto& r : requests_) n += pred(r);
+      return n >= nth;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&seen), kWait)) return std::nullopt;
+    int n = 0;
+    for (size_t i = 0; i < requests_.size(); ++i) {
+      if (!pred(requests_[i]) || ++n < nth) continue;
+      if (at != nullptr) *at = times_[i];
+      return requests_[i];
+    }
+    return std::nullopt;
+  }
+  // The `nth` announce of `event` by the peer with `peer_id`.
+  std::optional<swarm::tracker::AnnounceRequest> WaitFor(swarm::tracker::AnnounceEvent event,
+                                                         const std::string& peer_id,
+                                                         absl::Time* at = nullptr, int nth = 1) {
+    return WaitFor(
+        [event, peer_id](const swarm::tracker::AnnounceRequest& r) {
+          return r.event() == event && r.peer_id() == peer_id;
+        },
+        at, nth);
+  }
+
+  int Count(const AnnouncePred& pred) {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (const auto& r : requests_) n += pred(r);
+    return n;
   }
 
   // Waits for an announce with `event`; returns it.
@@ -181,8 +240,13 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
   }
 
  private:
+  Clock* const clock_;
   absl::Mutex mu_;
   std::vector<swarm::tracker::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Time> times_ ABSL_GUARDED_BY(mu_);
+  std::vector<swarm::tracker::Peer> extra_peers_ ABSL_GUARDED_BY(mu_);
+  uint32_t interval_s_ ABSL_GUARDED_BY(mu_) = 1800;
+  uint32_t min_interval_s_ ABSL_GUARDED_BY(mu_) = 0;
   int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -196,10 +260,13 @@ bool IsAddPeers(const CoordinatorMessage& m) { return m.has_add_peers(); }
 bool IsGrant(const CoordinatorMessage& m) { return m.has_grant_leases(); }
 bool IsRevoke(const CoordinatorMessage& m) { return m.has_revoke_leases(); }
 bool IsStopJob(const CoordinatorMessage& m) { return m.has_stop_job(); }
+bool IsVerified(const CoordinatorMessage& m) { return m.has_pieces_verified(); }
 
 class FakeWorker {
  public:
-  FakeWorker(const std::string& address, const std::string& token, bool sees_output = true) {
+  // `customize` edits the Register message (listen_port, listen_ip, peer_id...).
+  FakeWorker(const std::string& address, const std::string& token, bool sees_output = true,
+             const std::function<void(Register*)>& customize = nullptr) {
     stub_ = Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     stream_ = stub_->Work(&ctx_);
     WorkerMessage m;
@@ -209,6 +276,7 @@ class FakeWorker {
     r->set_peer_id(std::string(20, 'w'));
     r->set_max_peers(50);
     r->set_sees_output(sees_output);
+    if (customize) customize(r);
     stream_->Write(m);
     reader_ = std::thread([this] {
       CoordinatorMessage msg;
@@ -309,6 +377,27 @@ class FakeWorker {
     *m.mutable_piece_done()->mutable_peer() = peer;
     Send(m);
   }
+  // Heartbeat.jobs with this worker's totals for `job`.
+  void Transfer(const std::string& job, uint64_t uploaded, uint64_t downloaded,
+                uint32_t upload_peers) {
+    WorkerMessage m;
+    Heartbeat::JobTransfer* t = m.mutable_heartbeat()->add_jobs();
+    t->set_job_id(job);
+    t->set_uploaded_bytes(uploaded);
+    t->set_downloaded_bytes(downloaded);
+    t->set_upload_peers(upload_peers);
+    Send(m);
+  }
+  // Collects PiecesVerified messages until `n` pieces are in hand.
+  std::set<uint32_t> Verified(size_t n) {
+    std::set<uint32_t> out;
+    while (out.size() < n) {
+      std::optional<CoordinatorMessage> m = Wait(IsVerified);
+      if (!m) break;
+      out.insert(m->pieces_verified().pieces().begin(), m->pieces_verified().pieces().end());
+    }
+    return out;
+  }
   // Waits for AddPeers; returns its peers.
   std::vector<PeerAddress> Peers() {
     std::vector<PeerAddress> out;
@@ -387,18 +476,54 @@ class CoordinatorServerTest : public ::testing::Test {
   void StartCoordinator() { StartCoordinator(DefaultOptions()); }
 
   grpc::Status Submit(const std::string& torrent, const std::string& dir,
-                      SubmitJobResponse* response) {
+                      SubmitJobResponse* response, JobMode mode = DOWNLOAD,
+                      uint32_t max_announce_interval_s = 0) {
     grpc::ClientContext ctx;
     SubmitJobRequest request;
     request.set_torrent(torrent);
     request.set_output_dir(dir);
+    request.set_mode(mode);
+    request.set_max_announce_interval_s(max_announce_interval_s);
     return stub_->SubmitJob(&ctx, request, response);
   }
-  SubmitJobResponse SubmitOk() {
+  SubmitJobResponse SubmitOk(JobMode mode = DOWNLOAD, uint32_t max_announce_interval_s = 0) {
     SubmitJobResponse response;
-    const grpc::Status s = Submit(torrent_.bytes, dir_, &response);
+    const grpc::Status s = Submit(torrent_.bytes, dir_, &response, mode, max_announce_interval_s);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response;
+  }
+
+  // A worker that listens at `ip`:`port` (ip empty: where its stream comes from) with a peer
+  // id made of `id_char`; registered (Welcome received), not waiting for StartJob.
+  std::unique_ptr<FakeWorker> ListeningWorker(char id_char, uint32_t port,
+                                              const std::string& ip = "") {
+    auto w = std::make_unique<FakeWorker>(address_, kToken, /*sees_output=*/true, [&](Register* r) {
+      r->set_peer_id(std::string(20, id_char));
+      r->set_listen_port(port);
+      r->set_listen_ip(ip);
+    });
+    EXPECT_NE(w->id(), 0u);
+    return w;
+  }
+
+  void Cancel() {
+    grpc::ClientContext ctx;
+    CancelJobRequest request;
+    request.set_job_id(torrent_.id);
+    CancelJobResponse response;
+    ASSERT_TRUE(stub_->CancelJob(&ctx, request, &response).ok());
+  }
+
+  // The job's StartJob.verified for the given pieces.
+  std::string Bits(const std::set<uint32_t>& pieces) const {
+    bt::Bitfield b(torrent_.num_pieces);
+    for (uint32_t p : pieces) b.Set(p);
+    return b.ToBytes();
+  }
+  std::set<uint32_t> AllPieces() const {
+    std::set<uint32_t> all;
+    for (uint32_t p = 0; p < torrent_.num_pieces; ++p) all.insert(p);
+    return all;
   }
 
   // Reads the job's progress stream until `until` holds or the stream ends; returns the last
@@ -450,7 +575,7 @@ class CoordinatorServerTest : public ::testing::Test {
   std::string dir_;
   TestTorrent torrent_;
   FakeClock clock_;
-  FakeTracker tracker_;
+  FakeTracker tracker_{&clock_};
   int tracker_port_ = 0;
   std::unique_ptr<grpc::Server> tracker_server_;
   std::unique_ptr<CoordinatorServer> server_;
@@ -973,6 +1098,16 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
   }
 
+  s = Submit(torrent_.bytes, dir_, &response, static_cast<JobMode>(7));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("mode"));
+  // A worker that says it listens somewhere that is not an address.
+  FakeWorker lost(address_, kToken, true, [](Register* r) {
+    r->set_listen_port(7000);
+    r->set_listen_ip("peer.example");
+  });
+  EXPECT_EQ(lost.WaitEnd().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+
   SubmitOk();
   {
     grpc::ClientContext ctx;
@@ -989,6 +1124,281 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   const std::string other = TempDir();
   EXPECT_EQ(Submit(torrent_.bytes, other, &again).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// --- seeding and announcing as peers --------------------------------------------------------
+
+using swarm::tracker::AnnounceRequest;
+
+TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
+  WritePieces(AllPieces(), ContentMode::kCreate);
+  StartCoordinator();
+  auto seeder = ListeningWorker('S', 7001, "127.0.0.5");
+  SubmitOk(SEED);
+  std::optional<CoordinatorMessage> start = seeder->Wait(IsStartJob);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_EQ(start->start_job().verified(), Bits(AllPieces()));
+
+  // The worker is announced as a peer of its own, as a seeder from the start.
+  const std::string seeder_id(20, 'S');
+  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::tracker::STARTED, seeder_id);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->port(), 7001u);
+  EXPECT_EQ(started->ip(), "127.0.0.5");
+  EXPECT_EQ(started->left(), 0u);
+  EXPECT_EQ(started->uploaded(), 0u);
+
+  // Seeding hands out peers, never leases.
+  seeder->RequestWork(torrent_.id, 5, 1);
+  ASSERT_EQ(seeder->Peers().size(), 1u);
+  seeder->RequestWork(torrent_.id, 5, 1);
+  ASSERT_EQ(seeder->Peers().size(), 1u);  // barrier: the first request was handled
+  EXPECT_TRUE(seeder->NoneQueued(IsGrant));
+
+  // Submitting it again returns the seeding job.
+  SubmitJobResponse again;
+  ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again, SEED).ok());
+  EXPECT_EQ(again.job_id(), torrent_.id);
+
+  // WatchJob keeps streaming while seeding.
+  int reports = 0;
+  const JobProgress p = Watch([&](const JobProgress&) { return ++reports == 2; });
+  EXPECT_EQ(reports, 2);
+  EXPECT_EQ(p.state(), SEEDING);
+  EXPECT_EQ(p.verified_pieces(), torrent_.num_pieces);
+  EXPECT_EQ(p.workers(), 1u);
+  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 1);
+  // A worker listens, so the coordinator does not announce itself.
+  const std::string own_id = server_->peer_id();
+  EXPECT_EQ(tracker_.Count([&](const AnnounceRequest& r) { return r.peer_id() == own_id; }), 0);
+
+  Cancel();
+  EXPECT_TRUE(seeder->Wait(IsStopJob).has_value());
+  EXPECT_EQ(WatchState(CANCELLED).state(), CANCELLED);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::tracker::STOPPED, seeder_id);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(stopped->port(), 7001u);
+  EXPECT_EQ(stopped->left(), 0u);
+  EXPECT_EQ(tracker_.Count(swarm::tracker::COMPLETED), 0);  // it never downloaded anything
+}
+
+TEST_F(CoordinatorServerTest, SeedModeOnIncompleteDataFailsWithTheCount) {
+  WritePieces({0, 1, 2}, ContentMode::kCreate);
+  StartCoordinator();
+  auto worker = ListeningWorker('S', 7001);
+  SubmitOk(SEED);
+  const JobProgress p = WatchState(FAILED);
+  EXPECT_EQ(p.error(), "the data does not match the torrent: 4 of 7 pieces missing or corrupt");
+  EXPECT_EQ(p.verified_pieces(), 3u);
+  EXPECT_TRUE(worker->NoneQueued(IsStartJob));
+  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 0);
+
+  // No data there at all: refused at once, and nothing is created.
+  const std::string empty = TempDir();
+  SubmitJobResponse response;
+  const grpc::Status s = Submit(torrent_.bytes, empty, &response, SEED);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.error_message(), HasSubstr("opening the data to seed"));
+  EXPECT_EQ(FileSize(empty + "/multi/a"), -1);
+}
+
+TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnouncesCompleted) {
+  StartCoordinator();
+  auto a = ListeningWorker('A', 7001);  // on loopback without listen_ip: no `ip` announced
+  auto b = std::make_unique<FakeWorker>(address_, kToken);  // does not listen
+  ASSERT_NE(b->id(), 0u);
+  SubmitOk(DOWNLOAD_THEN_SEED);
+  for (FakeWorker* w : {a.get(), b.get()}) {
+    std::optional<CoordinatorMessage> start = w->Wait(IsStartJob);
+    ASSERT_TRUE(start.has_value());
+    EXPECT_EQ(start->start_job().verified(), Bits({}));
+  }
+  const std::string a_id(20, 'A');
+  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::tracker::STARTED, a_id);
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->port(), 7001u);
+  EXPECT_EQ(started->ip(), "");
+  EXPECT_EQ(started->left(), 100000u);
+
+  a->RequestWork(torrent_.id, 100, 1);
+  const std::vector<PeerAddress> peers = a->Peers();
+  ASSERT_EQ(peers.size(), 1u);
+  a->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  const std::set<uint32_t> pieces = PiecesOf(a->Leases(torrent_.num_pieces));
+  ASSERT_EQ(pieces, AllPieces());
+  WritePieces(pieces);
+  for (uint32_t piece : pieces) a->Done(torrent_.id, piece, peers[0]);
+
+  EXPECT_EQ(WatchState(SEEDING).verified_pieces(), torrent_.num_pieces);
+  // Every newly verified piece reaches every worker, the one that delivered it included.
+  EXPECT_EQ(a->Verified(torrent_.num_pieces), AllPieces());
+  EXPECT_EQ(b->Verified(torrent_.num_pieces), AllPieces());
+  std::optional<AnnounceRequest> completed = tracker_.WaitFor(swarm::tracker::COMPLETED, a_id);
+  ASSERT_TRUE(completed.has_value());
+  EXPECT_EQ(completed->left(), 0u);
+  EXPECT_EQ(completed->port(), 7001u);
+  EXPECT_TRUE(a->NoneQueued(IsStopJob));  // seeding: the workers keep the job
+
+  Cancel();
+  EXPECT_TRUE(a->Wait(IsStopJob).has_value());
+  EXPECT_TRUE(b->Wait(IsStopJob).has_value());
+  EXPECT_EQ(WatchState(CANCELLED).state(), CANCELLED);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::tracker::STOPPED, a_id);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(stopped->left(), 0u);
+  EXPECT_EQ(tracker_.Count(swarm::tracker::COMPLETED), 1);
+}
+
+TEST_F(CoordinatorServerTest, StartJobCarriesTheVerifiedPiecesAndLaterOnesFollow) {
+  WritePieces({0, 2, 6}, ContentMode::kCreate);
+  StartCoordinator();
+  SubmitOk();
+  auto first = std::make_unique<FakeWorker>(address_, kToken);
+  std::optional<CoordinatorMessage> start = first->Wait(IsStartJob);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_EQ(start->start_job().verified(), Bits({0, 2, 6}));  // after the resume check
+
+  first->RequestWork(torrent_.id, 1, 1);
+  const std::vector<PeerAddress> peers = first->Peers();
+  ASSERT_EQ(peers.size(), 1u);
+  first->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
+  const std::vector<Lease> lease = first->Leases(1);
+  ASSERT_EQ(lease.size(), 1u);
+  const uint32_t piece = lease[0].piece();
+  WritePieces({piece});
+  first->Done(torrent_.id, piece, peers[0]);
+  EXPECT_EQ(first->Verified(1), std::set<uint32_t>{piece});
+
+  // A worker that registers now gets it in its StartJob's bitfield.
+  auto late = std::make_unique<FakeWorker>(address_, kToken);
+  start = late->Wait(IsStartJob);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_EQ(start->start_job().verified(), Bits({0, 2, 6, piece}));
+}
+
+TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAndUploads) {
+  WritePieces(AllPieces(), ContentMode::kCreate);
+  StartCoordinator();
+  auto w1 = ListeningWorker('1', 7001, "127.0.0.11");
+  auto w2 = ListeningWorker('2', 7002, "127.0.0.12");
+  SubmitOk(SEED, /*max_announce_interval_s=*/2);
+  const std::string id1(20, '1'), id2(20, '2');
+  std::optional<AnnounceRequest> s1 = tracker_.WaitFor(swarm::tracker::STARTED, id1);
+  std::optional<AnnounceRequest> s2 = tracker_.WaitFor(swarm::tracker::STARTED, id2);
+  ASSERT_TRUE(s1.has_value() && s2.has_value());
+  EXPECT_EQ(s1->port(), 7001u);
+  EXPECT_EQ(s1->ip(), "127.0.0.11");
+  EXPECT_EQ(s2->port(), 7002u);
+  EXPECT_EQ(s2->ip(), "127.0.0.12");
+
+  w1->Transfer(torrent_.id, 5000, 100, 2);
+  w2->Transfer(torrent_.id, 3000, 0, 1);
+  JobProgress p = Watch([](const JobProgress& p) { return p.uploaded_bytes() == 8000; });
+  EXPECT_EQ(p.uploaded_bytes(), 8000u);
+  EXPECT_EQ(p.upload_peers(), 3u);
+
+  // The next regular announces carry each worker's own totals.
+  clock_.Advance(absl::Seconds(2));
+  auto regular = [](const std::string& id) {
+    return [id](const AnnounceRequest& r) {
+      return r.event() == swarm::tracker::NONE && r.peer_id() == id;
+    };
+  };
+  std::optional<AnnounceRequest> r1 = tracker_.WaitFor(regular(id1));
+  std::optional<AnnounceRequest> r2 = tracker_.WaitFor(regular(id2));
+  ASSERT_TRUE(r1.has_value() && r2.has_value());
+  EXPECT_EQ(r1->uploaded(), 5000u);
+  EXPECT_EQ(r1->downloaded(), 100u);
+  EXPECT_EQ(r1->left(), 0u);
+  EXPECT_EQ(r2->uploaded(), 3000u);
+  EXPECT_EQ(r2->port(), 7002u);
+
+  // A worker that dies is announced "stopped" with what it uploaded, which stays counted.
+  w1->Kill();
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::tracker::STOPPED, id1);
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_EQ(stopped->uploaded(), 5000u);
+  EXPECT_EQ(stopped->port(), 7001u);
+  p = Watch([](const JobProgress& p) { return p.workers() == 1; });
+  EXPECT_EQ(p.uploaded_bytes(), 8000u);
+  EXPECT_EQ(p.upload_peers(), 1u);
+  EXPECT_EQ(p.state(), SEEDING);
+  EXPECT_EQ(tracker_.Count([&](const AnnounceRequest& r) {
+    return r.event() == swarm::tracker::STOPPED && r.peer_id() == id2;
+  }),
+            0);
+}
+
+TEST_F(CoordinatorServerTest, MaxAnnounceIntervalCapsTheTrackersIntervalButNotItsMinInterval) {
+  WritePieces(AllPieces(), ContentMode::kCreate);
+  StartCoordinator();
+  auto seeder = ListeningWorker('S', 7001);
+  SubmitOk(SEED, /*max_announce_interval_s=*/2);
+  const std::string id(20, 'S');
+  // Gives the job's thread the chance to announce too early between two steps of the clock.
+  auto advance_in_steps = [&](absl::Duration first, absl::Duration second) {
+    clock_.Advance(first);
+    absl::SleepFor(absl::Milliseconds(200));
+    clock_.Advance(second);
+  };
+  absl::Time t_started, t1, t2, t3;
+  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::STARTED, id, &t_started).has_value());
+  // The tracker says 1800 s; the job's cap says 2 s.
+  advance_in_steps(absl::Seconds(1), absl::Seconds(1));
+  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::NONE, id, &t1).has_value());
+  EXPECT_EQ(t1 - t_started, absl::Seconds(2));
+  // A tracker min interval of 5 s still holds.
+  tracker_.SetIntervals(1800, 5);
+  clock_.Advance(absl::Seconds(2));
+  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::NONE, id, &t2, 2).has_value());
+  EXPECT_EQ(t2 - t1, absl::Seconds(2));
+  advance_in_steps(absl::Seconds(2), absl::Seconds(3));
+  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::NONE, id, &t3, 3).has_value());
+  EXPECT_EQ(t3 - t2, absl::Seconds(5));
+}
+
+TEST_F(CoordinatorServerTest, WorkersAreNeverGivenThemselvesOrEachOther) {
+  StartCoordinator();
+  auto w1 = ListeningWorker('1', 7001, "127.0.0.11");
+  auto w2 = ListeningWorker('2', 7002);  // at the address its stream comes from: 127.0.0.1
+  tracker_.AddPeer("127.0.0.11", 7001);  // w1
+  tracker_.AddPeer("127.0.0.1", 7002);   // w2
+  tracker_.AddPeer("10.9.9.9", 9999, std::string(20, '1'));  // w1 again, by its peer id
+  SubmitOk();
+  ASSERT_TRUE(w1->Wait(IsStartJob).has_value());
+  ASSERT_TRUE(w2->Wait(IsStartJob).has_value());
+  w1->RequestWork(torrent_.id, 0, 50);
+  const std::vector<PeerAddress> peers = w1->Peers();
+  ASSERT_EQ(peers.size(), 3u);
+  for (const PeerAddress& p : peers) EXPECT_THAT(p.ip(), StartsWith("10.0.0.")) << p.port();
+  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::STARTED, std::string(20, '2')).has_value());
+  EXPECT_EQ(Watch([](const JobProgress&) { return true; }).known_peers(), 3u);
+}
+
+TEST_F(CoordinatorServerTest, AListeningWorkerTakesOverFromTheCoordinatorsOwnAnnounce) {
+  StartCoordinator();
+  tracker_.AddPeer("127.0.0.13", 7003);  // the worker below, once it listens there
+  SubmitOk();
+  // Nobody listens: the coordinator announces itself, with port 0.
+  const std::string own_id = server_->peer_id();
+  std::optional<AnnounceRequest> own = tracker_.WaitFor(swarm::tracker::STARTED, own_id);
+  ASSERT_TRUE(own.has_value());
+  EXPECT_EQ(own->port(), 0u);
+  EXPECT_EQ(Watch([](const JobProgress& p) { return p.known_peers() == 4; }).known_peers(), 4u);
+
+  auto w3 = ListeningWorker('3', 7003, "127.0.0.13");
+  ASSERT_TRUE(w3->Wait(IsStartJob).has_value());
+  w3->RequestWork(torrent_.id, 0, 50);
+  const std::vector<PeerAddress> peers = w3->Peers();
+  ASSERT_EQ(peers.size(), 3u);  // the pool's fourth peer is w3 itself
+  for (const PeerAddress& p : peers) EXPECT_NE(p.ip(), "127.0.0.13");
+  std::optional<AnnounceRequest> started =
+      tracker_.WaitFor(swarm::tracker::STARTED, std::string(20, '3'));
+  ASSERT_TRUE(started.has_value());
+  EXPECT_EQ(started->port(), 7003u);
+  std::optional<AnnounceRequest> left = tracker_.WaitFor(swarm::tracker::STOPPED, own_id);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_EQ(left->port(), 0u);
 }
 
 }  // namespace

@@ -3,39 +3,28 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "bt/sha1.h"
 
 namespace swarm::coordinator {
 namespace {
 
-using swarm::tracker::AnnounceEvent;
-
-// Worker-supplied text that ends up in a JobProgress: bounded.
-std::string Truncate(const std::string& s, size_t max = 200) {
-  return s.size() <= max ? s : s.substr(0, max) + "...";
+AnnounceSchedule::Options ScheduleOptions(const Job::Options& o) {
+  AnnounceSchedule::Options s;
+  s.retry = o.announce_retry;
+  s.max_retry = o.max_announce_retry;
+  s.min_interval = o.min_announce_interval;
+  s.max_interval = o.max_announce_interval;
+  return s;
 }
 
-void Log(const std::string& job_id, const std::string& text) {
-  std::fprintf(stderr, "coordinator: job %s: %s\n", job_id.substr(0, 12).c_str(), text.c_str());
-}
-
-const char* EventName(AnnounceEvent e) {
-  switch (e) {
-    case swarm::tracker::STARTED:
-      return "started";
-    case swarm::tracker::COMPLETED:
-      return "completed";
-    case swarm::tracker::STOPPED:
-      return "stopped";
-    default:
-      return "regular";
-  }
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max()
+                                                      : a + b;
 }
 
 }  // namespace
@@ -56,11 +45,15 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, const std:
     return absl::FailedPreconditionError(
         absl::StrCat("output_dir \"", output_dir, "\" is not an existing folder"));
   }
-  absl::StatusOr<std::unique_ptr<ContentFiles>> files =
-      ContentFiles::Open(*metainfo, output_dir, ContentMode::kCreate);
+  // Seeding only reads: a wrong data path must not sprout a tree of empty preallocated files.
+  const bool seed_only = options.mode == SEED;
+  absl::StatusOr<std::unique_ptr<ContentFiles>> files = ContentFiles::Open(
+      *metainfo, output_dir, seed_only ? ContentMode::kReadOnly : ContentMode::kCreate);
   if (!files.ok()) {
-    return absl::Status(files.status().code(),
-                        absl::StrCat("creating the output files: ", files.status().message()));
+    return absl::Status(
+        files.status().code(),
+        absl::StrCat(seed_only ? "opening the data to seed: " : "creating the output files: ",
+                     files.status().message()));
   }
   return std::unique_ptr<Job>(new Job(std::move(torrent), *std::move(metainfo), output_dir,
                                       *std::move(files), std::move(options)));
@@ -77,11 +70,20 @@ Job::Job(std::string torrent, bt::Metainfo metainfo, std::string output_dir,
       files_(std::move(files)),
       ledger_(metainfo_.layout(), options_.ledger),
       pool_(options_.pool),
-      retry_delay_(options_.announce_retry) {}
+      schedule_(ScheduleOptions(options_)),
+      download_rate_(options_.rate_window),
+      upload_rate_(options_.rate_window) {}
 
 Job::~Job() {
-  Outbox ignored;  // the server has stopped the job's workers already, or is going away
-  Cancel(&ignored);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!IsTerminal(state_)) {
+      state_ = CANCELLED;
+      wake_ = true;
+      LeaveSwarmLocked();
+    }
+    ordered_.clear();  // the server has stopped the job's workers already, or is going away
+  }
   Join();
 }
 
@@ -102,11 +104,12 @@ bool Job::IsTerminal(JobState state) {
   return state == COMPLETE || state == FAILED || state == CANCELLED;
 }
 
-StartJob Job::StartJobMessage() const {
+StartJob Job::StartJobLocked() const {
   StartJob m;
   m.set_job_id(id_);
   m.set_output_dir(output_dir_);
   m.set_torrent_size(torrent_.size());
+  m.set_verified(ledger_.VerifiedBitfield().ToBytes());
   return m;
 }
 
@@ -119,57 +122,107 @@ std::string Job::LedgerKey(WorkerId worker, const std::string& peer_key) {
   return absl::StrCat(worker, "/", peer_key);
 }
 
+std::string Job::Truncate(const std::string& s, size_t max) {
+  return s.size() <= max ? s : s.substr(0, max) + "...";
+}
+
+void Job::Log(const std::string& text) const {
+  std::fprintf(stderr, "coordinator: job %s: %s\n", id_.substr(0, 12).c_str(), text.c_str());
+}
+
+std::shared_ptr<const OwnPeers::Snapshot> Job::Own() const {
+  static const auto* const kNone =
+      new std::shared_ptr<const OwnPeers::Snapshot>(std::make_shared<OwnPeers::Snapshot>());
+  return options_.own_peers != nullptr ? options_.own_peers->Get() : *kNone;
+}
+
+uint64_t Job::UploadedLocked() const {
+  uint64_t total = departed_uploaded_;
+  for (const auto& [worker, t] : transfers_) total = SaturatingAdd(total, t.uploaded);
+  return total;
+}
+
+// --- messages the job delivers itself ----------------------------------------------------------
+
+void Job::FlushOrdered() {
+  // Taking the queue and delivering it under one lock keeps the delivery order the order in
+  // which the messages were queued, whichever threads queued and flush them.
+  absl::MutexLock deliver_lock(&deliver_mu_);
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    out.swap(ordered_);
+  }
+  if (!out.empty() && options_.deliver) options_.deliver(std::move(out));
+}
+
+void Job::QueueStartJobLocked(WorkerId to) {
+  CoordinatorMessage m;
+  *m.mutable_start_job() = StartJobLocked();
+  ordered_.emplace_back(to, std::move(m));
+}
+
+void Job::QueueStopJobLocked() {
+  CoordinatorMessage m;
+  m.mutable_stop_job()->set_job_id(id_);
+  ordered_.emplace_back(kAllWorkers, std::move(m));
+}
+
+void Job::QueueVerifiedLocked() {
+  if (pending_verified_.empty()) return;
+  CoordinatorMessage m;
+  PiecesVerified* v = m.mutable_pieces_verified();
+  v->set_job_id(id_);
+  for (uint32_t piece : pending_verified_) v->add_pieces(piece);
+  pending_verified_.clear();
+  // To every worker the job was started on (the server drops it for the others), the one
+  // that delivered the pieces included: each announces them to its own peers.
+  ordered_.emplace_back(kAllWorkers, std::move(m));
+}
+
+void Job::AddWorker(WorkerId worker) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != DOWNLOADING && state_ != SEEDING) return;
+    QueueStartJobLocked(worker);
+  }
+  FlushOrdered();
+}
+
 // --- the job's thread ---------------------------------------------------------------------
 
 bool Job::ThreadShouldWake() const { return wake_ || finishing_ || IsTerminal(state_); }
 
-bool Job::AnnounceDue(absl::Time now) const {
-  return state_ == DOWNLOADING && !finishing_ && options_.tracker != nullptr &&
-         !metainfo_.trackers.empty() && now >= next_announce_;
-}
-
 void Job::Run() {
   RunCheck();
   for (;;) {
-    enum { kWait, kFinish, kAnnounce, kEnd } action = kWait;
-    AnnounceEvent event = swarm::tracker::NONE;
+    bool finish = false;
     {
       absl::MutexLock lock(&mu_);
       mu_.AwaitWithTimeout(absl::Condition(this, &Job::ThreadShouldWake), options_.poll);
       wake_ = false;
       if (finishing_ && !IsTerminal(state_)) {
-        action = kFinish;
+        finish = true;
       } else if (IsTerminal(state_)) {
-        action = kEnd;
-        event = state_ == COMPLETE ? swarm::tracker::COMPLETED : swarm::tracker::STOPPED;
-        // Only a client the tracker has seen start says it completed or leaves.
-        if (!started_announced_) event = swarm::tracker::NONE;
-      } else if (AnnounceDue(clock_->Now())) {
-        action = kAnnounce;
-        event = next_event_;
+        LeaveSwarmLocked();
+        // Every "stopped" is out (or given up); with no tracker there was nothing to say.
+        if (schedule_.empty() || options_.tracker == nullptr) break;
+      } else if (AnnouncesActive()) {
+        schedule_.SetIdentities(IdentitiesLocked(), clock_->Now());
       }
     }
-    switch (action) {
-      case kWait:
-        break;
-      case kFinish:
-        Finish();
-        break;
-      case kAnnounce:
-        Announce(event, options_.announce_timeout);
-        break;
-      case kEnd:
-        if (event != swarm::tracker::NONE) Announce(event, options_.stopped_announce_timeout);
-        files_.reset();  // no descriptors held by a job that is over
-        return;
+    if (finish) {
+      Finish();
+    } else {
+      RunDueAnnounces();
     }
   }
+  files_.reset();  // no descriptors held by a job that is over
 }
 
 void Job::RunCheck() {
   const uint32_t n = metainfo_.num_pieces();
   std::string buffer;
-  uint32_t found = 0;
   for (uint32_t piece = 0; piece < n; ++piece) {
     {
       absl::MutexLock lock(&mu_);
@@ -177,138 +230,90 @@ void Job::RunCheck() {
     }
     const absl::Status read = files_->ReadPiece(piece, &buffer);
     if (!read.ok()) {
-      Outbox out;
       {
         absl::MutexLock lock(&mu_);
-        Fail(absl::StrCat("reading piece ", piece, " while checking: ", read.message()), &out);
+        Fail(absl::StrCat("reading piece ", piece, " while checking: ", read.message()));
       }
-      if (options_.deliver) options_.deliver(std::move(out));
+      FlushOrdered();
       return;
     }
     if (bt::AsBytes(bt::Sha1(buffer)) == metainfo_.piece_hash(piece)) {
       absl::MutexLock lock(&mu_);
-      if (ledger_.MarkVerified(piece).ok()) ++found;
+      ledger_.MarkVerified(piece).IgnoreError();
     }
   }
-  Outbox out;
   {
     absl::MutexLock lock(&mu_);
     if (state_ != CHECKING) return;
-    Log(id_, absl::StrCat("checked ", n, " pieces, ", found, " already verified"));
-    if (ledger_.complete()) {
+    const uint32_t missing = n - ledger_.verified_pieces();
+    Log(absl::StrCat("checked ", n, " pieces, ", n - missing, " already verified"));
+    const absl::Time now = clock_->Now();
+    upload_rate_.Reset(now, UploadedLocked());
+    if (missing == 0 && options_.mode == DOWNLOAD) {
       // All there already: nothing to fetch, nothing to announce; the thread syncs and ends.
       finishing_ = true;
       return;
     }
-    const absl::Time now = clock_->Now();
-    state_ = DOWNLOADING;
-    next_event_ = swarm::tracker::STARTED;
-    next_announce_ = now;
-    rate_samples_.clear();
-    rate_samples_.emplace_back(now, ledger_.verified_bytes());
-    CoordinatorMessage m;
-    *m.mutable_start_job() = StartJobMessage();
-    out.emplace_back(kAllWorkers, std::move(m));
+    if (missing == 0) {
+      EnterSeedingLocked();
+    } else if (options_.mode == SEED) {
+      Fail(absl::StrCat("the data does not match the torrent: ", missing, " of ", n,
+                        " pieces missing or corrupt"));
+    } else {
+      state_ = DOWNLOADING;
+      download_rate_.Reset(now, ledger_.verified_bytes());
+      QueueStartJobLocked(kAllWorkers);
+    }
   }
-  if (options_.deliver) options_.deliver(std::move(out));
+  FlushOrdered();
+}
+
+void Job::EnterSeedingLocked() {
+  state_ = SEEDING;
+  finishing_ = false;
+  wake_ = true;
+  for (auto& [id, w] : workers_) w.want_pieces = 0;
+  Log(absl::StrCat("seeding ", ledger_.verified_pieces(), " pieces"));
+  // The workers that have the job already keep it (the server sends one StartJob per worker
+  // and job); the others start it now, with every piece verified.
+  QueueStartJobLocked(kAllWorkers);
 }
 
 void Job::Finish() {
   const absl::Status synced = files_->Sync();
-  Outbox out;
   {
     absl::MutexLock lock(&mu_);
-    if (!synced.ok()) {
-      Fail(absl::StrCat("syncing the output files: ", synced.message()), &out);
+    if (IsTerminal(state_)) {
+      // Ended meanwhile (the job is being destroyed): nothing more to say.
+    } else if (!synced.ok()) {
+      Fail(absl::StrCat("syncing the output files: ", synced.message()));
     } else {
-      state_ = COMPLETE;
-      Log(id_, "complete");
-      CoordinatorMessage m;
-      m.mutable_stop_job()->set_job_id(id_);
-      out.emplace_back(kAllWorkers, std::move(m));
+      const absl::Time now = clock_->Now();
+      QueueVerifiedLocked();  // the last pieces, before anything else
+      schedule_.Complete(now);
+      if (options_.mode == DOWNLOAD) {
+        state_ = COMPLETE;
+        Log("complete");
+        QueueStopJobLocked();
+      } else if (cancel_after_finish_) {
+        state_ = CANCELLED;
+        Log("complete, and cancelled");
+        QueueStopJobLocked();
+      } else {
+        Log("complete");
+        EnterSeedingLocked();
+      }
     }
     wake_ = true;
   }
-  if (options_.deliver) options_.deliver(std::move(out));
-}
-
-void Job::Announce(AnnounceEvent event, absl::Duration timeout) {
-  if (options_.tracker == nullptr || metainfo_.trackers.empty()) return;
-  swarm::tracker::AnnounceRequest request;
-  request.set_info_hash(std::string(bt::AsBytes(metainfo_.info_hash)));
-  request.set_peer_id(options_.peer_id);
-  request.set_event(event);
-  request.set_key(options_.announce_key);
-  request.set_numwant(event == swarm::tracker::STOPPED ? 0 : options_.numwant);
-  request.set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(timeout)));
-  request.set_uploaded(0);
-  for (const std::vector<std::string>& tier : metainfo_.trackers) {
-    swarm::tracker::TrackerTier* t = request.add_tiers();
-    for (const std::string& url : tier) t->add_urls(url);
-  }
-  {
-    absl::MutexLock lock(&mu_);
-    request.set_downloaded(ledger_.verified_bytes());
-    request.set_left(ledger_.missing_bytes());
-    for (const auto& [url, id] : tracker_ids_) (*request.mutable_tracker_ids())[url] = id;
-  }
-  request.set_port(options_.announce_port ? options_.announce_port() : 0);
-
-  grpc::ClientContext ctx;
-  // A little past the service's own budget, so that its answer (with its error text) wins.
-  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout + absl::Seconds(1)));
-  {
-    absl::MutexLock lock(&mu_);
-    const bool final_event = event == swarm::tracker::STOPPED || event == swarm::tracker::COMPLETED;
-    if (IsTerminal(state_) && !final_event) return;
-    announce_ctx_ = &ctx;
-  }
-  swarm::tracker::AnnounceResponse response;
-  const grpc::Status status = options_.tracker->Announce(&ctx, request, &response);
-
-  Outbox out;
-  {
-    absl::MutexLock lock(&mu_);
-    announce_ctx_ = nullptr;
-    const absl::Time now = clock_->Now();
-    if (status.ok()) {
-      std::vector<PeerAddr> peers;
-      for (const swarm::tracker::Peer& p : response.peers()) {
-        absl::StatusOr<PeerAddr> addr = MakePeerAddr(p.ip(), p.port());
-        if (addr.ok() && !ledger_.IsBanned(addr->Key())) peers.push_back(*std::move(addr));
-      }
-      const size_t added = pool_.Add(peers);
-      if (!response.tracker_id().empty()) {
-        tracker_ids_[response.tracker_url()] = response.tracker_id();
-      }
-      if (event == swarm::tracker::STARTED) started_announced_ = true;
-      next_event_ = swarm::tracker::NONE;
-      absl::Duration interval =
-          absl::Seconds(response.interval_s() > 0 ? response.interval_s() : 30 * 60);
-      interval = std::max(
-          {interval, absl::Seconds(response.min_interval_s()), options_.min_announce_interval});
-      next_announce_ = now + interval;
-      retry_delay_ = options_.announce_retry;
-      tracker_error_ = response.warnings().empty()
-                           ? std::string()
-                           : Truncate(absl::StrCat("tracker warning: ", response.warnings(0)));
-      Log(id_, absl::StrCat("announced (", EventName(event), ") to ", response.tracker_url(), ": ",
-                            response.peers_size(), " peers, ", added, " new; next in ",
-                            absl::FormatDuration(interval)));
-      if (Active()) ServeAll(now, &out);
-    } else {
-      tracker_error_ = Truncate(absl::StrCat("announce failed: ", status.error_message()));
-      next_announce_ = now + retry_delay_;
-      Log(id_, absl::StrCat(tracker_error_, "; retry in ", absl::FormatDuration(retry_delay_)));
-      retry_delay_ = std::min(retry_delay_ * 2, options_.max_announce_retry);
-    }
-  }
-  if (options_.deliver && !out.empty()) options_.deliver(std::move(out));
+  FlushOrdered();
 }
 
 // --- worker messages ----------------------------------------------------------------------
 
 bool Job::Active() const { return state_ == DOWNLOADING && !finishing_; }
+
+bool Job::Serving() const { return Active() || state_ == SEEDING; }
 
 Job::JobWorker& Job::Worker(const WorkerInfo& info) {
   JobWorker& w = workers_[info.id];
@@ -327,9 +332,9 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
                  : std::min<uint32_t>(room, w.info.max_peers - static_cast<uint32_t>(held));
     }
     if (room > 0) {
-      absl::flat_hash_set<std::string> exclude;
-      if (!w.info.self_key.empty()) exclude.insert(w.info.self_key);
-      const std::vector<PeerAddr> peers = pool_.Take(id, room, now, exclude);
+      // Never a worker's own address, nor another of our workers: trackers list them too.
+      const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
+      const std::vector<PeerAddr> peers = pool_.Take(id, room, now, own->keys);
       if (!peers.empty()) {
         CoordinatorMessage m;
         AddPeers* add = m.mutable_add_peers();
@@ -344,7 +349,7 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
       }
     }
   }
-  if (w.want_pieces > 0 && w.info.sees_output && !w.peers.empty()) {
+  if (Active() && w.want_pieces > 0 && w.info.sees_output && !w.peers.empty()) {
     std::vector<std::string> keys;
     keys.reserve(w.peers.size());
     for (const std::string& p : w.peers) keys.push_back(LedgerKey(id, p));
@@ -397,74 +402,88 @@ void Job::ForgetPeerEverywhere(const std::string& key) {
   }
 }
 
-void Job::Fail(std::string error, Outbox* out) {
+void Job::Fail(std::string error) {
   if (IsTerminal(state_)) return;
-  Log(id_, absl::StrCat("failed: ", error));
+  Log(absl::StrCat("failed: ", error));
   state_ = FAILED;
   error_ = std::move(error);
   wake_ = true;
-  if (announce_ctx_ != nullptr) announce_ctx_->TryCancel();
-  CoordinatorMessage m;
-  m.mutable_stop_job()->set_job_id(id_);
-  out->emplace_back(kAllWorkers, std::move(m));
+  LeaveSwarmLocked();
+  QueueStopJobLocked();
 }
 
 void Job::OnRequestWork(const WorkerInfo& worker, const RequestWork& request, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  if (!Active()) return;
+  if (!Serving()) return;
   JobWorker& w = Worker(worker);
-  w.want_pieces =
-      worker.sees_output ? std::min(request.max_pieces(), options_.max_pieces_per_request) : 0;
+  w.want_pieces = Active() && worker.sees_output
+                      ? std::min(request.max_pieces(), options_.max_pieces_per_request)
+                      : 0;
   w.want_peers = std::min(request.max_peers(), options_.max_peers_per_request);
   Serve(w, clock_->Now(), out);
 }
 
 void Job::OnPieceDone(const WorkerInfo& worker, const PieceDone& done, Outbox* out) {
-  absl::MutexLock lock(&mu_);
-  if (!Active()) return;
-  absl::StatusOr<std::vector<WorkerId>> losers = ledger_.PieceDone(worker.id, done.piece());
-  if (!losers.ok()) return;  // a late or bogus report: the ledger is unchanged
-  write_errors_in_a_row_ = 0;
-  for (WorkerId loser : *losers) Revoke(loser, {done.piece()}, out);
-  if (ledger_.complete()) {
-    finishing_ = true;
-    wake_ = true;
+  bool flush = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!Active()) return;
+    absl::StatusOr<std::vector<WorkerId>> losers = ledger_.PieceDone(worker.id, done.piece());
+    if (!losers.ok()) return;  // a late or bogus report: the ledger is unchanged
+    write_errors_in_a_row_ = 0;
+    for (WorkerId loser : *losers) Revoke(loser, {done.piece()}, out);
+    pending_verified_.push_back(done.piece());
+    if (pending_verified_.size() >= std::max<size_t>(options_.verified_batch, 1)) {
+      QueueVerifiedLocked();
+      flush = true;
+    }
+    if (ledger_.complete()) {
+      finishing_ = true;
+      wake_ = true;
+    }
   }
+  if (flush) FlushOrdered();
 }
 
 void Job::OnPieceFailed(const WorkerInfo& worker, const PieceFailed& failed, Outbox* out) {
-  absl::MutexLock lock(&mu_);
-  if (!Active()) return;
-  FailReason reason = FailReason::kAbandoned;
-  if (failed.reason() == HASH_MISMATCH) reason = FailReason::kHashMismatch;
-  if (failed.reason() == WRITE_ERROR) reason = FailReason::kWriteError;
-  if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
-  if (reason == FailReason::kHashMismatch && failed.has_peer()) {
-    absl::StatusOr<PeerAddr> addr = MakePeerAddr(failed.peer().ip(), failed.peer().port());
-    if (addr.ok() && ledger_.RecordBadPiece(addr->Key())) {
-      Log(id_, absl::StrCat("banned peer ", addr->Key(), " after bad pieces"));
-      pool_.Ban(addr->Key());
-      ForgetPeerEverywhere(addr->Key());
+  {
+    absl::MutexLock lock(&mu_);
+    if (!Active()) return;
+    FailReason reason = FailReason::kAbandoned;
+    if (failed.reason() == HASH_MISMATCH) reason = FailReason::kHashMismatch;
+    if (failed.reason() == WRITE_ERROR) reason = FailReason::kWriteError;
+    if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
+    if (reason == FailReason::kHashMismatch && failed.has_peer()) {
+      absl::StatusOr<PeerAddr> addr = MakePeerAddr(failed.peer().ip(), failed.peer().port());
+      if (addr.ok() && ledger_.RecordBadPiece(addr->Key())) {
+        Log(absl::StrCat("banned peer ", addr->Key(), " after bad pieces"));
+        pool_.Ban(addr->Key());
+        ForgetPeerEverywhere(addr->Key());
+      }
     }
-  }
-  if (reason == FailReason::kWriteError &&
-      ++write_errors_in_a_row_ >= options_.max_write_errors_in_a_row) {
+    if (reason != FailReason::kWriteError ||
+        ++write_errors_in_a_row_ < options_.max_write_errors_in_a_row) {
+      ServeAll(clock_->Now(), out);
+      return;
+    }
     Fail(absl::StrCat("writing pieces failed ", write_errors_in_a_row_,
-                      " times in a row; last: ", Truncate(failed.detail())),
-         out);
-    return;
+                      " times in a row; last: ", Truncate(failed.detail())));
   }
-  ServeAll(clock_->Now(), out);
+  FlushOrdered();
 }
 
 void Job::OnPeerBitfield(const WorkerInfo& worker, const PeerBitfield& bitfield, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  if (!Active()) return;
+  if (!Serving()) return;
   absl::StatusOr<PeerAddr> addr = MakePeerAddr(bitfield.peer().ip(), bitfield.peer().port());
   if (!addr.ok()) return;
   const std::string key = addr->Key();
   const absl::Time now = clock_->Now();
   if (ledger_.IsBanned(key) || pool_.state(key, now) == PeerState::kBanned) return;
+  if (!Active()) {  // seeding: what peers have no longer matters, only that they connect
+    pool_.MarkConnected(key);
+    return;
+  }
   absl::StatusOr<bt::Bitfield> have =
       bt::Bitfield::FromBytes(bitfield.bitfield(), metainfo_.num_pieces());
   if (!have.ok()) return;
@@ -514,6 +533,16 @@ void Job::OnLeaseProgress(const WorkerInfo& worker, const Heartbeat::LeaseProgre
       .IgnoreError();
 }
 
+void Job::OnTransfer(const WorkerInfo& worker, const Heartbeat::JobTransfer& transfer) {
+  absl::MutexLock lock(&mu_);
+  if (IsTerminal(state_)) return;
+  Transfer& t = transfers_[worker.id];
+  if (t.gone) return;
+  t.uploaded = transfer.uploaded_bytes();
+  t.downloaded = transfer.downloaded_bytes();
+  t.upload_peers = transfer.upload_peers();
+}
+
 void Job::RemoveWorker(WorkerId worker, Outbox* out) {
   absl::MutexLock lock(&mu_);
   auto it = workers_.find(worker);
@@ -521,48 +550,66 @@ void Job::RemoveWorker(WorkerId worker, Outbox* out) {
     for (const std::string& key : it->second.peers) ledger_.RemovePeer(LedgerKey(worker, key));
     workers_.erase(it);
   }
+  // Its uploads stay counted; the entry goes once its "stopped" announce is out (Tick).
+  if (auto t = transfers_.find(worker); t != transfers_.end()) {
+    t->second.gone = true;
+    t->second.upload_peers = 0;
+  }
   ledger_.ReleaseWorker(worker);
   pool_.ReleaseWorker(worker);
-  if (Active()) ServeAll(clock_->Now(), out);
+  if (Serving()) ServeAll(clock_->Now(), out);
 }
 
 // --- periodic work, cancel, progress --------------------------------------------------------
 
 void Job::Tick(Outbox* out) {
-  absl::MutexLock lock(&mu_);
-  if (!Active()) return;
-  const absl::Time now = clock_->Now();
-  std::map<WorkerId, std::vector<uint32_t>> revoked;
-  for (const ExpiredLease& e : ledger_.ExpireLeases(now)) revoked[e.worker].push_back(e.piece);
-  for (auto& [worker, pieces] : revoked) Revoke(worker, std::move(pieces), out);
-  ServeAll(now, out);
-
-  rate_samples_.emplace_back(now, ledger_.verified_bytes());
-  // Keep the newest sample at or before the window's start, so the rate spans the window.
-  while (rate_samples_.size() > 2 && rate_samples_[1].first <= now - options_.rate_window) {
-    rate_samples_.pop_front();
+  bool flush = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ == CHECKING || IsTerminal(state_)) return;
+    const absl::Time now = clock_->Now();
+    for (auto it = transfers_.begin(); it != transfers_.end();) {
+      if (it->second.gone && !schedule_.Has(it->first)) {
+        departed_uploaded_ = SaturatingAdd(departed_uploaded_, it->second.uploaded);
+        it = transfers_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    upload_rate_.Add(now, UploadedLocked());
+    if (!pending_verified_.empty()) {
+      QueueVerifiedLocked();
+      flush = true;
+    }
+    if (Active()) {
+      std::map<WorkerId, std::vector<uint32_t>> revoked;
+      for (const ExpiredLease& e : ledger_.ExpireLeases(now)) {
+        revoked[e.worker].push_back(e.piece);
+      }
+      for (auto& [worker, pieces] : revoked) Revoke(worker, std::move(pieces), out);
+      download_rate_.Add(now, ledger_.verified_bytes());
+    }
+    if (Serving()) ServeAll(now, out);
   }
+  if (flush) FlushOrdered();
 }
 
-double Job::RateLocked(absl::Time now) const {
-  if (rate_samples_.empty()) return 0;
-  const auto& [t0, bytes0] = rate_samples_.front();
-  const double seconds = absl::ToDoubleSeconds(now - t0);
-  const uint64_t bytes = ledger_.verified_bytes();
-  if (seconds <= 0 || bytes <= bytes0) return 0;
-  return static_cast<double>(bytes - bytes0) / seconds;
-}
-
-void Job::Cancel(Outbox* out) {
-  absl::MutexLock lock(&mu_);
-  if (finishing_ || IsTerminal(state_)) return;
-  Log(id_, "cancelled");
-  state_ = CANCELLED;
-  wake_ = true;
-  if (announce_ctx_ != nullptr) announce_ctx_->TryCancel();
-  CoordinatorMessage m;
-  m.mutable_stop_job()->set_job_id(id_);
-  out->emplace_back(kAllWorkers, std::move(m));
+void Job::Cancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (IsTerminal(state_)) return;
+    if (finishing_) {
+      // A DOWNLOAD job completes anyway; one that would seed stops once its files are synced.
+      if (options_.mode != DOWNLOAD) cancel_after_finish_ = true;
+      return;
+    }
+    Log("cancelled");
+    state_ = CANCELLED;
+    wake_ = true;
+    LeaveSwarmLocked();
+    QueueStopJobLocked();
+  }
+  FlushOrdered();
 }
 
 JobProgress Job::Progress(uint32_t workers) const {
@@ -575,7 +622,8 @@ JobProgress Job::Progress(uint32_t workers) const {
   p.set_total_bytes(metainfo_.total_length);
   p.set_verified_pieces(ledger_.verified_pieces());
   p.set_num_pieces(ledger_.num_pieces());
-  const double rate = state_ == DOWNLOADING ? RateLocked(now) : 0;
+  const double rate =
+      state_ == DOWNLOADING ? download_rate_.Rate(now, ledger_.verified_bytes()) : 0;
   p.set_rate_bytes_per_s(rate);
   p.set_known_peers(static_cast<uint32_t>(pool_.known()));
   p.set_assigned_peers(static_cast<uint32_t>(pool_.assigned()));
@@ -584,6 +632,14 @@ JobProgress Job::Progress(uint32_t workers) const {
   p.set_eta_s(missing == 0 ? 0 : rate > 0 ? static_cast<double>(missing) / rate : -1);
   p.set_hash_failures(ledger_.hash_failures());
   p.set_error(!error_.empty() ? error_ : tracker_error_);
+  const uint64_t uploaded = UploadedLocked();
+  p.set_uploaded_bytes(uploaded);
+  const bool moving = state_ == DOWNLOADING || state_ == SEEDING;
+  p.set_upload_rate_bytes_per_s(moving ? upload_rate_.Rate(now, uploaded) : 0);
+  uint64_t upload_peers = 0;
+  for (const auto& [worker, t] : transfers_) upload_peers += t.gone ? 0 : t.upload_peers;
+  p.set_upload_peers(static_cast<uint32_t>(
+      std::min<uint64_t>(upload_peers, std::numeric_limits<uint32_t>::max())));
   return p;
 }
 

@@ -1,14 +1,18 @@
-// One job = one torrent: its piece ledger, its peer pool, its files on disk, its announce
-// schedule and its progress. The CoordinatorServer routes each worker message for the job
-// here and sends out what the job hands back; the job never talks to a stream itself.
+// One job = one torrent: its piece ledger, its peer pool, its files on disk, its announces
+// and its progress. The CoordinatorServer routes each worker message for the job here and
+// sends out what the job hands back; the job never talks to a stream itself.
 //
 // Life of a job (coordinator/STATE.md has the full state machine):
 //   Create()   parse the torrent, create the folder tree under output_dir and preallocate the
-//              files (ContentFiles kCreate), all before any lease can exist;
+//              files (ContentFiles kCreate; SEED mode only opens them, read-only), all before
+//              any lease can exist;
 //   Start()    the job's own thread re-hashes the data already on disk (CHECKING: that is the
-//              resume), then DOWNLOADING: announces to tracker_svc, and workers get leases;
-//   ...        the last PieceDone -> the thread syncs the files -> COMPLETE, StopJob to the
-//              workers, event=completed; or Cancel() -> CANCELLED, event=stopped.
+//              resume), then DOWNLOADING (workers get leases), or SEEDING when every piece is
+//              there and the mode seeds (SEED mode with pieces missing: FAILED);
+//   ...        the last PieceDone -> the thread syncs the files -> COMPLETE (mode DOWNLOAD) or
+//              SEEDING (DOWNLOAD_THEN_SEED), `completed` announced; Cancel() -> CANCELLED.
+// Meanwhile the thread announces each listening worker to the trackers as a peer of its own
+// (AnnounceSchedule), or the coordinator itself while no worker listens.
 // The job's thread does every blocking thing the job needs (disk reads, fdatasync, announce
 // RPCs) with no lock held; the other methods only touch memory and return at once.
 //
@@ -16,18 +20,24 @@
 //   options.deliver = [&](Outbox out) { server.Deliver(std::move(out)); };
 //   SWARM_ASSIGN_OR_RETURN(std::unique_ptr<Job> job, Job::Create(torrent, "/data", options));
 //   job->Start();
+//   job->AddWorker(worker.id);                   // a worker registered: StartJob if serving
 //   Outbox out;
 //   job->OnRequestWork(worker, request, &out);   // out: AddPeers, GrantLeases for the worker
 //   job->Tick(&out);                             // every ~200 ms: expiry, waiting workers
 //
+// Two kinds of messages leave a job. Answers to one call (leases, revokes, peers) come back
+// in the caller's Outbox. Messages whose order matters across threads (StartJob with its
+// verified bitfield, PiecesVerified, StopJob) the job delivers itself, in the order it made
+// them (`deliver_mu_`), so that a worker sees every piece verified after its StartJob's
+// snapshot in a later PiecesVerified, and never a StartJob after the StopJob.
+//
 // Thread-safe. The job's mu_ is never held together with the server's: the server calls in
-// without its own lock, and the job calls out (deliver, announce_port, the tracker) without
-// its mu_. See coordinator/STATE.md for the lock order.
+// without its own lock, and the job calls out (deliver, the tracker) without its mu_. See
+// coordinator/STATE.md for the lock order.
 #ifndef SWARM_COORDINATOR_JOB_H_
 #define SWARM_COORDINATOR_JOB_H_
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,9 +54,12 @@
 #include "absl/time/time.h"
 #include "bt/metainfo.h"
 #include "common/content_files.h"
+#include "coordinator/announce_schedule.h"
 #include "coordinator/clock.h"
+#include "coordinator/own_peers.h"
 #include "coordinator/peer_pool.h"
 #include "coordinator/piece_ledger.h"
+#include "coordinator/rate_window.h"
 #include "grpcpp/client_context.h"
 #include "proto/coordinator.pb.h"
 #include "proto/tracker.grpc.pb.h"
@@ -65,9 +78,6 @@ struct WorkerInfo {
   bool sees_output = false;
   // Most peers this worker holds at once (Register.max_peers); 0: no limit of its own.
   uint32_t max_peers = 0;
-  // The worker's own listening address as a pool key ("ip:port"; empty when it does not
-  // listen): it is never given itself as a peer.
-  std::string self_key;
 };
 
 class Job {
@@ -76,25 +86,34 @@ class Job {
     Clock* clock = Clock::Real();
     PieceLedger::Options ledger;
     PeerPool::Options pool;
+    // What the job does once its data is checked (SubmitJobRequest.mode).
+    JobMode mode = DOWNLOAD;
     // Announces go through this tracker_svc stub (not owned, outlives the job). Null: no
     // announces and so no peers from trackers, which is not an error (the job just waits).
     swarm::tracker::TrackerQuery::StubInterface* tracker = nullptr;
-    // 20-byte peer id and key the coordinator announces with.
+    // 20-byte peer id and key the coordinator announces with while no worker listens.
     std::string peer_id;
     uint32_t announce_key = 0;
-    // The TCP port to announce (a worker's listening port, or 0); asked before each
-    // announce, never with the job's lock held.
-    std::function<uint32_t()> announce_port;
-    // Sends messages the job's own thread produces (StartJob when CHECKING ends, StopJob,
-    // AddPeers after an announce). Called with no job lock held.
+    // The server's workers as peers: announced as such, never handed out as swarm peers.
+    // Not owned, outlives the job; null: none.
+    const OwnPeers* own_peers = nullptr;
+    // Delivers messages the job sends by itself (StartJob, PiecesVerified, StopJob, and
+    // AddPeers after an announce). Called with no job lock held, from any thread.
     std::function<void(Outbox)> deliver;
     // How often the job's thread looks at the clock for a due announce.
     absl::Duration poll = absl::Milliseconds(200);
     // First retry after a failed announce; doubles up to max_announce_retry.
     absl::Duration announce_retry = absl::Seconds(5);
     absl::Duration max_announce_retry = absl::Minutes(5);
-    // Shortest wait between regular announces, whatever a tracker says.
+    // Shortest wait between regular announces, whatever a tracker says (lowered to
+    // max_announce_interval when that is smaller).
     absl::Duration min_announce_interval = absl::Seconds(10);
+    // Longest wait between announces, whatever a tracker says; zero: the tracker's interval
+    // (SubmitJobRequest.max_announce_interval_s). The tracker's min interval still holds.
+    absl::Duration max_announce_interval = absl::ZeroDuration();
+    // Newly verified pieces go to the workers (PiecesVerified) at each tick, or as soon as
+    // this many have piled up.
+    size_t verified_batch = 50;
     // Time budget of a regular announce, and of the "stopped" one at cancel/shutdown (kept
     // short so that shutdown stays quick).
     absl::Duration announce_timeout = absl::Seconds(20);
@@ -107,20 +126,21 @@ class Job {
     // This many WRITE_ERROR failures in a row (no PieceDone between) fail the job: the
     // output storage is broken, not one piece.
     int max_write_errors_in_a_row = 10;
-    // Window of the download rate.
+    // Window of the download and upload rates.
     absl::Duration rate_window = absl::Seconds(5);
   };
 
   // Parses the torrent (INVALID_ARGUMENT on a bad one), creates the output layout under
-  // `output_dir` (absolute, existing) and preallocates the files. The job is CHECKING and
-  // does nothing until Start().
+  // `output_dir` (absolute, existing) and preallocates the files; in SEED mode the files must
+  // exist already and are only opened for reading (nothing is created or changed). The job
+  // is CHECKING and does nothing until Start().
   static absl::StatusOr<std::unique_ptr<Job>> Create(std::string torrent,
                                                      const std::string& output_dir,
                                                      Options options);
   // Cancels (no "stopped" announce wait beyond its budget) and joins the thread.
   ~Job();
 
-  // Starts the job's thread: CHECKING, then DOWNLOADING.
+  // Starts the job's thread: CHECKING, then DOWNLOADING or SEEDING.
   void Start();
 
   // The info-hash in lower-case hex.
@@ -128,13 +148,17 @@ class Job {
   const bt::Metainfo& metainfo() const { return metainfo_; }
   const std::string& output_dir() const { return output_dir_; }
   const std::string& torrent() const { return torrent_; }
+  JobMode mode() const { return options_.mode; }
   JobState state() const;
   static bool IsTerminal(JobState state);
-  // The StartJob message for this job.
-  StartJob StartJobMessage() const;
+  // A worker registered: it is sent StartJob (delivered by the job) if the job is
+  // DOWNLOADING or SEEDING. The server calls this for every job, after the worker is in its
+  // workers map (a job that starts serving later reaches it by its broadcast).
+  void AddWorker(WorkerId worker);
 
   // --- worker messages; each appends what to send to *out. Messages that make no sense (a
   // piece out of range, a lease the worker does not hold, a job not DOWNLOADING) are ignored.
+  // While SEEDING only peers are handed out (RequestWork's max_pieces is ignored).
   void OnRequestWork(const WorkerInfo& worker, const RequestWork& request, Outbox* out);
   void OnPieceDone(const WorkerInfo& worker, const PieceDone& done, Outbox* out);
   void OnPieceFailed(const WorkerInfo& worker, const PieceFailed& failed, Outbox* out);
@@ -142,17 +166,22 @@ class Job {
   void OnPeerHave(const WorkerInfo& worker, const PeerHave& have, Outbox* out);
   void OnPeerClosed(const WorkerInfo& worker, const PeerClosed& closed, Outbox* out);
   void OnLeaseProgress(const WorkerInfo& worker, const Heartbeat::LeaseProgress& progress);
+  // The worker's transfer totals for this job (Heartbeat.jobs): progress and its announces.
+  void OnTransfer(const WorkerInfo& worker, const Heartbeat::JobTransfer& transfer);
   // The worker is gone: its leases become NEEDED (or lose one endgame holder), its peers go
   // back to the pool, and both are offered to the workers still waiting for work.
   void RemoveWorker(WorkerId worker, Outbox* out);
 
   // Periodic work (the server's ticker): expires leases (RevokeLeases to their holders),
-  // serves workers waiting for pieces or peers, samples the download rate.
+  // serves workers waiting for pieces or peers, sends the pieces verified since the last
+  // tick (PiecesVerified, delivered by the job), samples the rates.
   void Tick(Outbox* out);
 
-  // CHECKING/DOWNLOADING -> CANCELLED: StopJob to every worker; the thread sends the
-  // "stopped" announce and ends. No effect on a job that is finishing or over.
-  void Cancel(Outbox* out);
+  // CHECKING/DOWNLOADING/SEEDING -> CANCELLED: StopJob to every worker (delivered by the
+  // job); the thread sends the "stopped" announces and ends. No effect on a job that is over,
+  // nor on a DOWNLOAD job that is finishing; a DOWNLOAD_THEN_SEED job that is finishing is
+  // cancelled once its files are synced.
+  void Cancel();
 
   // A progress report; `workers` is the number of connected workers (the server knows it).
   JobProgress Progress(uint32_t workers) const;
@@ -176,30 +205,71 @@ class Job {
     absl::flat_hash_set<std::string> peers;
   };
 
+  // A worker's transfer totals for the job (Heartbeat.jobs). Kept after the worker is gone
+  // until its `stopped` announce is out (it says how much it uploaded), then folded into
+  // departed_uploaded_.
+  struct Transfer {
+    uint64_t uploaded = 0;
+    uint64_t downloaded = 0;
+    uint32_t upload_peers = 0;
+    bool gone = false;
+  };
+
   Job(std::string torrent, bt::Metainfo metainfo, std::string output_dir,
       std::unique_ptr<ContentFiles> files, Options options);
 
   void Run();
   // CHECKING: re-hashes every piece on disk; marks the matching ones verified.
   void RunCheck();
-  // Syncs the files and moves to COMPLETE (or FAILED).
+  // Syncs the files and moves to COMPLETE or SEEDING (or FAILED).
   void Finish();
-  // One announce with `event`, performed with no lock held.
-  void Announce(swarm::tracker::AnnounceEvent event, absl::Duration timeout);
   bool ThreadShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool AnnounceDue(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- announces (job_announce.cc) ---
+  // Whether the schedule runs: DOWNLOADING (not finishing) or SEEDING, with trackers.
+  bool AnnouncesActive() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Who should be announced now: the listening workers, or else the coordinator itself.
+  std::vector<AnnounceIdentity> IdentitiesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Performs every announce due now, in parallel, with no lock held; applies the answers.
+  void RunDueAnnounces();
+  swarm::tracker::AnnounceRequest RequestFor(const DueAnnounce& due) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Puts a tracker answer's peers into the pool (not banned ones, not our own workers).
+  size_t AddTrackerPeers(const swarm::tracker::AnnounceResponse& response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job is over: every identity leaves, announces in flight (not final ones) are cut.
+  void LeaveSwarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // --- messages the job delivers itself, in order ---
+  // Sends what is queued in ordered_. Never called with mu_ held.
+  void FlushOrdered() ABSL_LOCKS_EXCLUDED(mu_);
+  void QueueStartJobLocked(WorkerId to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void QueueStopJobLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues PiecesVerified for the pieces verified since the last one.
+  void QueueVerifiedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The StartJob message for this job, with the pieces verified now.
+  StartJob StartJobLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   JobWorker& Worker(const WorkerInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // DOWNLOADING and not finishing: leases go out.
   bool Active() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Active or SEEDING: peers go out.
+  bool Serving() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // CHECKING found everything, or the last piece was synced: SEEDING.
+  void EnterSeedingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Gives `w` what it is waiting for, as far as possible.
   void Serve(JobWorker& w, absl::Time now, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ServeAll(absl::Time now, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Revoke(WorkerId worker, std::vector<uint32_t> pieces, Outbox* out) const;
   // Forgets `key`'s availability as seen by every worker (a banned peer).
   void ForgetPeerEverywhere(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Fail(std::string error, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Fail(std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static std::string LedgerKey(WorkerId worker, const std::string& peer_key);
-  double RateLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Worker- or tracker-supplied text that ends up in a JobProgress: bounded.
+  static std::string Truncate(const std::string& s, size_t max = 200);
+  void Log(const std::string& text) const;
+  std::shared_ptr<const OwnPeers::Snapshot> Own() const;
+  uint64_t UploadedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string torrent_;
   const bt::Metainfo metainfo_;
@@ -212,10 +282,14 @@ class Job {
   std::unique_ptr<ContentFiles> files_;
   std::thread thread_;
 
+  // Held while ordered messages are taken from ordered_ and delivered; before mu_.
+  absl::Mutex deliver_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
   JobState state_ ABSL_GUARDED_BY(mu_) = CHECKING;
-  // The last piece is verified; the thread is syncing the files before COMPLETE.
+  // The last piece is verified; the thread is syncing the files before COMPLETE/SEEDING.
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  // Cancel() came while finishing a DOWNLOAD_THEN_SEED job: CANCELLED once synced.
+  bool cancel_after_finish_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::string error_ ABSL_GUARDED_BY(mu_);
   PieceLedger ledger_ ABSL_GUARDED_BY(mu_);
@@ -225,18 +299,25 @@ class Job {
   WorkerId serve_cursor_ ABSL_GUARDED_BY(mu_) = 0;
   int write_errors_in_a_row_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // Announce schedule.
-  swarm::tracker::AnnounceEvent next_event_ ABSL_GUARDED_BY(mu_) = swarm::tracker::STARTED;
-  absl::Time next_announce_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  absl::Duration retry_delay_ ABSL_GUARDED_BY(mu_);
-  bool started_announced_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<std::string, std::string> tracker_ids_ ABSL_GUARDED_BY(mu_);
-  std::string tracker_error_ ABSL_GUARDED_BY(mu_);
-  // The announce in flight, so that Cancel can cut it short.
-  grpc::ClientContext* announce_ctx_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // Messages delivered by the job itself, in the order made.
+  Outbox ordered_ ABSL_GUARDED_BY(mu_);
+  // Pieces verified by PieceDone and not yet sent as PiecesVerified.
+  std::vector<uint32_t> pending_verified_ ABSL_GUARDED_BY(mu_);
 
-  // (time, verified bytes) samples over the rate window, taken while DOWNLOADING.
-  std::deque<std::pair<absl::Time, uint64_t>> rate_samples_ ABSL_GUARDED_BY(mu_);
+  std::map<WorkerId, Transfer> transfers_ ABSL_GUARDED_BY(mu_);
+  // Uploads of workers that are gone and folded away.
+  uint64_t departed_uploaded_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Announces.
+  AnnounceSchedule schedule_ ABSL_GUARDED_BY(mu_);
+  std::string tracker_error_ ABSL_GUARDED_BY(mu_);
+  // Announces in flight, so that Cancel can cut them short; true for final ones (`stopped`
+  // and a last `completed`), which are left to finish within their short budget.
+  absl::flat_hash_map<grpc::ClientContext*, bool> announces_in_flight_ ABSL_GUARDED_BY(mu_);
+
+  // Verified bytes, sampled while DOWNLOADING; bytes uploaded, sampled while serving.
+  RateWindow download_rate_ ABSL_GUARDED_BY(mu_);
+  RateWindow upload_rate_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace swarm::coordinator

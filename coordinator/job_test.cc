@@ -80,6 +80,47 @@ class JobTest : public ::testing::Test {
     return *std::move(job);
   }
 
+  // Messages the job delivered itself, of one kind, with their addressees.
+  Outbox DeliveredOf(bool (CoordinatorMessage::*has)() const) {
+    absl::MutexLock lock(&mu_);
+    Outbox out;
+    for (const auto& [worker, m] : delivered_) {
+      if ((m.*has)()) out.emplace_back(worker, m);
+    }
+    return out;
+  }
+
+  // Writes pieces [0, n) of the content into dir_.
+  void WriteFirstPieces(uint32_t n) {
+    auto files = ContentFiles::Open(torrent_.metainfo, dir_, ContentMode::kCreate);
+    ASSERT_TRUE(files.ok());
+    for (uint32_t p = 0; p < n; ++p) {
+      ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());
+    }
+  }
+
+  std::unique_ptr<Job> Started(JobMode mode, Job::Options options) {
+    options.mode = mode;
+    absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
+    EXPECT_TRUE(job.ok()) << job.status();
+    if (!job.ok()) return nullptr;
+    (*job)->Start();
+    (*job)->WaitForStateChange(CHECKING, absl::Seconds(20));
+    return *std::move(job);
+  }
+
+  // Waits until the job has delivered `n` messages of one kind (it delivers them right after
+  // the state change that a test waits for).
+  void WaitDelivered(bool (CoordinatorMessage::*has)() const, int n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      int count = 0;
+      for (const auto& [worker, m] : delivered_) count += (m.*has)() ? 1 : 0;
+      return count >= n;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
+  }
+
   int Delivered(bool (CoordinatorMessage::*has)() const) {
     absl::MutexLock lock(&mu_);
     int n = 0;
@@ -188,11 +229,12 @@ TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
   fail(pieces[3]);
   fail(pieces[4]);
   EXPECT_EQ(job->state(), DOWNLOADING);
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 0);
   out = fail(pieces[5]);
   EXPECT_EQ(job->state(), FAILED);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].first, kAllWorkers);
-  EXPECT_TRUE(out[0].second.has_stop_job());
+  EXPECT_TRUE(out.empty());
+  // StopJob is one of the messages the job delivers itself (after its StartJob).
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
   EXPECT_THAT(job->Progress(1).error(), HasSubstr("No space left on device"));
   job->Join();  // the thread ends by itself
 }
@@ -242,17 +284,161 @@ TEST_F(JobTest, TickExpiresLeasesAndRevokesThem) {
 
 TEST_F(JobTest, CancelStopsWorkersOnce) {
   std::unique_ptr<Job> job = Downloading(Options());
-  Outbox out;
-  job->Cancel(&out);
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_TRUE(out[0].second.has_stop_job());
+  job->Cancel();
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
   EXPECT_EQ(job->state(), CANCELLED);
   job->Join();
-  out.clear();
-  job->Cancel(&out);  // already over
-  EXPECT_TRUE(out.empty());
+  job->Cancel();  // already over
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
   // Worker messages for a job that is over change nothing.
   EXPECT_TRUE(Lease(*job, Worker(1), 3).empty());
+}
+
+TEST_F(JobTest, SeedModeOnCompleteDataSeedsAndStartJobCarriesEveryPiece) {
+  WriteFirstPieces(kPieces);
+  std::unique_ptr<Job> job = Started(SEED, Options());
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), SEEDING);
+  WaitDelivered(&CoordinatorMessage::has_start_job, 1);
+  bt::Bitfield all(kPieces);
+  all.SetAll();
+  Outbox starts = DeliveredOf(&CoordinatorMessage::has_start_job);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].first, kAllWorkers);
+  EXPECT_EQ(starts[0].second.start_job().verified(), all.ToBytes());
+  job->AddWorker(9);  // one that registers later
+  starts = DeliveredOf(&CoordinatorMessage::has_start_job);
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_EQ(starts[1].first, 9u);
+  EXPECT_EQ(starts[1].second.start_job().verified(), all.ToBytes());
+
+  // Seeding hands out peers only: no leases, whatever RequestWork asks for.
+  EXPECT_TRUE(Lease(*job, Worker(1), 3).empty());
+  const JobProgress p = job->Progress(1);
+  EXPECT_EQ(p.state(), SEEDING);
+  EXPECT_EQ(p.eta_s(), 0);
+  EXPECT_EQ(p.verified_pieces(), kPieces);
+
+  job->Cancel();
+  EXPECT_EQ(job->state(), CANCELLED);
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
+  job->Join();
+}
+
+TEST_F(JobTest, SeedModeOnIncompleteDataFailsWithTheCount) {
+  WriteFirstPieces(3);
+  std::unique_ptr<Job> job = Started(SEED, Options());
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), FAILED);
+  EXPECT_EQ(job->Progress(0).error(),
+            "the data does not match the torrent: 4 of 7 pieces missing or corrupt");
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_start_job), 0);
+  job->Join();
+}
+
+TEST_F(JobTest, SeedModeNeverCreatesOrChangesFiles) {
+  Job::Options options = Options();
+  options.mode = SEED;
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
+  ASSERT_FALSE(job.ok());
+  EXPECT_THAT(job.status().message(), HasSubstr("opening the data to seed"));
+  struct stat st;
+  EXPECT_NE(stat((dir_ + "/file.bin").c_str(), &st), 0);  // nothing created
+}
+
+TEST_F(JobTest, CompleteDataInDownloadThenSeedModeSeedsAtOnce) {
+  WriteFirstPieces(kPieces);
+  std::unique_ptr<Job> job = Started(DOWNLOAD_THEN_SEED, Options());
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), SEEDING);
+  job->Cancel();
+  job->Join();
+  EXPECT_EQ(job->state(), CANCELLED);
+}
+
+TEST_F(JobTest, DownloadThenSeedSeedsAfterTheLastPieceAndSendsVerifiedPiecesInBatches) {
+  Job::Options options = Options();
+  options.verified_batch = 3;
+  std::unique_ptr<Job> job = Started(DOWNLOAD_THEN_SEED, options);
+  ASSERT_NE(job, nullptr);
+  ASSERT_EQ(job->state(), DOWNLOADING);
+  WaitDelivered(&CoordinatorMessage::has_start_job, 1);
+  const Outbox starts = DeliveredOf(&CoordinatorMessage::has_start_job);
+  ASSERT_EQ(starts.size(), 1u);
+  EXPECT_EQ(starts[0].second.start_job().verified(), bt::Bitfield(kPieces).ToBytes());
+
+  WriteFirstPieces(kPieces);  // what the worker writes
+  const WorkerInfo w = Worker(1);
+  const std::vector<uint32_t> pieces = Lease(*job, w, kPieces);
+  ASSERT_EQ(pieces.size(), kPieces);
+  auto done = [&](uint32_t piece) {
+    PieceDone d;
+    d.set_piece(piece);
+    Outbox out;
+    job->OnPieceDone(w, d, &out);
+  };
+  done(pieces[0]);
+  done(pieces[1]);
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_pieces_verified), 0);
+  done(pieces[2]);  // a full batch goes at once
+  Outbox verified = DeliveredOf(&CoordinatorMessage::has_pieces_verified);
+  ASSERT_EQ(verified.size(), 1u);
+  EXPECT_EQ(verified[0].first, kAllWorkers);
+  EXPECT_THAT(verified[0].second.pieces_verified().pieces(),
+              ::testing::ElementsAre(pieces[0], pieces[1], pieces[2]));
+  done(pieces[3]);
+  Outbox out;
+  job->Tick(&out);  // the rest at the tick
+  verified = DeliveredOf(&CoordinatorMessage::has_pieces_verified);
+  ASSERT_EQ(verified.size(), 2u);
+  EXPECT_THAT(verified[1].second.pieces_verified().pieces(), ::testing::ElementsAre(pieces[3]));
+  for (size_t i = 4; i < pieces.size(); ++i) done(pieces[i]);
+
+  EXPECT_EQ(job->WaitForStateChange(DOWNLOADING, absl::Seconds(20)), SEEDING);
+  // The last ones went out before the job was seeding; every piece exactly once.
+  std::vector<uint32_t> all;
+  for (const auto& [to, m] : DeliveredOf(&CoordinatorMessage::has_pieces_verified)) {
+    all.insert(all.end(), m.pieces_verified().pieces().begin(), m.pieces_verified().pieces().end());
+  }
+  EXPECT_THAT(all, ::testing::UnorderedElementsAreArray(pieces));
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 0);  // the workers keep serving
+  EXPECT_TRUE(Lease(*job, w, 3).empty());
+  job->Cancel();
+  job->Join();
+  EXPECT_EQ(job->state(), CANCELLED);
+  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
+}
+
+TEST_F(JobTest, UploadsAreSummedOverWorkersAndOutliveTheirWorker) {
+  std::unique_ptr<Job> job = Downloading(Options());
+  auto transfer = [&](WorkerId id, uint64_t up, uint32_t peers) {
+    Heartbeat::JobTransfer t;
+    t.set_uploaded_bytes(up);
+    t.set_downloaded_bytes(7);
+    t.set_upload_peers(peers);
+    job->OnTransfer(Worker(id), t);
+  };
+  transfer(1, 1000, 2);
+  transfer(2, 500, 1);
+  JobProgress p = job->Progress(2);
+  EXPECT_EQ(p.uploaded_bytes(), 1500u);
+  EXPECT_EQ(p.upload_peers(), 3u);
+  Outbox out;
+  job->Tick(&out);
+
+  job->RemoveWorker(1, &out);
+  job->Tick(&out);  // its totals are folded away: no announce is left to say them
+  p = job->Progress(1);
+  EXPECT_EQ(p.uploaded_bytes(), 1500u);
+  EXPECT_EQ(p.upload_peers(), 1u);
+
+  clock_.Advance(absl::Seconds(2));
+  transfer(2, 2500, 1);
+  job->Tick(&out);
+  p = job->Progress(1);
+  EXPECT_EQ(p.uploaded_bytes(), 3500u);
+  // Over the window, from the first sample (0 bytes when DOWNLOADING began) to now.
+  EXPECT_DOUBLE_EQ(p.upload_rate_bytes_per_s(), 3500 / 2.0);
 }
 
 }  // namespace

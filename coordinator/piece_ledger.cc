@@ -74,6 +74,14 @@ uint32_t PieceLedger::availability(uint32_t piece) const {
   return InRange(piece) ? availability_[piece] : 0;
 }
 
+bt::Bitfield PieceLedger::VerifiedBitfield() const {
+  bt::Bitfield out(num_pieces());
+  for (uint32_t p = 0; p < num_pieces(); ++p) {
+    if (pieces_[p].state == PieceState::kVerified) out.Set(p);
+  }
+  return out;
+}
+
 absl::Status PieceLedger::MarkVerified(uint32_t piece) {
   if (!InRange(piece)) {
     return absl::InvalidArgumentError(

@@ -111,6 +111,8 @@ class PieceLedger {
   bool in_endgame() const { return needed_count_ == 0 && leased_pieces() > 0; }
   // Hash mismatches reported by holders so far.
   uint32_t hash_failures() const { return hash_failures_; }
+  // The VERIFIED pieces as a bitfield (what a worker may upload: StartJob.verified).
+  bt::Bitfield VerifiedBitfield() const;
 
   // --- resume ---
   // NEEDED -> VERIFIED for a piece whose data on disk matched its hash while CHECKING.

@@ -70,6 +70,24 @@ TEST(PieceLedgerTest, MarkVerifiedCountsBytesAndRejectsTwice) {
   EXPECT_EQ(ledger.missing_bytes(), 0u);
 }
 
+TEST(PieceLedgerTest, VerifiedBitfieldHasResumedAndDonePiecesOnly) {
+  PieceLedger ledger(Layout(70, 100, 30), Opts());
+  EXPECT_TRUE(ledger.VerifiedBitfield().None());
+  ASSERT_TRUE(ledger.MarkVerified(0).ok());
+  ASSERT_TRUE(ledger.MarkVerified(69).ok());
+  ASSERT_TRUE(ledger.SetPeerBitfield("a", All(70)).ok());
+  ASSERT_EQ(ledger.Grant(3, {"a"}, 2, kT0).size(), 2u);  // leased: not verified
+  const std::vector<uint32_t> leased = ledger.LeasesOf(3);
+  ASSERT_TRUE(ledger.PieceDone(3, leased[0]).ok());
+  const bt::Bitfield verified = ledger.VerifiedBitfield();
+  EXPECT_EQ(verified.size(), 70u);
+  EXPECT_EQ(verified.Count(), 3u);
+  EXPECT_TRUE(verified.Get(0));
+  EXPECT_TRUE(verified.Get(69));
+  EXPECT_TRUE(verified.Get(leased[0]));
+  EXPECT_FALSE(verified.Get(leased[1]));
+}
+
 TEST(PieceLedgerTest, AvailabilityFromBitfieldsHavesAndRemoval) {
   PieceLedger ledger(Layout(10), Opts());
   ASSERT_TRUE(ledger.SetPeerBitfield("a", Have(10, {0, 1, 2})).ok());

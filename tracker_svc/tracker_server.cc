@@ -80,6 +80,7 @@ absl::StatusOr<AnnounceParams> ToParams(const pb::AnnounceRequest& req) {
   }
   p.numwant = req.numwant();
   p.key = req.key() != 0 ? req.key() : DeriveKey(p.info_hash, p.peer_id);
+  p.ip = req.ip();  // validated below: an address, never a host name
   SWARM_RETURN_IF_ERROR(bt::tracker::ValidateAnnounceParams(p));
   return p;
 }

@@ -149,6 +149,37 @@ TEST_F(TrackerServerTest, HttpAnnounceWithDictionaryAndIpv6Peers) {
   EXPECT_FALSE(absl::StrContains(target, "&key=00000000")) << target;
 }
 
+// AnnounceRequest.ip: the `ip` parameter over HTTP, the IP address field over UDP when IPv4.
+TEST_F(TrackerServerTest, AnnouncedAddressReachesHttpAndUdpTrackers) {
+  auto http = Http({.body = "d8:intervali60e5:peers0:e"});
+  pb::AnnounceRequest req = Request({http->url()});
+  req.set_ip("10.20.30.40");
+  pb::AnnounceResponse resp;
+  grpc::Status status = Announce(req, &resp);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  req.set_ip("");
+  ASSERT_TRUE(Announce(req, &resp).ok());
+  ASSERT_EQ(http->targets().size(), 2u);
+  EXPECT_TRUE(absl::StrContains(http->targets()[0], "&ip=10.20.30.40")) << http->targets()[0];
+  EXPECT_FALSE(absl::StrContains(http->targets()[1], "&ip=")) << http->targets()[1];
+
+  bt::tracker::AnnounceReply reply;
+  reply.interval_s = 60;
+  auto udp = Udp(FakeUdpTracker::Working(reply));
+  for (const char* ip : {"10.20.30.40", "2001:db8::5", ""}) {
+    req = Request({udp->url()});
+    req.set_ip(ip);
+    status = Announce(req, &resp);
+    ASSERT_TRUE(status.ok()) << ip << ": " << status.error_message();
+  }
+  std::vector<std::string> seen;
+  for (const bt::tracker::UdpRequest& r : udp->requests()) {
+    if (r.action == bt::tracker::UdpAction::kAnnounce) seen.push_back(r.announce.ip);
+  }
+  // IPv6 does not fit the field: the tracker falls back to the packet's source address.
+  EXPECT_EQ(seen, (std::vector<std::string>{"10.20.30.40", "", ""}));
+}
+
 TEST_F(TrackerServerTest, UdpAnnounceAndScrape) {
   bt::tracker::AnnounceReply reply;
   reply.interval_s = 300;
@@ -273,6 +304,8 @@ TEST_F(TrackerServerTest, InvalidRequests) {
   bad.back().set_event(static_cast<pb::AnnounceEvent>(9));
   bad.push_back(Request({tracker->url()}, 3'600'000));
   bad.push_back(Request({"gopher://x/announce"}));
+  bad.push_back(Request({tracker->url()}));
+  bad.back().set_ip("peer.example");  // an address, not a name
   for (const pb::AnnounceRequest& req : bad) {
     pb::AnnounceResponse resp;
     grpc::Status status = Announce(req, &resp);

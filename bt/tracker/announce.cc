@@ -50,6 +50,11 @@ absl::Status ValidateAnnounceParams(const AnnounceParams& params) {
     return absl::InvalidArgumentError(absl::StrCat("tracker_id longer than ", kMaxTrackerIdBytes,
                                                    " bytes: ", params.tracker_id.size()));
   }
+  if (!params.ip.empty()) {
+    IpFamily family;
+    absl::Status ip = ParseIpAddress(params.ip, &family).status();
+    if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat("ip: ", ip.message()));
+  }
   return absl::OkStatus();
 }
 

@@ -46,9 +46,14 @@ struct AnnounceParams {
   uint32_t numwant = 0;    // 0: omit and let the tracker choose
   uint32_t key = 0;        // sent as `key` (HTTP: 8 hex digits; UDP: the key field)
   std::string tracker_id;  // HTTP `trackerid` from an earlier answer; empty to omit
+  // Where this peer is reachable (BEP 3 `ip`), IPv4 or IPv6 text, when it is not the address
+  // the announce comes from (one service announcing for peers on other hosts). Empty: omitted.
+  // HTTP sends it as `ip`; UDP only has room for an IPv4 address (BEP 15).
+  std::string ip;
 };
 
-// OK when info_hash and peer_id are 20 bytes each and tracker_id is at most 1 KiB.
+// OK when info_hash and peer_id are 20 bytes each, tracker_id is at most 1 KiB and ip is
+// empty or an IPv4/IPv6 address (host names are refused: nothing here resolves them).
 absl::Status ValidateAnnounceParams(const AnnounceParams& params);
 
 // A peer as a tracker hands it out.

@@ -95,6 +95,24 @@ TEST(ValidateAnnounceParamsTest, ChecksSizes) {
   EXPECT_FALSE(ValidateAnnounceParams(p).ok());
 }
 
+TEST(ValidateAnnounceParamsTest, IpMustBeAnAddress) {
+  AnnounceParams p;
+  p.info_hash = std::string(20, 'i');
+  p.peer_id = std::string(20, 'p');
+  for (const char* ok : {"10.1.2.3", "2001:db8::7", "::ffff:10.0.0.1"}) {
+    p.ip = ok;
+    EXPECT_TRUE(ValidateAnnounceParams(p).ok()) << ok;
+  }
+  for (const char* bad : {"tracker.example", "10.1.2", "1.2.3.4:80", " 1.2.3.4"}) {
+    p.ip = bad;
+    const absl::Status s = ValidateAnnounceParams(p);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(std::string(s.message()).find("ip: "), std::string::npos) << s;
+  }
+  p.ip = std::string("1.2.3.4\0", 8);
+  EXPECT_FALSE(ValidateAnnounceParams(p).ok());
+}
+
 TEST(SanitizeTrackerTextTest, KeepsUtf8ReplacesControlAndInvalid) {
   EXPECT_EQ(SanitizeTrackerText("plain text"), "plain text");
   EXPECT_EQ(SanitizeTrackerText("caf\xc3\xa9 \xe2\x9c\x93"), "caf\xc3\xa9 \xe2\x9c\x93");

@@ -77,6 +77,7 @@ absl::StatusOr<std::string> BuildAnnounceUrl(std::string_view announce_url,
   if (!params.tracker_id.empty()) {
     absl::StrAppend(&query, "&trackerid=", PercentEncode(params.tracker_id));
   }
+  if (!params.ip.empty()) absl::StrAppend(&query, "&ip=", PercentEncode(params.ip));
   return AppendQuery(announce_url, query);
 }
 

@@ -24,7 +24,7 @@ std::string PercentEncode(std::string_view bytes);
 
 // The announce URL for `params` on the http(s) tracker `announce_url`. Keeps an existing query
 // (e.g. a passkey) and appends with '&'. Sends compact=1, event only when not kNone, numwant
-// only when non-zero, key as 8 hex digits, trackerid only when non-empty.
+// only when non-zero, key as 8 hex digits, trackerid and ip (BEP 3) only when non-empty.
 absl::StatusOr<std::string> BuildAnnounceUrl(std::string_view announce_url,
                                              const AnnounceParams& params);
 

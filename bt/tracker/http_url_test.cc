@@ -65,6 +65,21 @@ TEST(BuildAnnounceUrlTest, Events) {
   EXPECT_NE(BuildAnnounceUrl("http://t/a", p)->find("&event=stopped"), std::string::npos);
 }
 
+TEST(BuildAnnounceUrlTest, IpParameter) {
+  AnnounceParams p = Params();
+  EXPECT_EQ(BuildAnnounceUrl("http://t/a", p)->find("&ip="), std::string::npos);
+  p.ip = "10.0.0.7";
+  std::string url = *BuildAnnounceUrl("http://t/a", p);
+  const std::string v4 = "&ip=10.0.0.7";
+  EXPECT_EQ(url.substr(url.size() - v4.size()), v4) << url;
+  p.ip = "2001:db8::1";  // colons are percent-encoded like any reserved byte
+  url = *BuildAnnounceUrl("http://t/a", p);
+  const std::string v6 = "&ip=2001%3Adb8%3A%3A1";
+  EXPECT_EQ(url.substr(url.size() - v6.size()), v6) << url;
+  p.ip = "host.example";  // not an address: refused, never sent
+  EXPECT_EQ(BuildAnnounceUrl("http://t/a", p).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(BuildAnnounceUrlTest, RejectsBadInput) {
   AnnounceParams p = Params();
   EXPECT_FALSE(BuildAnnounceUrl("udp://t.example:1/announce", p).ok());

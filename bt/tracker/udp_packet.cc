@@ -121,7 +121,15 @@ absl::StatusOr<std::string> EncodeUdpAnnounceRequest(uint64_t connection_id,
   Put64(&out, params.left);
   Put64(&out, params.uploaded);
   Put32(&out, EventCode(params.event));
-  Put32(&out, 0);  // IP address: 0 = the packet's source address
+  // IP address: 0 = the packet's source address. The field holds IPv4 only; an IPv6 `ip`
+  // cannot be said over UDP, so the tracker uses the source address then.
+  std::string ip_field(4, '\0');
+  if (!params.ip.empty()) {
+    IpFamily family;
+    absl::StatusOr<std::string> ip = ParseIpAddress(params.ip, &family);
+    if (ip.ok() && family == IpFamily::kV4) ip_field = *std::move(ip);
+  }
+  out += ip_field;
   Put32(&out, params.key);
   Put32(&out, params.numwant == 0 ? 0xffffffffu : params.numwant);  // -1: tracker's default
   Put16(&out, params.port);
@@ -243,6 +251,7 @@ absl::StatusOr<UdpRequest> DecodeUdpRequest(std::string_view packet) {
         default:
           a.event = AnnounceEvent::kNone;
       }
+      if (Get32(packet, 84) != 0) a.ip = IpAddressToText(packet.substr(84, 4));
       a.key = Get32(packet, 88);
       uint32_t numwant = Get32(packet, 92);
       a.numwant = numwant == 0xffffffffu ? 0 : numwant;

@@ -41,7 +41,8 @@ inline constexpr size_t kUdpMaxPacketSize = 65507;
 // Requests (client side).
 std::string EncodeUdpConnectRequest(uint32_t transaction_id);
 // Fails when params are invalid (see ValidateAnnounceParams). numwant 0 is sent as -1
-// (the tracker's default).
+// (the tracker's default); an IPv4 `ip` goes into the IP address field, an IPv6 one cannot
+// (the field stays 0: the packet's source address).
 absl::StatusOr<std::string> EncodeUdpAnnounceRequest(uint64_t connection_id,
                                                      uint32_t transaction_id,
                                                      const AnnounceParams& params);
@@ -75,7 +76,8 @@ struct UdpRequest {
   UdpAction action = UdpAction::kConnect;
   uint64_t connection_id = 0;
   uint32_t transaction_id = 0;
-  AnnounceParams announce;               // kAnnounce only (tracker_id stays empty)
+  AnnounceParams announce;               // kAnnounce only (tracker_id stays empty; ip is
+                                         // set from a non-zero IP address field)
   std::vector<std::string> info_hashes;  // kScrape only
 };
 absl::StatusOr<UdpRequest> DecodeUdpRequest(std::string_view packet);

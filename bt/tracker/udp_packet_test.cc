@@ -76,6 +76,34 @@ TEST(UdpPacketTest, AnnounceRequestLayout) {
   EXPECT_EQ(req->announce.numwant, 0u);
 }
 
+TEST(UdpPacketTest, AnnounceRequestIpField) {
+  AnnounceParams p = Params();
+  auto packet = EncodeUdpAnnounceRequest(1, 2, p);
+  ASSERT_TRUE(packet.ok());
+  EXPECT_EQ(packet->substr(84, 4), "\0\0\0\0"s);  // no ip: the source address
+  EXPECT_EQ(DecodeUdpRequest(*packet)->announce.ip, "");
+
+  p.ip = "192.168.7.9";
+  packet = EncodeUdpAnnounceRequest(1, 2, p);
+  ASSERT_TRUE(packet.ok());
+  ASSERT_EQ(packet->size(), kUdpAnnounceRequestSize);
+  EXPECT_EQ(packet->substr(84, 4), "\xc0\xa8\x07\x09"s);
+  EXPECT_EQ(packet->substr(88, 4), "\x11\x22\x33\x44"s);  // key still in its place
+  auto req = DecodeUdpRequest(*packet);
+  ASSERT_TRUE(req.ok());
+  EXPECT_EQ(req->announce.ip, "192.168.7.9");
+  EXPECT_EQ(req->announce.key, 0x11223344u);
+
+  // BEP 15 has no room for IPv6: the field stays 0 and the announce still goes out.
+  p.ip = "2001:db8::1";
+  packet = EncodeUdpAnnounceRequest(1, 2, p);
+  ASSERT_TRUE(packet.ok());
+  EXPECT_EQ(packet->substr(84, 4), "\0\0\0\0"s);
+
+  p.ip = "not-an-ip";
+  EXPECT_EQ(EncodeUdpAnnounceRequest(1, 2, p).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(UdpPacketTest, AnnounceRequestEventsRoundTrip) {
   for (AnnounceEvent e :
        {AnnounceEvent::kNone, AnnounceEvent::kCompleted, AnnounceEvent::kStopped}) {

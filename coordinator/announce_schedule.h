@@ -1,0 +1,146 @@
+// When each peer that the coordinator announces for one job announces next, and with which
+// event. Those peers ("identities") are the job's listening workers, each a peer of the swarm
+// with its own peer id, port and address, or, while no worker listens, the coordinator itself
+// with port 0. coordinator/STATE.md has the per-identity states this class implements.
+//
+// Pure like PieceLedger: "now" is an argument; no threads, I/O or RPCs. The Job takes what is
+// due, performs the announces without its lock and reports each outcome back. Not thread-safe.
+//
+//   AnnounceSchedule schedule(options);
+//   schedule.SetIdentities({{7, worker_peer_id, 51413, "10.0.0.5"}}, now);   // each poll
+//   for (const DueAnnounce& d : schedule.TakeDue(now)) {
+//     ... an AnnounceRequest with d.who and d.event ...
+//     if (ok) schedule.Succeeded(d.who.worker, d.event, answer, now);
+//     else schedule.Failed(d.who.worker, d.event, now);
+//   }
+//   schedule.Complete(now);   // every piece verified: `completed` from whoever has started
+//   schedule.LeaveAll();      // the job is over: `stopped` from whoever has started
+#ifndef SWARM_COORDINATOR_ANNOUNCE_SCHEDULE_H_
+#define SWARM_COORDINATOR_ANNOUNCE_SCHEDULE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "coordinator/piece_ledger.h"
+#include "proto/tracker.pb.h"
+
+namespace swarm::coordinator {
+
+// The identity of the coordinator's own announce (no worker listens).
+inline constexpr WorkerId kCoordinatorIdentity = 0;
+
+// A peer the coordinator announces: what goes into AnnounceRequest besides the job's data.
+struct AnnounceIdentity {
+  // The worker, or kCoordinatorIdentity.
+  WorkerId worker = kCoordinatorIdentity;
+  // 20 bytes.
+  std::string peer_id;
+  uint32_t port = 0;
+  // AnnounceRequest.ip; empty: the tracker takes the address the announce comes from.
+  std::string ip;
+  // AnnounceRequest.key; 0 lets tracker_svc derive a stable one.
+  uint32_t key = 0;
+
+  bool operator==(const AnnounceIdentity& o) const {
+    return worker == o.worker && peer_id == o.peer_id && port == o.port && ip == o.ip &&
+           key == o.key;
+  }
+};
+
+// An announce to perform now.
+struct DueAnnounce {
+  AnnounceIdentity who;
+  swarm::tracker::AnnounceEvent event = swarm::tracker::NONE;
+  // The identity is leaving the swarm (worker gone, job over): tried once, with the short
+  // budget, never retried.
+  bool final = false;
+  // Tracker ids this identity got from earlier answers (tracker URL -> id).
+  std::map<std::string, std::string> tracker_ids;
+};
+
+// What the schedule needs from a successful answer.
+struct TrackerAnswer {
+  uint32_t interval_s = 0;
+  uint32_t min_interval_s = 0;
+  std::string tracker_url;
+  std::string tracker_id;
+};
+
+class AnnounceSchedule {
+ public:
+  struct Options {
+    // First retry after a failed announce; doubles up to max_retry.
+    absl::Duration retry = absl::Seconds(5);
+    absl::Duration max_retry = absl::Minutes(5);
+    // Wait between regular announces when the tracker gives no interval.
+    absl::Duration default_interval = absl::Minutes(30);
+    // Shortest wait between regular announces, whatever the tracker says.
+    absl::Duration min_interval = absl::Seconds(10);
+    // Longest wait between two announces (retries included), whatever the tracker says; zero:
+    // no cap (SubmitJobRequest.max_announce_interval_s). A cap below min_interval lowers that
+    // floor to the cap; the tracker's own min interval still holds.
+    absl::Duration max_interval = absl::ZeroDuration();
+  };
+
+  AnnounceSchedule() : AnnounceSchedule(Options()) {}
+  explicit AnnounceSchedule(Options options) : options_(options) {}
+
+  // The identities that should be peers of the swarm now. A new one announces `started` at
+  // once; one no longer listed leaves (`stopped` if it has started, else it is just dropped);
+  // one listed again before its `stopped` went out simply stays. No effect after LeaveAll.
+  void SetIdentities(const std::vector<AnnounceIdentity>& identities, absl::Time now);
+  // Every piece is verified: each identity that has started (or whose `started` is in
+  // flight) announces `completed` next, at once. The others start later with left = 0, which
+  // needs no `completed`.
+  void Complete(absl::Time now);
+  // The job is over: every identity leaves, after its pending `completed` if there is one.
+  void LeaveAll();
+
+  // The announces due at `now`: at most one per identity and none for an identity with one in
+  // flight. Leaving identities are due at once. Each stays in flight until Succeeded/Failed.
+  std::vector<DueAnnounce> TakeDue(absl::Time now);
+  // Outcomes of announces from TakeDue. Return the wait until that identity's next announce
+  // (zero when it has left or goes on at once), for logs. After a success the interval runs
+  // from `sent`, the `now` the announce was taken at: it is the time between two announces,
+  // however long the answer took. After a failure the retry delay runs from `now`.
+  absl::Duration Succeeded(WorkerId who, swarm::tracker::AnnounceEvent event,
+                           const TrackerAnswer& answer, absl::Time sent);
+  absl::Duration Failed(WorkerId who, swarm::tracker::AnnounceEvent event, absl::Time now);
+
+  // Nobody is announced or still has to say `stopped`: after LeaveAll, the job may end.
+  bool empty() const { return slots_.empty(); }
+  // `who` is announced, or still has to leave.
+  bool Has(WorkerId who) const { return slots_.count(who) > 0; }
+  // When `who` announces next (InfiniteFuture when unknown); for tests.
+  absl::Time next_announce(WorkerId who) const;
+
+ private:
+  // Most tracker ids remembered per identity (one per tracker that gave one).
+  static constexpr size_t kMaxTrackerIds = 64;
+
+  struct Slot {
+    AnnounceIdentity who;
+    // A `started` was answered: the tracker knows this peer.
+    bool started = false;
+    // `completed` is still to be said.
+    bool completed_pending = false;
+    bool leaving = false;
+    bool in_flight = false;
+    absl::Time next_at = absl::InfinitePast();
+    absl::Duration retry;
+    std::map<std::string, std::string> tracker_ids;
+  };
+
+  absl::Duration Interval(const TrackerAnswer& answer) const;
+
+  const Options options_;
+  std::map<WorkerId, Slot> slots_;
+  bool over_ = false;
+};
+
+}  // namespace swarm::coordinator
+
+#endif  // SWARM_COORDINATOR_ANNOUNCE_SCHEDULE_H_

@@ -1,0 +1,185 @@
+// The job's announces: who is announced (each listening worker as a peer of its own, or the
+// coordinator while none listens), what each request says, and the rounds the job's thread
+// runs. AnnounceSchedule decides when and with which event; this file performs the RPCs,
+// several at once, with no lock held, and applies the answers.
+#include <algorithm>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "coordinator/job.h"
+
+namespace swarm::coordinator {
+namespace {
+
+using swarm::tracker::AnnounceEvent;
+
+const char* EventName(AnnounceEvent e) {
+  switch (e) {
+    case swarm::tracker::STARTED:
+      return "started";
+    case swarm::tracker::COMPLETED:
+      return "completed";
+    case swarm::tracker::STOPPED:
+      return "stopped";
+    default:
+      return "regular";
+  }
+}
+
+std::string WhoName(const AnnounceIdentity& who) {
+  if (who.worker == kCoordinatorIdentity) return "coordinator";
+  return absl::StrCat("worker ", who.worker, " (port ", who.port,
+                      who.ip.empty() ? "" : absl::StrCat(", ip ", who.ip), ")");
+}
+
+}  // namespace
+
+bool Job::AnnouncesActive() const {
+  return options_.tracker != nullptr && !metainfo_.trackers.empty() && Serving();
+}
+
+std::vector<AnnounceIdentity> Job::IdentitiesLocked() const {
+  std::vector<AnnounceIdentity> ids = Own()->announced;
+  if (ids.empty()) {
+    // Nobody can be reached: the coordinator still announces (port 0), to get peers.
+    AnnounceIdentity self;
+    self.worker = kCoordinatorIdentity;
+    self.peer_id = options_.peer_id;
+    self.key = options_.announce_key;
+    ids.push_back(std::move(self));
+  }
+  return ids;
+}
+
+void Job::LeaveSwarmLocked() {
+  schedule_.LeaveAll();
+  // Cut regular announces short; "stopped" and a last "completed" run out their short budget.
+  for (const auto& [ctx, final] : announces_in_flight_) {
+    if (!final) ctx->TryCancel();
+  }
+}
+
+swarm::tracker::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
+  swarm::tracker::AnnounceRequest request;
+  request.set_info_hash(std::string(bt::AsBytes(metainfo_.info_hash)));
+  request.set_peer_id(due.who.peer_id);
+  request.set_port(due.who.port);
+  request.set_ip(due.who.ip);
+  request.set_key(due.who.key);
+  request.set_event(due.event);
+  request.set_numwant(due.event == swarm::tracker::STOPPED ? 0 : options_.numwant);
+  if (due.who.worker == kCoordinatorIdentity) {
+    request.set_uploaded(UploadedLocked());
+    request.set_downloaded(ledger_.verified_bytes());
+  } else if (auto t = transfers_.find(due.who.worker); t != transfers_.end()) {
+    request.set_uploaded(t->second.uploaded);
+    request.set_downloaded(t->second.downloaded);
+  }
+  request.set_left(ledger_.missing_bytes());
+  for (const std::vector<std::string>& tier : metainfo_.trackers) {
+    swarm::tracker::TrackerTier* t = request.add_tiers();
+    for (const std::string& url : tier) t->add_urls(url);
+  }
+  for (const auto& [url, id] : due.tracker_ids) (*request.mutable_tracker_ids())[url] = id;
+  return request;
+}
+
+size_t Job::AddTrackerPeers(const swarm::tracker::AnnounceResponse& response) {
+  const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
+  std::vector<PeerAddr> peers;
+  for (const swarm::tracker::Peer& p : response.peers()) {
+    if (!p.peer_id().empty() && own->peer_ids.contains(p.peer_id())) continue;
+    absl::StatusOr<PeerAddr> addr = MakePeerAddr(p.ip(), p.port());
+    if (!addr.ok()) continue;
+    const std::string key = addr->Key();
+    if (ledger_.IsBanned(key) || own->keys.contains(key)) continue;
+    peers.push_back(*std::move(addr));
+  }
+  return pool_.Add(peers);
+}
+
+void Job::RunDueAnnounces() {
+  struct Call {
+    DueAnnounce due;
+    swarm::tracker::AnnounceRequest request;
+    swarm::tracker::AnnounceResponse response;
+    grpc::ClientContext ctx;
+    grpc::Status status;
+  };
+  std::vector<std::unique_ptr<Call>> calls;
+  absl::Time sent;
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.tracker == nullptr) return;
+    sent = clock_->Now();
+    for (DueAnnounce& due : schedule_.TakeDue(sent)) {
+      auto call = std::make_unique<Call>();
+      const absl::Duration budget =
+          due.final ? options_.stopped_announce_timeout : options_.announce_timeout;
+      call->due = std::move(due);
+      call->request = RequestFor(call->due);
+      call->request.set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(budget)));
+      // A little past the service's own budget, so that its answer (with its error text) wins.
+      call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + budget + absl::Seconds(1)));
+      announces_in_flight_[&call->ctx] = call->due.final;
+      calls.push_back(std::move(call));
+    }
+  }
+  if (calls.empty()) return;
+
+  // One thread per announce beyond the first: a round is one announce per identity (a
+  // handful of workers), and a slow tracker must not make the later ones wait in line.
+  auto run = [this](Call* c) {
+    c->status = options_.tracker->Announce(&c->ctx, c->request, &c->response);
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < calls.size(); ++i) threads.emplace_back(run, calls[i].get());
+  run(calls[0].get());
+  for (std::thread& t : threads) t.join();
+
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (const std::unique_ptr<Call>& c : calls) {
+      announces_in_flight_.erase(&c->ctx);
+      const AnnounceEvent event = c->due.event;
+      const WorkerId who = c->due.who.worker;
+      if (c->status.ok()) {
+        const size_t added = IsTerminal(state_) ? 0 : AddTrackerPeers(c->response);
+        TrackerAnswer answer;
+        answer.interval_s = c->response.interval_s();
+        answer.min_interval_s = c->response.min_interval_s();
+        answer.tracker_url = c->response.tracker_url();
+        answer.tracker_id = c->response.tracker_id();
+        const absl::Duration next = schedule_.Succeeded(who, event, answer, sent);
+        tracker_error_ = c->response.warnings().empty()
+                             ? std::string()
+                             : Truncate(absl::StrCat("tracker warning: ", c->response.warnings(0)));
+        // Regular announces may come every second or two (max_announce_interval_s): only
+        // the events are worth a line.
+        if (event != swarm::tracker::NONE) {
+          Log(absl::StrCat(
+              "announced ", WhoName(c->due.who), " (", EventName(event), ") to ",
+              c->response.tracker_url(), ": ", c->response.peers_size(), " peers, ", added, " new",
+              next > absl::ZeroDuration() ? absl::StrCat("; next in ", absl::FormatDuration(next))
+                                          : ""));
+        }
+      } else {
+        const std::string error = Truncate(c->status.error_message());
+        if (!IsTerminal(state_)) tracker_error_ = absl::StrCat("announce failed: ", error);
+        const absl::Duration retry = schedule_.Failed(who, event, now);
+        Log(absl::StrCat(
+            "announce of ", WhoName(c->due.who), " (", EventName(event), ") failed: ", error,
+            retry > absl::ZeroDuration() ? absl::StrCat("; retry in ", absl::FormatDuration(retry))
+                                         : ""));
+      }
+    }
+    if (Serving()) ServeAll(now, &out);
+  }
+  if (options_.deliver && !out.empty()) options_.deliver(std::move(out));
+}
+
+}  // namespace swarm::coordinator
