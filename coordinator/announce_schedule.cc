@@ -82,12 +82,13 @@ std::vector<DueAnnounce> AnnounceSchedule::TakeDue(absl::Time now) {
 absl::Duration AnnounceSchedule::Interval(const TrackerAnswer& answer) const {
   absl::Duration interval =
       answer.interval_s > 0 ? absl::Seconds(answer.interval_s) : options_.default_interval;
-  absl::Duration floor = options_.min_interval;
-  if (options_.max_interval > absl::ZeroDuration()) {
-    interval = std::min(interval, options_.max_interval);
-    floor = std::min(floor, options_.max_interval);
-  }
-  return std::max({interval, floor, absl::Seconds(answer.min_interval_s)});
+  const absl::Duration wait =
+      std::max({interval, options_.min_interval, absl::Seconds(answer.min_interval_s)});
+  // The job's cap is the user's explicit choice and overrides both the tracker's interval and
+  // its min interval, as aria2's --bt-tracker-interval does: a seeder on a test or demo swarm
+  // must learn of new leechers within seconds, and opentracker asks for a 16-minute minimum.
+  if (options_.max_interval > absl::ZeroDuration()) return std::min(wait, options_.max_interval);
+  return wait;
 }
 
 absl::Duration AnnounceSchedule::Succeeded(WorkerId who, AnnounceEvent event,

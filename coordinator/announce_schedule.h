@@ -81,7 +81,7 @@ class AnnounceSchedule {
     absl::Duration min_interval = absl::Seconds(10);
     // Longest wait between two announces (retries included), whatever the tracker says; zero:
     // no cap (SubmitJobRequest.max_announce_interval_s). A cap below min_interval lowers that
-    // floor to the cap; the tracker's own min interval still holds.
+    // floor to the cap; it overrides the tracker's min interval too.
     absl::Duration max_interval = absl::ZeroDuration();
   };
 

@@ -69,8 +69,8 @@ TEST(AnnounceScheduleTest, IntervalBounds) {
   plain.TakeDue(kT0 + absl::Hours(1));
   EXPECT_EQ(plain.Succeeded(1, NONE, Answer(60, 120), kT0), absl::Seconds(120));
 
-  // A cap (max_announce_interval_s) wins over the tracker's interval and lowers our floor,
-  // but never goes below the tracker's min interval.
+  // A cap (max_announce_interval_s) wins over the tracker's interval, its min interval and
+  // our floor.
   o.max_interval = absl::Seconds(2);
   AnnounceSchedule capped(o);
   capped.SetIdentities({Who(1)}, kT0);
@@ -81,7 +81,7 @@ TEST(AnnounceScheduleTest, IntervalBounds) {
   // Our floor is lowered to the cap, not below it: a tracker asking for 1 s gets 2 s.
   EXPECT_EQ(capped.Succeeded(1, NONE, Answer(1, 0), kT0), absl::Seconds(2));
   capped.TakeDue(kT0 + absl::Seconds(5));
-  EXPECT_EQ(capped.Succeeded(1, NONE, Answer(1800, 5), kT0), absl::Seconds(5));
+  EXPECT_EQ(capped.Succeeded(1, NONE, Answer(1800, 951), kT0), absl::Seconds(2));
 }
 
 TEST(AnnounceScheduleTest, FailuresRetryTheSameEventWithBackoffUnderTheCap) {

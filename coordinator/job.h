@@ -109,7 +109,7 @@ class Job {
     // max_announce_interval when that is smaller).
     absl::Duration min_announce_interval = absl::Seconds(10);
     // Longest wait between announces, whatever a tracker says; zero: the tracker's interval
-    // (SubmitJobRequest.max_announce_interval_s). The tracker's min interval still holds.
+    // (SubmitJobRequest.max_announce_interval_s). It overrides the tracker's min interval too.
     absl::Duration max_announce_interval = absl::ZeroDuration();
     // Newly verified pieces go to the workers (PiecesVerified) at each tick, or as soon as
     // this many have piled up.
