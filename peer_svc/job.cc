@@ -11,14 +11,18 @@ namespace peer_svc {
 namespace cpb = ::swarm::coordinator;
 
 Job::Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::ContentFiles> files,
-         std::function<void(WorkerMessage)> send, std::function<void()> poke)
+         const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
+         std::function<void()> poke)
     : options_(options),
       metainfo_(std::move(metainfo)),
       files_(std::move(files)),
       send_(std::move(send)),
       poke_(std::move(poke)),
       buffers_(metainfo_.piece_length),
-      pool_(metainfo_.num_pieces()) {
+      pool_(metainfo_.num_pieces()),
+      verified_(verified.size() == metainfo_.num_pieces() ? verified
+                                                          : bt::Bitfield(metainfo_.num_pieces())),
+      choker_(options.choker, absl::Now()) {
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -56,36 +60,88 @@ void Job::SendPieceFailed(uint32_t piece, cpb::PieceFailure reason, const PeerEn
   send_(std::move(m));
 }
 
+void Job::SendPeerClosed(const cpb::PeerAddress& peer, std::string reason) {
+  WorkerMessage m;
+  cpb::PeerClosed* c = m.mutable_peer_closed();
+  c->set_job_id(options_.job_id);
+  *c->mutable_peer() = peer;
+  c->set_reason(std::move(reason));
+  send_(std::move(m));
+}
+
+PeerConnection::Options Job::ConnectionOptions(PeerEndpoint endpoint) {
+  PeerConnection::Options o = options_.connection;
+  o.key = next_key_++;
+  o.endpoint = std::move(endpoint);
+  o.info_hash = metainfo_.info_hash;
+  o.layout = metainfo_.layout();
+  o.piece_hashes = metainfo_.piece_hashes;
+  o.buffer_pool = &buffers_;
+  return o;
+}
+
+void Job::AddConnection(std::unique_ptr<PeerConnection> conn, absl::Time now) {
+  connected_.insert(conn->endpoint().ToString());
+  choker_.AddPeer(conn->key(), now);
+  // The new thread's first delegate call waits for mu_, so it finds itself in conns_.
+  conns_[conn->key()] = std::move(conn);
+}
+
 // ---------------------------------------------------------------------------------------------
 // From the coordinator
 
 void Job::AddPeers(const cpb::AddPeers& add) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
+  const absl::Time now = absl::Now();
   for (const cpb::PeerAddress& p : add.peers()) {
     PeerEndpoint endpoint{p.ip(), static_cast<uint16_t>(p.port())};
     const std::string name = endpoint.ToString();
     if (banned_.contains(name) || connected_.contains(name)) continue;
     if (p.port() == 0 || p.port() > 65535) {
-      WorkerMessage m;
-      cpb::PeerClosed* c = m.mutable_peer_closed();
-      c->set_job_id(options_.job_id);
-      *c->mutable_peer() = p;
-      c->set_reason(absl::StrCat("invalid port ", p.port()));
-      send_(std::move(m));
+      SendPeerClosed(p, absl::StrCat("invalid port ", p.port()));
       continue;
     }
-    PeerConnection::Options o = options_.connection;
-    o.key = next_key_++;
-    o.endpoint = std::move(endpoint);
-    o.info_hash = metainfo_.info_hash;
-    o.layout = metainfo_.layout();
-    o.piece_hashes = metainfo_.piece_hashes;
-    o.buffer_pool = &buffers_;
-    // The new thread's first delegate call waits for mu_, so it finds itself in conns_.
-    conns_[o.key] = PeerConnection::Start(o, this);
-    connected_.insert(name);
+    if (verified_.All() && seeds_.contains(name)) {
+      // Handed back at once, so the coordinator can give us a peer we can serve instead.
+      SendPeerClosed(p, "a seed, and so are we: nothing to trade");
+      continue;
+    }
+    AddConnection(PeerConnection::Start(ConnectionOptions(std::move(endpoint)), this), now);
   }
+}
+
+bool Job::AcceptPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return false;
+  AddConnection(PeerConnection::Adopt(ConnectionOptions(remote), fd, handshake, this), absl::Now());
+  return true;
+}
+
+void Job::PiecesVerified(const cpb::PiecesVerified& verified) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  MarkVerified(verified.pieces());
+}
+
+void Job::MarkVerified(absl::Span<const uint32_t> pieces) {
+  std::vector<uint32_t> fresh;
+  for (uint32_t piece : pieces) {
+    if (piece >= verified_.size() || verified_.Get(piece)) continue;
+    verified_.Set(piece);
+    fresh.push_back(piece);
+    // Verified elsewhere while we hold its lease (the coordinator revokes it too).
+    if (pool_.Holds(piece)) CancelOn(pool_.Remove(piece), piece, 0);
+  }
+  if (fresh.empty()) return;
+  for (auto& [key, conn] : conns_) conn->AnnouncePieces(fresh);
+  pieces_changed_ = true;
+  if (verified_.All()) became_seed_ = true;
+}
+
+bool Job::seeding() const {
+  absl::MutexLock lock(&mu_);
+  return verified_.All();
 }
 
 void Job::GrantLeases(const cpb::GrantLeases& grant) {
@@ -95,6 +151,9 @@ void Job::GrantLeases(const cpb::GrantLeases& grant) {
   int added = 0;
   bool endgame = false;
   for (const cpb::Lease& l : grant.leases()) {
+    // Granted before the coordinator's PiecesVerified for it reached us: nothing to fetch,
+    // and the coordinator, knowing the piece is verified, expects nothing back.
+    if (verified_.Get(l.piece())) continue;
     if (pool_.AddLease(l.piece(), now)) ++added;
     endgame = endgame || l.endgame();
   }
@@ -182,22 +241,31 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
       WakeAll(0);
     }
 
-    // Leases wanted: what the connections could use to keep their queues full, twice over,
-    // so that a batch asked for now arrives before the pool runs dry. Asked for in batches
-    // (once a quarter of that is missing), not piece by piece.
-    uint32_t desired = 0;
-    for (const auto& [key, conn] : conns_) desired += conn->desired_pieces();
-    const uint32_t high = std::max(2 * desired, options_.min_leases);
-    const uint32_t held = static_cast<uint32_t>(pool_.size());
-    // No connection, nobody to fetch with: ask for peers first (leases would only lapse).
-    const uint32_t max_pieces = !conns_.empty() && high > held ? high - held : 0;
+    if (now >= choker_.next_rechoke()) Rechoke(now);
+
+    const bool seeding = verified_.All();
+    uint32_t max_pieces = 0;
+    uint32_t high = 0;
+    if (!seeding) {
+      // Leases wanted: what the connections could use to keep their queues full, twice
+      // over, so that a batch asked for now arrives before the pool runs dry. Asked for in
+      // batches (once a quarter of that is missing), not piece by piece.
+      uint32_t desired = 0;
+      for (const auto& [key, conn] : conns_) desired += conn->desired_pieces();
+      high = std::max(2 * desired, options_.min_leases);
+      const uint32_t held = static_cast<uint32_t>(pool_.size());
+      // No connection, nobody to fetch with: ask for peers first (leases would only lapse).
+      max_pieces = !conns_.empty() && high > held ? high - held : 0;
+    }
     const bool pieces_due = max_pieces > 0 && max_pieces >= high / 4;
     const absl::Duration since = now - last_request_;
-    const bool interval_passed = since >= options_.request_interval;
+    const bool interval_passed =
+        since >= (seeding ? options_.seed_request_interval : options_.request_interval);
     // Without something new to say, ask again only after the interval: the coordinator may
     // simply have nothing to give.
     const bool ask_pieces = pieces_due && (pieces_changed_ || interval_passed);
-    const bool ask_peers = free_peer_slots > 0 && (peers_changed_ || interval_passed);
+    const bool ask_peers =
+        became_seed_ || (free_peer_slots > 0 && (peers_changed_ || interval_passed));
     if ((ask_pieces || ask_peers) && since < options_.min_request_gap) {
       next = last_request_ + options_.min_request_gap;
     } else if (ask_pieces || ask_peers) {
@@ -208,12 +276,31 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
       r->set_max_peers(free_peer_slots);
       send_(std::move(m));
       last_request_ = now;
-      pieces_changed_ = peers_changed_ = false;
+      pieces_changed_ = peers_changed_ = became_seed_ = false;
       if (max_pieces > 0 && starved_since_ == absl::InfiniteFuture()) starved_since_ = now;
     }
   }
   for (auto& c : dead) c->Join();
   return next;
+}
+
+void Job::Rechoke(absl::Time now) {
+  std::vector<Choker::PeerStats> stats;
+  stats.reserve(conns_.size());
+  for (const auto& [key, conn] : conns_) {
+    stats.push_back(Choker::PeerStats{key, conn->downloaded_bytes(), conn->uploaded_bytes()});
+  }
+  const std::vector<Choker::PeerKey> unchoked = choker_.Rechoke(now, stats, verified_.All());
+  for (auto& [key, conn] : conns_) {
+    conn->SetChoking(!std::binary_search(unchoked.begin(), unchoked.end(), key));
+  }
+}
+
+void Job::FillFreeSlots() {
+  for (Choker::PeerKey key : choker_.FillFreeSlots()) {
+    auto it = conns_.find(key);
+    if (it != conns_.end()) it->second->SetChoking(false);
+  }
 }
 
 void Job::TakeProgress(cpb::Heartbeat* heartbeat) {
@@ -224,6 +311,15 @@ void Job::TakeProgress(cpb::Heartbeat* heartbeat) {
     lp->set_piece(p.piece);
     lp->set_bytes_received(p.bytes);
   }
+  cpb::Heartbeat::JobTransfer* t = heartbeat->add_jobs();
+  t->set_job_id(options_.job_id);
+  t->set_downloaded_bytes(downloaded_.load(std::memory_order_relaxed));
+  t->set_uploaded_bytes(uploaded_.load(std::memory_order_relaxed));
+  uint32_t uploading = 0;
+  for (const auto& [key, conn] : conns_) {
+    if (!conn->choking() && conn->peer_interested()) ++uploading;
+  }
+  t->set_upload_peers(uploading);
 }
 
 size_t Job::num_peers() const {
@@ -283,6 +379,7 @@ void Job::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) {
 
 void Job::OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress> progress,
                      uint64_t new_bytes) {
+  downloaded_.fetch_add(new_bytes, std::memory_order_relaxed);
   if (options_.downloaded_bytes != nullptr) {
     options_.downloaded_bytes->fetch_add(new_bytes, std::memory_order_relaxed);
   }
@@ -344,6 +441,12 @@ void Job::WriterLoop() {
       if (stopping_) continue;
     }
     if (written.ok()) {
+      {
+        // On disk: ours to upload and announce now, before the coordinator echoes it back
+        // in PiecesVerified (which then changes nothing).
+        absl::MutexLock lock(&mu_);
+        if (!stopping_) MarkVerified({item.piece});
+      }
       WorkerMessage m;
       cpb::PieceDone* d = m.mutable_piece_done();
       d->set_job_id(options_.job_id);
@@ -376,10 +479,16 @@ void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned
     absl::MutexLock lock(&mu_);
     pool_.RemovePeer(conn.key(), absl::Now());
     reports_.erase(conn.key());
+    choker_.RemovePeer(conn.key());
     const std::string name = conn.endpoint().ToString();
     connected_.erase(name);
     if (banned) banned_.insert(name);
+    // An incoming peer's port is not where it listens: nothing to remember it by.
+    if (!banned && !conn.incoming() && conn.peer_is_seed() && verified_.All()) {
+      seeds_.insert(name);
+    }
     if (stopping_) return;
+    FillFreeSlots();
     WorkerMessage m;
     cpb::PeerClosed* c = m.mutable_peer_closed();
     c->set_job_id(options_.job_id);
@@ -398,6 +507,36 @@ void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned
     pieces_changed_ = peers_changed_ = true;
   }
   poke_();
+}
+
+bt::Bitfield Job::OurPieces(PeerConnection& conn) {
+  absl::MutexLock lock(&mu_);
+  return verified_;
+}
+
+absl::Status Job::ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
+                            char* out) {
+  // No job lock: ContentFiles is thread-safe, and the connection only asks for pieces it
+  // has announced, which are verified and on disk.
+  return files_->ReadBlock(piece, begin, length, out);
+}
+
+void Job::OnPeerInterest(PeerConnection& conn, bool interested) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  if (interested) {
+    if (choker_.SetInterested(conn.key(), true)) conn.SetChoking(false);
+  } else {
+    choker_.SetInterested(conn.key(), false);
+    FillFreeSlots();
+  }
+}
+
+void Job::OnUploaded(PeerConnection& conn, uint64_t new_bytes) {
+  uploaded_.fetch_add(new_bytes, std::memory_order_relaxed);
+  if (options_.uploaded_bytes != nullptr) {
+    options_.uploaded_bytes->fetch_add(new_bytes, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace peer_svc

@@ -1,7 +1,14 @@
 // One job (torrent) as served by this worker: its metainfo and output files, its leases
-// (PiecePool), its peer connections, and what it owes the coordinator — PieceDone and
-// PieceFailed as they happen, peer bitfields and haves in batches, PeerClosed, and
-// RequestWork whenever it has room for more leases or peers.
+// (PiecePool), its peer connections (dialled to the peers the coordinator gives, and
+// accepted by the worker's Listener), the pieces verified in the job (StartJob.verified,
+// PiecesVerified, and its own), who it uploads to (Choker, rechoked from Tick), and what it
+// owes the coordinator — PieceDone and PieceFailed as they happen, peer bitfields and haves
+// in batches, PeerClosed, transfer totals for the heartbeat, and RequestWork whenever it has
+// room for more leases or peers.
+//
+// Once every piece is verified the job seeds: it asks for no leases, only for peers
+// (RequestWork with max_pieces = 0) so that it can dial the leechers the coordinator learns
+// of, and keeps uploading to whoever is connected.
 //
 // Threads: the session's reader calls AddPeers / GrantLeases / RevokeLeases / Stop; the
 // session's control thread calls Tick and TakeProgress; every connection calls the
@@ -16,6 +23,8 @@
 //           [&] { control.Wake(); });                              // "Tick me soon"
 //   job.GrantLeases(grant);     // from the coordinator's stream
 //   job.AddPeers(add);
+//   job.PiecesVerified(verified);
+//   job.AcceptPeer(fd, handshake, from);      // from the Listener
 //   job.Tick(absl::Now(), free_peer_slots);   // from the control loop, often
 //   job.Stop();
 #ifndef SWARM_PEER_SVC_JOB_H_
@@ -36,8 +45,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bt/bitfield.h"
 #include "bt/metainfo.h"
+#include "bt/wire.h"
 #include "common/content_files.h"
+#include "peer_svc/choker.h"
 #include "peer_svc/peer_connection.h"
 #include "peer_svc/piece_buffer.h"
 #include "peer_svc/piece_pool.h"
@@ -63,19 +75,28 @@ class Job : public PeerConnection::Delegate {
     absl::Duration endgame_after = absl::Seconds(1);
     // RequestWork again after this long without any progress to prompt it.
     absl::Duration request_interval = absl::Seconds(1);
+    // The same while seeding, when only peers are asked for (the coordinator remembers a
+    // request it could not fill, so this only guards against a lost one).
+    absl::Duration seed_request_interval = absl::Seconds(10);
+    // Upload slots, rechoke and optimistic unchoke intervals.
+    Choker::Options choker;
     // Least time between two RequestWork, however fast pieces complete.
     absl::Duration min_request_gap = absl::Milliseconds(10);
     // Verified pieces waiting for the writer, at most (connections wait beyond it, and so
     // stop reading from their peers: the disk sets the pace).
     size_t max_write_queue_bytes = 64u << 20;
-    // Bytes received from peers, for the heartbeat (shared by the worker's jobs).
+    // Payload bytes received from and sent to peers, for the heartbeat (shared by the
+    // worker's jobs).
     std::atomic<uint64_t>* downloaded_bytes = nullptr;
+    std::atomic<uint64_t>* uploaded_bytes = nullptr;
   };
 
-  // `send` queues a message for the coordinator; it must not block and may be called with
-  // the job's lock held. `poke` asks for an early Tick (work to report).
+  // `verified`: the pieces verified when the job started (any other size than the torrent's
+  // piece count: none). `send` queues a message for the coordinator; it must not block and
+  // may be called with the job's lock held. `poke` asks for an early Tick (work to report).
   Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::ContentFiles> files,
-      std::function<void(WorkerMessage)> send, std::function<void()> poke);
+      const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
+      std::function<void()> poke);
   // Stops (see Stop).
   ~Job() override;
 
@@ -86,6 +107,12 @@ class Job : public PeerConnection::Delegate {
   void AddPeers(const swarm::coordinator::AddPeers& add);
   void GrantLeases(const swarm::coordinator::GrantLeases& grant);
   void RevokeLeases(const swarm::coordinator::RevokeLeases& revoke);
+  void PiecesVerified(const swarm::coordinator::PiecesVerified& verified);
+
+  // --- from the Listener ---
+  // A peer connected to us with this job's info-hash in `handshake`: adopts `fd` as a
+  // connection (true), or returns false when the job is stopping (the caller closes fd).
+  bool AcceptPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote);
   // Drops every peer and lease and joins the connections' threads. Nothing more is sent.
   void Stop();
 
@@ -95,12 +122,15 @@ class Job : public PeerConnection::Delegate {
   // Returns when it wants to be called again at the latest (a RequestWork held back by
   // min_request_gap), or InfiniteFuture.
   absl::Time Tick(absl::Time now, uint32_t free_peer_slots);
-  // Progress of leases in flight since the last call, for the heartbeat.
+  // Progress of leases in flight since the last call, and the job's transfer totals, for
+  // the heartbeat.
   void TakeProgress(swarm::coordinator::Heartbeat* heartbeat);
   // Connections open or opening.
   size_t num_peers() const;
   // Leases held.
   size_t num_leases() const;
+  // Every piece is verified: the job only uploads.
+  bool seeding() const;
 
   // --- PeerConnection::Delegate (connection threads) ---
   void OnPeerPieces(PeerConnection& conn, const bt::Bitfield& have) override;
@@ -113,6 +143,11 @@ class Job : public PeerConnection::Delegate {
   void OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data) override;
   void OnPieceCorrupt(PeerConnection& conn, uint32_t piece) override;
   void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) override;
+  bt::Bitfield OurPieces(PeerConnection& conn) override;
+  absl::Status ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
+                         char* out) override;
+  void OnPeerInterest(PeerConnection& conn, bool interested) override;
+  void OnUploaded(PeerConnection& conn, uint64_t new_bytes) override;
 
  private:
   struct PendingReport {
@@ -137,6 +172,19 @@ class Job : public PeerConnection::Delegate {
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendPieceFailed(uint32_t piece, swarm::coordinator::PieceFailure reason,
                        const PeerEndpoint* peer, std::string detail);
+  void SendPeerClosed(const swarm::coordinator::PeerAddress& peer, std::string reason);
+  // Options for a new connection to `endpoint`, with the next key.
+  PeerConnection::Options ConnectionOptions(PeerEndpoint endpoint)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts tracking a new connection (conns_, choker).
+  void AddConnection(std::unique_ptr<PeerConnection> conn, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records pieces as verified; announces the new ones to every connection and drops
+  // leases on them. The job starts seeding when that makes every piece verified.
+  void MarkVerified(absl::Span<const uint32_t> pieces) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Unchokes the peers the choker put into free slots.
+  void FillFreeSlots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Rechoke(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const bt::Metainfo metainfo_;
@@ -145,6 +193,9 @@ class Job : public PeerConnection::Delegate {
   const std::function<void()> poke_;
   // Piece buffers, shared by the connections (which fill them) and the writer.
   BufferPool buffers_;
+  // Payload bytes since the job started here, for the heartbeat's JobTransfer.
+  std::atomic<uint64_t> downloaded_{0};
+  std::atomic<uint64_t> uploaded_{0};
 
   absl::Mutex write_mu_;
   std::deque<WriteItem> write_queue_ ABSL_GUARDED_BY(write_mu_);
@@ -161,6 +212,14 @@ class Job : public PeerConnection::Delegate {
   // "ip:port" of connected peers (no second connection to one) and of banned ones.
   absl::flat_hash_set<std::string> connected_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> banned_ ABSL_GUARDED_BY(mu_);
+  // Seeds we dialled and dropped while seeding ourselves: not dialled again.
+  absl::flat_hash_set<std::string> seeds_ ABSL_GUARDED_BY(mu_);
+  // Pieces verified in the job: what we upload and announce.
+  bt::Bitfield verified_ ABSL_GUARDED_BY(mu_);
+  Choker choker_ ABSL_GUARDED_BY(mu_);
+  // Became a seed since the last RequestWork: say so (max_pieces = 0) at the next Tick,
+  // whatever the free peer slots, so the coordinator drops the standing lease request.
+  bool became_seed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<PiecePool::PeerKey, PendingReport> reports_ ABSL_GUARDED_BY(mu_);
   // Something changed that may change what to ask for (leases finished or handed back, new
   // availability; a peer gone): ask without waiting for the interval.

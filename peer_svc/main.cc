@@ -1,5 +1,6 @@
-// peer_svc: a peer worker. Registers with a coordinator and downloads the pieces it is leased
-// from the swarm peers it is given, until SIGINT/SIGTERM or until the coordinator is gone.
+// peer_svc: a peer worker. Registers with a coordinator, downloads the pieces it is leased
+// from the swarm peers it is given, and uploads verified pieces to peers that connect to its
+// listen port or that it dials, until SIGINT/SIGTERM or until the coordinator is gone.
 #include <signal.h>
 
 #include <iostream>
@@ -16,12 +17,19 @@ ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)
 ABSL_FLAG(std::string, auth_token, "", "shared secret the coordinator was started with");
 ABSL_FLAG(uint32_t, max_peers, 50, "most swarm peers to hold connections to at once");
 ABSL_FLAG(std::string, bind_ip, "", "source address for peer connections (default: any)");
+ABSL_FLAG(std::string, listen_ip, "",
+          "address to accept peers on, registered with the coordinator, which announces it to "
+          "trackers (default: --bind_ip if given, else 127.0.0.1; 0.0.0.0 binds every "
+          "interface and lets the coordinator announce the address it sees this worker at)");
+ABSL_FLAG(uint32_t, listen_port, 0, "TCP port to accept peers on (0: an ephemeral port)");
+ABSL_FLAG(uint32_t, upload_slots, 4,
+          "peers uploaded to at once per job, besides the optimistic unchoke");
 ABSL_FLAG(std::string, name, "", "name in the coordinator's logs (default: host:pid)");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "peer_svc --coordinator=HOST:PORT [--auth_token=T] [--max_peers=N]"
-      " [--bind_ip=IP] [--name=S]");
+      " [--bind_ip=IP] [--listen_ip=IP] [--listen_port=N] [--upload_slots=N] [--name=S]");
   absl::ParseCommandLine(argc, argv);
 
   // Blocked before any thread starts, so every thread inherits the mask and only the waiter
@@ -37,13 +45,22 @@ int main(int argc, char** argv) {
   options.auth_token = absl::GetFlag(FLAGS_auth_token);
   options.max_peers = absl::GetFlag(FLAGS_max_peers);
   options.bind_ip = absl::GetFlag(FLAGS_bind_ip);
+  options.listen_ip = absl::GetFlag(FLAGS_listen_ip);
+  if (absl::GetFlag(FLAGS_listen_port) > 65535) {
+    std::cerr << "peer_svc: --listen_port must be at most 65535\n";
+    return 1;
+  }
+  options.listen_port = static_cast<uint16_t>(absl::GetFlag(FLAGS_listen_port));
+  options.job.choker.upload_slots = absl::GetFlag(FLAGS_upload_slots);
   options.name = absl::GetFlag(FLAGS_name);
   absl::StatusOr<std::unique_ptr<peer_svc::Worker>> worker = peer_svc::Worker::Start(options);
   if (!worker.ok()) {
     std::cerr << "peer_svc: " << worker.status() << "\n";
     return 1;
   }
-  std::cout << "peer_svc registered as worker " << (*worker)->worker_id() << std::endl;
+  std::cout << "peer_svc registered as worker " << (*worker)->worker_id() << ", accepting peers on "
+            << peer_svc::PeerEndpoint{(*worker)->listen_ip(), (*worker)->listen_port()}.ToString()
+            << std::endl;
 
   peer_svc::Worker* w = worker->get();
   std::thread signal_waiter([w, signals] {

@@ -28,30 +28,17 @@ absl::Status Errno(std::string_view what) {
 
 bool IsPeerGone(int err) { return err == EPIPE || err == ECONNRESET; }
 
-// Parses a numeric IPv4 or IPv6 address with `port` into *addr.
-bool ToSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
-  std::memset(addr, 0, sizeof(*addr));
-  auto* v4 = reinterpret_cast<sockaddr_in*>(addr);
-  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
-    v4->sin_family = AF_INET;
-    v4->sin_port = htons(port);
-    *len = sizeof(sockaddr_in);
-    return true;
-  }
-  auto* v6 = reinterpret_cast<sockaddr_in6*>(addr);
-  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
-    v6->sin6_family = AF_INET6;
-    v6->sin6_port = htons(port);
-    *len = sizeof(sockaddr_in6);
-    return true;
-  }
-  return false;
+// Our BEP 10 handshake: no extension messages; our listen port (so a peer that we dialled
+// knows where to reach us), our request queue limit, and our name (peers log it). Keys in
+// sorted order, as bencoding wants.
+std::string ExtendedHandshake(uint16_t listen_port, uint32_t reqq) {
+  std::string d = "d1:mde";
+  if (listen_port != 0) absl::StrAppend(&d, "1:pi", listen_port, "e");
+  absl::StrAppend(&d, "4:reqqi", reqq, "e1:v9:swarm/0.1e");
+  return d;
 }
 
-// Our BEP 10 handshake: no extension messages, just our name (peers log it).
-constexpr std::string_view kExtendedHandshake = "d1:mde1:v9:swarm/0.1e";
-
-// Cap on unsent bytes: we only send small messages, so a backlog this big means the peer
+// Cap on unsent control bytes beyond the block batch: a backlog this big means the peer
 // stopped reading while making us answer (rejects to its requests).
 constexpr size_t kMaxOutBacklog = 1 << 20;
 
@@ -64,25 +51,44 @@ constexpr absl::Duration kPickRetry = absl::Seconds(1);
 
 }  // namespace
 
-std::string PeerEndpoint::ToString() const {
-  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
-
-PeerConnection::PeerConnection(const Options& options, Delegate* delegate)
+PeerConnection::PeerConnection(const Options& options, Delegate* delegate, int adopted_fd,
+                               const bt::Handshake* handshake)
     : options_(options),
       delegate_(delegate),
+      incoming_(handshake != nullptr),
+      adopted_fd_(adopted_fd),
       parser_(
           [&] {
             bt::MessageParser::Limits limits;
             limits.num_pieces = options.layout.num_pieces();
+            // Requests of any length pass the parser, so that the UploadQueue can refuse an
+            // oversize one (and count it) rather than the parser dropping the peer at once.
+            // Blocks stay bounded by the message length limit, and the pipeline checks
+            // every block against what we asked for.
+            limits.max_request_length = UINT32_MAX;
             return limits;
           }(),
-          bt::MessageParser::StreamStart::kHandshake),
-      pipeline_(options.layout, options.pipeline, absl::Now(), options.buffer_pool) {}
+          // The Listener has read an incoming peer's handshake already.
+          handshake != nullptr ? bt::MessageParser::StreamStart::kMessages
+                               : bt::MessageParser::StreamStart::kHandshake),
+      pipeline_(options.layout, options.pipeline, absl::Now(), options.buffer_pool),
+      our_have_(options.layout.num_pieces()),
+      peer_have_(options.layout.num_pieces()),
+      upload_(options.layout, options.upload) {
+  if (handshake != nullptr) adopted_handshake_ = *handshake;
+}
 
 std::unique_ptr<PeerConnection> PeerConnection::Start(const Options& options, Delegate* delegate) {
-  std::unique_ptr<PeerConnection> c(new PeerConnection(options, delegate));
+  std::unique_ptr<PeerConnection> c(new PeerConnection(options, delegate, -1, nullptr));
+  c->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  c->thread_ = std::thread([p = c.get()] { p->Run(); });
+  return c;
+}
+
+std::unique_ptr<PeerConnection> PeerConnection::Adopt(const Options& options, int fd,
+                                                      const bt::Handshake& handshake,
+                                                      Delegate* delegate) {
+  std::unique_ptr<PeerConnection> c(new PeerConnection(options, delegate, fd, &handshake));
   c->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   c->thread_ = std::thread([p = c.get()] { p->Run(); });
   return c;
@@ -92,6 +98,8 @@ PeerConnection::~PeerConnection() {
   Stop();
   Join();
   if (wake_fd_ >= 0) close(wake_fd_);
+  // Never started (cannot happen: Adopt starts the thread that takes it), but never leaked.
+  if (adopted_fd_ >= 0) close(adopted_fd_);
 }
 
 void PeerConnection::CancelPieces(absl::Span<const uint32_t> pieces) {
@@ -114,6 +122,18 @@ void PeerConnection::Wake() {
   }
 }
 
+void PeerConnection::AnnouncePieces(absl::Span<const uint32_t> pieces) {
+  {
+    absl::MutexLock lock(&inbox_mu_);
+    have_inbox_.insert(have_inbox_.end(), pieces.begin(), pieces.end());
+  }
+  Wake();
+}
+
+void PeerConnection::SetChoking(bool choking) {
+  if (want_choking_.exchange(choking) != choking) Wake();
+}
+
 void PeerConnection::Stop() {
   stop_.store(true);
   Wake();
@@ -129,7 +149,7 @@ absl::Status PeerConnection::Violation(const absl::Status& status) {
 }
 
 void PeerConnection::Run() {
-  absl::Status status = Connect();
+  absl::Status status = incoming_ ? AdoptSocket() : Connect();
   if (status.ok()) status = Loop();
   if (fd_ >= 0) {
     close(fd_);
@@ -137,8 +157,11 @@ void PeerConnection::Run() {
   }
   unchoked_.store(false);
   desired_pieces_.store(0);
-  // The bytes counted since the last report still count as downloaded.
+  peer_interested_.store(false);
+  choking_.store(true);
+  // The bytes counted since the last report still count as downloaded (and uploaded).
   if (unreported_bytes_ > 0) ReportProgress(absl::Now(), /*force=*/true);
+  ReportUploads(absl::Now(), /*force=*/true);
   delegate_->OnClosed(*this, status, banned_);
   done_.store(true, std::memory_order_release);
 }
@@ -197,12 +220,17 @@ absl::Status PeerConnection::Connect() {
     return Errno("connect");
   }
 
-  const absl::Time now = absl::Now();
+  StartTimers(absl::Now());
+  return absl::OkStatus();
+}
+
+void PeerConnection::StartTimers(absl::Time now) {
   connected_at_ = now;
   last_recv_ = now;
   last_send_ = now;
   last_progress_ = now;
   last_pick_retry_ = now;
+  last_upload_report_ = now;
   bt::Handshake h;
   h.info_hash = options_.info_hash;
   h.peer_id = options_.peer_id;
@@ -210,7 +238,15 @@ absl::Status PeerConnection::Connect() {
   h.set_extension_protocol(true);
   bt::AppendHandshake(&out_, h);
   read_buf_.reset(new char[options_.read_size]);
-  return absl::OkStatus();
+}
+
+absl::Status PeerConnection::AdoptSocket() {
+  fd_ = adopted_fd_;
+  adopted_fd_ = -1;
+  const int one = 1;  // as in Connect: our small messages must not wait for delayed ACKs
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  StartTimers(absl::Now());
+  return HandleHandshake(adopted_handshake_);
 }
 
 absl::Status PeerConnection::Loop() {
@@ -218,10 +254,22 @@ absl::Status PeerConnection::Loop() {
     if (stop_.load()) return absl::CancelledError("stopped");
     absl::Time now = absl::Now();
     SWARM_RETURN_IF_ERROR(CheckTimers(now));
-    DrainInbox();
-    if (handshake_done_) UpdateRequests(now);
+    SWARM_RETURN_IF_ERROR(DrainInbox(now));
+    if (handshake_done_) {
+      // Checked every turn, not only on a wake: a choker decision made before the handshake
+      // waits here for it.
+      ApplyChoking(want_choking_.load(), now);
+      UpdateRequests(now);
+    }
     SWARM_RETURN_IF_ERROR(Flush());
-    if (out_.size() - out_pos_ > kMaxOutBacklog) {
+    // Blocks go into the send buffer only once it is empty, so sent bytes are never moved
+    // about in it; the socket's own buffer keeps the link busy while we read the next batch.
+    // Bounded: the queue holds at most UploadQueue::Options::max_requests.
+    while (out_.empty() && !send_closed_ && !upload_.empty()) {
+      SWARM_RETURN_IF_ERROR(ServeRequests());
+      SWARM_RETURN_IF_ERROR(Flush());
+    }
+    if (out_.size() - out_pos_ > kMaxOutBacklog + options_.send_batch) {
       return absl::ResourceExhaustedError("peer does not read what we send");
     }
 
@@ -291,11 +339,108 @@ absl::Status PeerConnection::HandleHandshake(const bt::Handshake& h) {
   remote_peer_id_.assign(h.peer_id.begin(), h.peer_id.end());
   check_interest_ = true;
   fast_ = h.fast_extension();
-  // BEP 6: with the fast extension one of bitfield / have-all / have-none must come first;
-  // we have nothing to offer (no uploads yet).
-  if (fast_) bt::AppendHaveNone(&out_);
-  if (h.extension_protocol()) bt::AppendExtended(&out_, 0, kExtendedHandshake);
+  SendOurPieces();
+  if (h.extension_protocol()) {
+    bt::AppendExtended(&out_, 0,
+                       ExtendedHandshake(options_.listen_port, options_.upload.max_requests));
+  }
   return absl::OkStatus();
+}
+
+void PeerConnection::SendOurPieces() {
+  bt::Bitfield have = delegate_->OurPieces(*this);
+  if (have.size() == options_.layout.num_pieces()) our_have_ = std::move(have);
+  // BEP 6: with the fast extension one of bitfield / have-all / have-none must come first.
+  // Without it a peer with no pieces may send no bitfield at all (BEP 3).
+  if (fast_ && our_have_.All()) {
+    bt::AppendHaveAll(&out_);
+  } else if (fast_ && our_have_.None()) {
+    bt::AppendHaveNone(&out_);
+  } else if (!our_have_.None()) {
+    bt::AppendBitfield(&out_, our_have_);
+  }
+}
+
+void PeerConnection::SetPeerPieces(const bt::Bitfield& have) {
+  peer_have_ = have;
+  peer_seed_.store(peer_have_.All(), std::memory_order_relaxed);
+  lacking_ = 0;
+  // Once per bitfield: a bit at a time is fast enough even for a million pieces.
+  for (uint32_t p = 0; p < peer_have_.size(); ++p) {
+    if (peer_have_.Get(p) && !our_have_.Get(p)) ++lacking_;
+  }
+}
+
+absl::Status PeerConnection::CheckBothSeeds() const {
+  if (handshake_done_ && our_have_.All() && peer_have_.All()) {
+    return absl::FailedPreconditionError("the peer is a seed and so are we: nothing to trade");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PeerConnection::HandleRequest(const bt::Message& m, absl::Time now) {
+  const UploadQueue::Request r{m.index, m.begin, m.length};
+  switch (upload_.OnRequest(r, our_have_.Get(m.index), now)) {
+    case UploadQueue::Verdict::kQueued:
+      break;
+    case UploadQueue::Verdict::kRefused:
+      // BEP 6 wants an explicit refusal; BEP 3 peers learn nothing (they time out or retry).
+      if (fast_) bt::AppendReject(&out_, m.index, m.begin, m.length);
+      break;
+    case UploadQueue::Verdict::kBan:
+      banned_ = true;
+      return absl::PermissionDeniedError(absl::StrCat("dropped: ", upload_.ban_reason()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PeerConnection::ServeRequests() {
+  const size_t batch_end = out_.size() + options_.send_batch;
+  // Sized once for a whole batch (plus the block that crosses the line): no reallocation
+  // per block.
+  if (out_.capacity() < options_.send_batch + options_.upload.max_request_length + 4096) {
+    out_.reserve(options_.send_batch + options_.upload.max_request_length + 4096);
+  }
+  uint64_t sent = 0;
+  while (out_.size() < batch_end) {
+    std::optional<UploadQueue::Request> r = upload_.Pop();
+    if (!r) break;
+    const size_t start = out_.size();
+    bt::AppendPieceHeader(&out_, r->piece, r->begin, r->length);
+    const size_t data_at = out_.size();
+    out_.resize(data_at + r->length);
+    const absl::Status read =
+        delegate_->ReadBlock(*this, r->piece, r->begin, r->length, out_.data() + data_at);
+    if (!read.ok()) {
+      out_.resize(start);
+      // Our disk, not the peer: not banned.
+      return absl::InternalError(
+          absl::StrCat("cannot read piece ", r->piece, " to upload: ", read.message()));
+    }
+    sent += r->length;
+  }
+  uploaded_total_.fetch_add(sent, std::memory_order_relaxed);
+  unreported_upload_ += sent;
+  return absl::OkStatus();
+}
+
+void PeerConnection::ApplyChoking(bool choking, absl::Time now) {
+  if (choking == upload_.choking()) return;
+  if (choking) {
+    dropped_.clear();
+    upload_.Choke(now, &dropped_);
+    bt::AppendChoke(&out_);
+    // BEP 6: a choke voids the queue, and the fast extension says so request by request.
+    if (fast_) {
+      for (const UploadQueue::Request& r : dropped_) {
+        bt::AppendReject(&out_, r.piece, r.begin, r.length);
+      }
+    }
+  } else {
+    upload_.Unchoke();
+    bt::AppendUnchoke(&out_);
+  }
+  choking_.store(choking, std::memory_order_relaxed);
 }
 
 void PeerConnection::HandleExtended(const bt::Message& m) {
@@ -323,11 +468,13 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
         case BlockPipeline::BlockResult::kIgnored:
           break;
         case BlockPipeline::BlockResult::kStored:
+          downloaded_total_.fetch_add(m.data.size(), std::memory_order_relaxed);
           unreported_bytes_ += m.data.size();
           progress_dirty_ = true;
           waiting_since_ = now;
           break;
         case BlockPipeline::BlockResult::kPieceComplete:
+          downloaded_total_.fetch_add(m.data.size(), std::memory_order_relaxed);
           unreported_bytes_ += m.data.size();
           progress_dirty_ = true;
           waiting_since_ = now;
@@ -348,9 +495,10 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
       try_pick_ = true;
       return absl::OkStatus();
     case MessageType::kBitfield:
+      SetPeerPieces(m.bitfield);
       delegate_->OnPeerPieces(*this, m.bitfield);
       check_interest_ = try_pick_ = true;
-      return absl::OkStatus();
+      return CheckBothSeeds();
     case MessageType::kHaveAll:
     case MessageType::kHaveNone: {
       if (!fast_) {
@@ -359,14 +507,20 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
       }
       bt::Bitfield have(options_.layout.num_pieces());
       if (m.type == MessageType::kHaveAll) have.SetAll();
+      SetPeerPieces(have);
       delegate_->OnPeerPieces(*this, have);
       check_interest_ = try_pick_ = true;
-      return absl::OkStatus();
+      return CheckBothSeeds();
     }
     case MessageType::kHave:
+      if (!peer_have_.Get(m.index)) {
+        peer_have_.Set(m.index);
+        if (!our_have_.Get(m.index)) ++lacking_;
+        if (peer_have_.All()) peer_seed_.store(true, std::memory_order_relaxed);
+      }
       delegate_->OnPeerHave(*this, m.index);
       check_interest_ = try_pick_ = true;
-      return absl::OkStatus();
+      return CheckBothSeeds();
     case MessageType::kReject: {
       if (!fast_) {
         return Violation(absl::InvalidArgumentError("reject without the fast extension"));
@@ -378,15 +532,25 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
       return absl::OkStatus();
     }
     case MessageType::kRequest:
-      // We upload nothing yet and never unchoke; BEP 6 wants an explicit refusal.
-      if (fast_) bt::AppendReject(&out_, m.index, m.begin, m.length);
+      return HandleRequest(m, now);
+    case MessageType::kCancel:
+      upload_.Cancel(UploadQueue::Request{m.index, m.begin, m.length});
       return absl::OkStatus();
+    case MessageType::kInterested:
+    case MessageType::kNotInterested: {
+      const bool interested = m.type == MessageType::kInterested;
+      if (interested == peer_is_interested_) return absl::OkStatus();
+      peer_is_interested_ = interested;
+      peer_interested_.store(interested, std::memory_order_relaxed);
+      delegate_->OnPeerInterest(*this, interested);
+      return absl::OkStatus();
+    }
     case MessageType::kExtended:
       HandleExtended(m);
       return absl::OkStatus();
     default:
-      // keep-alive, interested, not interested, cancel, port, suggest, allowed fast and
-      // unknown ids: nothing to do for a downloader that does not upload.
+      // keep-alive, port, suggest, allowed fast and unknown ids: nothing to do (we have no
+      // DHT and grant no allowed-fast pieces).
       return absl::OkStatus();
   }
 }
@@ -416,7 +580,9 @@ absl::Status PeerConnection::CompletePiece(uint32_t piece) {
 void PeerConnection::UpdateRequests(absl::Time now) {
   if (check_interest_) {
     check_interest_ = false;
-    const bool want = delegate_->WantsFrom(*this);
+    // Interested exactly while the peer has a piece we still need (or one of our leases, as
+    // the delegate knows): then it may unchoke us before the leases for its pieces arrive.
+    const bool want = lacking_ > 0 || delegate_->WantsFrom(*this);
     if (want && !am_interested_) {
       bt::AppendInterested(&out_);
       am_interested_ = true;
@@ -469,9 +635,17 @@ void PeerConnection::ReportProgress(absl::Time now, bool force) {
   last_progress_ = now;
 }
 
+void PeerConnection::ReportUploads(absl::Time now, bool force) {
+  if (unreported_upload_ == 0 || (!force && now - last_upload_report_ < kProgressInterval)) return;
+  delegate_->OnUploaded(*this, unreported_upload_);
+  unreported_upload_ = 0;
+  last_upload_report_ = now;
+}
+
 absl::Status PeerConnection::CheckTimers(absl::Time now) {
   pipeline_.Tick(now);
   ReportProgress(now, /*force=*/false);
+  ReportUploads(now, /*force=*/false);
   if (!handshake_done_) {
     if (now - connected_at_ > options_.handshake_timeout) {
       return absl::DeadlineExceededError("no handshake from the peer");
@@ -497,16 +671,32 @@ absl::Status PeerConnection::CheckTimers(absl::Time now) {
   return absl::OkStatus();
 }
 
-void PeerConnection::DrainInbox() {
+absl::Status PeerConnection::DrainInbox(absl::Time now) {
   std::vector<uint32_t> cancels;
+  inbox_scratch_.clear();
   {
     absl::MutexLock lock(&inbox_mu_);
-    if (!woken_ && cancel_inbox_.empty()) return;
+    if (!woken_ && cancel_inbox_.empty() && have_inbox_.empty()) return absl::OkStatus();
     cancels.swap(cancel_inbox_);
+    // Swapped with a cleared vector of ours: both keep their capacity.
+    inbox_scratch_.swap(have_inbox_);
     woken_ = false;
   }
   try_pick_ = check_interest_ = true;
   for (uint32_t piece : cancels) pipeline_.DropPiece(piece, peer_unchoked_ ? &out_ : nullptr);
+  // Before the handshake nothing is sent: the bitfield, taken from the delegate at the
+  // handshake, already holds every piece announced until then.
+  if (!handshake_done_) return absl::OkStatus();
+  for (uint32_t piece : inbox_scratch_) {
+    if (piece >= our_have_.size() || our_have_.Get(piece)) continue;  // announced once only
+    our_have_.Set(piece);
+    if (peer_have_.Get(piece)) {
+      --lacking_;  // it has it: no need to tell it
+    } else {
+      bt::AppendHave(&out_, piece);
+    }
+  }
+  return CheckBothSeeds();
 }
 
 absl::Status PeerConnection::Flush() {

@@ -1,14 +1,26 @@
-// One outgoing connection to a swarm peer, on a thread of its own: TCP connect (optionally from
-// a given source address), the BitTorrent handshake (info-hash checked, fast extension BEP 6
-// and extension protocol BEP 10 offered), the peer's bitfield / have / have-all / have-none,
-// interested, unchoke, pipelined block requests (BlockPipeline), SHA-1 of each finished piece,
-// keep-alives, and the ways a peer goes wrong: choke mid-piece, rejects, no data (snubbed),
-// disconnects, protocol violations, pieces that fail their hash.
+// One connection to a swarm peer, on a thread of its own, in both directions at once.
+// Outgoing (Start): TCP connect, optionally from a given source address, and our handshake.
+// Incoming (Adopt): a socket the Listener accepted, whose handshake it already read; we
+// answer with ours. Then, either way: the handshake checked (info-hash, not ourselves), fast
+// extension BEP 6 and extension protocol BEP 10 offered.
+//
+// Downloading: the peer's bitfield / have / have-all / have-none, interested, pipelined block
+// requests (BlockPipeline) once unchoked, SHA-1 of each finished piece, and the ways a peer
+// goes wrong: choke mid-piece, rejects, no data (snubbed), disconnects, pieces that fail
+// their hash.
+// Uploading: our bitfield of verified pieces right after the handshake (have-all / have-none
+// when they fit), `have` for pieces verified later (AnnouncePieces; not to a peer that has
+// them), choke / unchoke as the job's choker decides (SetChoking), and the peer's requests
+// served from the output files through a bounded queue (UploadQueue: out of range, oversize,
+// unverified or choked requests refused with BEP 6 reject, or ignored without it; a peer that
+// persists is dropped and banned); cancel honoured. Two seeds have nothing to trade: the
+// connection closes.
 //
 // The connection holds no job state: it asks its Delegate (the job) which piece to fetch and
-// hands back what it learns and fetches. Delegate methods run on the connection's thread,
-// never with a lock of the connection held, so the delegate may call CancelPieces/Wake on any
-// connection. Nothing is held across socket I/O.
+// what we have, and hands back what it learns and fetches. Delegate methods run on the
+// connection's thread, never with a lock of the connection held, so the delegate may call the
+// thread-safe methods (CancelPieces, Wake, AnnouncePieces, SetChoking) on any connection.
+// Nothing is held across socket I/O.
 //
 //   PeerConnection::Options o;
 //   o.key = 1; o.endpoint = {"127.0.0.2", 6881};
@@ -17,6 +29,8 @@
 //   std::unique_ptr<PeerConnection> c = PeerConnection::Start(o, &job);
 //   ...
 //   c->CancelPieces({7});   // revoked: stop fetching piece 7
+//   c->AnnouncePieces({9});  // verified: `have 9`, and served from now on
+//   c->SetChoking(false);    // the choker gave it an upload slot
 //   c->Stop(); c->Join();   // Delegate::OnClosed has run when Join returns
 #ifndef SWARM_PEER_SVC_PEER_CONNECTION_H_
 #define SWARM_PEER_SVC_PEER_CONNECTION_H_
@@ -41,21 +55,12 @@
 #include "bt/sha1.h"
 #include "bt/wire.h"
 #include "peer_svc/block_pipeline.h"
+#include "peer_svc/net_address.h"
 #include "peer_svc/piece_buffer.h"
 #include "peer_svc/piece_pool.h"
+#include "peer_svc/upload_queue.h"
 
 namespace peer_svc {
-
-// A swarm peer's address as the coordinator gives it.
-struct PeerEndpoint {
-  std::string ip;  // IPv4 dotted quad or IPv6 text form
-  uint16_t port = 0;
-  // "1.2.3.4:6881" or "[::1]:6881", for messages.
-  std::string ToString() const;
-  friend bool operator==(const PeerEndpoint& a, const PeerEndpoint& b) {
-    return a.ip == b.ip && a.port == b.port;
-  }
-};
 
 class PeerConnection {
  public:
@@ -89,6 +94,22 @@ class PeerConnection {
     // The last call: the connection is over (or never came up). `banned` when the peer broke
     // the protocol or sent too many bad pieces. Pieces it was fetching are to be released.
     virtual void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) = 0;
+
+    // --- uploading (the defaults: a delegate with nothing to upload) ---
+
+    // The pieces we have verified, for our bitfield right after the handshake. Pieces
+    // verified later come through AnnouncePieces (a piece in both is announced once). A
+    // bitfield of another size than the torrent's counts as no pieces.
+    virtual bt::Bitfield OurPieces(PeerConnection& conn) { return bt::Bitfield(); }
+    // Reads a block of a verified piece (in range, at most 128 KiB) into out[0, length).
+    virtual absl::Status ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin,
+                                   uint32_t length, char* out) {
+      return absl::UnavailableError("this job uploads nothing");
+    }
+    // The peer became interested in our pieces, or stopped being so (the choker decides).
+    virtual void OnPeerInterest(PeerConnection& conn, bool interested) {}
+    // Payload bytes sent since the last call (about four times a second while uploading).
+    virtual void OnUploaded(PeerConnection& conn, uint64_t new_bytes) {}
   };
 
   struct Options {
@@ -122,10 +143,24 @@ class PeerConnection {
     int max_bad_pieces = 3;
     // Socket read size: large reads keep the per-byte cost low at hundreds of MB/s.
     size_t read_size = 256 * 1024;
+    // The peer's requests: queue bound, size limits, tolerance. Its max_requests is also the
+    // request queue limit ("reqq") we announce in our BEP 10 handshake.
+    UploadQueue::Options upload;
+    // Requested blocks are read from disk into the send buffer up to this many bytes at a
+    // time, once the previous batch has gone to the socket (whose own buffer keeps the link
+    // busy meanwhile).
+    size_t send_batch = 256 * 1024;
+    // Our listen port, told to the peer in the BEP 10 handshake ("p"); 0: not told.
+    uint16_t listen_port = 0;
   };
 
-  // Starts the connection's thread. `delegate` must outlive it (until Join returns).
+  // Starts an outgoing connection's thread. `delegate` must outlive it (until Join returns).
   static std::unique_ptr<PeerConnection> Start(const Options& options, Delegate* delegate);
+  // Starts the thread of an incoming connection: `fd` is a connected, non-blocking socket
+  // (owned by the connection from now on) whose peer sent `handshake` and nothing of ours
+  // has been sent yet. options.endpoint is where the peer connected from.
+  static std::unique_ptr<PeerConnection> Adopt(const Options& options, int fd,
+                                               const bt::Handshake& handshake, Delegate* delegate);
   // Stops and joins.
   ~PeerConnection();
   PeerConnection(const PeerConnection&) = delete;
@@ -138,6 +173,11 @@ class PeerConnection {
   void CancelPieces(absl::Span<const uint32_t> pieces);
   // New work may be available (leases granted, pieces released): ask PickPiece again.
   void Wake();
+  // These pieces are verified now: announce them with `have` (unless the peer has them or
+  // they were in our bitfield) and serve requests for them.
+  void AnnouncePieces(absl::Span<const uint32_t> pieces);
+  // Choke (no uploads) or unchoke the peer. Connections start choking, as BEP 3 says.
+  void SetChoking(bool choking);
   // Closes the connection; OnClosed follows (with a CANCELLED status).
   void Stop();
   // Waits for the thread to end.
@@ -147,8 +187,18 @@ class PeerConnection {
 
   PeerKey key() const { return options_.key; }
   const PeerEndpoint& endpoint() const { return options_.endpoint; }
+  bool incoming() const { return incoming_; }
   // The peer has unchoked us (we may request).
   bool unchoked() const { return unchoked_.load(std::memory_order_relaxed); }
+  // The peer is interested in our pieces, and whether we choke it (both as last seen by the
+  // connection's thread): unchoked and interested means we upload to it.
+  bool peer_interested() const { return peer_interested_.load(std::memory_order_relaxed); }
+  bool choking() const { return choking_.load(std::memory_order_relaxed); }
+  // The peer has announced every piece.
+  bool peer_is_seed() const { return peer_seed_.load(std::memory_order_relaxed); }
+  // Payload bytes received from the peer and sent to it over this connection.
+  uint64_t downloaded_bytes() const { return downloaded_total_.load(std::memory_order_relaxed); }
+  uint64_t uploaded_bytes() const { return uploaded_total_.load(std::memory_order_relaxed); }
   // Leases this connection could use now to keep its request queue full.
   uint32_t desired_pieces() const { return desired_pieces_.load(std::memory_order_relaxed); }
   // The peer id from the peer's handshake (20 bytes; empty before it). Read it on the
@@ -156,37 +206,64 @@ class PeerConnection {
   const std::string& remote_peer_id() const { return remote_peer_id_; }
 
  private:
-  PeerConnection(const Options& options, Delegate* delegate);
+  PeerConnection(const Options& options, Delegate* delegate, int adopted_fd,
+                 const bt::Handshake* handshake);
   void Run();
   absl::Status Loop();
   absl::Status Connect();
+  // The incoming counterpart of Connect: our handshake, then theirs as if just received.
+  absl::Status AdoptSocket();
+  // Shared by both directions once the socket is connected.
+  void StartTimers(absl::Time now);
   // Reads what the socket has (a few large reads) and handles every whole message.
   absl::Status ReadAndHandle(absl::Time now);
   absl::Status Handle(const bt::Message& m, absl::Time now);
   absl::Status HandleHandshake(const bt::Handshake& h);
   void HandleExtended(const bt::Message& m);
+  // Our bitfield (or have-all / have-none) and BEP 10 handshake, right after the handshakes.
+  void SendOurPieces();
+  // The peer's pieces changed: recount what it has that we lack.
+  void SetPeerPieces(const bt::Bitfield& have);
+  absl::Status HandleRequest(const bt::Message& m, absl::Time now);
+  // Reads queued requests' blocks into out_ (one batch).
+  absl::Status ServeRequests();
+  // Both sides have every piece: nothing to trade (BEP 3 practice is to disconnect).
+  absl::Status CheckBothSeeds() const;
+  void ApplyChoking(bool choking, absl::Time now);
   absl::Status CompletePiece(uint32_t piece);
   // Interest, new pieces from the delegate, requests.
   void UpdateRequests(absl::Time now);
   absl::Status CheckTimers(absl::Time now);
   void ReleaseAllPieces();
   void ReportProgress(absl::Time now, bool force);
+  void ReportUploads(absl::Time now, bool force);
   absl::Status Flush();
-  void DrainInbox();
+  absl::Status DrainInbox(absl::Time now);
   // A protocol violation: the peer is banned.
   absl::Status Violation(const absl::Status& status);
 
   const Options options_;
   Delegate* const delegate_;
+  const bool incoming_;
+  // Incoming only: the accepted socket until AdoptSocket takes it, and the peer's handshake.
+  int adopted_fd_ = -1;
+  bt::Handshake adopted_handshake_;
 
   // Thread-shared.
   std::atomic<bool> stop_{false};
   std::atomic<bool> done_{false};
   std::atomic<bool> unchoked_{false};
   std::atomic<uint32_t> desired_pieces_{0};
+  std::atomic<bool> want_choking_{true};
+  std::atomic<bool> choking_{true};
+  std::atomic<bool> peer_interested_{false};
+  std::atomic<bool> peer_seed_{false};
+  std::atomic<uint64_t> downloaded_total_{0};
+  std::atomic<uint64_t> uploaded_total_{0};
   int wake_fd_ = -1;
   absl::Mutex inbox_mu_;
   std::vector<uint32_t> cancel_inbox_ ABSL_GUARDED_BY(inbox_mu_);
+  std::vector<uint32_t> have_inbox_ ABSL_GUARDED_BY(inbox_mu_);
   bool woken_ ABSL_GUARDED_BY(inbox_mu_) = false;
   std::thread thread_;
 
@@ -218,6 +295,17 @@ class PeerConnection {
   uint64_t unreported_bytes_ = 0;
   bool progress_dirty_ = false;
   std::vector<Progress> progress_buf_;
+
+  // Uploading.
+  bt::Bitfield our_have_;   // what we have announced (bitfield, then haves)
+  bt::Bitfield peer_have_;  // what the peer has announced
+  uint32_t lacking_ = 0;    // pieces the peer has and we lack: we are interested while > 0
+  bool peer_is_interested_ = false;
+  UploadQueue upload_;
+  std::vector<UploadQueue::Request> dropped_;  // scratch: requests voided by our choke
+  std::vector<uint32_t> inbox_scratch_;
+  uint64_t unreported_upload_ = 0;
+  absl::Time last_upload_report_;
 };
 
 }  // namespace peer_svc

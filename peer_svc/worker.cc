@@ -1,5 +1,6 @@
 #include "peer_svc/worker.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -56,6 +57,16 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
     return absl::InvalidArgumentError("no coordinator address given");
   }
   std::unique_ptr<Worker> w(new Worker(options));
+  Listener::Options lo;
+  lo.ip = !options.listen_ip.empty() ? options.listen_ip
+          : !options.bind_ip.empty() ? options.bind_ip
+                                     : "127.0.0.1";
+  lo.port = options.listen_port;
+  SWARM_ASSIGN_OR_RETURN(
+      w->listener_,
+      Listener::Start(lo, [p = w.get()](int fd, const bt::Handshake& h, const PeerEndpoint& from) {
+        return p->OnIncomingPeer(fd, h, from);
+      }));
   w->channel_ = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
   w->stub_ = cpb::Coordinator::NewStub(w->channel_);
   SWARM_ASSIGN_OR_RETURN(Session session, w->OpenSession(options.connect_timeout));
@@ -86,6 +97,8 @@ void Worker::Shutdown() {
     absl::MutexLock lock(&mu_);
     shutting_down_ = true;
   }
+  // No new peers from here on (Start may have failed before the listener existed).
+  if (listener_ != nullptr) listener_->Stop();
   {
     // Ends a blocking Read in the reader (and a Write stuck on flow control).
     absl::MutexLock lock(&cancel_mu_);
@@ -148,7 +161,9 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   r->set_peer_id(std::string(peer_id_.begin(), peer_id_.end()));
   r->set_max_peers(options_.max_peers);
   r->set_sees_output(true);
-  r->set_listen_port(0);  // no uploads yet
+  r->set_listen_port(listener_->port());
+  // A wildcard is no address to give out: the coordinator uses the one it sees us at.
+  r->set_listen_ip(IsWildcardAddress(listener_->ip()) ? "" : listener_->ip());
 
   cpb::CoordinatorMessage welcome;
   bool got_welcome = false;
@@ -275,6 +290,9 @@ void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
     case cpb::CoordinatorMessage::kStopJob:
       job_id = m.stop_job().job_id();
       break;
+    case cpb::CoordinatorMessage::kPiecesVerified:
+      job_id = m.pieces_verified().job_id();
+      break;
     default:
       return;  // a second Welcome, or a kind newer than this worker: nothing to do
   }
@@ -304,6 +322,9 @@ void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
       break;
     case cpb::CoordinatorMessage::kRevokeLeases:
       job->RevokeLeases(m.revoke_leases());
+      break;
+    case cpb::CoordinatorMessage::kPiecesVerified:
+      job->PiecesVerified(m.pieces_verified());
       break;
     case cpb::CoordinatorMessage::kStopJob:
       job->Stop();
@@ -352,17 +373,32 @@ void Worker::StartJob(const cpb::StartJob& start) {
     SWARM_ASSIGN_OR_RETURN(
         std::unique_ptr<swarm::ContentFiles> files,
         swarm::ContentFiles::Open(metainfo, start.output_dir(), swarm::ContentMode::kOpenExisting));
+    // Empty: nothing verified yet (or a coordinator that does not say).
+    bt::Bitfield verified(metainfo.num_pieces());
+    if (!start.verified().empty()) {
+      absl::StatusOr<bt::Bitfield> v =
+          bt::Bitfield::FromBytes(start.verified(), metainfo.num_pieces());
+      if (!v.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("StartJob.verified: ", v.status().message()));
+      }
+      verified = *std::move(v);
+    }
     Job::Options jo = options_.job;
     jo.job_id = id;
     jo.connection = options_.connection;
     jo.connection.peer_id = peer_id_;
     jo.connection.bind_ip = options_.bind_ip;
+    jo.connection.listen_port = listener_->port();
     jo.downloaded_bytes = &downloaded_bytes_;
+    jo.uploaded_bytes = &uploaded_bytes_;
     return std::make_shared<Job>(
-        jo, std::move(metainfo), std::move(files),
+        jo, std::move(metainfo), std::move(files), verified,
         [this](cpb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
   };
   absl::StatusOr<std::shared_ptr<Job>> job = open();
+  // Asked before taking mu_: the job's lock comes first in the lock order (its `send`).
+  const bool seeding = job.ok() && (*job)->seeding();
   absl::MutexLock lock(&mu_);
   if (!job.ok()) {
     failed_jobs_[id] = absl::StrCat("cannot serve job ", id, ": ", job.status().ToString());
@@ -370,7 +406,8 @@ void Worker::StartJob(const cpb::StartJob& start) {
     return;
   }
   Log(absl::StrCat("job ", id, " started: ", (*job)->metainfo().name, ", ",
-                   (*job)->metainfo().num_pieces(), " pieces, into ", start.output_dir()));
+                   (*job)->metainfo().num_pieces(), " pieces, into ", start.output_dir(),
+                   seeding ? " (seeding)" : ""));
   jobs_[id] = *std::move(job);
   poked_ = true;
 }
@@ -409,6 +446,33 @@ absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint
                                               out.size(), " of ", resp.total_size()));
     }
   }
+}
+
+bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote) {
+  if (handshake.peer_id == peer_id_) {
+    // Ourselves, dialled at the address the tracker handed out. Answering (with the same
+    // handshake: it is ours) lets the dialling side see its own peer id and ban the address,
+    // so that the coordinator does not give it to us again.
+    const std::string bytes = bt::EncodeHandshake(handshake);
+    (void)!send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    return false;
+  }
+  std::vector<std::shared_ptr<Job>> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_) return false;
+    for (auto& [id, job] : jobs_) jobs.push_back(job);
+  }
+  uint32_t peers = 0;
+  for (const auto& job : jobs) peers += static_cast<uint32_t>(job->num_peers());
+  if (peers >= options_.max_peers) return false;
+  for (const auto& job : jobs) {
+    if (job->metainfo().info_hash == handshake.info_hash) {
+      return job->AcceptPeer(fd, handshake, remote);
+    }
+  }
+  // Not a torrent we serve: BEP 3 says drop it without an answer.
+  return false;
 }
 
 void Worker::StopAllJobs() {
@@ -472,7 +536,7 @@ void Worker::ControlLoop() {
       cpb::Heartbeat* hb = m.mutable_heartbeat();
       for (const auto& job : jobs) job->TakeProgress(hb);
       hb->set_downloaded_bytes(downloaded_bytes_.load(std::memory_order_relaxed));
-      hb->set_uploaded_bytes(0);
+      hb->set_uploaded_bytes(uploaded_bytes_.load(std::memory_order_relaxed));
       Send(std::move(m));
       next_heartbeat = now + heartbeat_interval;
     }

@@ -1,16 +1,20 @@
 // The peer worker: one session with the coordinator (a Work stream), the jobs it is told to
-// serve, and the heartbeats that keep it and its leases alive. The worker is stateless beyond
-// its leases: when the session ends it drops every job, tries to register again a few times,
-// and gives up (Wait returns an error) if the coordinator stays away.
+// serve, the heartbeats that keep it and its leases alive, and a listening socket where swarm
+// peers connect to it (each worker is a peer of its own in the swarm: the coordinator
+// announces it to trackers at the listen address and port it registers with). The worker is
+// stateless beyond its leases: when the session ends it drops every job, tries to register
+// again a few times, and gives up (Wait returns an error) if the coordinator stays away.
 //
 // Threads: a reader for the stream (dispatches StartJob / AddPeers / GrantLeases /
-// RevokeLeases / StopJob; fetches torrents), a control thread that alone writes to the stream
-// (an outbox filled by everyone, heartbeats, each job's Tick), and one per peer connection.
+// RevokeLeases / PiecesVerified / StopJob; fetches torrents), a control thread that alone
+// writes to the stream (an outbox filled by everyone, heartbeats, each job's Tick), the
+// Listener's, and one per peer connection.
 //
 //   peer_svc::Worker::Options o;
 //   o.coordinator = "127.0.0.1:7000";
 //   SWARM_ASSIGN_OR_RETURN(std::unique_ptr<peer_svc::Worker> w, peer_svc::Worker::Start(o));
-//   std::cout << "registered as worker " << w->worker_id() << "\n";
+//   std::cout << "registered as worker " << w->worker_id() << ", peers connect to port "
+//             << w->listen_port() << "\n";
 //   absl::Status s = w->Wait();   // until Shutdown() or the coordinator is gone for good
 #ifndef SWARM_PEER_SVC_WORKER_H_
 #define SWARM_PEER_SVC_WORKER_H_
@@ -29,7 +33,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bt/wire.h"
 #include "peer_svc/job.h"
+#include "peer_svc/listener.h"
 #include "peer_svc/peer_connection.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -45,6 +51,14 @@ class Worker {
     uint32_t max_peers = 50;
     // Source address for peer connections (tests give each worker its own 127.x).
     std::string bind_ip;
+    // Where swarm peers connect to us: the address bound and registered with the coordinator
+    // (which announces it to trackers). Empty: bind_ip when given, else 127.0.0.1 (a worker
+    // on a single machine; give a routable address, or 0.0.0.0, for peers elsewhere). A
+    // wildcard (0.0.0.0, ::) is registered as empty: the coordinator then announces the
+    // address it sees the worker's session come from.
+    std::string listen_ip;
+    // 0: an ephemeral port (see listen_port()).
+    uint16_t listen_port = 0;
     // For the coordinator's logs; empty: host:pid.
     std::string name;
     // How long to wait for the coordinator at start (connection and Welcome): long enough for
@@ -73,6 +87,9 @@ class Worker {
   uint64_t worker_id() const;
   // The peer id in our handshakes: "-SW0001-" and 12 random characters.
   const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
+  // Where peers connect to us.
+  const std::string& listen_ip() const { return listener_->ip(); }
+  uint16_t listen_port() const { return listener_->port(); }
   // Blocks until the worker has stopped: OK after Shutdown, the reason when the coordinator
   // was lost for good (or refused us).
   absl::Status Wait();
@@ -104,6 +121,8 @@ class Worker {
   void RefuseWork(const std::string& job_id, const swarm::coordinator::CoordinatorMessage& m,
                   const std::string& why);
   void StopAllJobs();
+  // The Listener's handler: hands an incoming peer to the job with its info-hash.
+  bool OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote);
   void ControlLoop();
   void Send(swarm::coordinator::WorkerMessage m);
   void Poke();
@@ -115,6 +134,9 @@ class Worker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<swarm::coordinator::Coordinator::Stub> stub_;
   std::atomic<uint64_t> downloaded_bytes_{0};
+  std::atomic<uint64_t> uploaded_bytes_{0};
+  // Started before the session (its port goes into Register), stopped first at Shutdown.
+  std::unique_ptr<Listener> listener_;
 
   // The session: the stream is written only by the control thread under session_mu_, read
   // only by the reader thread; replaced by the reader between sessions (under session_mu_).

@@ -106,7 +106,9 @@ TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
   EXPECT_EQ(reg.peer_id().substr(0, 8), "-SW0001-");
   EXPECT_EQ(reg.name(), "test-worker");
   EXPECT_TRUE(reg.sees_output());
-  EXPECT_EQ(reg.listen_port(), 0u);
+  EXPECT_NE(reg.listen_port(), 0u) << "a worker always listens";
+  EXPECT_EQ(reg.listen_port(), (*worker)->listen_port());
+  EXPECT_EQ(reg.listen_ip(), "127.0.0.1");
   EXPECT_EQ(reg.max_peers(), 50u);
   for (const cpb::PieceDone& d : coordinator_->dones) {
     EXPECT_EQ(d.job_id(), "job-1");
@@ -187,7 +189,12 @@ TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
   EXPECT_GT(slow.stats().requests, 0u);
   EXPECT_GT(slow.stats().cancels, 0u) << "the slow peer's copies were cancelled";
   absl::MutexLock lock(&coordinator_->mu);
-  EXPECT_TRUE(coordinator_->closed.empty()) << "nobody was dropped";
+  for (const cpb::PeerClosed& c : coordinator_->closed) {
+    // Once the worker has every piece it leaves the seeders (two seeds have nothing to
+    // trade); no peer is dropped for being slow.
+    EXPECT_THAT(c.reason(), HasSubstr("nothing to trade")) << "nobody was dropped";
+    EXPECT_FALSE(c.banned());
+  }
   EXPECT_EQ(coordinator_->duplicate_dones, 0);
   for (const cpb::PieceDone& d : coordinator_->dones) {
     EXPECT_EQ(d.peer().port(), fast.port()) << "the slow peer never finishes a piece";
@@ -222,6 +229,34 @@ TEST_F(WorkerTest, LostPeerIsReportedAndItsPiecesHandedBack) {
   for (const cpb::PieceFailed& f : coordinator_->failures) {
     EXPECT_EQ(f.reason(), cpb::ABANDONED) << f.DebugString();
   }
+}
+
+TEST_F(WorkerTest, WildcardListenAddressIsRegisteredEmpty) {
+  // Bound to every interface: the coordinator is to announce the address it sees us at.
+  FakeSeeder seeder(t_, FakeSeeder::Options());
+  StartCoordinator({&seeder});
+  Worker::Options o = WorkerOptions();
+  o.listen_ip = "0.0.0.0";
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  (*worker)->Shutdown();
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->registers.size(), 1u);
+  EXPECT_EQ(coordinator_->registers[0].listen_ip(), "");
+  EXPECT_EQ(coordinator_->registers[0].listen_port(), (*worker)->listen_port());
+}
+
+TEST_F(WorkerTest, ListenAddressDefaultsToTheBindAddress) {
+  FakeSeeder seeder(t_, FakeSeeder::Options());
+  StartCoordinator({&seeder});
+  Worker::Options o = WorkerOptions();
+  o.bind_ip = "127.0.0.5";
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  EXPECT_EQ((*worker)->listen_ip(), "127.0.0.5");
+  (*worker)->Shutdown();
+  absl::MutexLock lock(&coordinator_->mu);
+  EXPECT_EQ(coordinator_->registers[0].listen_ip(), "127.0.0.5");
 }
 
 TEST_F(WorkerTest, WrongTokenIsRefused) {

@@ -14,6 +14,26 @@ FakeCoordinator::FakeCoordinator(const TestTorrent& t, std::string output_dir,
   for (uint32_t p = 0; p < t.metainfo.num_pieces(); ++p) needed.insert(p);
 }
 
+void FakeCoordinator::SetVerified(const std::string& bitfield) {
+  absl::MutexLock lock(&mu);
+  verified_ = bitfield;
+  for (uint32_t p = 0; p < t_.metainfo.num_pieces(); ++p) {
+    if (p / 8 < bitfield.size() && (static_cast<uint8_t>(bitfield[p / 8]) & (0x80 >> (p % 8)))) {
+      needed.erase(p);
+    }
+  }
+}
+
+bool FakeCoordinator::Write(Stream* stream, const cpb::CoordinatorMessage& m) {
+  absl::MutexLock lock(&write_mu_);
+  return stream->Write(m);
+}
+
+bool FakeCoordinator::Push(const cpb::CoordinatorMessage& m) {
+  absl::MutexLock lock(&write_mu_);
+  return stream_ != nullptr && stream_->Write(m);
+}
+
 grpc::Status FakeCoordinator::Work(
     grpc::ServerContext* ctx,
     grpc::ServerReaderWriter<cpb::CoordinatorMessage, cpb::WorkerMessage>* stream) {
@@ -31,16 +51,26 @@ grpc::Status FakeCoordinator::Work(
   cpb::CoordinatorMessage out;
   out.mutable_welcome()->set_worker_id(7);
   out.mutable_welcome()->set_heartbeat_interval_ms(100);
-  stream->Write(out);
+  Write(stream, out);
   out.Clear();
   cpb::StartJob* start = out.mutable_start_job();
   start->set_job_id(job_id);
   start->set_output_dir(output_dir_);
   start->set_torrent_size(t_.torrent.size());
-  stream->Write(out);
+  bool stopped;
+  {
+    absl::MutexLock lock(&mu);
+    start->set_verified(verified_);
+    // Complete from the start: a seeding job, which only CancelJob would stop.
+    stopped = needed.empty();
+  }
+  Write(stream, out);
+  {
+    absl::MutexLock lock(&write_mu_);
+    stream_ = stream;
+  }
 
   size_t peers_given = 0;
-  bool stopped = false;
   std::set<uint32_t> leased;  // to this session
   while (stream->Read(&in)) {
     std::vector<cpb::CoordinatorMessage> replies;
@@ -50,6 +80,7 @@ grpc::Status FakeCoordinator::Work(
         case cpb::WorkerMessage::kRequestWork: {
           const cpb::RequestWork& r = in.request_work();
           ++work_requests;
+          request_log.push_back(r);
           if (r.job_id() != job_id) break;
           const bool progressed = std::any_of(heartbeats.begin(), heartbeats.end(),
                                               [](const auto& h) { return h.progress_size() > 0; });
@@ -62,8 +93,8 @@ grpc::Status FakeCoordinator::Work(
           }
           cpb::CoordinatorMessage m;
           m.mutable_grant_leases()->set_job_id(job_id);
-          for (auto it = needed.begin();
-               it != needed.end() && m.grant_leases().leases_size() < r.max_pieces();) {
+          for (auto it = needed.begin(); grant_leases && it != needed.end() &&
+                                         m.grant_leases().leases_size() < r.max_pieces();) {
             cpb::Lease* l = m.mutable_grant_leases()->add_leases();
             l->set_piece(*it);
             l->set_ttl_ms(30000);
@@ -103,7 +134,11 @@ grpc::Status FakeCoordinator::Work(
         stopped = true;
       }
     }
-    for (const auto& m : replies) stream->Write(m);
+    for (const auto& m : replies) Write(stream, m);
+  }
+  {
+    absl::MutexLock lock(&write_mu_);
+    stream_ = nullptr;
   }
   // The worker is gone: its leases are needed again.
   absl::MutexLock lock(&mu);

@@ -1,8 +1,10 @@
 // A coordinator for tests of the worker: one job, any number of sessions. It welcomes each
-// worker (heartbeats every 100 ms), starts the job, hands out its peers (one more with each
-// RequestWork that has room for peers) and as many leases as RequestWork asks for, takes
-// failed pieces back as needed, and stops the job once every piece is done. It records what
-// the worker said, for the test to check.
+// worker (heartbeats every 100 ms), starts the job (with the pieces given to SetVerified as
+// verified), hands out its peers (one more with each RequestWork that has room for peers) and
+// as many leases as RequestWork asks for, takes failed pieces back as needed, and stops the
+// job once every piece is done (not when it started complete: a seeding job). Tests may also
+// push messages of their own (AddPeers, PiecesVerified) into the session. It records what the
+// worker said, for the test to check.
 //
 //   FakeCoordinator c(torrent, "/tmp/out", {seeder_address});
 //   grpc::ServerBuilder b; b.AddListeningPort("127.0.0.1:0", ..., &port);
@@ -36,7 +38,15 @@ class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
   // Hand out peers after the first only once a heartbeat has shown lease progress (so the
   // first peer surely has pieces in flight). Set before the first worker connects.
   bool stagger_peers = false;
+  // False: never grant leases (upload tests, where the worker is to fetch nothing).
+  bool grant_leases = true;
   const std::string job_id = "job-1";
+
+  // StartJob.verified (a bitfield); those pieces are not leased. Before the first worker
+  // connects.
+  void SetVerified(const std::string& bitfield);
+  // Writes `m` into the current session; false when there is none.
+  bool Push(const swarm::coordinator::CoordinatorMessage& m);
 
   grpc::Status Work(grpc::ServerContext* ctx,
                     grpc::ServerReaderWriter<swarm::coordinator::CoordinatorMessage,
@@ -61,13 +71,22 @@ class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
   std::vector<swarm::coordinator::PeerClosed> closed ABSL_GUARDED_BY(mu);
   std::vector<swarm::coordinator::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
   int work_requests ABSL_GUARDED_BY(mu) = 0;
+  std::vector<swarm::coordinator::RequestWork> request_log ABSL_GUARDED_BY(mu);
   // Duplicate PieceDone messages (a piece reported twice).
   int duplicate_dones ABSL_GUARDED_BY(mu) = 0;
 
  private:
+  using Stream = grpc::ServerReaderWriter<swarm::coordinator::CoordinatorMessage,
+                                          swarm::coordinator::WorkerMessage>;
+  // gRPC allows one writer at a time: the session's thread and Push share this.
+  bool Write(Stream* stream, const swarm::coordinator::CoordinatorMessage& m);
+
   const TestTorrent& t_;
   const std::string output_dir_;
   const std::vector<swarm::coordinator::PeerAddress> peers_;
+  std::string verified_ ABSL_GUARDED_BY(mu);
+  absl::Mutex write_mu_;
+  Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
 };
 
 }  // namespace peer_svc::testing

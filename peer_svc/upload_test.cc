@@ -1,0 +1,422 @@
+// The worker as an uploader, end to end in one process: a fake coordinator, the real Worker
+// (listening on an ephemeral loopback port), and FakePeers playing leechers that connect to
+// it or that it dials.
+#include <sys/stat.h>
+
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bt/bitfield.h"
+#include "bt/wire.h"
+#include "common/content_files.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "peer_svc/testing/fake_coordinator.h"
+#include "peer_svc/testing/fake_peer.h"
+#include "peer_svc/testing/test_torrent.h"
+#include "peer_svc/worker.h"
+#include "proto/coordinator.grpc.pb.h"
+
+namespace peer_svc {
+namespace {
+
+namespace cpb = ::swarm::coordinator;
+using bt::MessageType;
+using ::peer_svc::testing::FakeCoordinator;
+using ::peer_svc::testing::FakePeer;
+using ::peer_svc::testing::MakeTestTorrent;
+using ::peer_svc::testing::TestTorrent;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+constexpr uint32_t kBlock = bt::kBlockSize;
+
+class UploadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    output_dir_ = absl::StrCat(::testing::TempDir(), "/",
+                               ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    mkdir(output_dir_.c_str(), 0755);
+    // The data is on disk already (the coordinator checked it): the worker reads it from there.
+    std::ofstream(output_dir_ + "/payload.bin", std::ios::binary) << t_.content;
+  }
+
+  void TearDown() override {
+    if (worker_) worker_->Shutdown();
+    if (server_) server_->Shutdown(std::chrono::system_clock::now());
+  }
+
+  uint32_t num_pieces() const { return t_.metainfo.num_pieces(); }
+  std::vector<uint32_t> AllPieces() const {
+    std::vector<uint32_t> all;
+    for (uint32_t p = 0; p < num_pieces(); ++p) all.push_back(p);
+    return all;
+  }
+
+  // Starts the coordinator, with every piece but `missing` verified, and a worker; returns
+  // once the worker serves the job (its first RequestWork).
+  void StartWorker(const std::vector<uint32_t>& missing = {}, uint32_t upload_slots = 4,
+                   bool grant_leases = false) {
+    bt::Bitfield verified(num_pieces());
+    verified.SetAll();
+    for (uint32_t p : missing) verified.Clear(p);
+    coordinator_ =
+        std::make_unique<FakeCoordinator>(t_, output_dir_, std::vector<cpb::PeerAddress>());
+    coordinator_->SetVerified(verified.ToBytes());
+    coordinator_->grant_leases = grant_leases;
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(coordinator_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+
+    Worker::Options o;
+    o.coordinator = absl::StrCat("127.0.0.1:", port_);
+    o.name = "uploader";
+    o.verbose = false;
+    o.job.choker.upload_slots = upload_slots;
+    absl::StatusOr<std::unique_ptr<Worker>> w = Worker::Start(o);
+    ASSERT_TRUE(w.ok()) << w.status();
+    worker_ = *std::move(w);
+    ASSERT_TRUE(
+        coordinator_->WaitUntil([](FakeCoordinator& c) { return c.work_requests > 0; }, kWait));
+  }
+
+  // A leecher connected to the worker's listen port, past the handshakes.
+  std::unique_ptr<FakePeer> ConnectLeecher(bool fast = true) {
+    absl::StatusOr<std::unique_ptr<FakePeer>> p =
+        FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (!p.ok()) return nullptr;
+    EXPECT_TRUE((*p)->SendHandshake(t_.metainfo.info_hash, fast).ok());
+    ExpectWorkerHandshake(**p, fast);
+    return *std::move(p);
+  }
+
+  void ExpectWorkerHandshake(FakePeer& p, bool fast) {
+    absl::StatusOr<bt::Message> h = p.Next(kWait);
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_EQ(h->type, MessageType::kHandshake);
+    EXPECT_EQ(h->handshake.info_hash, t_.metainfo.info_hash);
+    EXPECT_EQ(h->handshake.peer_id, worker_->peer_id());
+    EXPECT_TRUE(h->handshake.fast_extension());
+  }
+
+  // Sends interested and waits for the unchoke.
+  void GetUnchoked(FakePeer& p) {
+    ASSERT_TRUE(p.Send(Msg([](std::string* o) { bt::AppendInterested(o); })).ok());
+    absl::StatusOr<bt::Message> m = p.NextPayload(kWait);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->type, MessageType::kUnchoke) << bt::MessageTypeName(m->type);
+  }
+
+  // Requests every block of `pieces` and checks each answer byte for byte.
+  void DownloadAndCheck(FakePeer& p, const std::vector<uint32_t>& pieces) {
+    ASSERT_TRUE(p.RequestPieces(pieces, t_.content.size(), t_.metainfo.piece_length).ok());
+    const bt::PieceLayout layout = t_.metainfo.layout();
+    for (uint32_t piece : pieces) {
+      for (uint32_t b = 0; b < layout.num_blocks(piece); ++b) {
+        absl::StatusOr<bt::Message> m = p.NextPayload(kWait);
+        ASSERT_TRUE(m.ok()) << m.status();
+        ASSERT_EQ(m->type, MessageType::kPiece) << bt::MessageTypeName(m->type);
+        ASSERT_EQ(m->index, piece);
+        ASSERT_EQ(m->begin, b * kBlock);
+        ASSERT_EQ(m->data, Block(piece, b * kBlock, layout.block_length(piece, b)));
+      }
+    }
+  }
+
+  std::string Block(uint32_t piece, uint32_t begin, uint32_t length) const {
+    return t_.content.substr(t_.metainfo.layout().piece_offset(piece) + begin, length);
+  }
+
+  template <typename F>
+  static std::string Msg(F append) {
+    std::string out;
+    append(&out);
+    return out;
+  }
+
+  void ExpectNext(FakePeer& p, MessageType type, uint32_t index = 0, uint32_t begin = 0) {
+    absl::StatusOr<bt::Message> m = p.NextPayload(kWait);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->type, type) << bt::MessageTypeName(m->type);
+    EXPECT_EQ(m->index, index);
+    EXPECT_EQ(m->begin, begin);
+  }
+
+  void PushVerified(std::vector<uint32_t> pieces) {
+    cpb::CoordinatorMessage m;
+    m.mutable_pieces_verified()->set_job_id(coordinator_->job_id);
+    for (uint32_t p : pieces) m.mutable_pieces_verified()->add_pieces(p);
+    ASSERT_TRUE(coordinator_->Push(m));
+  }
+
+  // 9 pieces of 64 KiB (4 blocks), the last one 5000 bytes.
+  TestTorrent t_ = MakeTestTorrent("payload.bin", 8 * 65536 + 5000, 65536);
+  std::string output_dir_;
+  std::unique_ptr<FakeCoordinator> coordinator_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<Worker> worker_;
+  int port_ = 0;
+};
+
+TEST_F(UploadTest, ServesEveryBlockToALeecherThatConnects) {
+  StartWorker();
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  ExpectNext(*p, MessageType::kHaveAll);  // the fast extension's short form of "everything"
+  GetUnchoked(*p);
+  DownloadAndCheck(*p, AllPieces());
+
+  const uint64_t total = t_.content.size();
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [&](FakeCoordinator& c) {
+        if (c.heartbeats.empty()) return false;
+        const cpb::Heartbeat& h = c.heartbeats.back();
+        return h.uploaded_bytes() == total && h.jobs_size() == 1 &&
+               h.jobs(0).uploaded_bytes() == total && h.jobs(0).upload_peers() == 1;
+      },
+      kWait));
+  absl::MutexLock lock(&coordinator_->mu);
+  const cpb::Heartbeat& h = coordinator_->heartbeats.back();
+  EXPECT_EQ(h.jobs(0).job_id(), "job-1");
+  EXPECT_EQ(h.jobs(0).downloaded_bytes(), 0u);
+  const cpb::Register& reg = coordinator_->registers[0];
+  EXPECT_EQ(reg.listen_port(), worker_->listen_port());
+  EXPECT_EQ(reg.listen_ip(), "127.0.0.1");
+  // A seed asks for peers only.
+  ASSERT_FALSE(coordinator_->request_log.empty());
+  for (const cpb::RequestWork& r : coordinator_->request_log) {
+    EXPECT_EQ(r.max_pieces(), 0u);
+    EXPECT_GT(r.max_peers(), 0u);
+  }
+}
+
+TEST_F(UploadTest, BitfieldAndSilentRefusalsWithoutTheFastExtension) {
+  StartWorker(/*missing=*/{3});
+  std::unique_ptr<FakePeer> p = ConnectLeecher(/*fast=*/false);
+  ASSERT_NE(p, nullptr);
+  absl::StatusOr<bt::Message> m = p->NextPayload(kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->type, MessageType::kBitfield);
+  for (uint32_t piece = 0; piece < num_pieces(); ++piece) {
+    EXPECT_EQ(m->bitfield.Get(piece), piece != 3) << piece;
+  }
+  // Choked: ignored (no reject without BEP 6). Whatever the worker sent for it would come
+  // before the unchoke that answers the interested behind it.
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendRequest(o, 0, 0, kBlock); })).ok());
+  GetUnchoked(*p);
+  // A piece we do not have: ignored too; the next request is served.
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) {
+                 bt::AppendRequest(o, 3, 0, kBlock);
+                 bt::AppendRequest(o, 0, kBlock, kBlock);
+               })).ok());
+  ExpectNext(*p, MessageType::kPiece, 0, kBlock);
+}
+
+TEST_F(UploadTest, RequestsWhileChokedAreRejected) {
+  StartWorker();
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  ExpectNext(*p, MessageType::kHaveAll);
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendRequest(o, 1, 0, kBlock); })).ok());
+  ExpectNext(*p, MessageType::kReject, 1, 0);
+  GetUnchoked(*p);
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendRequest(o, 1, 0, kBlock); })).ok());
+  ExpectNext(*p, MessageType::kPiece, 1, 0);
+}
+
+TEST_F(UploadTest, PeersBeyondTheUploadSlotsStayChoked) {
+  StartWorker({}, /*upload_slots=*/1);
+  std::unique_ptr<FakePeer> a = ConnectLeecher();
+  std::unique_ptr<FakePeer> b = ConnectLeecher();
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  ExpectNext(*a, MessageType::kHaveAll);
+  ExpectNext(*b, MessageType::kHaveAll);
+  GetUnchoked(*a);
+  // The one slot is taken: b stays choked (until a rechoke gives it the optimistic slot,
+  // 10 s after the job started), so its request is rejected.
+  ASSERT_TRUE(b->Send(Msg([](std::string* o) {
+                 bt::AppendInterested(o);
+                 bt::AppendRequest(o, 2, 0, kBlock);
+               })).ok());
+  ExpectNext(*b, MessageType::kReject, 2, 0);
+  DownloadAndCheck(*a, {2});
+}
+
+TEST_F(UploadTest, InvalidRequestsAreRejectedAndAPersistentOffenderDropped) {
+  StartWorker();
+  std::unique_ptr<FakePeer> good = ConnectLeecher();
+  std::unique_ptr<FakePeer> bad = ConnectLeecher();
+  ASSERT_NE(good, nullptr);
+  ASSERT_NE(bad, nullptr);
+  ExpectNext(*good, MessageType::kHaveAll);
+  ExpectNext(*bad, MessageType::kHaveAll);
+  GetUnchoked(*good);
+  GetUnchoked(*bad);
+  // Past the end of a piece; past the end of the short last piece; over 128 KiB.
+  ASSERT_TRUE(bad->Send(Msg([](std::string* o) {
+                   bt::AppendRequest(o, 0, 65536 - 100, kBlock);
+                   bt::AppendRequest(o, 8, 0, 5001);
+                   bt::AppendRequest(o, 0, 0, 256 * 1024);
+                 }))
+                  .ok());
+  ExpectNext(*bad, MessageType::kReject, 0, 65536 - 100);
+  ExpectNext(*bad, MessageType::kReject, 8, 0);
+  ExpectNext(*bad, MessageType::kReject, 0, 0);
+  // It persists: dropped.
+  ASSERT_TRUE(bad->Send(Msg([](std::string* o) { bt::AppendRequest(o, 1, 65536, 1); })).ok());
+  EXPECT_TRUE(bad->WaitForClose(kWait));
+  // The other peer is still served.
+  DownloadAndCheck(*good, AllPieces());
+
+  ASSERT_TRUE(coordinator_->WaitUntil([](FakeCoordinator& c) { return !c.closed.empty(); }, kWait));
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->closed.size(), 1u);
+  EXPECT_TRUE(coordinator_->closed[0].banned());
+  EXPECT_THAT(coordinator_->closed[0].reason(), HasSubstr("4 requests out of range"));
+  EXPECT_EQ(coordinator_->closed[0].peer().ip(), "127.0.0.1");
+}
+
+TEST_F(UploadTest, CancelledRequestIsNotServed) {
+  StartWorker();
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  ExpectNext(*p, MessageType::kHaveAll);
+  GetUnchoked(*p);
+  // In one segment, so the worker reads the cancel before it serves the first request.
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) {
+                 bt::AppendRequest(o, 0, 0, kBlock);
+                 bt::AppendCancel(o, 0, 0, kBlock);
+                 bt::AppendRequest(o, 1, 0, kBlock);
+               })).ok());
+  ExpectNext(*p, MessageType::kPiece, 1, 0);
+}
+
+TEST_F(UploadTest, WrongInfoHashIsRefused) {
+  StartWorker();
+  absl::StatusOr<std::unique_ptr<FakePeer>> p =
+      FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
+  ASSERT_TRUE(p.ok()) << p.status();
+  bt::Sha1Digest other = t_.metainfo.info_hash;
+  other[0] ^= 1;
+  ASSERT_TRUE((*p)->SendHandshake(other).ok());
+  // Closed without an answer (BEP 3).
+  absl::StatusOr<bt::Message> m = (*p)->Next(kWait);
+  EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
+}
+
+TEST_F(UploadTest, HaveFollowsPiecesVerifiedOnceAndNotToAPeerThatHasThePiece) {
+  StartWorker(/*missing=*/{5, 6, 7});
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  absl::StatusOr<bt::Message> m = p->NextPayload(kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->type, MessageType::kBitfield);
+  EXPECT_EQ(m->bitfield.Count(), num_pieces() - 3);
+  // The peer has piece 6, which we need: the worker becomes interested.
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendHave(o, 6); })).ok());
+  ASSERT_TRUE(p->NextOfType(MessageType::kInterested, kWait).ok());
+
+  PushVerified({6});     // the peer has it: not announced
+  PushVerified({5, 5});  // announced once
+  PushVerified({5});
+  PushVerified({7});
+  ExpectNext(*p, MessageType::kHave, 5);
+  ExpectNext(*p, MessageType::kHave, 7);
+  GetUnchoked(*p);
+  DownloadAndCheck(*p, {5, 7});
+}
+
+TEST_F(UploadTest, DialsALeecherGivenByAddPeersAndUploadsToIt) {
+  StartWorker();
+  absl::StatusOr<std::unique_ptr<FakePeer>> p = FakePeer::Listen("127.0.0.1", num_pieces());
+  ASSERT_TRUE(p.ok()) << p.status();
+  cpb::CoordinatorMessage add;
+  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
+  cpb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  addr->set_ip("127.0.0.1");
+  addr->set_port((*p)->port());
+  ASSERT_TRUE(coordinator_->Push(add));
+  ASSERT_TRUE((*p)->Accept(kWait).ok());
+  ExpectWorkerHandshake(**p, true);  // the dialling side speaks first
+  ASSERT_TRUE((*p)->SendHandshake(t_.metainfo.info_hash).ok());
+  ExpectNext(**p, MessageType::kHaveAll);
+  GetUnchoked(**p);
+  DownloadAndCheck(**p, AllPieces());
+}
+
+TEST_F(UploadTest, TwoSeedsPartAtOnce) {
+  StartWorker();
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  ExpectNext(*p, MessageType::kHaveAll);
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendHaveAll(o); })).ok());
+  EXPECT_TRUE(p->WaitForClose(kWait));
+  ASSERT_TRUE(coordinator_->WaitUntil([](FakeCoordinator& c) { return !c.closed.empty(); }, kWait));
+  absl::MutexLock lock(&coordinator_->mu);
+  EXPECT_FALSE(coordinator_->closed[0].banned());
+  EXPECT_THAT(coordinator_->closed[0].reason(), HasSubstr("nothing to trade"));
+}
+
+TEST_F(UploadTest, DownloadsFromAPeerThatConnectsToIt) {
+  // The connection works both ways whoever opened it: the worker fetches its missing piece
+  // from a seeder that connected to it.
+  StartWorker(/*missing=*/{4}, 4, /*grant_leases=*/true);
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  absl::StatusOr<bt::Message> m = p->NextPayload(kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->type, MessageType::kBitfield);
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendHaveAll(o); })).ok());
+  ASSERT_TRUE(p->NextOfType(MessageType::kInterested, kWait).ok());
+  ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendUnchoke(o); })).ok());
+  const bt::PieceLayout layout = t_.metainfo.layout();
+  for (uint32_t b = 0; b < layout.num_blocks(4); ++b) {
+    absl::StatusOr<bt::Message> r = p->NextOfType(MessageType::kRequest, kWait);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->index, 4u);
+    const uint32_t begin = r->begin;
+    const uint32_t length = r->length;
+    ASSERT_TRUE(p->Send(Msg([&](std::string* o) {
+                   bt::AppendPiece(o, 4, begin, Block(4, begin, length));
+                 })).ok());
+  }
+  ASSERT_TRUE(
+      coordinator_->WaitUntil([](FakeCoordinator& c) { return c.done.count(4) > 0; }, kWait));
+  // Now a seed, talking to a seed: the worker parts.
+  EXPECT_TRUE(p->WaitForClose(kWait));
+  // And tells the coordinator it wants no more leases, only peers to serve.
+  EXPECT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) {
+        return !c.request_log.empty() && c.request_log.back().max_pieces() == 0 &&
+               c.request_log.size() > 1;
+      },
+      kWait));
+}
+
+TEST_F(UploadTest, DiallingItselfBansItsOwnAddress) {
+  // Trackers hand a worker its own address among the peers.
+  StartWorker();
+  cpb::CoordinatorMessage add;
+  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
+  cpb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  addr->set_ip(worker_->listen_ip());
+  addr->set_port(worker_->listen_port());
+  ASSERT_TRUE(coordinator_->Push(add));
+  ASSERT_TRUE(coordinator_->WaitUntil([](FakeCoordinator& c) { return !c.closed.empty(); }, kWait));
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->closed.size(), 1u);
+  EXPECT_EQ(coordinator_->closed[0].peer().port(), worker_->listen_port());
+  EXPECT_TRUE(coordinator_->closed[0].banned());
+  EXPECT_THAT(coordinator_->closed[0].reason(), HasSubstr("ourselves"));
+}
+
+}  // namespace
+}  // namespace peer_svc
