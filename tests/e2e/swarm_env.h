@@ -61,9 +61,10 @@ class SwarmEnv {
   absl::StatusOr<std::vector<std::pair<std::string, int>>> TrackerPeers();
   // Waits until the tracker counts every added seeder as complete.
   absl::Status WaitForSeeders(absl::Duration timeout = absl::Seconds(60));
-  // Compares every payload file with its copy under download_dir() (or `dir`).
-  absl::Status CheckDownload() const { return CheckDownloadIn(download_dir_); }
-  absl::Status CheckDownloadIn(const std::string& dir) const;
+  // Compares every payload file with its copy under download_dir() (or `dir`); with
+  // allow_missing_empty, a zero-length file may be absent (transmission skips them).
+  absl::Status CheckDownload() const { return CheckDownloadIn(download_dir_, false); }
+  absl::Status CheckDownloadIn(const std::string& dir, bool allow_missing_empty) const;
 
   const std::string& root() const { return root_; }
   const std::string& torrent_path() const { return torrent_path_; }
