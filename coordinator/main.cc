@@ -13,6 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/stop_signals.h"
 #include "coordinator/coordinator_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -25,13 +26,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Coordinates a swarm download across peer workers over gRPC.");
   absl::ParseCommandLine(argc, argv);
 
-  // Block the stop signals in every thread (gRPC's threads inherit the mask) and take them
-  // synchronously below: no async-signal-safety concerns.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  const sigset_t stop_signals = swarm::BlockStopSignals();
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const size_t colon = listen.rfind(':');
@@ -52,8 +47,7 @@ int main(int argc, char** argv) {
               (*server)->port());
   std::fflush(stdout);
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = swarm::WaitForStopSignal(stop_signals);
   std::fprintf(stderr, "coordinator: got %s, shutting down\n", strsignal(signal_number));
   (*server)->Shutdown();
   return 0;

@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/stop_signals.h"
 #include "peer_svc/worker.h"
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)");
@@ -32,13 +33,8 @@ int main(int argc, char** argv) {
       " [--bind_ip=IP] [--listen_ip=IP] [--listen_port=N] [--upload_slots=N] [--name=S]");
   absl::ParseCommandLine(argc, argv);
 
-  // Blocked before any thread starts, so every thread inherits the mask and only the waiter
-  // below receives these signals.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Blocked before any thread starts, so only the waiter below receives these signals.
+  const sigset_t signals = swarm::BlockStopSignals();
 
   peer_svc::Worker::Options options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
@@ -64,8 +60,7 @@ int main(int argc, char** argv) {
 
   peer_svc::Worker* w = worker->get();
   std::thread signal_waiter([w, signals] {
-    int sig = 0;
-    sigwait(&signals, &sig);
+    swarm::WaitForStopSignal(signals);
     w->Shutdown();
   });
 

@@ -36,22 +36,24 @@ TEST(SeedTest, Aria2DownloadsSingleFileFromSwarm) {
   ASSERT_OK(env.WaitForLeecher(*leecher));
 }
 
+// The torrent here is made by `swarm-cli create`.
 TEST(SeedTest, Aria2DownloadsMultiFileFromSwarm) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload(kMultiFiles, /*multi_file=*/true));
-  ASSERT_OK(env.MakeTorrentAndTracker(/*piece_length_log2=*/16));
+  ASSERT_OK(env.MakeTorrentAndTracker(/*piece_length_log2=*/16, TorrentMaker::kSwarmCreate));
   ASSERT_OK(env.AddSwarmSeeder(/*workers=*/2));
   auto leecher = env.AddLeecher(SeederKind::kAria2);
   ASSERT_TRUE(leecher.ok());
   ASSERT_OK(env.WaitForLeecher(*leecher));
 }
 
-// transmission drops 127.x peers from trackers: it only gets data over connections the swarm
-// seeder opens to it after learning of it from a re-announce.
+// The torrent is made by `swarm-cli create`. transmission drops 127.x peers from trackers:
+// it only gets data over connections the swarm seeder opens to it after learning of it from
+// a re-announce.
 TEST(SeedTest, TransmissionDownloadsSingleFileFromSwarm) {
   SwarmEnv env;
   ASSERT_OK(env.MakePayload({{"single.bin", 6 << 20}}, /*multi_file=*/false));
-  ASSERT_OK(env.MakeTorrentAndTracker());
+  ASSERT_OK(env.MakeTorrentAndTracker(/*piece_length_log2=*/18, TorrentMaker::kSwarmCreate));
   ASSERT_OK(env.AddSwarmSeeder());
   auto leecher = env.AddLeecher(SeederKind::kTransmission);
   ASSERT_TRUE(leecher.ok());

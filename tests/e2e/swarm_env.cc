@@ -170,6 +170,11 @@ absl::Status SwarmEnv::WaitForLeecher(int index, absl::Duration timeout) {
 
 std::string SwarmEnv::SwarmCli() { return "cli/swarm-cli"; }
 
+std::string SwarmEnv::SwarmCliAbsolute() {
+  char cwd[4096];
+  return std::string(getcwd(cwd, sizeof(cwd)) ? cwd : ".") + "/" + SwarmCli();
+}
+
 std::string SwarmEnv::tracker_url() const { return tracker_->http_announce_url(); }
 
 absl::Status SwarmEnv::MakePayload(const std::vector<std::pair<std::string, uint64_t>>& files,
@@ -193,7 +198,7 @@ absl::Status SwarmEnv::MakePayload(const std::vector<std::pair<std::string, uint
   return absl::OkStatus();
 }
 
-absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2) {
+absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker maker) {
   // The info-hash does not depend on the announce URL, and the tracker's whitelist needs the
   // info-hash: make the torrent with a placeholder URL, start the tracker, then point the
   // torrent at it (mktorrent writes canonical bencode, so re-encoding keeps the info bytes).
@@ -202,13 +207,17 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2) {
   options.capture_stdout = false;
   options.quiet_stdout = true;
   options.cwd = seed_dir_;
-  SWARM_ASSIGN_OR_RETURN(auto mk, Subprocess::Start({"mktorrent", "-l", absl::StrCat(piece_length_log2),
-                                                     "-a", "http://placeholder/announce", "-o",
-                                                     draft, content_name_},
-                                                    options));
+  const std::vector<std::string> argv =
+      maker == TorrentMaker::kMktorrent
+          ? std::vector<std::string>{"mktorrent", "-l", absl::StrCat(piece_length_log2), "-a",
+                                     "http://placeholder/announce", "-o", draft, content_name_}
+          : std::vector<std::string>{SwarmCliAbsolute(), "create", content_name_, "-t",
+                                     "http://placeholder/announce", "--piece-length",
+                                     absl::StrCat(1 << piece_length_log2), "-o", draft};
+  SWARM_ASSIGN_OR_RETURN(auto mk, Subprocess::Start(argv, options));
   std::optional<int> status = mk->Wait(absl::Seconds(60));
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-    return absl::InternalError("mktorrent failed");
+    return absl::InternalError(absl::StrCat(argv[0], " failed"));
   }
   SWARM_ASSIGN_OR_RETURN(std::string bytes, ReadAll(draft));
   SWARM_ASSIGN_OR_RETURN(bt::Metainfo m, bt::ParseMetainfo(bytes));

@@ -34,6 +34,8 @@
 namespace swarm::testing {
 
 enum class SeederKind { kAria2, kTransmission };
+// Which program makes the test's .torrent.
+enum class TorrentMaker { kMktorrent, kSwarmCreate };
 
 class SwarmEnv {
  public:
@@ -44,9 +46,10 @@ class SwarmEnv {
   // multi-file torrent, or the one file seed/<files[0].first> for a single-file torrent.
   absl::Status MakePayload(const std::vector<std::pair<std::string, uint64_t>>& files,
                            bool multi_file, const std::string& multi_name = "payload");
-  // mktorrent (256 KiB pieces by default), and a real opentracker on free loopback ports
-  // that knows the torrent and that the torrent announces to.
-  absl::Status MakeTorrentAndTracker(int piece_length_log2 = 18);
+  // A .torrent (mktorrent or `swarm-cli create`; 256 KiB pieces by default), and a real
+  // opentracker on free loopback ports that knows the torrent and that it announces to.
+  absl::Status MakeTorrentAndTracker(int piece_length_log2 = 18,
+                                     TorrentMaker maker = TorrentMaker::kMktorrent);
   // A seeder of the given kind on the next free 127.0.0.x address.
   absl::Status AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s = 0);
   // A swarm seeder: `swarm-cli seed` with its own coordinator and `workers` workers,
@@ -74,6 +77,7 @@ class SwarmEnv {
   std::string tracker_url() const;
   // Path of swarm-cli in the test's runfiles.
   static std::string SwarmCli();
+  static std::string SwarmCliAbsolute();
 
  private:
   std::string root_;
