@@ -47,6 +47,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   SWARM_ASSIGN_OR_RETURN(std::string worker_bin, FindServiceBinary("peer_svc"));
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
   const std::string token = RandomToken();
+  cluster->auth_token_ = token;
 
   SWARM_ASSIGN_OR_RETURN(cluster->tracker_svc_,
                          StartService({tracker_bin, "--listen=127.0.0.1:0"}, options.verbose));

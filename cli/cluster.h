@@ -30,6 +30,8 @@ class EmbeddedCluster {
   ~EmbeddedCluster();  // Stop()
 
   const std::string& coordinator_address() const { return coordinator_address_; }
+  // The random secret the coordinator was started with; every call to it must carry it.
+  const std::string& auth_token() const { return auth_token_; }
   int workers() const { return static_cast<int>(workers_.size()); }
   // Stops the workers first (so no new writes start), then the coordinator (which sends its
   // stopped announce through tracker_svc), then tracker_svc.
@@ -41,6 +43,7 @@ class EmbeddedCluster {
   std::unique_ptr<Subprocess> coordinator_;
   std::vector<std::unique_ptr<Subprocess>> workers_;
   std::string coordinator_address_;
+  std::string auth_token_;
 };
 
 // The number of workers a machine sensibly runs: one per core, at least 2, at most 8.

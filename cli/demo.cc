@@ -23,6 +23,7 @@
 #include "cli/cluster.h"
 #include "cli/create.h"
 #include "cli/job_runner.h"
+#include "common/auth_token.h"
 #include "common/status_macros.h"
 #include "common/subprocess.h"
 #include "grpcpp/grpcpp.h"
@@ -118,10 +119,12 @@ absl::Status StartSeeder(DemoWorld* world, const std::string& torrent_path) {
   coordinator::SubmitJobResponse job;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  AttachAuthToken(world->seeder->auth_token(), &context);
   grpc::Status s = stub->SubmitJob(&context, submit, &job);
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("seeder: ", s.error_message()));
   grpc::ClientContext watch_context;
   watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  AttachAuthToken(world->seeder->auth_token(), &watch_context);
   coordinator::WatchJobRequest watch;
   watch.set_job_id(job.job_id());
   auto stream = stub->WatchJob(&watch_context, watch);

@@ -24,6 +24,7 @@
 #include "cli/cluster.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
+#include "common/auth_token.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -109,6 +110,8 @@ bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
     }
   } else if (const char* v = value("--coordinator"); v) {
     options->coordinator = v;
+  } else if (const char* v = value("--auth-token"); v) {
+    options->auth_token = v;
   } else if (const char* v = value("--bind-ip"); v) {
     for (absl::string_view ip : absl::StrSplit(v, ',', absl::SkipEmpty())) {
       options->bind_ips.emplace_back(ip);
@@ -148,6 +151,7 @@ int RunJob(const JobRunOptions& args) {
 
   std::unique_ptr<EmbeddedCluster> cluster;
   std::string address = args.coordinator;
+  std::string token = args.auth_token;
   if (address.empty()) {
     ClusterOptions options;
     options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
@@ -160,6 +164,7 @@ int RunJob(const JobRunOptions& args) {
     }
     cluster = *std::move(started);
     address = cluster->coordinator_address();
+    token = cluster->auth_token();
   }
 
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
@@ -174,6 +179,7 @@ int RunJob(const JobRunOptions& args) {
   coordinator::SubmitJobResponse job;
   {
     grpc::ClientContext context;
+    AttachAuthToken(token, &context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     context.set_wait_for_ready(true);
     const grpc::Status s = stub->SubmitJob(&context, submit, &job);
@@ -192,6 +198,7 @@ int RunJob(const JobRunOptions& args) {
   bool reached_seeding = false;
   {
     grpc::ClientContext context;
+    AttachAuthToken(token, &context);
     interrupts->Watch(&context);
     coordinator::WatchJobRequest watch;
     watch.set_job_id(job.job_id());
@@ -227,6 +234,7 @@ int RunJob(const JobRunOptions& args) {
 
   if (interrupts->interrupted() && !Terminal(last.state())) {
     grpc::ClientContext context;
+    AttachAuthToken(token, &context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     coordinator::CancelJobRequest cancel;
     cancel.set_job_id(job.job_id());

@@ -24,6 +24,8 @@ struct JobRunOptions {
   coordinator::JobMode mode = coordinator::DOWNLOAD;
   int workers = 0;  // 0: DefaultWorkerCount()
   std::string coordinator;  // empty: the embedded cluster
+  // The coordinator's secret (--auth-token); the embedded cluster makes its own.
+  std::string auth_token;
   std::vector<std::string> bind_ips;
   bool verbose = false;
   uint32_t max_announce_interval_s = 0;
@@ -39,8 +41,8 @@ bool Interrupted();
 // failed, 2 for a bad torrent, 130 when a download was interrupted (data kept).
 int RunJob(const JobRunOptions& options);
 
-// Parses the flags every job command shares (--workers, --coordinator, --bind-ip,
-// --verbose, --announce-interval) at argv[*i]; returns false when argv[*i] is not one of
+// Parses the flags every job command shares (--workers, --coordinator, --auth-token,
+// --bind-ip, --verbose, --announce-interval) at argv[*i]; returns false when argv[*i] is not one of
 // them, and sets *error for a bad value.
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error);

@@ -13,6 +13,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "bt/metainfo.h"
+#include "common/auth_token.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
 #include "coordinator/job.h"
@@ -46,16 +47,8 @@ std::string RandomPeerId(absl::BitGen& gen) {
   return id;
 }
 
-bool ConstantTimeEquals(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  const std::string& longer = a.size() >= b.size() ? a : b;
-  for (size_t i = 0; i < longer.size(); ++i) {
-    const unsigned char x = i < a.size() ? a[i] : 0;
-    const unsigned char y = i < b.size() ? b[i] : 0;
-    diff |= x ^ y;
-  }
-  return diff == 0;
-}
+const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED,
+                                    "missing or wrong auth token (swarm-auth-token metadata)");
 
 using WorkStream = grpc::ServerReaderWriter<CoordinatorMessage, WorkerMessage>;
 
@@ -195,18 +188,24 @@ class CoordinatorServer::Service final : public Coordinator::Service {
 
   // --- swarm-cli side ---
 
-  grpc::Status SubmitJob(grpc::ServerContext*, const SubmitJobRequest* request,
+  // Every RPC but Work (whose Register message carries the token) checks the token in the
+  // call's metadata: SubmitJob makes the coordinator create files, so it must not be open to
+  // whoever reaches the port.
+  grpc::Status SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
                          SubmitJobResponse* response) override {
+    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
     return ToGrpcStatus(DoSubmitJob(*request, response));
   }
 
   grpc::Status WatchJob(grpc::ServerContext* ctx, const WatchJobRequest* request,
                         grpc::ServerWriter<JobProgress>* writer) override {
+    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
     return ToGrpcStatus(DoWatchJob(ctx, *request, writer));
   }
 
-  grpc::Status CancelJob(grpc::ServerContext*, const CancelJobRequest* request,
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobRequest* request,
                          CancelJobResponse*) override {
+    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
     return ToGrpcStatus(DoCancelJob(*request));
   }
 
@@ -216,8 +215,9 @@ class CoordinatorServer::Service final : public Coordinator::Service {
     return ToGrpcStatus(DoWork(ctx, stream));
   }
 
-  grpc::Status FetchTorrent(grpc::ServerContext*, const FetchTorrentRequest* request,
+  grpc::Status FetchTorrent(grpc::ServerContext* ctx, const FetchTorrentRequest* request,
                             FetchTorrentResponse* response) override {
+    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
     return ToGrpcStatus(DoFetchTorrent(*request, response));
   }
 

@@ -27,6 +27,7 @@
 #include "bt/bitfield.h"
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
+#include "common/auth_token.h"
 #include "common/content_files.h"
 #include "coordinator/clock.h"
 #include "gmock/gmock.h"
@@ -479,6 +480,7 @@ class CoordinatorServerTest : public ::testing::Test {
                       SubmitJobResponse* response, JobMode mode = DOWNLOAD,
                       uint32_t max_announce_interval_s = 0) {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     SubmitJobRequest request;
     request.set_torrent(torrent);
     request.set_output_dir(dir);
@@ -508,6 +510,7 @@ class CoordinatorServerTest : public ::testing::Test {
 
   void Cancel() {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     CancelJobRequest request;
     request.set_job_id(torrent_.id);
     CancelJobResponse response;
@@ -531,6 +534,7 @@ class CoordinatorServerTest : public ::testing::Test {
   JobProgress Watch(const std::function<bool(const JobProgress&)>& until,
                     std::vector<JobState>* states = nullptr) {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
     WatchJobRequest request;
     request.set_job_id(torrent_.id);
@@ -609,6 +613,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   std::string fetched;
   for (;;) {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     FetchTorrentRequest request;
     request.set_job_id(torrent_.id);
     request.set_offset(fetched.size());
@@ -728,6 +733,36 @@ TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
 
   FakeWorker no_token(address_, "");
   EXPECT_EQ(no_token.WaitEnd().error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // The other RPCs want the token in their metadata: SubmitJob creates files.
+  auto stub =
+      Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  for (const std::string token : {"", "not-the-token"}) {
+    grpc::ClientContext submit_ctx;
+    swarm::AttachAuthToken(token, &submit_ctx);
+    SubmitJobRequest submit;
+    submit.set_torrent(torrent_.bytes);
+    submit.set_output_dir(dir_);
+    SubmitJobResponse submitted;
+    EXPECT_EQ(stub->SubmitJob(&submit_ctx, submit, &submitted).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext fetch_ctx;
+    swarm::AttachAuthToken(token, &fetch_ctx);
+    FetchTorrentRequest fetch;
+    fetch.set_job_id(torrent_.id);
+    FetchTorrentResponse fetched;
+    EXPECT_EQ(stub->FetchTorrent(&fetch_ctx, fetch, &fetched).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+    grpc::ClientContext cancel_ctx;
+    swarm::AttachAuthToken(token, &cancel_ctx);
+    CancelJobRequest cancel;
+    cancel.set_job_id(torrent_.id);
+    CancelJobResponse cancelled;
+    EXPECT_EQ(stub->CancelJob(&cancel_ctx, cancel, &cancelled).error_code(),
+              grpc::StatusCode::UNAUTHENTICATED);
+  }
+  struct stat st;
+  EXPECT_NE(stat((dir_ + "/" + torrent_.metainfo.name).c_str(), &st), 0) << "a refused job made files";
 }
 
 TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
@@ -735,6 +770,7 @@ TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
   auto stub =
       Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
+  swarm::AttachAuthToken(kToken, &ctx);
   auto stream = stub->Work(&ctx);
   WorkerMessage m;
   m.mutable_heartbeat();
@@ -976,6 +1012,8 @@ TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
   ASSERT_EQ(worker->Peers().size(), 1u);
 
   grpc::ClientContext ctx;
+
+  swarm::AttachAuthToken(kToken, &ctx);
   CancelJobRequest request;
   request.set_job_id(torrent_.id);
   CancelJobResponse response;
@@ -1076,6 +1114,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
 
   {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     FetchTorrentRequest request;
     request.set_job_id("nope");
     FetchTorrentResponse r;
@@ -1083,6 +1122,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   }
   {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     CancelJobRequest request;
     request.set_job_id("nope");
     CancelJobResponse r;
@@ -1090,6 +1130,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   }
   {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     WatchJobRequest request;
     request.set_job_id("nope");
     auto reader = stub_->WatchJob(&ctx, request);
@@ -1111,6 +1152,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   SubmitOk();
   {
     grpc::ClientContext ctx;
+    swarm::AttachAuthToken(kToken, &ctx);
     FetchTorrentRequest request;
     request.set_job_id(torrent_.id);
     request.set_offset(torrent_.bytes.size() + 1);

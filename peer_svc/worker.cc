@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "bt/metainfo.h"
+#include "common/auth_token.h"
 #include "common/content_files.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -422,6 +423,7 @@ absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(absl::ToInt64Milliseconds(kFetchTimeout)));
+    swarm::AttachAuthToken(options_.auth_token, &ctx);
     cpb::FetchTorrentRequest req;
     req.set_job_id(job_id);
     req.set_offset(out.size());

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "bt/bencode.h"
+#include "common/auth_token.h"
 #include "common/subprocess.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -198,16 +199,14 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   SubprocessOptions options;
   options.stderr_to_stdout = true;
   auto cli = Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
-                                env.download_dir(), "--coordinator=" + address},
+                                env.download_dir(), "--coordinator=" + address,
+                                "--auth-token=t0k"},
                                options);
   ASSERT_TRUE(cli.ok());
 
   // Watch the job from the coordinator itself and kill a worker once a fifth is verified.
   auto stub = coordinator::Coordinator::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_wait_for_ready(true);
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
   coordinator::WatchJobRequest watch;
   watch.set_job_id(env.info_hash_hex());
   std::unique_ptr<grpc::ClientReader<coordinator::JobProgress>> stream;
@@ -216,6 +215,7 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   for (int attempt = 0; attempt < 200; ++attempt) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    AttachAuthToken("t0k", ctx.get());
     stream = stub->WatchJob(ctx.get(), watch);
     bool killed = false;
     while (stream->Read(&progress)) {
