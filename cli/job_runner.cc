@@ -1,6 +1,5 @@
 #include "cli/job_runner.h"
 
-#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
 #include "common/auth_token.h"
+#include "common/stop_signals.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -54,14 +54,9 @@ absl::StatusOr<std::string> PrepareOutputDir(const std::string& dir) {
 class InterruptWatcher {
  public:
   InterruptWatcher() {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    const sigset_t set = BlockStopSignals();
     std::thread([this, set] {
-      int sig = 0;
-      sigwait(&set, &sig);
+      WaitForStopSignal(set);
       interrupted_ = true;
       absl::MutexLock lock(&mu_);
       if (context_) context_->TryCancel();

@@ -6,11 +6,8 @@
 //    worker dials (the coordinator gives it the client's address), as transmission needs.
 // Not a test; run by hand (arguments: MiB=256, piece KiB=256, folder=/tmp, downloader):
 //   bazel run //peer_svc/testing:upload_bench -- 256 256 /tmp aria2c
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,22 +25,12 @@
 #include "peer_svc/testing/fake_coordinator.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
+#include "tests/testing/ports.h"
 
 namespace {
 
 constexpr char kClientIp[] = "127.0.0.4";
 constexpr uint16_t kClientPort = 6897;
-
-bool CanConnect(const char* ip, uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
 
 // Starts `client` downloading `torrent` into `dir`, listening on kClientIp:kClientPort; it
 // learns of no peer by itself (the torrent's tracker is dead): the seeding worker dials it.
@@ -56,7 +43,8 @@ pid_t StartClient(const std::string& client, const std::string& torrent, const s
   chmod(script.c_str(), 0755);
   const pid_t pid = fork();
   if (pid != 0) {
-    for (int i = 0; i < 300 && !CanConnect(kClientIp, kClientPort); ++i) usleep(100 * 1000);
+    swarm::testing::WaitForTcpPort(kClientPort, absl::Now() + absl::Seconds(30), kClientIp)
+        .IgnoreError();  // the bench then fails visibly if the client never listened
     return pid;
   }
   if (client == "aria2c") {

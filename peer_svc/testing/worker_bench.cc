@@ -4,11 +4,8 @@
 // the coordinator's address is printed for a peer_svc binary to connect to. Not a test; run by
 // hand (arguments: MiB=256, piece KiB=256, output folder=/tmp, then aria2c or external):
 //   bazel run //peer_svc/testing:worker_bench -- 256 256 /tmp aria2c
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,21 +23,11 @@
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
+#include "tests/testing/ports.h"
 
 namespace {
 
 constexpr uint16_t kAriaPort = 6899;
-
-bool CanConnect(const char* ip, uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
 
 // Writes the content and the .torrent under `dir` and starts aria2c seeding them.
 pid_t StartAria2c(const peer_svc::testing::TestTorrent& t, const std::string& dir) {
@@ -59,7 +46,8 @@ pid_t StartAria2c(const peer_svc::testing::TestTorrent& t, const std::string& di
            static_cast<char*>(nullptr));
     _exit(127);
   }
-  for (int i = 0; i < 300 && !CanConnect("127.0.0.2", kAriaPort); ++i) usleep(100 * 1000);
+  swarm::testing::WaitForTcpPort(kAriaPort, absl::Now() + absl::Seconds(30), "127.0.0.2")
+      .IgnoreError();  // the bench then fails visibly if aria2c never listened
   return pid;
 }
 
