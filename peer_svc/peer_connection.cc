@@ -151,6 +151,9 @@ absl::Status PeerConnection::Violation(const absl::Status& status) {
 void PeerConnection::Run() {
   absl::Status status = incoming_ ? AdoptSocket() : Connect();
   if (status.ok()) status = Loop();
+  // Leaving in good order (both seeds, stopped): what is queued — the cancels and haves of
+  // the last pieces, often — goes out first, as far as the socket takes it without waiting.
+  if (fd_ >= 0 && handshake_done_ && !banned_) (void)Flush();
   if (fd_ >= 0) {
     close(fd_);
     fd_ = -1;

@@ -181,13 +181,23 @@ TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
   ASSERT_TRUE(fast.Start().ok());
   StartCoordinator({&slow, &fast});
   coordinator_->stagger_peers = true;
+  // A StopJob right after the last piece would close the slow connection before it sends
+  // its cancels: the job stays, the worker seeds, and leaves the two seeders in good order.
+  coordinator_->stop_when_done = false;
   absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
   ASSERT_TRUE(worker.ok()) << worker.status();
   ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
   EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
-  (*worker)->Shutdown();
   EXPECT_GT(slow.stats().requests, 0u);
-  EXPECT_GT(slow.stats().cancels, 0u) << "the slow peer's copies were cancelled";
+  EXPECT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_NO_THREAD_SAFETY_ANALYSIS { return c.closed.size() == 2; },
+      kWait))
+      << "both seeders are left once the worker has every piece";
+  // The cancels went out before the slow connection closed; the seeder reads them before
+  // the end of the stream.
+  EXPECT_TRUE(slow.WaitFor([](const FakeSeeder::Stats& s) { return s.cancels > 0; }, kWait))
+      << "the slow peer's copies were cancelled";
+  (*worker)->Shutdown();
   absl::MutexLock lock(&coordinator_->mu);
   for (const cpb::PeerClosed& c : coordinator_->closed) {
     // Once the worker has every piece it leaves the seeders (two seeds have nothing to

@@ -127,7 +127,7 @@ grpc::Status FakeCoordinator::Work(
         default:
           break;
       }
-      if (!stopped && done.size() == t_.metainfo.num_pieces()) {
+      if (!stopped && stop_when_done && done.size() == t_.metainfo.num_pieces()) {
         cpb::CoordinatorMessage m;
         m.mutable_stop_job()->set_job_id(job_id);
         replies.push_back(m);

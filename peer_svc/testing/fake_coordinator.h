@@ -40,6 +40,9 @@ class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
   bool stagger_peers = false;
   // False: never grant leases (upload tests, where the worker is to fetch nothing).
   bool grant_leases = true;
+  // False: keep the job running once every piece is done (the worker seeds on), instead of
+  // sending StopJob, which closes the worker's connections at once.
+  bool stop_when_done = true;
   const std::string job_id = "job-1";
 
   // StartJob.verified (a bitfield); those pieces are not leased. Before the first worker
