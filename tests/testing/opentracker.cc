@@ -35,9 +35,22 @@ absl::Status WriteFile(const std::string& path, const std::string& text, mode_t 
   return absl::OkStatus();
 }
 
-// Sends BEP 15 connect requests to 127.0.0.1:port until one is answered. Pauses 20 ms between
-// tries (a refusal comes back at once while the port is not yet bound).
-absl::Status WaitForUdpTracker(int port, absl::Time deadline, swarm::Subprocess* process) {
+// Sends one UDP datagram and waits up to 100 ms for the answer; empty when none came.
+std::string Exchange(int fd, const std::string& request) {
+  send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, 100) <= 0) return "";
+  char buf[512];
+  const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+// Waits until opentracker answers a BEP 15 announce (event=stopped, so it lists nobody) for
+// `probe_hash` with a full reply. Its UDP port answers before it has read its whitelist — a
+// thread of its own loads that — and until then it refuses every info-hash: a bound port is
+// not enough. Pauses 20 ms between tries.
+absl::Status WaitForWhitelistedAnnounce(int port, const std::string& probe_hash,
+                                        absl::Time deadline, swarm::Subprocess* process) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   sockaddr_in addr;
@@ -45,23 +58,31 @@ absl::Status WaitForUdpTracker(int port, absl::Time deadline, swarm::Subprocess*
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  absl::Status result = absl::DeadlineExceededError(
-      absl::StrCat("opentracker did not answer UDP on port ", port, " in time"));
+  bt::tracker::AnnounceParams probe;
+  probe.info_hash = probe_hash;
+  probe.peer_id = std::string(20, 'p');
+  probe.port = 1;
+  probe.event = bt::tracker::AnnounceEvent::kStopped;
+  absl::Status result = absl::DeadlineExceededError(absl::StrCat(
+      "opentracker did not answer a UDP announce on port ", port, " in time"));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
-    for (uint32_t tid = 1; absl::Now() < deadline; ++tid) {
+    for (uint32_t tid = 1; absl::Now() < deadline; tid += 2) {
       if (!process->running()) {
         result = absl::FailedPreconditionError("opentracker exited");
         break;
       }
-      const std::string request = bt::tracker::EncodeUdpConnectRequest(tid);
-      send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 100) > 0) {
-        char buf[64];
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n > 0 && bt::tracker::DecodeUdpConnectResponse(
-                         std::string_view(buf, static_cast<size_t>(n)), tid)
-                         .ok()) {
+      absl::StatusOr<uint64_t> connection_id = bt::tracker::DecodeUdpConnectResponse(
+          Exchange(fd, bt::tracker::EncodeUdpConnectRequest(tid)), tid);
+      if (connection_id.ok()) {
+        absl::StatusOr<std::string> announce =
+            bt::tracker::EncodeUdpAnnounceRequest(*connection_id, tid + 1, probe);
+        if (!announce.ok()) {
+          result = announce.status();
+          break;
+        }
+        if (bt::tracker::DecodeUdpAnnounceResponse(Exchange(fd, *announce), tid + 1,
+                                                   bt::tracker::IpFamily::kV4)
+                .ok()) {
           result = absl::OkStatus();
           break;
         }
@@ -76,7 +97,9 @@ absl::Status WaitForUdpTracker(int port, absl::Time deadline, swarm::Subprocess*
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options) {
-  std::string whitelist;
+  // One more entry, announced to by Start() to see that the whitelist is loaded.
+  const std::string probe_hash = "swarm-whitelist-prob";
+  std::string whitelist = absl::StrCat(absl::BytesToHexString(probe_hash), "\n");
   for (const std::string& hash : options.info_hashes) {
     if (hash.size() != 20) {
       return absl::InvalidArgumentError(
@@ -122,7 +145,7 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
     if (!process.ok()) return process.status();
     swarm::Subprocess* p = process->get();
     last = WaitForTcpPort(*tcp, deadline, "127.0.0.1", [p] { return !p->running(); });
-    if (last.ok()) last = WaitForUdpTracker(*udp, deadline, p);
+    if (last.ok()) last = WaitForWhitelistedAnnounce(*udp, probe_hash, deadline, p);
     if (last.ok()) {
       tracker->http_port_ = *tcp;
       tracker->udp_port_ = *udp;

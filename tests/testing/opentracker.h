@@ -2,7 +2,9 @@
 // free loopback ports, for tests that need a tracker to hand out real peers. Start() writes the
 // whitelist into a fresh directory, runs `opentracker -i 127.0.0.1 -p TCP -P UDP -d DIR -w FILE`
 // (as root it chroots into DIR and becomes nobody, hence -w relative to DIR), retries with new
-// ports if it loses a race for them, and returns once both the HTTP and the UDP side answer.
+// ports if it loses a race for them, and returns once the HTTP side accepts connections and
+// the UDP side answers an announce for a whitelisted hash (it reads the whitelist on a thread
+// of its own, after binding its ports).
 // The destructor kills it.
 //
 //   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::testing::Opentracker::Start({.info_hashes =
