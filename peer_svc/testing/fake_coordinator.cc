@@ -171,15 +171,4 @@ bool FakeCoordinator::WaitUntil(const std::function<bool(FakeCoordinator&)>& don
   return mu.AwaitWithTimeout(absl::Condition(&cond), timeout);
 }
 
-bool FakeCoordinator::WaitForHeartbeatWithProgress(absl::Duration timeout) {
-  absl::MutexLock lock(&mu);
-  auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    for (const auto& h : heartbeats) {
-      if (h.progress_size() > 0 && h.downloaded_bytes() > 0) return true;
-    }
-    return false;
-  };
-  return mu.AwaitWithTimeout(absl::Condition(&seen), timeout);
-}
-
 }  // namespace peer_svc::testing

@@ -61,8 +61,6 @@ class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
   bool WaitForAllDone(absl::Duration timeout);
   // Waits until `done(*this)` holds, evaluated with `mu` held.
   bool WaitUntil(const std::function<bool(FakeCoordinator&)>& done, absl::Duration timeout);
-  // A heartbeat with lease progress and downloaded bytes.
-  bool WaitForHeartbeatWithProgress(absl::Duration timeout);
 
   absl::Mutex mu;
   std::set<uint32_t> needed ABSL_GUARDED_BY(mu);

@@ -35,14 +35,24 @@ absl::Status WriteFile(const std::string& path, const std::string& text, mode_t 
   return absl::OkStatus();
 }
 
-// Sends one UDP datagram and waits up to 100 ms for the answer; empty when none came.
-std::string Exchange(int fd, const std::string& request) {
+// Sends one UDP datagram and waits up to 100 ms for the answer with this transaction id; empty
+// when none came. Late answers to earlier tries are read and dropped on the way, so a slow
+// first answer does not leave every later try reading the one before it.
+std::string Exchange(int fd, const std::string& request, uint32_t transaction_id) {
   send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-  pollfd p{fd, POLLIN, 0};
-  if (poll(&p, 1, 100) <= 0) return "";
+  const absl::Time deadline = absl::Now() + absl::Milliseconds(100);
   char buf[512];
-  const ssize_t n = recv(fd, buf, sizeof(buf), 0);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  for (absl::Time now = absl::Now(); now < deadline; now = absl::Now()) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(deadline - now)) + 1) <= 0) break;
+    const ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n <= 0) continue;
+    const std::string reply(buf, static_cast<size_t>(n));
+    absl::StatusOr<bt::tracker::UdpResponseHeader> header =
+        bt::tracker::PeekUdpResponseHeader(reply);
+    if (header.ok() && header->transaction_id == transaction_id) return reply;
+  }
+  return "";
 }
 
 // Waits until opentracker answers a BEP 15 announce for `probe_hash` with a full reply. Its UDP
@@ -72,7 +82,7 @@ absl::Status WaitForWhitelistedAnnounce(int port, const std::string& probe_hash,
         break;
       }
       absl::StatusOr<uint64_t> connection_id = bt::tracker::DecodeUdpConnectResponse(
-          Exchange(fd, bt::tracker::EncodeUdpConnectRequest(tid)), tid);
+          Exchange(fd, bt::tracker::EncodeUdpConnectRequest(tid), tid), tid);
       if (connection_id.ok()) {
         absl::StatusOr<std::string> announce =
             bt::tracker::EncodeUdpAnnounceRequest(*connection_id, tid + 1, probe);
@@ -80,7 +90,7 @@ absl::Status WaitForWhitelistedAnnounce(int port, const std::string& probe_hash,
           result = announce.status();
           break;
         }
-        if (bt::tracker::DecodeUdpAnnounceResponse(Exchange(fd, *announce), tid + 1,
+        if (bt::tracker::DecodeUdpAnnounceResponse(Exchange(fd, *announce, tid + 1), tid + 1,
                                                    bt::tracker::IpFamily::kV4)
                 .ok()) {
           result = absl::OkStatus();
