@@ -1,8 +1,6 @@
 #include "cli/demo.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -24,41 +22,14 @@
 #include "cli/create.h"
 #include "cli/job_runner.h"
 #include "common/auth_token.h"
+#include "common/opentracker.h"
+#include "common/ports.h"
 #include "common/status_macros.h"
-#include "common/subprocess.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 
 namespace swarm::cli {
 namespace {
-
-constexpr absl::Duration kTimeout = absl::Seconds(30);
-
-absl::StatusOr<int> FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    if (fd >= 0) close(fd);
-    return absl::InternalError("no free loopback port");
-  }
-  close(fd);
-  return static_cast<int>(ntohs(addr.sin_port));
-}
-
-bool Connects(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-  close(fd);
-  return ok;
-}
 
 absl::Status WritePayload(const std::string& path, uint64_t bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -90,7 +61,7 @@ absl::StatusOr<bool> SameContent(const std::string& a, const std::string& b) {
 // Everything the demo started, stopped in reverse order when it goes out of scope.
 struct DemoWorld {
   std::string dir;
-  std::unique_ptr<Subprocess> tracker;
+  std::unique_ptr<Opentracker> tracker;
   std::unique_ptr<EmbeddedCluster> seeder;
   bool keep = false;
   ~DemoWorld() {
@@ -170,12 +141,13 @@ int RunDemo(int argc, char** argv) {
   world.dir = tmpl;
   chmod(world.dir.c_str(), 0755);  // opentracker runs as nobody inside it
   mkdir((world.dir + "/seed").c_str(), 0755);
-  mkdir((world.dir + "/tracker").c_str(), 0755);
   std::cerr << "swarm demo: working in " << world.dir << "\n";
 
   const std::string payload = world.dir + "/seed/payload.bin";
   if (absl::Status s = WritePayload(payload, size_mib << 20); !s.ok()) return Fail(s);
-  auto port = FreeLoopbackPort();
+  // The torrent names the tracker, and the tracker's whitelist names the torrent: the port
+  // is chosen first, and serves for both HTTP and UDP.
+  auto port = PickUnusedPort(SOCK_STREAM);
   if (!port.ok()) return Fail(port.status());
   const std::string announce = absl::StrCat("http://127.0.0.1:", *port, "/announce");
   CreateOptions create;
@@ -190,25 +162,16 @@ int RunDemo(int argc, char** argv) {
             << bt::ToHex(metainfo.info_hash) << ", " << metainfo.num_pieces() << " pieces)\n";
 
   // opentracker from Debian runs in whitelist mode: it serves only the hashes listed.
-  std::ofstream(world.dir + "/tracker/whitelist") << bt::ToHex(metainfo.info_hash) << "\n";
-  chmod((world.dir + "/tracker/whitelist").c_str(), 0644);
-  SubprocessOptions quiet;
-  quiet.capture_stdout = false;
-  quiet.quiet_stdout = true;
-  quiet.quiet_stderr = true;
-  auto tracker = Subprocess::Start({"opentracker", "-i", "127.0.0.1", "-p", absl::StrCat(*port), "-P",
-                                    absl::StrCat(*port), "-d", world.dir + "/tracker", "-w",
-                                    "whitelist"},
-                                   quiet);
-  if (!tracker.ok()) return Fail(tracker.status());
-  world.tracker = *std::move(tracker);
-  const absl::Time deadline = absl::Now() + kTimeout;
-  while (!Connects(*port)) {
-    if (!world.tracker->running() || absl::Now() > deadline) {
-      return Fail(absl::UnavailableError("opentracker did not start (run ./bootstrap.sh)"));
-    }
-    absl::SleepFor(absl::Milliseconds(20));
+  Opentracker::Options tracker_options;
+  tracker_options.info_hashes = {std::string(bt::AsBytes(metainfo.info_hash))};
+  tracker_options.http_port = tracker_options.udp_port = *port;
+  tracker_options.parent_dir = world.dir;
+  auto tracker = Opentracker::Start(tracker_options);
+  if (!tracker.ok()) {
+    return Fail(absl::UnavailableError(
+        absl::StrCat(tracker.status().message(), " (run ./bootstrap.sh)")));
   }
+  world.tracker = *std::move(tracker);
   std::cerr << "swarm demo: tracker (opentracker) on 127.0.0.1:" << *port << "\n";
 
   if (absl::Status s = StartSeeder(&world, torrent_path); !s.ok()) return Fail(s);

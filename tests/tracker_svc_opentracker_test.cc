@@ -11,14 +11,14 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/tracker.grpc.pb.h"
-#include "tests/testing/opentracker.h"
-#include "tests/testing/ports.h"
+#include "common/opentracker.h"
+#include "common/ports.h"
 #include "tracker_svc/tracker_server.h"
 
 namespace {
 
 namespace pb = ::swarm::tracker;
-using swarm::testing::Opentracker;
+using swarm::Opentracker;
 
 std::string RandomHash() {
   absl::BitGen gen;
@@ -150,8 +150,8 @@ TEST_F(TrackerSvcOpentrackerTest, UnlistedTorrentIsRefused) {
 
 TEST_F(TrackerSvcOpentrackerTest, DeadTrackersInEarlierTiersAreSkipped) {
   // A UDP port and an HTTP port where nothing listens, then the real tracker.
-  auto dead_udp = swarm::testing::PickUnusedPort(SOCK_DGRAM);
-  auto dead_tcp = swarm::testing::PickUnusedPort(SOCK_STREAM);
+  auto dead_udp = swarm::PickUnusedPort(SOCK_DGRAM);
+  auto dead_tcp = swarm::PickUnusedPort(SOCK_STREAM);
   ASSERT_TRUE(dead_udp.ok() && dead_tcp.ok());
   const std::vector<std::string> urls = {
       absl::StrCat("udp://127.0.0.1:", *dead_udp, "/announce"),

@@ -16,7 +16,7 @@
 #include "common/subprocess.h"
 #include "proto/tracker.grpc.pb.h"
 #include "tests/testing/health_check.h"
-#include "tests/testing/opentracker.h"
+#include "common/opentracker.h"
 
 namespace {
 
@@ -30,7 +30,7 @@ std::string BinaryPath() {
 
 TEST(TrackerSvcProcessTest, ServesAnnouncesAndStopsOnSigterm) {
   const std::string info_hash(20, '\x5a');
-  auto tracker = swarm::testing::Opentracker::Start({.info_hashes = {info_hash}});
+  auto tracker = swarm::Opentracker::Start({.info_hashes = {info_hash}});
   ASSERT_TRUE(tracker.ok()) << tracker.status();
 
   auto child = swarm::Subprocess::Start({BinaryPath(), "--listen=127.0.0.1:0"});

@@ -25,7 +25,7 @@
 #include "peer_svc/testing/fake_coordinator.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
-#include "tests/testing/ports.h"
+#include "common/ports.h"
 
 namespace {
 
@@ -43,7 +43,7 @@ pid_t StartClient(const std::string& client, const std::string& torrent, const s
   chmod(script.c_str(), 0755);
   const pid_t pid = fork();
   if (pid != 0) {
-    swarm::testing::WaitForTcpPort(kClientPort, absl::Now() + absl::Seconds(30), kClientIp)
+    swarm::WaitForTcpPort(kClientPort, absl::Now() + absl::Seconds(30), kClientIp)
         .IgnoreError();  // the bench then fails visibly if the client never listened
     return pid;
   }

@@ -23,7 +23,7 @@
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
-#include "tests/testing/ports.h"
+#include "common/ports.h"
 
 namespace {
 
@@ -46,7 +46,7 @@ pid_t StartAria2c(const peer_svc::testing::TestTorrent& t, const std::string& di
            static_cast<char*>(nullptr));
     _exit(127);
   }
-  swarm::testing::WaitForTcpPort(kAriaPort, absl::Now() + absl::Seconds(30), "127.0.0.2")
+  swarm::WaitForTcpPort(kAriaPort, absl::Now() + absl::Seconds(30), "127.0.0.2")
       .IgnoreError();  // the bench then fails visibly if aria2c never listened
   return pid;
 }

@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "tests/testing/ports.h"
+#include "common/ports.h"
 
 namespace swarm::testing {
 

@@ -22,7 +22,7 @@
 #include "absl/time/time.h"
 #include "common/subprocess.h"
 #include "tests/e2e/seeders.h"
-#include "tests/testing/opentracker.h"
+#include "common/opentracker.h"
 
 // For gtest bodies: fails the test with the status when `expr` is not OK.
 #define ASSERT_OK(expr)                                    \

@@ -1,21 +1,21 @@
 // A real opentracker (Debian's package: whitelist mode, IPv4 only, compact announces only) on
-// free loopback ports, for tests that need a tracker to hand out real peers. Start() writes the
-// whitelist into a fresh directory, runs `opentracker -i 127.0.0.1 -p TCP -P UDP -d DIR -w FILE`
-// (as root it chroots into DIR and becomes nobody, hence -w relative to DIR), retries with new
-// ports if it loses a race for them, and returns once the HTTP side accepts connections and
-// the UDP side answers an announce for a whitelisted hash (it reads the whitelist on a thread
-// of its own, after binding its ports).
-// The destructor kills it.
+// loopback, for `swarm-cli demo` and for tests that need a tracker to hand out real peers.
+// Start() writes the whitelist into a fresh directory, runs
+// `opentracker -i 127.0.0.1 -p TCP -P UDP -d DIR -w FILE` (as root it chroots into DIR and
+// becomes nobody, hence -w relative to DIR), retries with new ports if it loses a race for
+// free ones, and returns once the HTTP side accepts connections and the UDP side answers an
+// announce for a whitelisted hash (it reads the whitelist on a thread of its own, after
+// binding its ports). The destructor kills it and removes its directory.
 //
-//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::testing::Opentracker::Start({.info_hashes =
-//   {ih}})); announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
+//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::Opentracker::Start({.info_hashes = {ih}}));
+//   announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
 //
 // Notes from ../shared/real-peers.md: it records the announcer's source address (ignores ip=),
 // it lists the announcer itself among the peers, and it refuses unlisted info-hashes
 // ("Requested download is not authorized for use with this tracker.").
 // Tests using it need tags = ["no-sandbox"]: the sandbox has no user nobody to drop to.
-#ifndef SWARM_TESTS_TESTING_OPENTRACKER_H_
-#define SWARM_TESTS_TESTING_OPENTRACKER_H_
+#ifndef SWARM_COMMON_OPENTRACKER_H_
+#define SWARM_COMMON_OPENTRACKER_H_
 
 #include <memory>
 #include <string>
@@ -25,7 +25,7 @@
 #include "absl/time/time.h"
 #include "common/subprocess.h"
 
-namespace swarm::testing {
+namespace swarm {
 
 class Opentracker {
  public:
@@ -35,6 +35,12 @@ class Opentracker {
     std::string binary = "/usr/bin/opentracker";
     // How long Start() may take in all.
     absl::Duration start_timeout = absl::Seconds(30);
+    // Ports to listen on; 0 picks a free one (retried with another if a process takes it
+    // first). TCP and UDP ports are separate: one number may serve for both.
+    int http_port = 0;
+    int udp_port = 0;
+    // Where its directory is made (readable by user nobody); empty: $TEST_TMPDIR, else /tmp.
+    std::string parent_dir;
   };
 
   static absl::StatusOr<std::unique_ptr<Opentracker>> Start(Options options);
@@ -61,6 +67,6 @@ class Opentracker {
   std::unique_ptr<swarm::Subprocess> process_;
 };
 
-}  // namespace swarm::testing
+}  // namespace swarm
 
-#endif  // SWARM_TESTS_TESTING_OPENTRACKER_H_
+#endif  // SWARM_COMMON_OPENTRACKER_H_

@@ -1,4 +1,4 @@
-#include "tests/testing/opentracker.h"
+#include "common/opentracker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,9 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bt/tracker/udp_packet.h"
-#include "tests/testing/ports.h"
+#include "common/ports.h"
 
-namespace swarm::testing {
+namespace swarm {
 namespace {
 
 constexpr int kMaxAttempts = 5;
@@ -123,8 +123,11 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
   }
 
   std::unique_ptr<Opentracker> tracker(new Opentracker());
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string tmpl = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/opentracker.XXXXXX");
+  const char* test_tmp = std::getenv("TEST_TMPDIR");
+  const std::string parent = !options.parent_dir.empty() ? options.parent_dir
+                             : test_tmp != nullptr       ? test_tmp
+                                                         : "/tmp";
+  std::string tmpl = absl::StrCat(parent, "/opentracker.XXXXXX");
   if (mkdtemp(tmpl.data()) == nullptr) {
     return absl::InternalError(absl::StrCat("mkdtemp ", tmpl, ": ", std::strerror(errno)));
   }
@@ -141,9 +144,12 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
 
   const absl::Time deadline = absl::Now() + options.start_timeout;
   absl::Status last = absl::UnknownError("not started");
-  for (int attempt = 0; attempt < kMaxAttempts && absl::Now() < deadline; ++attempt) {
-    absl::StatusOr<int> tcp = PickUnusedPort(SOCK_STREAM);
-    absl::StatusOr<int> udp = PickUnusedPort(SOCK_DGRAM);
+  // Ports given by the caller are not retried: a second try would meet the same taker.
+  const int attempts = options.http_port != 0 && options.udp_port != 0 ? 1 : kMaxAttempts;
+  for (int attempt = 0; attempt < attempts && absl::Now() < deadline; ++attempt) {
+    absl::StatusOr<int> tcp =
+        options.http_port != 0 ? options.http_port : PickUnusedPort(SOCK_STREAM);
+    absl::StatusOr<int> udp = options.udp_port != 0 ? options.udp_port : PickUnusedPort(SOCK_DGRAM);
     if (!tcp.ok()) return tcp.status();
     if (!udp.ok()) return udp.status();
     // Through sh only to send its output to the log file; `exec` keeps the pid.
@@ -189,4 +195,4 @@ std::string Opentracker::log() const {
   return text.str();
 }
 
-}  // namespace swarm::testing
+}  // namespace swarm

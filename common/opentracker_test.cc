@@ -1,4 +1,4 @@
-#include "tests/testing/opentracker.h"
+#include "common/opentracker.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 #include "bt/tracker/udp_packet.h"
 #include "gtest/gtest.h"
 
-namespace swarm::testing {
+namespace swarm {
 namespace {
 
 bool Accepts(int port) {
@@ -113,4 +113,4 @@ TEST(OpentrackerTest, ABinaryThatDiesIsAClearError) {
 }
 
 }  // namespace
-}  // namespace swarm::testing
+}  // namespace swarm
