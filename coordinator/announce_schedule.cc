@@ -41,6 +41,20 @@ void AnnounceSchedule::Complete(absl::Time now) {
   }
 }
 
+bool AnnounceSchedule::WantPeers(absl::Time now) {
+  bool moved = false;
+  for (auto& [worker, slot] : slots_) {
+    if (!slot.started || slot.leaving || slot.in_flight) continue;
+    if (slot.early_wait == absl::InfiniteDuration()) continue;  // the last one failed
+    const absl::Time early = std::max(now, slot.answered_sent + slot.early_wait);
+    if (early < slot.next_at) {
+      slot.next_at = early;
+      moved = true;
+    }
+  }
+  return moved;
+}
+
 void AnnounceSchedule::LeaveAll() {
   over_ = true;
   for (auto& [worker, slot] : slots_) slot.leaving = true;
@@ -91,6 +105,13 @@ absl::Duration AnnounceSchedule::Interval(const TrackerAnswer& answer) const {
   return wait;
 }
 
+absl::Duration AnnounceSchedule::EarlyWait(const TrackerAnswer& answer) const {
+  const absl::Duration wait =
+      std::max(options_.min_early_interval, absl::Seconds(answer.min_interval_s));
+  if (options_.max_interval > absl::ZeroDuration()) return std::min(wait, options_.max_interval);
+  return wait;
+}
+
 absl::Duration AnnounceSchedule::Succeeded(WorkerId who, AnnounceEvent event,
                                            const TrackerAnswer& answer, absl::Time sent) {
   auto it = slots_.find(who);
@@ -108,6 +129,8 @@ absl::Duration AnnounceSchedule::Succeeded(WorkerId who, AnnounceEvent event,
     slot.tracker_ids[answer.tracker_url] = answer.tracker_id;
   }
   slot.retry = options_.retry;
+  slot.answered_sent = sent;
+  slot.early_wait = EarlyWait(answer);
   // `completed` pending (the job completed while this announce was in flight): at once.
   const absl::Duration interval = slot.completed_pending ? absl::ZeroDuration() : Interval(answer);
   slot.next_at = sent + interval;
@@ -130,6 +153,7 @@ absl::Duration AnnounceSchedule::Failed(WorkerId who, AnnounceEvent event, absl:
   }
   // A `started` that failed is retried, and by then says left = 0 if the job completed.
   if (event == swarm::tracker::STARTED) slot.completed_pending = false;
+  slot.early_wait = absl::InfiniteDuration();  // the retries keep their own pace
   absl::Duration delay = slot.retry;
   if (options_.max_interval > absl::ZeroDuration()) {
     delay = std::min(delay, options_.max_interval);

@@ -13,6 +13,7 @@
 //     if (ok) schedule.Succeeded(d.who.worker, d.event, answer, now);
 //     else schedule.Failed(d.who.worker, d.event, now);
 //   }
+//   schedule.WantPeers(now);  // out of peers: announce early, as the tracker allows
 //   schedule.Complete(now);   // every piece verified: `completed` from whoever has started
 //   schedule.LeaveAll();      // the job is over: `stopped` from whoever has started
 #ifndef SWARM_COORDINATOR_ANNOUNCE_SCHEDULE_H_
@@ -83,6 +84,10 @@ class AnnounceSchedule {
     // no cap (SubmitJobRequest.max_announce_interval_s). A cap below min_interval lowers that
     // floor to the cap; it overrides the tracker's min interval too.
     absl::Duration max_interval = absl::ZeroDuration();
+    // Shortest wait between an announce and one brought forward by WantPeers, unless the
+    // tracker's min interval is longer: an early announce must not hammer the tracker. The
+    // cap (max_interval) lowers it too.
+    absl::Duration min_early_interval = absl::Minutes(5);
   };
 
   AnnounceSchedule() : AnnounceSchedule(Options()) {}
@@ -96,6 +101,12 @@ class AnnounceSchedule {
   // flight) announces `completed` next, at once. The others start later with left = 0, which
   // needs no `completed`.
   void Complete(absl::Time now);
+  // The job is out of peers to try: each identity whose last announce was answered (and which
+  // is not leaving or waiting for an answer) announces again as soon as min_early_interval
+  // and the tracker's min interval since that announce allow, instead of at the tracker's
+  // interval (30 min, often). Returns whether any announce moved earlier; calling it again
+  // while nothing has changed moves none.
+  bool WantPeers(absl::Time now);
   // The job is over: every identity leaves, after its pending `completed` if there is one.
   void LeaveAll();
 
@@ -131,10 +142,16 @@ class AnnounceSchedule {
     bool in_flight = false;
     absl::Time next_at = absl::InfinitePast();
     absl::Duration retry;
+    // The last answered announce: when it was sent, and the least wait after it before an
+    // early one (min_early_interval or the tracker's min interval). Unset until one is
+    // answered, and while the last one failed (its retries keep their backoff).
+    absl::Time answered_sent = absl::InfinitePast();
+    absl::Duration early_wait = absl::InfiniteDuration();
     std::map<std::string, std::string> tracker_ids;
   };
 
   absl::Duration Interval(const TrackerAnswer& answer) const;
+  absl::Duration EarlyWait(const TrackerAnswer& answer) const;
 
   const Options options_;
   std::map<WorkerId, Slot> slots_;

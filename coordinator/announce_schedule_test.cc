@@ -58,6 +58,58 @@ TEST(AnnounceScheduleTest, EachIdentityStartsThenAnnouncesAtTheInterval) {
   EXPECT_EQ(Events(s.TakeDue(kT0 + absl::Minutes(30))), (Ev{{1, NONE}, {2, NONE}}));
 }
 
+TEST(AnnounceScheduleTest, WantPeersBringsTheNextAnnounceForwardAsFarAsAllowed) {
+  AnnounceSchedule s;
+  s.SetIdentities({Who(1), Who(2)}, kT0);
+  EXPECT_FALSE(s.WantPeers(kT0)) << "nothing answered yet: the started announces are due anyway";
+  s.TakeDue(kT0);
+  EXPECT_FALSE(s.WantPeers(kT0)) << "in flight";
+  s.Succeeded(1, STARTED, Answer(1800), kT0);
+  s.Succeeded(2, STARTED, Answer(1800, 600), kT0);  // the tracker's min interval: 10 min
+
+  // A minute in: worker 1 may announce 5 min after its last one, worker 2 after 10.
+  EXPECT_TRUE(s.WantPeers(kT0 + absl::Minutes(1)));
+  EXPECT_FALSE(s.WantPeers(kT0 + absl::Minutes(1))) << "already as early as allowed";
+  EXPECT_EQ(s.next_announce(1), kT0 + absl::Minutes(5));
+  EXPECT_EQ(s.next_announce(2), kT0 + absl::Minutes(10));
+  EXPECT_THAT(s.TakeDue(kT0 + absl::Minutes(4)), IsEmpty());
+  ASSERT_EQ(Events(s.TakeDue(kT0 + absl::Minutes(5))), (Ev{{1, NONE}}));
+  s.Succeeded(1, NONE, Answer(1800), kT0 + absl::Minutes(5));
+  EXPECT_EQ(s.next_announce(1), kT0 + absl::Minutes(35)) << "back to the interval";
+
+  // Long after the last announce: at once.
+  ASSERT_EQ(Events(s.TakeDue(kT0 + absl::Minutes(10))), (Ev{{2, NONE}}));
+  s.Succeeded(2, NONE, Answer(1800, 600), kT0 + absl::Minutes(10));
+  EXPECT_TRUE(s.WantPeers(kT0 + absl::Minutes(30)));
+  EXPECT_EQ(s.next_announce(1), kT0 + absl::Minutes(30));
+  EXPECT_EQ(s.next_announce(2), kT0 + absl::Minutes(30));
+}
+
+TEST(AnnounceScheduleTest, WantPeersLeavesFailingAndLeavingIdentitiesAlone) {
+  AnnounceSchedule s;
+  s.SetIdentities({Who(1), Who(2)}, kT0);
+  s.TakeDue(kT0);
+  s.Succeeded(1, STARTED, Answer(1800), kT0);
+  s.Succeeded(2, STARTED, Answer(1800), kT0);
+  s.TakeDue(kT0 + absl::Minutes(30));
+  s.Failed(1, NONE, kT0 + absl::Minutes(30));  // retried in 5 s, then 10 s ...
+  s.Succeeded(2, NONE, Answer(1800), kT0 + absl::Minutes(30));
+  s.SetIdentities({Who(1)}, kT0 + absl::Minutes(31));  // worker 2 leaves
+  EXPECT_FALSE(s.WantPeers(kT0 + absl::Hours(2)));
+  EXPECT_EQ(s.next_announce(1), kT0 + absl::Minutes(30) + absl::Seconds(5));
+}
+
+TEST(AnnounceScheduleTest, WantPeersHonoursTheCap) {
+  AnnounceSchedule::Options o;
+  o.max_interval = absl::Seconds(2);
+  AnnounceSchedule s(o);
+  s.SetIdentities({Who(1)}, kT0);
+  s.TakeDue(kT0);
+  s.Succeeded(1, STARTED, Answer(1800, 900), kT0);
+  EXPECT_EQ(s.next_announce(1), kT0 + absl::Seconds(2));
+  EXPECT_FALSE(s.WantPeers(kT0 + absl::Seconds(1))) << "the cap is sooner than any early one";
+}
+
 TEST(AnnounceScheduleTest, IntervalBounds) {
   AnnounceSchedule::Options o;
   AnnounceSchedule plain(o);

@@ -1069,6 +1069,40 @@ TEST_F(CoordinatorServerTest, RetriesAFailedAnnounceAndAnnouncesAgainAtTheInterv
   EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 2);
 }
 
+TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
+  // The tracker asks for 30 minutes between announces; every peer it gave turns out bad.
+  StartCoordinator();
+  SubmitOk();
+  auto worker = StartedWorker();
+  worker->RequestWork(torrent_.id, 0, 10);
+  const std::vector<PeerAddress> peers = worker->Peers();
+  ASSERT_EQ(peers.size(), 3u);
+  absl::Time started;
+  ASSERT_TRUE(tracker_
+                  .WaitFor([](const swarm::tracker::AnnounceRequest& r) {
+                    return r.event() == swarm::tracker::STARTED;
+                  },
+                  &started)
+                  .has_value());
+  for (const PeerAddress& p : peers) {
+    WorkerMessage m;
+    m.mutable_peer_closed()->set_job_id(torrent_.id);
+    *m.mutable_peer_closed()->mutable_peer() = p;
+    m.mutable_peer_closed()->set_banned(true);
+    worker->Send(m);
+  }
+  // With no peer left to try, it asks again once 5 minutes (not 30) have passed.
+  clock_.Advance(absl::Minutes(5));
+  absl::Time early;
+  ASSERT_TRUE(tracker_
+                  .WaitFor([](const swarm::tracker::AnnounceRequest& r) {
+                    return r.event() == swarm::tracker::NONE;
+                  },
+                  &early)
+                  .has_value());
+  EXPECT_EQ(early - started, absl::Minutes(5));
+}
+
 TEST_F(CoordinatorServerTest, RunsWithoutATracker) {
   CoordinatorServer::Options options = DefaultOptions();
   options.tracker_address = "";

@@ -208,7 +208,14 @@ void Job::Run() {
         // Every "stopped" is out (or given up); with no tracker there was nothing to say.
         if (schedule_.empty() || options_.tracker == nullptr) break;
       } else if (AnnouncesActive()) {
-        schedule_.SetIdentities(IdentitiesLocked(), clock_->Now());
+        const absl::Time now = clock_->Now();
+        schedule_.SetIdentities(IdentitiesLocked(), now);
+        // Every peer tried and none held: waiting out the tracker's interval (30 min, often)
+        // would stall the download, so ask again as soon as the tracker allows.
+        if (state_ == DOWNLOADING && pool_.assigned() == 0 && pool_.available(now) == 0 &&
+            schedule_.WantPeers(now)) {
+          Log("no peer left to try: announcing early for more");
+        }
       }
     }
     if (finish) {

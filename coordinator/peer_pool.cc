@@ -146,6 +146,12 @@ WorkerId PeerPool::assigned_to(const std::string& key) const {
   return it == index_.end() ? 0 : entries_[it->second].worker;
 }
 
+size_t PeerPool::available(absl::Time now) const {
+  return std::count_if(entries_.begin(), entries_.end(), [now](const Entry& e) {
+    return !e.banned && e.worker == 0 && e.free_at <= now;
+  });
+}
+
 size_t PeerPool::assigned_to_worker(WorkerId worker) const {
   size_t n = 0;
   for (const Entry& e : entries_) n += (worker != 0 && e.worker == worker) ? 1 : 0;

@@ -94,6 +94,8 @@ class PeerPool {
   size_t known() const { return entries_.size() - banned_; }
   // Peers given to some worker.
   size_t assigned() const { return assigned_; }
+  // Peers Take could give out at `now` (not banned, not given out, not backing off).
+  size_t available(absl::Time now) const;
   // Peers `worker` holds.
   size_t assigned_to_worker(WorkerId worker) const;
 

@@ -50,6 +50,18 @@ TEST(PeerPoolTest, EachPeerGoesToOneWorkerAtATime) {
   EXPECT_EQ(pool.state("10.9.9.9:3", kT0), PeerState::kUnknown);
 }
 
+TEST(PeerPoolTest, AvailableCountsWhatTakeCouldGive) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2), P("10.0.0.3", 3)});
+  EXPECT_EQ(pool.available(kT0), 3u);
+  ASSERT_EQ(pool.Take(1, 1, kT0).size(), 1u);
+  pool.Ban("10.0.0.2:2");
+  EXPECT_EQ(pool.available(kT0), 1u);
+  ASSERT_TRUE(pool.Release(1, "10.0.0.1:1", kT0));  // backs off for 5 s
+  EXPECT_EQ(pool.available(kT0), 1u);
+  EXPECT_EQ(pool.available(kT0 + absl::Seconds(5)), 2u);
+}
+
 TEST(PeerPoolTest, ClosedPeerComesBackAfterADoublingBackoff) {
   PeerPool::Options o;
   o.base_backoff = absl::Seconds(5);
