@@ -145,8 +145,8 @@ int RunDemo(int argc, char** argv) {
 
   const std::string payload = world.dir + "/seed/payload.bin";
   if (absl::Status s = WritePayload(payload, size_mib << 20); !s.ok()) return Fail(s);
-  // The torrent names the tracker, and the tracker's whitelist names the torrent: the port
-  // is chosen first, and serves for both HTTP and UDP.
+  // The torrent names the tracker, and the tracker's whitelist names the torrent: the HTTP
+  // port is chosen first. (Its UDP side, which the torrent does not name, picks its own.)
   auto port = PickUnusedPort(SOCK_STREAM);
   if (!port.ok()) return Fail(port.status());
   const std::string announce = absl::StrCat("http://127.0.0.1:", *port, "/announce");
@@ -164,12 +164,14 @@ int RunDemo(int argc, char** argv) {
   // opentracker from Debian runs in whitelist mode: it serves only the hashes listed.
   Opentracker::Options tracker_options;
   tracker_options.info_hashes = {std::string(bt::AsBytes(metainfo.info_hash))};
-  tracker_options.http_port = tracker_options.udp_port = *port;
+  tracker_options.http_port = *port;
   tracker_options.parent_dir = world.dir;
+  tracker_options.keep_dir = world.keep;
   auto tracker = Opentracker::Start(tracker_options);
   if (!tracker.ok()) {
+    const bool missing = absl::IsFailedPrecondition(tracker.status());
     return Fail(absl::UnavailableError(
-        absl::StrCat(tracker.status().message(), " (run ./bootstrap.sh)")));
+        absl::StrCat(tracker.status().message(), missing ? " (run ./bootstrap.sh)" : "")));
   }
   world.tracker = *std::move(tracker);
   std::cerr << "swarm demo: tracker (opentracker) on 127.0.0.1:" << *port << "\n";

@@ -123,6 +123,7 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
   }
 
   std::unique_ptr<Opentracker> tracker(new Opentracker());
+  tracker->keep_dir_ = options.keep_dir;
   const char* test_tmp = std::getenv("TEST_TMPDIR");
   const std::string parent = !options.parent_dir.empty() ? options.parent_dir
                              : test_tmp != nullptr       ? test_tmp
@@ -176,6 +177,7 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
 
 Opentracker::~Opentracker() {
   if (process_) process_->Stop(absl::Seconds(2));
+  if (keep_dir_ || dir_.empty()) return;
   std::error_code ignored;
   std::filesystem::remove_all(std::filesystem::path(dir_).parent_path(), ignored);
 }

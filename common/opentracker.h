@@ -5,7 +5,7 @@
 // becomes nobody, hence -w relative to DIR), retries with new ports if it loses a race for
 // free ones, and returns once the HTTP side accepts connections and the UDP side answers an
 // announce for a whitelisted hash (it reads the whitelist on a thread of its own, after
-// binding its ports). The destructor kills it and removes its directory.
+// binding its ports). The destructor kills it and removes its directory (unless keep_dir).
 //
 //   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::Opentracker::Start({.info_hashes = {ih}}));
 //   announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
@@ -41,6 +41,8 @@ class Opentracker {
     int udp_port = 0;
     // Where its directory is made (readable by user nobody); empty: $TEST_TMPDIR, else /tmp.
     std::string parent_dir;
+    // Leave the directory (whitelist, log) in place when it stops.
+    bool keep_dir = false;
   };
 
   static absl::StatusOr<std::unique_ptr<Opentracker>> Start(Options options);
@@ -61,6 +63,7 @@ class Opentracker {
   Opentracker() = default;
 
   std::string dir_;
+  bool keep_dir_ = false;
   std::string log_path_;
   int http_port_ = 0;
   int udp_port_ = 0;

@@ -212,8 +212,7 @@ void Job::Run() {
         schedule_.SetIdentities(IdentitiesLocked(), now);
         // Every peer tried and none held: waiting out the tracker's interval (30 min, often)
         // would stall the download, so ask again as soon as the tracker allows.
-        if (state_ == DOWNLOADING && pool_.assigned() == 0 && pool_.available(now) == 0 &&
-            schedule_.WantPeers(now)) {
+        if (state_ == DOWNLOADING && OutOfPeersLocked(now) && schedule_.WantPeers(now)) {
           Log("no peer left to try: announcing early for more");
         }
       }

@@ -228,6 +228,9 @@ class Job {
   // --- announces (job_announce.cc) ---
   // Whether the schedule runs: DOWNLOADING (not finishing) or SEEDING, with trackers.
   bool AnnouncesActive() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No peer is held by a worker and none is free to give out: all are banned or backing off
+  // (the cue for an early announce).
+  bool OutOfPeersLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Who should be announced now: the listening workers, or else the coordinator itself.
   std::vector<AnnounceIdentity> IdentitiesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Performs every announce due now, in parallel, with no lock held; applies the answers.

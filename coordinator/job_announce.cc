@@ -100,6 +100,16 @@ size_t Job::AddTrackerPeers(const swarm::tracker::AnnounceResponse& response) {
   return pool_.Add(peers);
 }
 
+bool Job::OutOfPeersLocked(absl::Time now) const {
+  // Held: given to a worker by the pool, or reported by one (peers that connected to it).
+  if (pool_.assigned() > 0) return false;
+  for (const auto& [id, w] : workers_) {
+    if (!w.peers.empty()) return false;
+  }
+  // Free: what Take would give out (never our own workers' addresses).
+  return pool_.available(now, Own()->keys) == 0;
+}
+
 void Job::RunDueAnnounces() {
   struct Call {
     DueAnnounce due;

@@ -146,9 +146,10 @@ WorkerId PeerPool::assigned_to(const std::string& key) const {
   return it == index_.end() ? 0 : entries_[it->second].worker;
 }
 
-size_t PeerPool::available(absl::Time now) const {
-  return std::count_if(entries_.begin(), entries_.end(), [now](const Entry& e) {
-    return !e.banned && e.worker == 0 && e.free_at <= now;
+size_t PeerPool::available(absl::Time now,
+                           const absl::flat_hash_set<std::string>& exclude) const {
+  return std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) {
+    return !e.banned && e.worker == 0 && e.free_at <= now && !exclude.contains(e.key);
   });
 }
 

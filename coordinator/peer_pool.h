@@ -94,8 +94,9 @@ class PeerPool {
   size_t known() const { return entries_.size() - banned_; }
   // Peers given to some worker.
   size_t assigned() const { return assigned_; }
-  // Peers Take could give out at `now` (not banned, not given out, not backing off).
-  size_t available(absl::Time now) const;
+  // Peers Take could give out at `now` (not banned, not given out, not backing off, not in
+  // `exclude`).
+  size_t available(absl::Time now, const absl::flat_hash_set<std::string>& exclude = {}) const;
   // Peers `worker` holds.
   size_t assigned_to_worker(WorkerId worker) const;
 

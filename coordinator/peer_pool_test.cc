@@ -60,6 +60,7 @@ TEST(PeerPoolTest, AvailableCountsWhatTakeCouldGive) {
   ASSERT_TRUE(pool.Release(1, "10.0.0.1:1", kT0));  // backs off for 5 s
   EXPECT_EQ(pool.available(kT0), 1u);
   EXPECT_EQ(pool.available(kT0 + absl::Seconds(5)), 2u);
+  EXPECT_EQ(pool.available(kT0 + absl::Seconds(5), {"10.0.0.3:3"}), 1u);  // as Take skips it
 }
 
 TEST(PeerPoolTest, ClosedPeerComesBackAfterADoublingBackoff) {

@@ -151,8 +151,9 @@ absl::Status PeerConnection::Violation(const absl::Status& status) {
 void PeerConnection::Run() {
   absl::Status status = incoming_ ? AdoptSocket() : Connect();
   if (status.ok()) status = Loop();
-  // Leaving in good order (both seeds, stopped): what is queued — the cancels and haves of
-  // the last pieces, often — goes out first, as far as the socket takes it without waiting.
+  // Leaving in good order (both seeds, say): what is already queued — often the cancels and
+  // haves of the last pieces — goes out first, as far as the socket takes it without waiting.
+  // Best effort only: closing the connection cancels everything anyway.
   if (fd_ >= 0 && handshake_done_ && !banned_) (void)Flush();
   if (fd_ >= 0) {
     close(fd_);
