@@ -1,11 +1,11 @@
 #include "bt/metainfo.h"
 
-#include <fstream>
-#include <sstream>
+#include <string>
 
 #include "bt/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/files.h"
 
 namespace bt {
 namespace {
@@ -14,10 +14,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 std::string ReadTestData(const std::string& name) {
-  std::ifstream in("bt/testdata/" + name, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return swarm::testing::ReadWholeFile("bt/testdata/" + name);
 }
 
 // Info-hashes as transmission-show printed them for the files in testdata/ (an independent

@@ -3,31 +3,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "bt/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/files.h"
 
 namespace swarm {
 namespace {
 
+using ::swarm::testing::MakeTempDir;
+using ::swarm::testing::ReadWholeFile;
 using ::testing::HasSubstr;
-
-std::string TempDir() {
-  std::string tmpl = std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") +
-                     "/content.XXXXXX";
-  return mkdtemp(tmpl.data());
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A multi-file torrent: "root/a" (10 bytes), "root/d/e/b" (0), "root/d/c" (25), pad (5),
 // "root/z" (8); piece length 16, so pieces straddle files.
@@ -55,7 +42,7 @@ bt::Metainfo MultiFile() {
 }
 
 TEST(ContentFilesTest, CreatesTreeAndRoundTripsPiecesAcrossFiles) {
-  const std::string dir = TempDir();
+  const std::string dir = MakeTempDir("content");
   const bt::Metainfo m = MultiFile();
   auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
   ASSERT_TRUE(files.ok()) << files.status();
@@ -73,9 +60,9 @@ TEST(ContentFilesTest, CreatesTreeAndRoundTripsPiecesAcrossFiles) {
     ASSERT_TRUE((*files)->WritePiece(p, content.substr(p * 16, 16)).ok());
   }
   ASSERT_TRUE((*files)->Sync().ok());
-  EXPECT_EQ(ReadAll(dir + "/root/a"), "0123456789");
-  EXPECT_EQ(ReadAll(dir + "/root/d/c"), "abcdefghijklmnopqrstuvwxy");
-  EXPECT_EQ(ReadAll(dir + "/root/z"), "hgfedcba");
+  EXPECT_EQ(ReadWholeFile(dir + "/root/a"), "0123456789");
+  EXPECT_EQ(ReadWholeFile(dir + "/root/d/c"), "abcdefghijklmnopqrstuvwxy");
+  EXPECT_EQ(ReadWholeFile(dir + "/root/z"), "hgfedcba");
 
   std::string piece;
   ASSERT_TRUE((*files)->ReadPiece(1, &piece).ok());
@@ -90,7 +77,7 @@ TEST(ContentFilesTest, CreatesTreeAndRoundTripsPiecesAcrossFiles) {
 }
 
 TEST(ContentFilesTest, ReopenKeepsDataAndExistingModeNeedsFiles) {
-  const std::string dir = TempDir();
+  const std::string dir = MakeTempDir("content");
   const bt::Metainfo m = MultiFile();
   EXPECT_THAT(std::string(ContentFiles::Open(m, dir, ContentMode::kOpenExisting).status().message()),
               HasSubstr("cannot open folder of root/a"));
@@ -108,8 +95,8 @@ TEST(ContentFilesTest, ReopenKeepsDataAndExistingModeNeedsFiles) {
 }
 
 TEST(ContentFilesTest, RefusesSymlinkInsideOutputFolder) {
-  const std::string dir = TempDir();
-  const std::string outside = TempDir();
+  const std::string dir = MakeTempDir("content");
+  const std::string outside = MakeTempDir("content");
   ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);
   ASSERT_EQ(symlink(outside.c_str(), (dir + "/root/d").c_str()), 0);
   auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate);
@@ -120,7 +107,7 @@ TEST(ContentFilesTest, RefusesSymlinkInsideOutputFolder) {
 }
 
 TEST(ContentFilesTest, TinyDescriptorCacheStillWorks) {
-  const std::string dir = TempDir();
+  const std::string dir = MakeTempDir("content");
   auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate, /*max_open_files=*/1);
   ASSERT_TRUE(files.ok());
   ASSERT_TRUE((*files)->WritePiece(2, "0123456789ABCDEF").ok());
@@ -128,12 +115,12 @@ TEST(ContentFilesTest, TinyDescriptorCacheStillWorks) {
   std::string piece;
   ASSERT_TRUE((*files)->ReadPiece(2, &piece).ok());
   EXPECT_EQ(piece, "012" + std::string(5, '\0') + "89ABCDEF");
-  EXPECT_EQ(ReadAll(dir + "/root/z"), "89ABCDEF");
-  EXPECT_EQ(ReadAll(dir + "/root/a"), "abcdefghij");
+  EXPECT_EQ(ReadWholeFile(dir + "/root/z"), "89ABCDEF");
+  EXPECT_EQ(ReadWholeFile(dir + "/root/a"), "abcdefghij");
 }
 
 TEST(ContentFilesTest, RejectsWrongSizedPieces) {
-  const std::string dir = TempDir();
+  const std::string dir = MakeTempDir("content");
   auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate);
   ASSERT_TRUE(files.ok());
   EXPECT_FALSE((*files)->WritePiece(0, "short").ok());

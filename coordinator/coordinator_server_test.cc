@@ -7,14 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <deque>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,10 +35,13 @@
 #include "gtest/gtest.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/tracker.grpc.pb.h"
+#include "tests/testing/files.h"
 
 namespace swarm::coordinator {
 namespace {
 
+using ::swarm::testing::MakeTempDir;
+using ::swarm::testing::ReadWholeFile;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -50,19 +50,6 @@ using ::testing::UnorderedElementsAreArray;
 // Bound on every wait: reached only when something is broken.
 constexpr absl::Duration kWait = absl::Seconds(20);
 constexpr char kToken[] = "secret";
-
-std::string TempDir() {
-  std::string tmpl =
-      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + "/coordinator.XXXXXX";
-  return mkdtemp(tmpl.data());
-}
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 off_t FileSize(const std::string& path) {
   struct stat st;
@@ -440,7 +427,7 @@ std::set<uint32_t> PiecesOf(const std::vector<Lease>& leases) {
 class CoordinatorServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = TempDir();
+    dir_ = MakeTempDir("coordinator");
     torrent_ = MakeTorrent();
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &tracker_port_);
@@ -674,8 +661,8 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   ASSERT_TRUE(completed.has_value());
   EXPECT_EQ(completed->left(), 0u);
   EXPECT_EQ(completed->downloaded(), 100000u);
-  EXPECT_EQ(ReadAll(dir_ + "/multi/a") + ReadAll(dir_ + "/multi/sub/b") +
-                ReadAll(dir_ + "/multi/sub/deep/c"),
+  EXPECT_EQ(ReadWholeFile(dir_ + "/multi/a") + ReadWholeFile(dir_ + "/multi/sub/b") +
+                ReadWholeFile(dir_ + "/multi/sub/deep/c"),
             torrent_.content);
 
   // Submitting the finished torrent again starts a new run, which finds everything on disk.
@@ -809,8 +796,8 @@ TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
   WritePieces(leased);
   for (uint32_t piece : leased) worker->Done(torrent_.id, piece, peers[0]);
   EXPECT_EQ(WatchState(COMPLETE).verified_pieces(), torrent_.num_pieces);
-  EXPECT_EQ(ReadAll(dir_ + "/multi/a") + ReadAll(dir_ + "/multi/sub/b") +
-                ReadAll(dir_ + "/multi/sub/deep/c"),
+  EXPECT_EQ(ReadWholeFile(dir_ + "/multi/a") + ReadWholeFile(dir_ + "/multi/sub/b") +
+                ReadWholeFile(dir_ + "/multi/sub/deep/c"),
             torrent_.content);
 }
 
@@ -1197,7 +1184,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   SubmitJobResponse again;
   ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again).ok());
   EXPECT_EQ(again.job_id(), torrent_.id);
-  const std::string other = TempDir();
+  const std::string other = MakeTempDir("coordinator");
   EXPECT_EQ(Submit(torrent_.bytes, other, &again).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
 }
@@ -1270,7 +1257,7 @@ TEST_F(CoordinatorServerTest, SeedModeOnIncompleteDataFailsWithTheCount) {
   EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 0);
 
   // No data there at all: refused at once, and nothing is created.
-  const std::string empty = TempDir();
+  const std::string empty = MakeTempDir("coordinator");
   SubmitJobResponse response;
   const grpc::Status s = Submit(torrent_.bytes, empty, &response, SEED);
   EXPECT_FALSE(s.ok());

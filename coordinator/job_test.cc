@@ -4,7 +4,6 @@
 
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <random>
 #include <string>
 #include <vector>
@@ -14,20 +13,16 @@
 #include "bt/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/testing/files.h"
 
 namespace swarm::coordinator {
 namespace {
 
+using ::swarm::testing::MakeTempDir;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kPieces = 7;
 constexpr uint64_t kTotal = 100000;
-
-std::string TempDir() {
-  std::string tmpl =
-      std::string(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp") + "/job.XXXXXX";
-  return mkdtemp(tmpl.data());
-}
 
 // One file, "file.bin", 100000 pseudo-random bytes in 16 KiB pieces (7, the last short).
 struct Torrent {
@@ -58,7 +53,7 @@ Torrent MakeTorrent() {
 
 class JobTest : public ::testing::Test {
  protected:
-  void SetUp() override { dir_ = TempDir(); }
+  void SetUp() override { dir_ = MakeTempDir("job"); }
 
   Job::Options Options() {
     Job::Options o;

@@ -3,10 +3,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <fstream>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,9 +18,12 @@
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "tests/testing/files.h"
 
 namespace peer_svc {
 namespace {
+
+using ::swarm::testing::ReadWholeFile;
 
 namespace cpb = ::swarm::coordinator;
 using ::peer_svc::testing::FakeCoordinator;
@@ -32,13 +33,6 @@ using ::peer_svc::testing::TestTorrent;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(60);
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class WorkerTest : public ::testing::Test {
  protected:
@@ -96,7 +90,7 @@ TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
   EXPECT_EQ((*worker)->worker_id(), 7u);
 
   ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
-  EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
+  EXPECT_EQ(ReadWholeFile(output_dir_ + "/payload.bin"), t_.content);
   (*worker)->Shutdown();
   EXPECT_TRUE((*worker)->Wait().ok());
 
@@ -135,7 +129,7 @@ TEST_F(WorkerTest, HashFailureIsReportedAndThePieceFetchedAgain) {
   absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
   ASSERT_TRUE(worker.ok()) << worker.status();
   ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
-  EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
+  EXPECT_EQ(ReadWholeFile(output_dir_ + "/payload.bin"), t_.content);
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->failures.size(), 1u);
   const cpb::PieceFailed& f = coordinator_->failures[0];
@@ -195,7 +189,7 @@ TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
   absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
   ASSERT_TRUE(worker.ok()) << worker.status();
   ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
-  EXPECT_EQ(ReadFile(output_dir_ + "/payload.bin"), t_.content);
+  EXPECT_EQ(ReadWholeFile(output_dir_ + "/payload.bin"), t_.content);
   EXPECT_GT(slow.stats().requests, 0u);
   EXPECT_TRUE(coordinator_->WaitUntil(
       [](FakeCoordinator& c) { return c.closed.size() == 2; },

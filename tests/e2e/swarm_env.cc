@@ -24,6 +24,7 @@
 #include "bt/metainfo.h"
 #include "bt/tracker/http_response.h"
 #include "common/status_macros.h"
+#include "tests/testing/files.h"
 
 namespace swarm::testing {
 namespace {
@@ -77,9 +78,7 @@ absl::StatusOr<std::string> HttpGet(int port, const std::string& target) {
 }  // namespace
 
 SwarmEnv::SwarmEnv() {
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  std::string tmpl = std::string(tmp ? tmp : "/tmp") + "/swarm_e2e.XXXXXX";
-  root_ = mkdtemp(tmpl.data());
+  root_ = MakeTempDir("swarm_e2e");
   chmod(root_.c_str(), 0755);  // opentracker drops to nobody and must read its folder
   seed_dir_ = root_ + "/seed";
   download_dir_ = root_ + "/download";

@@ -1,0 +1,20 @@
+// Files for tests: a fresh temporary folder, and a whole file read into a string.
+//
+//   const std::string dir = swarm::testing::MakeTempDir("job");   // $TEST_TMPDIR/job.XXXXXX
+//   EXPECT_EQ(swarm::testing::ReadWholeFile(dir + "/x"), "...");
+#ifndef SWARM_TESTS_TESTING_FILES_H_
+#define SWARM_TESTS_TESTING_FILES_H_
+
+#include <string>
+
+namespace swarm::testing {
+
+// A new folder `<prefix>.XXXXXX` under $TEST_TMPDIR (else /tmp); empty if it cannot be made.
+std::string MakeTempDir(const std::string& prefix);
+
+// The file's bytes; empty if it cannot be read.
+std::string ReadWholeFile(const std::string& path);
+
+}  // namespace swarm::testing
+
+#endif  // SWARM_TESTS_TESTING_FILES_H_
