@@ -82,8 +82,6 @@ class BDocument {
                                          const DecodeLimits& limits = DecodeLimits());
 
   BView root() const { return BView(this, 0); }
-  // Number of decoded values (keys count as values).
-  size_t token_count() const { return tokens_.size(); }
 
   BDocument(BDocument&&) = default;
   BDocument& operator=(BDocument&&) = default;

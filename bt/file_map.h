@@ -29,8 +29,6 @@ class FileMap {
   explicit FileMap(const std::vector<uint64_t>& file_lengths);
 
   uint64_t total_length() const { return starts_.empty() ? 0 : starts_.back(); }
-  // Start of file `i` in the concatenated content.
-  uint64_t file_start(uint32_t i) const { return starts_[i]; }
 
   // The files covering [offset, offset + length), in order, skipping empty files. A range
   // past the end is cut at total_length().

@@ -32,7 +32,6 @@ class EmbeddedCluster {
   const std::string& coordinator_address() const { return coordinator_address_; }
   // The random secret the coordinator was started with; every call to it must carry it.
   const std::string& auth_token() const { return auth_token_; }
-  int workers() const { return static_cast<int>(workers_.size()); }
   // Stops the workers first (so no new writes start), then the coordinator (which sends its
   // stopped announce through tracker_svc), then tracker_svc.
   void Stop();

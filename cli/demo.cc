@@ -74,14 +74,12 @@ struct DemoWorld {
   }
 };
 
-absl::Status StartSeeder(DemoWorld* world, const std::string& torrent_path) {
+absl::Status StartSeeder(DemoWorld* world, const std::string& torrent) {
   ClusterOptions options;
   options.workers = 1;
   SWARM_ASSIGN_OR_RETURN(world->seeder, EmbeddedCluster::Start(options));
   auto stub = coordinator::Coordinator::NewStub(grpc::CreateChannel(
       world->seeder->coordinator_address(), grpc::InsecureChannelCredentials()));
-  std::ifstream in(torrent_path, std::ios::binary);
-  std::string torrent((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   coordinator::SubmitJobRequest submit;
   submit.set_torrent(torrent);
   submit.set_output_dir(world->dir + "/seed");
@@ -176,7 +174,7 @@ int RunDemo(int argc, char** argv) {
   world.tracker = *std::move(tracker);
   std::cerr << "swarm demo: tracker (opentracker) on 127.0.0.1:" << *port << "\n";
 
-  if (absl::Status s = StartSeeder(&world, torrent_path); !s.ok()) return Fail(s);
+  if (absl::Status s = StartSeeder(&world, *torrent); !s.ok()) return Fail(s);
   std::cerr << "swarm demo: a swarm seeder (its own coordinator and worker) is seeding\n"
             << "swarm demo: downloading with swarm-cli download, through tracker_svc, a "
                "coordinator and 2 peer workers:\n";

@@ -89,7 +89,6 @@ InterruptWatcher* Interrupts() {
 }  // namespace
 
 void WatchInterrupts() { Interrupts(); }
-bool Interrupted() { return Interrupts()->interrupted(); }
 
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error) {

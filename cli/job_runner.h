@@ -34,8 +34,6 @@ struct JobRunOptions {
 // Blocks SIGINT/SIGTERM in this and every later thread and takes them in a watcher thread
 // instead; RunJob calls it too. Call it before starting threads or children.
 void WatchInterrupts();
-// True once SIGINT or SIGTERM arrived (after WatchInterrupts).
-bool Interrupted();
 
 // Exit status: 0 when the job completed (or, seeding, was stopped by the user), 1 when it
 // failed, 2 for a bad torrent, 130 when a download was interrupted (data kept).

@@ -147,17 +147,7 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
   absl::Status DoScrape(grpc::ServerContext* context, const pb::ScrapeRequest& request,
                         pb::ScrapeResponse* response) {
     std::vector<std::string> hashes(request.info_hashes().begin(), request.info_hashes().end());
-    if (hashes.empty() || hashes.size() > bt::tracker::kMaxScrapeHashes) {
-      return absl::InvalidArgumentError(absl::StrCat("a scrape takes 1..",
-                                                     bt::tracker::kMaxScrapeHashes,
-                                                     " info-hashes, got ", hashes.size()));
-    }
-    for (const std::string& h : hashes) {
-      if (h.size() != bt::tracker::kHashSize) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("info_hash must be 20 bytes, got ", h.size()));
-      }
-    }
+    SWARM_RETURN_IF_ERROR(bt::tracker::ValidateScrapeHashes(hashes));
     SWARM_ASSIGN_OR_RETURN(Announcer::Tiers tiers, ToTiers(request.tiers()));
     SWARM_ASSIGN_OR_RETURN(absl::Time deadline, Deadline(context, request.timeout_ms()));
     SWARM_ASSIGN_OR_RETURN(

@@ -312,7 +312,7 @@ absl::StatusOr<std::vector<bt::tracker::ScrapeCounts>> UdpTrackerClient::Scrape(
     const bt::tracker::TrackerUrl& url, const std::vector<std::string>& info_hashes,
     absl::Time deadline, const std::function<bool()>& cancelled) {
   // Validate before any traffic.
-  SWARM_RETURN_IF_ERROR(bt::tracker::EncodeUdpScrapeRequest(0, 0, info_hashes).status());
+  SWARM_RETURN_IF_ERROR(bt::tracker::ValidateScrapeHashes(info_hashes));
   Exchange exchange(this, deadline, cancelled);
   SWARM_RETURN_IF_ERROR(exchange.Open(url));
   return exchange.Call<std::vector<bt::tracker::ScrapeCounts>>(

@@ -37,6 +37,20 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
 
 }  // namespace
 
+absl::Status ValidateScrapeHashes(const std::vector<std::string>& info_hashes) {
+  if (info_hashes.empty() || info_hashes.size() > kMaxScrapeHashes) {
+    return absl::InvalidArgumentError(absl::StrCat("a scrape takes 1..", kMaxScrapeHashes,
+                                                   " info-hashes, got ", info_hashes.size()));
+  }
+  for (const std::string& hash : info_hashes) {
+    if (hash.size() != kHashSize) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("info_hash must be 20 bytes, got ", hash.size()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAnnounceParams(const AnnounceParams& params) {
   if (params.info_hash.size() != kHashSize) {
     return absl::InvalidArgumentError(

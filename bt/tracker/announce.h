@@ -56,6 +56,9 @@ struct AnnounceParams {
 // empty or an IPv4/IPv6 address (host names are refused: nothing here resolves them).
 absl::Status ValidateAnnounceParams(const AnnounceParams& params);
 
+// OK when there are 1..kMaxScrapeHashes info-hashes of 20 bytes each.
+absl::Status ValidateScrapeHashes(const std::vector<std::string>& info_hashes);
+
 // A peer as a tracker hands it out.
 struct PeerEndpoint {
   std::string ip;  // IPv4 dotted quad or IPv6 text form, no brackets

@@ -100,16 +100,9 @@ absl::StatusOr<std::string> ScrapeUrlFor(std::string_view announce_url) {
 
 absl::StatusOr<std::string> BuildScrapeUrl(std::string_view announce_url,
                                            const std::vector<std::string>& info_hashes) {
-  if (info_hashes.empty() || info_hashes.size() > kMaxScrapeHashes) {
-    return absl::InvalidArgumentError(absl::StrCat("a scrape takes 1..", kMaxScrapeHashes,
-                                                   " info-hashes, got ", info_hashes.size()));
-  }
+  SWARM_RETURN_IF_ERROR(ValidateScrapeHashes(info_hashes));
   std::string query;
   for (const std::string& hash : info_hashes) {
-    if (hash.size() != kHashSize) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("info_hash must be 20 bytes, got ", hash.size()));
-    }
     absl::StrAppend(&query, query.empty() ? "" : "&", "info_hash=", PercentEncode(hash));
   }
   SWARM_ASSIGN_OR_RETURN(std::string scrape_url, ScrapeUrlFor(announce_url));

@@ -54,20 +54,6 @@ const char* ActionName(uint32_t action) {
   return "unknown";
 }
 
-absl::Status CheckHashes(const std::vector<std::string>& info_hashes) {
-  if (info_hashes.empty() || info_hashes.size() > kMaxScrapeHashes) {
-    return absl::InvalidArgumentError(absl::StrCat("a scrape takes 1..", kMaxScrapeHashes,
-                                                   " info-hashes, got ", info_hashes.size()));
-  }
-  for (const std::string& hash : info_hashes) {
-    if (hash.size() != kHashSize) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("info_hash must be 20 bytes, got ", hash.size()));
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Checks the header of a response expected to be `want` for `transaction_id`, and at least
 // `min_size` bytes long. Error packets become FailedPrecondition with the tracker's text.
 absl::Status CheckResponse(std::string_view packet, uint32_t transaction_id, UdpAction want,
@@ -138,7 +124,7 @@ absl::StatusOr<std::string> EncodeUdpAnnounceRequest(uint64_t connection_id,
 
 absl::StatusOr<std::string> EncodeUdpScrapeRequest(uint64_t connection_id, uint32_t transaction_id,
                                                    const std::vector<std::string>& info_hashes) {
-  SWARM_RETURN_IF_ERROR(CheckHashes(info_hashes));
+  SWARM_RETURN_IF_ERROR(ValidateScrapeHashes(info_hashes));
   std::string out;
   out.reserve(kUdpScrapeRequestHeaderSize + kHashSize * info_hashes.size());
   Put64(&out, connection_id);
