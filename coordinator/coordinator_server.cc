@@ -404,7 +404,8 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& req
       options = JobOptions(request);
     }
     SWARM_ASSIGN_OR_RETURN(std::unique_ptr<Job> created,
-                           Job::Create(request.torrent(), request.output_dir(), options));
+                           Job::Create(request.torrent(), *std::move(metainfo),
+                                       request.output_dir(), options));
     job = std::move(created);
     std::shared_ptr<Job> replaced;
     {
@@ -414,7 +415,7 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& req
       replaced = std::move(slot);  // a finished run of the same torrent
       slot = job;
     }
-    Log(absl::StrCat("job ", id.substr(0, 12), ": \"", metainfo->name, "\" into ",
+    Log(absl::StrCat("job ", id.substr(0, 12), ": \"", job->metainfo().name, "\" into ",
                      request.output_dir()));
     job->Start();
   }

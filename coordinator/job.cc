@@ -31,14 +31,19 @@ uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
 
 absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, const std::string& output_dir,
                                                  Options options) {
-  if (output_dir.empty() || output_dir[0] != '/') {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output_dir must be an absolute path, got \"", output_dir, "\""));
-  }
   absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(torrent);
   if (!metainfo.ok()) {
     // Whatever the parser's code, a torrent that does not parse is the caller's bad argument.
     return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
+  }
+  return Create(std::move(torrent), *std::move(metainfo), output_dir, std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metainfo metainfo,
+                                                 const std::string& output_dir, Options options) {
+  if (output_dir.empty() || output_dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("output_dir must be an absolute path, got \"", output_dir, "\""));
   }
   struct stat st;
   if (stat(output_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -48,14 +53,14 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, const std:
   // Seeding only reads: a wrong data path must not sprout a tree of empty preallocated files.
   const bool seed_only = options.mode == SEED;
   absl::StatusOr<std::unique_ptr<ContentFiles>> files = ContentFiles::Open(
-      *metainfo, output_dir, seed_only ? ContentMode::kReadOnly : ContentMode::kCreate);
+      metainfo, output_dir, seed_only ? ContentMode::kReadOnly : ContentMode::kCreate);
   if (!files.ok()) {
     return absl::Status(
         files.status().code(),
         absl::StrCat(seed_only ? "opening the data to seed: " : "creating the output files: ",
                      files.status().message()));
   }
-  return std::unique_ptr<Job>(new Job(std::move(torrent), *std::move(metainfo), output_dir,
+  return std::unique_ptr<Job>(new Job(std::move(torrent), std::move(metainfo), output_dir,
                                       *std::move(files), std::move(options)));
 }
 

@@ -137,6 +137,10 @@ class Job {
   static absl::StatusOr<std::unique_ptr<Job>> Create(std::string torrent,
                                                      const std::string& output_dir,
                                                      Options options);
+  // The same, for a torrent its caller has parsed already: `metainfo` is ParseMetainfo(torrent).
+  static absl::StatusOr<std::unique_ptr<Job>> Create(std::string torrent, bt::Metainfo metainfo,
+                                                     const std::string& output_dir,
+                                                     Options options);
   // Cancels (no "stopped" announce wait beyond its budget) and joins the thread.
   ~Job();
 

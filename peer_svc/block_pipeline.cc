@@ -22,8 +22,7 @@ BlockPipeline::BlockPipeline(const bt::PieceLayout& layout, const Options& optio
       own_pool_(pool == nullptr ? std::make_unique<BufferPool>(layout.piece_length()) : nullptr),
       pool_(pool != nullptr ? pool : own_pool_.get()),
       target_depth_(std::max<uint32_t>(1, options.min_depth)),
-      window_start_(now),
-      last_block_time_(now) {}
+      window_start_(now) {}
 
 BlockPipeline::~BlockPipeline() {
   for (auto& a : active_) pool_->Put(std::move(a->data));
@@ -175,7 +174,6 @@ BlockPipeline::BlockResult BlockPipeline::OnBlock(uint32_t piece, uint32_t begin
   std::memcpy(a->data.get() + begin, data.data(), data.size());
   ++a->received_blocks;
   a->received_bytes += static_cast<uint32_t>(data.size());
-  last_block_time_ = now;
   window_bytes_ += data.size();
   if (!measured_) {
     const uint32_t cap =

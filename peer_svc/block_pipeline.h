@@ -139,10 +139,6 @@ class BlockPipeline {
   void SetPeerQueueLimit(uint32_t reqq);
   // Refreshes the rate estimate (and so the target depth) when a window has passed.
   void Tick(absl::Time now);
-  // Bytes per second over the last windows (0 until measured).
-  double rate() const { return rate_; }
-  // Time of the last block received (or of construction).
-  absl::Time last_block_time() const { return last_block_time_; }
 
  private:
   enum BlockState : uint8_t { kMissing, kRequested, kHave };
@@ -180,7 +176,6 @@ class BlockPipeline {
   bool measured_ = false;  // rate_ is from a window that saw data
   absl::Time window_start_;
   uint64_t window_bytes_ = 0;
-  absl::Time last_block_time_;
 };
 
 }  // namespace peer_svc
