@@ -13,6 +13,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "bt/metainfo.h"
+#include "bt/peer_id.h"
 #include "common/auth_token.h"
 #include "common/grpc_status.h"
 #include "common/status_macros.h"
@@ -39,13 +40,6 @@ constexpr size_t kMaxQueuedMessages = 100'000;
 constexpr int kMissedHeartbeats = 3;
 
 void Log(const std::string& text) { std::fprintf(stderr, "coordinator: %s\n", text.c_str()); }
-
-std::string RandomPeerId(absl::BitGen& gen) {
-  static constexpr char kChars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  std::string id = "-SW0001-";
-  while (id.size() < 20) id.push_back(kChars[absl::Uniform<size_t>(gen, 0, sizeof(kChars) - 1)]);
-  return id;
-}
 
 const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED,
                                     "missing or wrong auth token (swarm-auth-token metadata)");
@@ -133,7 +127,7 @@ class CoordinatorServer::Service final : public Coordinator::Service {
       : options_(std::move(options)),
         clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {
     absl::BitGen gen;
-    peer_id_ = RandomPeerId(gen);
+    peer_id_ = bt::NewPeerId();
     announce_key_ = absl::Uniform<uint32_t>(gen);
     next_seed_ = absl::Uniform<uint64_t>(gen);
   }

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "bt/metainfo.h"
+#include "bt/peer_id.h"
 #include "common/auth_token.h"
 #include "common/content_files.h"
 #include "common/grpc_status.h"
@@ -26,7 +26,6 @@ namespace cpb = ::swarm::coordinator;
 
 namespace {
 
-constexpr std::string_view kPeerIdPrefix = "-SW0001-";
 // A .torrent larger than this is refused (bt::MetainfoLimits' default cap).
 constexpr uint64_t kMaxTorrentBytes = 64u << 20;
 // The control loop runs at least this often (job ticks: reports, RequestWork pacing).
@@ -43,14 +42,8 @@ std::string DefaultName() {
 }  // namespace
 
 Worker::Worker(const Options& options) : options_(options) {
-  // Printable random characters: peers and logs show peer ids as text.
-  static constexpr char kChars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  absl::BitGen gen;
-  for (size_t i = 0; i < peer_id_.size(); ++i) {
-    peer_id_[i] = i < kPeerIdPrefix.size()
-                      ? static_cast<uint8_t>(kPeerIdPrefix[i])
-                      : static_cast<uint8_t>(kChars[absl::Uniform<size_t>(gen, 0, 62)]);
-  }
+  const std::string id = bt::NewPeerId();
+  std::copy(id.begin(), id.end(), peer_id_.begin());
 }
 
 absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
