@@ -4,19 +4,16 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 
 namespace bt {
 namespace {
 
-absl::string_view Absl(std::string_view s);
+using ::swarm::Absl;
 
 absl::Status ErrorAt(size_t offset, std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("bencode: ", Absl(what), " at byte ", offset));
 }
-
-// Debian's abseil is built with its own string_view type, which std::string_view does not
-// convert to implicitly.
-absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 

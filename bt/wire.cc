@@ -6,13 +6,12 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 
 namespace bt {
 namespace {
 
-// Debian's abseil is built with its own absl::string_view, which does not take a
-// std::string_view implicitly.
-absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::swarm::Absl;
 
 // Shrink the receive buffer when it empties if a large message (a bitfield) left it bigger
 // than this: memory per peer should track the blocks in flight, not the largest message seen.

@@ -15,12 +15,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "bt/bencode.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 
 namespace peer_svc {
 namespace {
 
-absl::string_view Absl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::swarm::Absl;
 
 absl::Status Errno(std::string_view what) {
   return absl::UnavailableError(absl::StrCat(Absl(what), ": ", strerror(errno)));

@@ -6,17 +6,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "bt/bencode.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 
 namespace bt::tracker {
 namespace {
 
-// Debian's abseil has its own string_view type, which std::string_view does not convert to.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::swarm::Absl;
 
 absl::Status BadKey(std::string_view key, std::string_view want, const BView& v) {
-  return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Sv(key), "\" at byte ",
-                                                 v.offset(), " is not ", Sv(want)));
+  return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Absl(key), "\" at byte ",
+                                                 v.offset(), " is not ", Absl(want)));
 }
 
 // Parses `body` into a document whose root is a dictionary.
@@ -59,7 +59,7 @@ absl::Status ReadInt(const BView& dict, std::string_view key, int64_t lo, int64_
   if (!v) return absl::OkStatus();
   if (!v->is_int()) return BadKey(key, "an integer", *v);
   if (v->int_value() < lo || v->int_value() > hi) {
-    return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Sv(key),
+    return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Absl(key),
                                                    "\" = ", v->int_value(), " at byte ",
                                                    v->offset(), " is outside ", lo, "..", hi));
   }
@@ -104,7 +104,7 @@ absl::Status ReadCompact(std::string_view key, const BView& v, IpFamily family, 
   absl::StatusOr<std::vector<PeerEndpoint>> decoded =
       DecodeCompactPeers(v.string_value(), family, std::numeric_limits<size_t>::max());
   if (!decoded.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Sv(key), "\" at byte ",
+    return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Absl(key), "\" at byte ",
                                                    v.offset(), ": ", decoded.status().message()));
   }
   for (PeerEndpoint& p : *decoded) {

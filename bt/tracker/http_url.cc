@@ -5,13 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bt/tracker/tracker_url.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 
 namespace bt::tracker {
 namespace {
 
-// Debian's abseil has its own string_view type, which std::string_view does not convert to.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::swarm::Absl;
 
 absl::Status CheckHttpUrl(std::string_view url) {
   SWARM_ASSIGN_OR_RETURN(TrackerUrl parsed, ParseTrackerUrl(url));
@@ -26,9 +26,9 @@ std::string AppendQuery(std::string_view base, std::string_view query) {
   base = base.substr(0, base.find('#'));
   char sep = base.find('?') == std::string_view::npos ? '?' : '&';
   if (!base.empty() && (base.back() == '?' || base.back() == '&')) {
-    return absl::StrCat(Sv(base), Sv(query));
+    return absl::StrCat(Absl(base), Absl(query));
   }
-  return absl::StrCat(Sv(base), std::string(1, sep), Sv(query));
+  return absl::StrCat(Absl(base), std::string(1, sep), Absl(query));
 }
 
 const char* EventName(AnnounceEvent event) {
@@ -89,13 +89,13 @@ absl::StatusOr<std::string> ScrapeUrlFor(std::string_view announce_url) {
   size_t slash = path.rfind('/');
   size_t scheme_end = path.find("://");
   if (slash == std::string_view::npos || slash < scheme_end + 3 ||
-      !absl::StartsWith(Sv(path.substr(slash + 1)), "announce")) {
+      !absl::StartsWith(Absl(path.substr(slash + 1)), "announce")) {
     return absl::UnimplementedError(
         "tracker URL's last path segment does not start with \"announce\": no scrape URL");
   }
-  return absl::StrCat(Sv(path.substr(0, slash + 1)), "scrape",
-                      Sv(path.substr(slash + 1 + std::string_view("announce").size())),
-                      Sv(query == std::string_view::npos ? "" : url.substr(query)));
+  return absl::StrCat(Absl(path.substr(0, slash + 1)), "scrape",
+                      Absl(path.substr(slash + 1 + std::string_view("announce").size())),
+                      Absl(query == std::string_view::npos ? "" : url.substr(query)));
 }
 
 absl::StatusOr<std::string> BuildScrapeUrl(std::string_view announce_url,

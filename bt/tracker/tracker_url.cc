@@ -4,16 +4,16 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bt/tracker/announce.h"
+#include "common/absl_view.h"
 
 namespace bt::tracker {
 namespace {
 
-// Debian's abseil has its own string_view type, which std::string_view does not convert to.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+using ::swarm::Absl;
 
 absl::Status Bad(std::string_view url, std::string_view why) {
   return absl::InvalidArgumentError(
-      absl::StrCat("bad tracker URL \"", SanitizeTrackerText(url, 200), "\": ", Sv(why)));
+      absl::StrCat("bad tracker URL \"", SanitizeTrackerText(url, 200), "\": ", Absl(why)));
 }
 
 bool IsHostChar(char c) {
@@ -33,7 +33,7 @@ absl::StatusOr<TrackerUrl> ParseTrackerUrl(std::string_view url) {
   TrackerUrl out;
   size_t colon = url.find("://");
   if (colon == std::string_view::npos) return Bad(url, "no scheme");
-  std::string scheme = absl::AsciiStrToLower(Sv(url.substr(0, colon)));
+  std::string scheme = absl::AsciiStrToLower(Absl(url.substr(0, colon)));
   if (scheme == "http") {
     out.scheme = TrackerScheme::kHttp;
     out.port = 80;
@@ -83,7 +83,7 @@ absl::StatusOr<TrackerUrl> ParseTrackerUrl(std::string_view url) {
   if (host.empty()) return Bad(url, "empty host");
   if (has_port) {
     uint32_t port = 0;
-    if (port_text.empty() || port_text.size() > 5 || !absl::SimpleAtoi(Sv(port_text), &port) ||
+    if (port_text.empty() || port_text.size() > 5 || !absl::SimpleAtoi(Absl(port_text), &port) ||
         port == 0 || port > 65535 ||
         !absl::ascii_isdigit(static_cast<unsigned char>(port_text[0]))) {
       return Bad(url, "port is not a number in 1..65535");
