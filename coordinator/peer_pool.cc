@@ -7,13 +7,11 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/host_port.h"
 
 namespace swarm::coordinator {
 
-std::string PeerAddr::Key() const {
-  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
+std::string PeerAddr::Key() const { return HostPort(ip, port); }
 
 absl::StatusOr<PeerAddr> MakePeerAddr(std::string_view ip, uint32_t port) {
   if (port == 0 || port > 65535) {

@@ -24,7 +24,7 @@ sources_for() {
     bencode) echo bt/bencode.cc ;;
     metainfo) echo bt/metainfo.cc bt/bencode.cc bt/sha1.cc bt/file_map.cc bt/piece_layout.cc ;;
     wire) echo bt/wire.cc bt/bitfield.cc bt/piece_layout.cc ;;
-    tracker) echo bt/tracker/{announce,http_response,http_url,tracker_url,udp_packet}.cc bt/bencode.cc ;;
+    tracker) echo bt/tracker/{announce,http_response,http_url,tracker_url,udp_packet}.cc bt/bencode.cc bt/utf8.cc ;;
     *) echo "fuzz.sh: unknown target $1" >&2; exit 1 ;;
   esac
 }

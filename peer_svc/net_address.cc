@@ -4,14 +4,11 @@
 
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
+#include "common/host_port.h"
 
 namespace peer_svc {
 
-std::string PeerEndpoint::ToString() const {
-  if (ip.find(':') != std::string::npos) return absl::StrCat("[", ip, "]:", port);
-  return absl::StrCat(ip, ":", port);
-}
+std::string PeerEndpoint::ToString() const { return swarm::HostPort(ip, port); }
 
 bool ToSockaddr(const std::string& ip, uint16_t port, sockaddr_storage* addr, socklen_t* len) {
   std::memset(addr, 0, sizeof(*addr));
