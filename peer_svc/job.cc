@@ -60,12 +60,13 @@ void Job::SendPieceFailed(uint32_t piece, cpb::PieceFailure reason, const PeerEn
   send_(std::move(m));
 }
 
-void Job::SendPeerClosed(const cpb::PeerAddress& peer, std::string reason) {
+void Job::SendPeerClosed(const cpb::PeerAddress& peer, std::string reason, bool banned) {
   WorkerMessage m;
   cpb::PeerClosed* c = m.mutable_peer_closed();
   c->set_job_id(options_.job_id);
   *c->mutable_peer() = peer;
   c->set_reason(std::move(reason));
+  c->set_banned(banned);
   send_(std::move(m));
 }
 
@@ -489,19 +490,15 @@ void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned
     }
     if (stopping_) return;
     FillFreeSlots();
-    WorkerMessage m;
-    cpb::PeerClosed* c = m.mutable_peer_closed();
-    c->set_job_id(options_.job_id);
-    SetPeer(c->mutable_peer(), conn.endpoint());
+    cpb::PeerAddress peer;
+    SetPeer(&peer, conn.endpoint());
     // The client's id prefix ("-TR3000-", "A2-1-36-") tells whose implementation it was.
     std::string why = reason.ToString();
     if (!conn.remote_peer_id().empty()) {
       absl::StrAppend(&why, " (peer id ", absl::CHexEscape(conn.remote_peer_id().substr(0, 8)),
                       "...)");
     }
-    c->set_reason(std::move(why));
-    c->set_banned(banned);
-    send_(std::move(m));
+    SendPeerClosed(peer, std::move(why), banned);
     // Its pieces are free for the others; and there is a slot for another peer.
     WakeAll(conn.key());
     pieces_changed_ = peers_changed_ = true;

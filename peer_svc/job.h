@@ -172,7 +172,8 @@ class Job : public PeerConnection::Delegate {
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendPieceFailed(uint32_t piece, swarm::coordinator::PieceFailure reason,
                        const PeerEndpoint* peer, std::string detail);
-  void SendPeerClosed(const swarm::coordinator::PeerAddress& peer, std::string reason);
+  void SendPeerClosed(const swarm::coordinator::PeerAddress& peer, std::string reason,
+                      bool banned = false);
   // Options for a new connection to `endpoint`, with the next key.
   PeerConnection::Options ConnectionOptions(PeerEndpoint endpoint)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
