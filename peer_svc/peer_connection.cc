@@ -465,26 +465,18 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
   if (m.type == MessageType::kHandshake) return HandleHandshake(m.handshake);
   switch (m.type) {
     case MessageType::kPiece: {
-      switch (pipeline_.OnBlock(m.index, m.begin, m.data, now)) {
-        case BlockPipeline::BlockResult::kInvalid:
-          return Violation(absl::InvalidArgumentError(
-              absl::StrCat("piece ", m.index, " block at ", m.begin, " of ", m.data.size(),
-                           " bytes is not a block we request")));
-        case BlockPipeline::BlockResult::kIgnored:
-          break;
-        case BlockPipeline::BlockResult::kStored:
-          downloaded_total_.fetch_add(m.data.size(), std::memory_order_relaxed);
-          unreported_bytes_ += m.data.size();
-          progress_dirty_ = true;
-          waiting_since_ = now;
-          break;
-        case BlockPipeline::BlockResult::kPieceComplete:
-          downloaded_total_.fetch_add(m.data.size(), std::memory_order_relaxed);
-          unreported_bytes_ += m.data.size();
-          progress_dirty_ = true;
-          waiting_since_ = now;
-          return CompletePiece(m.index);
+      const BlockPipeline::BlockResult result = pipeline_.OnBlock(m.index, m.begin, m.data, now);
+      if (result == BlockPipeline::BlockResult::kInvalid) {
+        return Violation(absl::InvalidArgumentError(
+            absl::StrCat("piece ", m.index, " block at ", m.begin, " of ", m.data.size(),
+                         " bytes is not a block we request")));
       }
+      if (result == BlockPipeline::BlockResult::kIgnored) return absl::OkStatus();
+      downloaded_total_.fetch_add(m.data.size(), std::memory_order_relaxed);
+      unreported_bytes_ += m.data.size();
+      progress_dirty_ = true;
+      waiting_since_ = now;
+      if (result == BlockPipeline::BlockResult::kPieceComplete) return CompletePiece(m.index);
       return absl::OkStatus();
     }
     case MessageType::kChoke:
