@@ -20,6 +20,7 @@
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
 #include "bt/torrent_builder.h"
+#include "cli/args.h"
 #include "common/content_files.h"
 #include "common/status_macros.h"
 
@@ -67,10 +68,9 @@ absl::StatusOr<std::string> CreateTorrent(const CreateOptions& options) {
   if (stat(path.c_str(), &st) != 0) {
     return absl::NotFoundError(absl::StrCat(path, ": ", std::strerror(errno)));
   }
-  const size_t slash = path.rfind('/');
-  const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const auto [parent, name] = SplitParent(path);
   bt::TorrentSpec spec;
-  spec.name = slash == std::string::npos ? path : path.substr(slash + 1);
+  spec.name = name;
   if (S_ISDIR(st.st_mode)) {
     SWARM_RETURN_IF_ERROR(ListFiles(path, {}, &spec.files));
     if (spec.files.empty()) return absl::InvalidArgumentError(absl::StrCat(path, " holds no files"));
@@ -141,11 +141,7 @@ int RunCreate(int argc, char** argv) {
   std::string output;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
-    auto value = [&](const std::string& flag) -> const char* {
-      if (arg.rfind(flag + "=", 0) == 0) return argv[i] + flag.size() + 1;
-      if (arg == flag && i + 1 < argc) return argv[++i];
-      return nullptr;
-    };
+    auto value = [&](const std::string& flag) { return FlagValue(argc, argv, &i, flag); };
     if (const char* v = value("-t"); v) {
       std::vector<std::string> tier = absl::StrSplit(v, ',', absl::SkipEmpty());
       if (!tier.empty()) options.trackers.push_back(tier);

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bt/metainfo.h"
+#include "cli/args.h"
 #include "cli/cluster.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
@@ -93,11 +94,7 @@ void WatchInterrupts() { Interrupts(); }
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error) {
   const std::string arg = argv[*i];
-  auto value = [&](const std::string& flag) -> const char* {
-    if (arg.rfind(flag + "=", 0) == 0) return argv[*i] + flag.size() + 1;
-    if (arg == flag && *i + 1 < argc) return argv[++*i];
-    return nullptr;
-  };
+  auto value = [&](const std::string& flag) { return FlagValue(argc, argv, i, flag); };
   if (const char* v = value("--workers"); v) {
     if (!absl::SimpleAtoi(v, &options->workers) || options->workers < 1 || options->workers > 64) {
       *error = "--workers wants a number from 1 to 64";

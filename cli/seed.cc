@@ -6,6 +6,7 @@
 #include <string>
 
 #include "bt/metainfo.h"
+#include "cli/args.h"
 #include "cli/job_runner.h"
 #include "cli/read_file.h"
 
@@ -23,13 +24,10 @@ std::string ContentParent(std::string data_path, const std::string& torrent_path
   if (!bytes.ok()) return data_path;
   auto m = bt::ParseMetainfo(*bytes);
   if (!m.ok()) return data_path;
-  const size_t slash = data_path.rfind('/');
-  const std::string base = slash == std::string::npos ? data_path : data_path.substr(slash + 1);
+  const auto [parent, base] = SplitParent(data_path);
   struct stat st;
   const bool is_file = stat(data_path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-  if (base == m->name && (is_file || m->multi_file)) {
-    return slash == std::string::npos ? "." : (slash == 0 ? "/" : data_path.substr(0, slash));
-  }
+  if (base == m->name && (is_file || m->multi_file)) return parent;
   return data_path;
 }
 
