@@ -4,9 +4,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/absl_view.h"
+#include "base/absl_view.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::swarm::Absl;
@@ -276,4 +276,4 @@ std::string Encode(const BValue& value) {
   return out;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

@@ -26,7 +26,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace bt {
+namespace swarm::bt {
 
 struct DecodeLimits {
   // Deepest nesting of lists and dictionaries accepted.
@@ -125,6 +125,6 @@ std::string Encode(const BValue& value);
 // Appends the canonical bencoding of `value` to `out`.
 void EncodeTo(const BValue& value, std::string* out);
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_BENCODE_H_

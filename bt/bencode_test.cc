@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::testing::HasSubstr;
@@ -163,4 +163,4 @@ TEST(BencodeTest, WrongTypeAccessorsAreSafe) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 size_t WordCount(uint32_t num_pieces) { return (size_t{num_pieces} + 63) / 64; }
@@ -92,4 +92,4 @@ void Bitfield::ClearAll() {
   count_ = 0;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

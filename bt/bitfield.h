@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace bt {
+namespace swarm::bt {
 
 class Bitfield {
  public:
@@ -73,6 +73,6 @@ class Bitfield {
   uint32_t count_ = 0;
 };
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_BITFIELD_H_

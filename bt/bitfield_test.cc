@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::testing::HasSubstr;
@@ -165,4 +165,4 @@ TEST(BitfieldTest, Equality) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace bt {
+namespace swarm::bt {
 
 FileMap::FileMap(const std::vector<uint64_t>& file_lengths) {
   starts_.reserve(file_lengths.size() + 1);
@@ -31,4 +31,4 @@ std::vector<FileSlice> FileMap::Slices(uint64_t offset, uint64_t length) const {
   return out;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

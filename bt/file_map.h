@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace bt {
+namespace swarm::bt {
 
 // One file's part of a content range.
 struct FileSlice {
@@ -39,6 +39,6 @@ class FileMap {
   std::vector<uint64_t> starts_;
 };
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_FILE_MAP_H_

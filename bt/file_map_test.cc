@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 TEST(FileMapTest, RangeInsideOneFile) {
@@ -32,4 +32,4 @@ TEST(FileMapTest, RangePastTheEndIsCut) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

@@ -6,10 +6,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bt/bencode.h"
-#include "common/absl_view.h"
-#include "common/status_macros.h"
+#include "base/absl_view.h"
+#include "base/status_macros.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::swarm::Absl;
@@ -262,4 +262,4 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view bytes, const MetainfoLim
   return m;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

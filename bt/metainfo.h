@@ -21,7 +21,7 @@
 #include "bt/piece_layout.h"
 #include "bt/sha1.h"
 
-namespace bt {
+namespace swarm::bt {
 
 struct FileEntry {
   // Path relative to the output folder, one validated component each. Single-file torrents:
@@ -83,6 +83,6 @@ absl::StatusOr<Metainfo> ParseMetainfo(std::string_view bytes,
 // holding '/', '\\' or NUL (absolute paths included), or longer than max_bytes.
 absl::Status ValidatePathComponent(std::string_view component, size_t max_bytes = 255);
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_METAINFO_H_

@@ -5,9 +5,9 @@
 #include "bt/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/files.h"
+#include "base/testing/files.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::testing::ElementsAre;
@@ -234,4 +234,4 @@ TEST(MetainfoTest, PadFilesAreMarked) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

@@ -2,7 +2,7 @@
 
 #include "absl/random/random.h"
 
-namespace bt {
+namespace swarm::bt {
 
 std::string NewPeerId() {
   static constexpr char kChars[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -12,4 +12,4 @@ std::string NewPeerId() {
   return id;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

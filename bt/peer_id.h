@@ -8,13 +8,13 @@
 #include <string>
 #include <string_view>
 
-namespace bt {
+namespace swarm::bt {
 
 inline constexpr std::string_view kPeerIdPrefix = "-SW0001-";
 
 // A fresh random peer id of 20 bytes.
 std::string NewPeerId();
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_PEER_ID_H_

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace bt {
+namespace swarm::bt {
 
 absl::StatusOr<PieceLayout> PieceLayout::Create(uint64_t total_length, uint64_t piece_length) {
   if (piece_length == 0 || piece_length > kMaxPieceLength) {
@@ -36,4 +36,4 @@ bool PieceLayout::IsBlock(uint32_t piece, uint32_t begin, uint32_t length) const
   return length == block_length(piece, begin / kBlockSize);
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

@@ -13,7 +13,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace bt {
+namespace swarm::bt {
 
 // The block size every client requests (BEP 3 practice; larger requests are refused by many).
 inline constexpr uint32_t kBlockSize = 16 * 1024;
@@ -58,6 +58,6 @@ class PieceLayout {
   uint32_t last_piece_length_;
 };
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_PIECE_LAYOUT_H_

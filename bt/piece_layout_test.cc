@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 TEST(PieceLayoutTest, ExactMultiple) {
@@ -53,4 +53,4 @@ TEST(PieceLayoutTest, RangesFromTheNetwork) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

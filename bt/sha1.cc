@@ -2,7 +2,7 @@
 
 #include <openssl/evp.h>
 
-namespace bt {
+namespace swarm::bt {
 
 struct Sha1Hasher::Ctx {
   EVP_MD_CTX* md = EVP_MD_CTX_new();
@@ -45,4 +45,4 @@ std::string ToHex(const Sha1Digest& digest) {
   return out;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

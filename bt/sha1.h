@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-namespace bt {
+namespace swarm::bt {
 
 using Sha1Digest = std::array<uint8_t, 20>;
 
@@ -42,6 +42,6 @@ class Sha1Hasher {
   std::unique_ptr<Ctx> ctx_;
 };
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_SHA1_H_

@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 TEST(Sha1Test, KnownVectors) {
@@ -26,4 +26,4 @@ TEST(Sha1Test, AsBytes) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

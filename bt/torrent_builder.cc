@@ -2,9 +2,9 @@
 
 #include "bt/bencode.h"
 #include "bt/metainfo.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
-namespace bt {
+namespace swarm::bt {
 
 uint32_t DefaultPieceLength(uint64_t total_bytes) {
   uint32_t length = 16 * 1024;
@@ -55,4 +55,4 @@ absl::StatusOr<std::string> BuildTorrent(const TorrentSpec& spec) {
   return bytes;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

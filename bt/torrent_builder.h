@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace bt {
+namespace swarm::bt {
 
 struct TorrentSpec {
   struct File {
@@ -47,6 +47,6 @@ uint32_t DefaultPieceLength(uint64_t total_bytes);
 // loads (names and paths validated, piece count matching the length).
 absl::StatusOr<std::string> BuildTorrent(const TorrentSpec& spec);
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_TORRENT_BUILDER_H_

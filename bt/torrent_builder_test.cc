@@ -4,7 +4,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::testing::ElementsAre;
@@ -69,4 +69,4 @@ TEST(TorrentBuilderTest, RefusesWhatCouldNotLoad) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

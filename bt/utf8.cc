@@ -1,6 +1,6 @@
 #include "bt/utf8.h"
 
-namespace bt {
+namespace swarm::bt {
 
 size_t Utf8SequenceLength(std::string_view s, size_t i) {
   auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
@@ -23,4 +23,4 @@ size_t Utf8SequenceLength(std::string_view s, size_t i) {
   return 0;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

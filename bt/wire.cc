@@ -6,9 +6,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/absl_view.h"
+#include "base/absl_view.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::swarm::Absl;
@@ -488,4 +488,4 @@ absl::StatusOr<Message> MessageParser::Decode(uint8_t id, std::string_view paylo
   return m;
 }
 
-}  // namespace bt
+}  // namespace swarm::bt

@@ -33,7 +33,7 @@
 #include "bt/bitfield.h"
 #include "bt/piece_layout.h"
 
-namespace bt {
+namespace swarm::bt {
 
 // ---------------------------------------------------------------------------------------------
 // Handshake
@@ -230,6 +230,6 @@ class MessageParser {
   absl::Status status_;
 };
 
-}  // namespace bt
+}  // namespace swarm::bt
 
 #endif  // SWARM_BT_WIRE_H_

@@ -10,7 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace bt {
+namespace swarm::bt {
 namespace {
 
 using ::testing::HasSubstr;
@@ -767,4 +767,4 @@ TEST(MessageTypeNameTest, Names) {
 }
 
 }  // namespace
-}  // namespace bt
+}  // namespace swarm::bt

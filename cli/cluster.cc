@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/binaries.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
 namespace swarm::cli {
 namespace {
@@ -26,11 +26,11 @@ std::string AddressFromLine(const std::string& line) {
   return at == std::string::npos ? line : line.substr(at + 1);
 }
 
-absl::StatusOr<std::unique_ptr<Subprocess>> StartService(const std::vector<std::string>& argv,
+absl::StatusOr<std::unique_ptr<process::Subprocess>> StartService(const std::vector<std::string>& argv,
                                                          bool verbose) {
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.quiet_stderr = !verbose;
-  return Subprocess::Start(argv, options);
+  return process::Subprocess::Start(argv, options);
 }
 
 }  // namespace

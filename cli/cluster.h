@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 
 namespace swarm::cli {
 
@@ -38,9 +38,9 @@ class EmbeddedCluster {
 
  private:
   EmbeddedCluster() = default;
-  std::unique_ptr<Subprocess> tracker_svc_;
-  std::unique_ptr<Subprocess> coordinator_;
-  std::vector<std::unique_ptr<Subprocess>> workers_;
+  std::unique_ptr<process::Subprocess> tracker_svc_;
+  std::unique_ptr<process::Subprocess> coordinator_;
+  std::vector<std::unique_ptr<process::Subprocess>> workers_;
   std::string coordinator_address_;
   std::string auth_token_;
 };

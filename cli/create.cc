@@ -21,8 +21,8 @@
 #include "bt/sha1.h"
 #include "bt/torrent_builder.h"
 #include "cli/args.h"
-#include "common/content_files.h"
-#include "common/status_macros.h"
+#include "storage/content_files.h"
+#include "base/status_macros.h"
 
 namespace swarm::cli {
 namespace {
@@ -97,7 +97,7 @@ absl::StatusOr<std::string> CreateTorrent(const CreateOptions& options) {
   SWARM_ASSIGN_OR_RETURN(std::string draft, bt::BuildTorrent(spec));
   SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(draft));
   SWARM_ASSIGN_OR_RETURN(auto files,
-                         ContentFiles::Open(metainfo, parent, ContentMode::kReadOnly));
+                         storage::ContentFiles::Open(metainfo, parent, storage::ContentMode::kReadOnly));
 
   // Each thread hashes every n-th piece: reads stay large and spread over the files.
   const int threads = std::max(1, options.threads > 0

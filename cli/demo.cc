@@ -21,10 +21,10 @@
 #include "cli/cluster.h"
 #include "cli/create.h"
 #include "cli/job_runner.h"
-#include "common/auth_token.h"
-#include "common/opentracker.h"
-#include "common/ports.h"
-#include "common/status_macros.h"
+#include "rpc/auth_token.h"
+#include "process/opentracker.h"
+#include "process/ports.h"
+#include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -61,7 +61,7 @@ absl::StatusOr<bool> SameContent(const std::string& a, const std::string& b) {
 // Everything the demo started, stopped in reverse order when it goes out of scope.
 struct DemoWorld {
   std::string dir;
-  std::unique_ptr<Opentracker> tracker;
+  std::unique_ptr<process::Opentracker> tracker;
   std::unique_ptr<EmbeddedCluster> seeder;
   bool keep = false;
   ~DemoWorld() {
@@ -78,33 +78,33 @@ absl::Status StartSeeder(DemoWorld* world, const std::string& torrent) {
   ClusterOptions options;
   options.workers = 1;
   SWARM_ASSIGN_OR_RETURN(world->seeder, EmbeddedCluster::Start(options));
-  auto stub = coordinator::Coordinator::NewStub(grpc::CreateChannel(
+  auto stub = pb::Coordinator::NewStub(grpc::CreateChannel(
       world->seeder->coordinator_address(), grpc::InsecureChannelCredentials()));
-  coordinator::SubmitJobRequest submit;
+  pb::SubmitJobRequest submit;
   submit.set_torrent(torrent);
   submit.set_output_dir(world->dir + "/seed");
-  submit.set_mode(coordinator::SEED);
+  submit.set_mode(pb::SEED);
   submit.set_max_announce_interval_s(2);  // learn of the downloader's workers quickly
-  coordinator::SubmitJobResponse job;
+  pb::SubmitJobResponse job;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  AttachAuthToken(world->seeder->auth_token(), &context);
+  rpc::AttachAuthToken(world->seeder->auth_token(), &context);
   grpc::Status s = stub->SubmitJob(&context, submit, &job);
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("seeder: ", s.error_message()));
   grpc::ClientContext watch_context;
   watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  AttachAuthToken(world->seeder->auth_token(), &watch_context);
-  coordinator::WatchJobRequest watch;
+  rpc::AttachAuthToken(world->seeder->auth_token(), &watch_context);
+  pb::WatchJobRequest watch;
   watch.set_job_id(job.job_id());
   auto stream = stub->WatchJob(&watch_context, watch);
-  coordinator::JobProgress progress;
+  pb::JobProgress progress;
   while (stream->Read(&progress)) {
-    if (progress.state() == coordinator::SEEDING) {
+    if (progress.state() == pb::SEEDING) {
       watch_context.TryCancel();
       stream->Finish();
       return absl::OkStatus();
     }
-    if (progress.state() == coordinator::FAILED) {
+    if (progress.state() == pb::FAILED) {
       return absl::InternalError(absl::StrCat("seeder failed: ", progress.error()));
     }
   }
@@ -145,7 +145,7 @@ int RunDemo(int argc, char** argv) {
   if (absl::Status s = WritePayload(payload, size_mib << 20); !s.ok()) return Fail(s);
   // The torrent names the tracker, and the tracker's whitelist names the torrent: the HTTP
   // port is chosen first. (Its UDP side, which the torrent does not name, picks its own.)
-  auto port = PickUnusedPort(SOCK_STREAM);
+  auto port = process::PickUnusedPort(SOCK_STREAM);
   if (!port.ok()) return Fail(port.status());
   const std::string announce = absl::StrCat("http://127.0.0.1:", *port, "/announce");
   CreateOptions create;
@@ -160,12 +160,12 @@ int RunDemo(int argc, char** argv) {
             << bt::ToHex(metainfo.info_hash) << ", " << metainfo.num_pieces() << " pieces)\n";
 
   // opentracker from Debian runs in whitelist mode: it serves only the hashes listed.
-  Opentracker::Options tracker_options;
+  process::Opentracker::Options tracker_options;
   tracker_options.info_hashes = {std::string(bt::AsBytes(metainfo.info_hash))};
   tracker_options.http_port = *port;
   tracker_options.parent_dir = world.dir;
   tracker_options.keep_dir = world.keep;
-  auto tracker = Opentracker::Start(tracker_options);
+  auto tracker = process::Opentracker::Start(tracker_options);
   if (!tracker.ok()) {
     const bool missing = absl::IsFailedPrecondition(tracker.status());
     return Fail(absl::UnavailableError(

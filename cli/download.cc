@@ -29,7 +29,7 @@ int RunDownload(int argc, char** argv) {
     } else if (arg.rfind("--output=", 0) == 0) {
       options.output_dir = arg.substr(9);
     } else if (arg == "--seed") {
-      options.mode = coordinator::DOWNLOAD_THEN_SEED;
+      options.mode = pb::DOWNLOAD_THEN_SEED;
     } else if (!arg.empty() && arg[0] == '-') {
       std::cerr << "swarm-cli download: unknown option " << arg << "\n" << kUsage;
       return 64;

@@ -24,8 +24,8 @@
 #include "cli/cluster.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
-#include "common/auth_token.h"
-#include "common/stop_signals.h"
+#include "rpc/auth_token.h"
+#include "process/stop_signals.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -55,9 +55,9 @@ absl::StatusOr<std::string> PrepareOutputDir(const std::string& dir) {
 class InterruptWatcher {
  public:
   InterruptWatcher() {
-    const sigset_t set = BlockStopSignals();
+    const sigset_t set = process::BlockStopSignals();
     std::thread([this, set] {
-      WaitForStopSignal(set);
+      process::WaitForStopSignal(set);
       interrupted_ = true;
       absl::MutexLock lock(&mu_);
       if (context_) context_->TryCancel();
@@ -78,8 +78,8 @@ class InterruptWatcher {
 
 std::string Mb(uint64_t bytes) { return absl::StrFormat("%.1f MB", bytes / 1e6); }
 
-bool Terminal(coordinator::JobState s) {
-  return s == coordinator::COMPLETE || s == coordinator::FAILED || s == coordinator::CANCELLED;
+bool Terminal(pb::JobState s) {
+  return s == pb::COMPLETE || s == pb::FAILED || s == pb::CANCELLED;
 }
 
 InterruptWatcher* Interrupts() {
@@ -159,18 +159,18 @@ int RunJob(const JobRunOptions& args) {
   }
 
   auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
-  auto stub = coordinator::Coordinator::NewStub(channel);
+  auto stub = pb::Coordinator::NewStub(channel);
   const absl::Time started_at = absl::Now();
 
-  coordinator::SubmitJobRequest submit;
+  pb::SubmitJobRequest submit;
   submit.set_torrent(*torrent);
   submit.set_output_dir(*output_dir);
   submit.set_mode(args.mode);
   submit.set_max_announce_interval_s(args.max_announce_interval_s);
-  coordinator::SubmitJobResponse job;
+  pb::SubmitJobResponse job;
   {
     grpc::ClientContext context;
-    AttachAuthToken(token, &context);
+    rpc::AttachAuthToken(token, &context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     context.set_wait_for_ready(true);
     const grpc::Status s = stub->SubmitJob(&context, submit, &job);
@@ -181,34 +181,34 @@ int RunJob(const JobRunOptions& args) {
     }
   }
   std::cerr << "swarm: " << job.name() << " (" << Mb(job.total_bytes()) << ", " << job.num_pieces()
-            << " pieces) " << (args.mode == coordinator::SEED ? "from " : "-> ") << *output_dir
+            << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ") << *output_dir
             << "/" << metainfo->name << "\n";
 
   ProgressDisplay display(isatty(STDERR_FILENO));
-  coordinator::JobProgress last;
+  pb::JobProgress last;
   bool reached_seeding = false;
   {
     grpc::ClientContext context;
-    AttachAuthToken(token, &context);
+    rpc::AttachAuthToken(token, &context);
     interrupts->Watch(&context);
-    coordinator::WatchJobRequest watch;
+    pb::WatchJobRequest watch;
     watch.set_job_id(job.job_id());
     auto stream = stub->WatchJob(&context, watch);
-    coordinator::JobProgress progress;
+    pb::JobProgress progress;
     bool checked = false;
     while (stream->Read(&progress)) {
       last = progress;
-      if (!checked && progress.state() != coordinator::CHECKING &&
-          progress.state() != coordinator::JOB_STATE_UNSPECIFIED) {
+      if (!checked && progress.state() != pb::CHECKING &&
+          progress.state() != pb::JOB_STATE_UNSPECIFIED) {
         // The coordinator re-hashed what was already in the output folder.
         checked = true;
-        if (progress.verified_pieces() > 0 && args.mode != coordinator::SEED) {
+        if (progress.verified_pieces() > 0 && args.mode != pb::SEED) {
           display.Finish();
           std::cerr << "swarm: resuming: " << progress.verified_pieces() << " of "
                     << progress.num_pieces() << " pieces already verified on disk\n";
         }
       }
-      if (progress.state() == coordinator::SEEDING && !reached_seeding) {
+      if (progress.state() == pb::SEEDING && !reached_seeding) {
         reached_seeding = true;
         display.Finish();
         std::cerr << "swarm: all " << progress.num_pieces()
@@ -225,11 +225,11 @@ int RunJob(const JobRunOptions& args) {
 
   if (interrupts->interrupted() && !Terminal(last.state())) {
     grpc::ClientContext context;
-    AttachAuthToken(token, &context);
+    rpc::AttachAuthToken(token, &context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    coordinator::CancelJobRequest cancel;
+    pb::CancelJobRequest cancel;
     cancel.set_job_id(job.job_id());
-    coordinator::CancelJobResponse ignored;
+    pb::CancelJobResponse ignored;
     stub->CancelJob(&context, cancel, &ignored);
     if (cluster) cluster->Stop();
     if (reached_seeding) {
@@ -243,16 +243,16 @@ int RunJob(const JobRunOptions& args) {
   if (cluster) cluster->Stop();
 
   switch (last.state()) {
-    case coordinator::COMPLETE: {
+    case pb::COMPLETE: {
       const double seconds = std::max(1e-3, absl::ToDoubleSeconds(absl::Now() - started_at));
       std::cerr << absl::StrFormat("swarm: complete: %s in %.1f s (%.1f MB/s)\n",
                                    Mb(job.total_bytes()), seconds, job.total_bytes() / seconds / 1e6);
       return 0;
     }
-    case coordinator::FAILED:
+    case pb::FAILED:
       std::cerr << "swarm: the job failed: " << last.error() << "\n";
       return 1;
-    case coordinator::CANCELLED:
+    case pb::CANCELLED:
       std::cerr << "swarm: the job was cancelled on the coordinator\n";
       return reached_seeding ? 0 : 1;
     default:

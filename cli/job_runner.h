@@ -21,7 +21,7 @@ struct JobRunOptions {
   std::string torrent_path;
   // Folder holding (or to hold) <name>; created when missing.
   std::string output_dir = ".";
-  coordinator::JobMode mode = coordinator::DOWNLOAD;
+  pb::JobMode mode = pb::DOWNLOAD;
   int workers = 0;  // 0: DefaultWorkerCount()
   std::string coordinator;  // empty: the embedded cluster
   // The coordinator's secret (--auth-token); the embedded cluster makes its own.

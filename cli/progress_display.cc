@@ -16,22 +16,22 @@ std::string FormatEta(double seconds) {
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
 }
 
-const char* StateName(coordinator::JobState s) {
+const char* StateName(pb::JobState s) {
   switch (s) {
-    case coordinator::CHECKING: return "checking";
-    case coordinator::DOWNLOADING: return "downloading";
-    case coordinator::COMPLETE: return "complete";
-    case coordinator::FAILED: return "failed";
-    case coordinator::CANCELLED: return "cancelled";
-    case coordinator::SEEDING: return "seeding";
+    case pb::CHECKING: return "checking";
+    case pb::DOWNLOADING: return "downloading";
+    case pb::COMPLETE: return "complete";
+    case pb::FAILED: return "failed";
+    case pb::CANCELLED: return "cancelled";
+    case pb::SEEDING: return "seeding";
     default: return "starting";
   }
 }
 
 }  // namespace
 
-std::string FormatProgressLine(const coordinator::JobProgress& p, int bar_width) {
-  if (p.state() == coordinator::SEEDING) {
+std::string FormatProgressLine(const pb::JobProgress& p, int bar_width) {
+  if (p.state() == pb::SEEDING) {
     return absl::StrFormat("seeding  up %6.1f MB/s  uploaded %.1f MB  to %d peers  peers %d/%d  "
                            "workers %d",
                            p.upload_rate_bytes_per_s() / 1e6, p.uploaded_bytes() / 1e6,
@@ -50,7 +50,7 @@ std::string FormatProgressLine(const coordinator::JobProgress& p, int bar_width)
                          StateName(p.state()));
 }
 
-void ProgressDisplay::Update(const coordinator::JobProgress& p) {
+void ProgressDisplay::Update(const pb::JobProgress& p) {
   if (terminal_) {
     std::fprintf(stderr, "\r%s\033[K", FormatProgressLine(p, 30).c_str());
     std::fflush(stderr);

@@ -15,13 +15,13 @@
 namespace swarm::cli {
 
 // "[#########.........]  45.2%  120.3 MB/s  peers 2/3  workers 3  ETA 0:42"
-std::string FormatProgressLine(const coordinator::JobProgress& p, int bar_width);
+std::string FormatProgressLine(const pb::JobProgress& p, int bar_width);
 
 class ProgressDisplay {
  public:
   explicit ProgressDisplay(bool terminal, absl::Duration plain_interval = absl::Seconds(2))
       : terminal_(terminal), plain_interval_(plain_interval) {}
-  void Update(const coordinator::JobProgress& progress);
+  void Update(const pb::JobProgress& progress);
   // Ends the bar's line (terminal) so later output starts on a fresh line.
   void Finish();
 
@@ -29,7 +29,7 @@ class ProgressDisplay {
   const bool terminal_;
   const absl::Duration plain_interval_;
   absl::Time last_plain_ = absl::InfinitePast();
-  coordinator::JobState last_state_ = coordinator::JOB_STATE_UNSPECIFIED;
+  pb::JobState last_state_ = pb::JOB_STATE_UNSPECIFIED;
   bool drawn_ = false;
 };
 

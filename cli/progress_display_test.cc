@@ -6,8 +6,8 @@ namespace swarm::cli {
 namespace {
 
 TEST(ProgressDisplayTest, FormatsBarRatePeersAndEta) {
-  coordinator::JobProgress p;
-  p.set_state(coordinator::DOWNLOADING);
+  pb::JobProgress p;
+  p.set_state(pb::DOWNLOADING);
   p.set_total_bytes(1000);
   p.set_verified_bytes(500);
   p.set_rate_bytes_per_s(12.5e6);

@@ -35,7 +35,7 @@ std::string ContentParent(std::string data_path, const std::string& torrent_path
 
 int RunSeed(int argc, char** argv) {
   JobRunOptions options;
-  options.mode = coordinator::SEED;
+  options.mode = pb::SEED;
   std::string data_path;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];

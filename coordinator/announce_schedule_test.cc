@@ -9,10 +9,10 @@
 namespace swarm::coordinator {
 namespace {
 
-using swarm::tracker::COMPLETED;
-using swarm::tracker::NONE;
-using swarm::tracker::STARTED;
-using swarm::tracker::STOPPED;
+using swarm::pb::COMPLETED;
+using swarm::pb::NONE;
+using swarm::pb::STARTED;
+using swarm::pb::STOPPED;
 using ::testing::IsEmpty;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1000);
@@ -35,14 +35,14 @@ TrackerAnswer Answer(uint32_t interval_s = 1800, uint32_t min_interval_s = 0) {
 }
 
 // (worker, event) of each due announce, in worker order.
-std::vector<std::pair<WorkerId, swarm::tracker::AnnounceEvent>> Events(
+std::vector<std::pair<WorkerId, swarm::pb::AnnounceEvent>> Events(
     const std::vector<DueAnnounce>& due) {
-  std::vector<std::pair<WorkerId, swarm::tracker::AnnounceEvent>> out;
+  std::vector<std::pair<WorkerId, swarm::pb::AnnounceEvent>> out;
   for (const DueAnnounce& d : due) out.emplace_back(d.who.worker, d.event);
   return out;
 }
 
-using Ev = std::vector<std::pair<WorkerId, swarm::tracker::AnnounceEvent>>;
+using Ev = std::vector<std::pair<WorkerId, swarm::pb::AnnounceEvent>>;
 
 TEST(AnnounceScheduleTest, EachIdentityStartsThenAnnouncesAtTheInterval) {
   AnnounceSchedule s;

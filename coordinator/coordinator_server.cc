@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "bt/metainfo.h"
 #include "bt/peer_id.h"
-#include "common/auth_token.h"
-#include "common/grpc_status.h"
-#include "common/status_macros.h"
+#include "rpc/auth_token.h"
+#include "rpc/grpc_status.h"
+#include "base/status_macros.h"
 #include "coordinator/job.h"
 #include "coordinator/own_peers.h"
 #include "coordinator/worker_address.h"
@@ -44,7 +44,7 @@ void Log(const std::string& text) { std::fprintf(stderr, "coordinator: %s\n", te
 const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED,
                                     "missing or wrong auth token (swarm-auth-token metadata)");
 
-using WorkStream = grpc::ServerReaderWriter<CoordinatorMessage, WorkerMessage>;
+using WorkStream = grpc::ServerReaderWriter<pb::CoordinatorMessage, pb::WorkerMessage>;
 
 // One connected worker: what jobs need to know about it, and its outgoing queue.
 struct WorkerConn {
@@ -63,13 +63,13 @@ struct WorkerConn {
   absl::flat_hash_set<std::string> started_jobs;
 
   absl::Mutex out_mu;
-  std::deque<CoordinatorMessage> queue ABSL_GUARDED_BY(out_mu);
+  std::deque<pb::CoordinatorMessage> queue ABSL_GUARDED_BY(out_mu);
   bool writing ABSL_GUARDED_BY(out_mu) = false;
   bool closed ABSL_GUARDED_BY(out_mu) = false;
   std::thread writer;
 
   // False when closed or over the queue limit (the caller then cuts the worker off).
-  bool Enqueue(CoordinatorMessage m) {
+  bool Enqueue(pb::CoordinatorMessage m) {
     absl::MutexLock lock(&out_mu);
     if (closed || queue.size() >= kMaxQueuedMessages) return false;
     queue.push_back(std::move(m));
@@ -79,7 +79,7 @@ struct WorkerConn {
   // The stream's one writer.
   void WriteLoop(WorkStream* stream) {
     for (;;) {
-      CoordinatorMessage m;
+      pb::CoordinatorMessage m;
       {
         absl::MutexLock lock(&out_mu);
         writing = false;
@@ -121,7 +121,7 @@ struct WorkerConn {
 
 }  // namespace
 
-class CoordinatorServer::Service final : public Coordinator::Service {
+class CoordinatorServer::Service final : public pb::Coordinator::Service {
  public:
   explicit Service(Options options)
       : options_(std::move(options)),
@@ -136,7 +136,7 @@ class CoordinatorServer::Service final : public Coordinator::Service {
 
   absl::Status Init() {
     if (!options_.tracker_address.empty()) {
-      tracker_ = swarm::tracker::TrackerQuery::NewStub(
+      tracker_ = swarm::pb::TrackerQuery::NewStub(
           grpc::CreateChannel(options_.tracker_address, grpc::InsecureChannelCredentials()));
     }
     ticker_ = std::thread([this] { TickLoop(); });
@@ -185,54 +185,54 @@ class CoordinatorServer::Service final : public Coordinator::Service {
   // Every RPC but Work (whose Register message carries the token) checks the token in the
   // call's metadata: SubmitJob makes the coordinator create files, so it must not be open to
   // whoever reaches the port.
-  grpc::Status SubmitJob(grpc::ServerContext* ctx, const SubmitJobRequest* request,
-                         SubmitJobResponse* response) override {
-    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
-    return ToGrpcStatus(DoSubmitJob(*request, response));
+  grpc::Status SubmitJob(grpc::ServerContext* ctx, const pb::SubmitJobRequest* request,
+                         pb::SubmitJobResponse* response) override {
+    if (!rpc::AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
+    return rpc::ToGrpcStatus(DoSubmitJob(*request, response));
   }
 
-  grpc::Status WatchJob(grpc::ServerContext* ctx, const WatchJobRequest* request,
-                        grpc::ServerWriter<JobProgress>* writer) override {
-    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
-    return ToGrpcStatus(DoWatchJob(ctx, *request, writer));
+  grpc::Status WatchJob(grpc::ServerContext* ctx, const pb::WatchJobRequest* request,
+                        grpc::ServerWriter<pb::JobProgress>* writer) override {
+    if (!rpc::AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
+    return rpc::ToGrpcStatus(DoWatchJob(ctx, *request, writer));
   }
 
-  grpc::Status CancelJob(grpc::ServerContext* ctx, const CancelJobRequest* request,
-                         CancelJobResponse*) override {
-    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
-    return ToGrpcStatus(DoCancelJob(*request));
+  grpc::Status CancelJob(grpc::ServerContext* ctx, const pb::CancelJobRequest* request,
+                         pb::CancelJobResponse*) override {
+    if (!rpc::AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
+    return rpc::ToGrpcStatus(DoCancelJob(*request));
   }
 
   // --- worker side ---
 
   grpc::Status Work(grpc::ServerContext* ctx, WorkStream* stream) override {
-    return ToGrpcStatus(DoWork(ctx, stream));
+    return rpc::ToGrpcStatus(DoWork(ctx, stream));
   }
 
-  grpc::Status FetchTorrent(grpc::ServerContext* ctx, const FetchTorrentRequest* request,
-                            FetchTorrentResponse* response) override {
-    if (!AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
-    return ToGrpcStatus(DoFetchTorrent(*request, response));
+  grpc::Status FetchTorrent(grpc::ServerContext* ctx, const pb::FetchTorrentRequest* request,
+                            pb::FetchTorrentResponse* response) override {
+    if (!rpc::AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
+    return rpc::ToGrpcStatus(DoFetchTorrent(*request, response));
   }
 
  private:
-  absl::Status DoSubmitJob(const SubmitJobRequest& request, SubmitJobResponse* response);
-  absl::Status DoWatchJob(grpc::ServerContext* ctx, const WatchJobRequest& request,
-                          grpc::ServerWriter<JobProgress>* writer);
-  absl::Status DoCancelJob(const CancelJobRequest& request);
+  absl::Status DoSubmitJob(const pb::SubmitJobRequest& request, pb::SubmitJobResponse* response);
+  absl::Status DoWatchJob(grpc::ServerContext* ctx, const pb::WatchJobRequest& request,
+                          grpc::ServerWriter<pb::JobProgress>* writer);
+  absl::Status DoCancelJob(const pb::CancelJobRequest& request);
   absl::Status DoWork(grpc::ServerContext* ctx, WorkStream* stream);
-  absl::Status DoFetchTorrent(const FetchTorrentRequest& request, FetchTorrentResponse* response);
+  absl::Status DoFetchTorrent(const pb::FetchTorrentRequest& request, pb::FetchTorrentResponse* response);
 
-  void HandleWorkerMessage(const WorkerConn& w, const WorkerMessage& m);
+  void HandleWorkerMessage(const WorkerConn& w, const pb::WorkerMessage& m);
   void RemoveWorker(const std::shared_ptr<WorkerConn>& w);
   std::shared_ptr<Job> FindJob(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues each message for its worker(s); never blocks on a stream.
   void Deliver(Outbox out) ABSL_LOCKS_EXCLUDED(mu_);
-  void Send(WorkerConn& w, const CoordinatorMessage& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Send(WorkerConn& w, const pb::CoordinatorMessage& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the jobs which workers are ours (own_peers_), after a worker came or went.
   void PublishOwnPeersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t WorkerCount() ABSL_LOCKS_EXCLUDED(mu_);
-  Job::Options JobOptions(const SubmitJobRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Job::Options JobOptions(const pb::SubmitJobRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void TickLoop();
   void StopTicker();
@@ -241,7 +241,7 @@ class CoordinatorServer::Service final : public Coordinator::Service {
   Clock* const clock_;
   std::string peer_id_;
   uint32_t announce_key_ = 0;
-  std::unique_ptr<swarm::tracker::TrackerQuery::Stub> tracker_;
+  std::unique_ptr<swarm::pb::TrackerQuery::Stub> tracker_;
   // Our workers as swarm peers; read by every job (a leaf lock, see own_peers.h).
   OwnPeers own_peers_;
 
@@ -268,7 +268,7 @@ std::shared_ptr<Job> CoordinatorServer::Service::FindJob(const std::string& id) 
   return it == jobs_.end() ? nullptr : it->second;
 }
 
-void CoordinatorServer::Service::Send(WorkerConn& w, const CoordinatorMessage& m) {
+void CoordinatorServer::Service::Send(WorkerConn& w, const pb::CoordinatorMessage& m) {
   if (m.has_start_job() && !w.started_jobs.insert(m.start_job().job_id()).second) return;
   if (m.has_stop_job() && w.started_jobs.erase(m.stop_job().job_id()) == 0) return;
   // A worker not started on the job learns these pieces from its StartJob's bitfield.
@@ -317,7 +317,7 @@ uint32_t CoordinatorServer::Service::WorkerCount() {
   return static_cast<uint32_t>(workers_.size());
 }
 
-Job::Options CoordinatorServer::Service::JobOptions(const SubmitJobRequest& request) {
+Job::Options CoordinatorServer::Service::JobOptions(const pb::SubmitJobRequest& request) {
   Job::Options o;
   o.mode = request.mode();
   o.max_announce_interval = absl::Seconds(request.max_announce_interval_s());
@@ -373,8 +373,8 @@ void CoordinatorServer::Service::StopTicker() {
 
 // --- swarm-cli side ------------------------------------------------------------------------
 
-absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& request,
-                                                     SubmitJobResponse* response) {
+absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest& request,
+                                                     pb::SubmitJobResponse* response) {
   absl::MutexLock submit_lock(&submit_mu_);
   if (!JobMode_IsValid(request.mode())) {
     return absl::InvalidArgumentError(absl::StrCat("unknown job mode ", request.mode()));
@@ -421,12 +421,12 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const SubmitJobRequest& req
 }
 
 absl::Status CoordinatorServer::Service::DoWatchJob(grpc::ServerContext* ctx,
-                                                    const WatchJobRequest& request,
-                                                    grpc::ServerWriter<JobProgress>* writer) {
+                                                    const pb::WatchJobRequest& request,
+                                                    grpc::ServerWriter<pb::JobProgress>* writer) {
   std::shared_ptr<Job> job = FindJob(request.job_id());
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
   for (;;) {
-    const JobProgress progress = job->Progress(WorkerCount());
+    const pb::JobProgress progress = job->Progress(WorkerCount());
     if (!writer->Write(progress)) return absl::CancelledError("the watcher went away");
     if (Job::IsTerminal(progress.state())) return absl::OkStatus();
     job->WaitForStateChange(progress.state(), absl::Seconds(1));
@@ -434,7 +434,7 @@ absl::Status CoordinatorServer::Service::DoWatchJob(grpc::ServerContext* ctx,
   }
 }
 
-absl::Status CoordinatorServer::Service::DoCancelJob(const CancelJobRequest& request) {
+absl::Status CoordinatorServer::Service::DoCancelJob(const pb::CancelJobRequest& request) {
   std::shared_ptr<Job> job = FindJob(request.job_id());
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
   job->Cancel();
@@ -443,8 +443,8 @@ absl::Status CoordinatorServer::Service::DoCancelJob(const CancelJobRequest& req
 
 // --- worker side ---------------------------------------------------------------------------
 
-absl::Status CoordinatorServer::Service::DoFetchTorrent(const FetchTorrentRequest& request,
-                                                        FetchTorrentResponse* response) {
+absl::Status CoordinatorServer::Service::DoFetchTorrent(const pb::FetchTorrentRequest& request,
+                                                        pb::FetchTorrentResponse* response) {
   std::shared_ptr<Job> job = FindJob(request.job_id());
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
   const std::string& torrent = job->torrent();
@@ -458,13 +458,13 @@ absl::Status CoordinatorServer::Service::DoFetchTorrent(const FetchTorrentReques
 }
 
 absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkStream* stream) {
-  WorkerMessage first;
+  pb::WorkerMessage first;
   if (!stream->Read(&first)) return absl::CancelledError("the stream ended before register");
   if (!first.has_register_()) {
     return absl::InvalidArgumentError("the first message on a Work stream must be register");
   }
-  const Register& reg = first.register_();
-  if (!options_.auth_token.empty() && !ConstantTimeEquals(reg.auth_token(), options_.auth_token)) {
+  const pb::Register& reg = first.register_();
+  if (!options_.auth_token.empty() && !rpc::ConstantTimeEquals(reg.auth_token(), options_.auth_token)) {
     Log(absl::StrCat("refused worker \"", reg.name().substr(0, 64), "\" from ", ctx->peer(),
                      ": wrong auth token"));
     return absl::UnauthenticatedError("wrong auth token");
@@ -484,7 +484,7 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
     if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
     w->info.id = next_worker_id_++;
     w->last_seen = clock_->Now();
-    CoordinatorMessage welcome;
+    pb::CoordinatorMessage welcome;
     welcome.mutable_welcome()->set_worker_id(w->info.id);
     welcome.mutable_welcome()->set_heartbeat_interval_ms(
         static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
@@ -505,7 +505,7 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
   // sends it itself, so that it comes before any later PiecesVerified of that job.
   for (auto& job : jobs) job->AddWorker(w->info.id);
 
-  WorkerMessage m;
+  pb::WorkerMessage m;
   while (stream->Read(&m)) {
     {
       absl::MutexLock lock(&mu_);
@@ -536,46 +536,46 @@ void CoordinatorServer::Service::RemoveWorker(const std::shared_ptr<WorkerConn>&
   Log(absl::StrCat("worker ", w->info.id, " (", w->name, ") is gone"));
 }
 
-void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w, const WorkerMessage& m) {
+void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w, const pb::WorkerMessage& m) {
   Outbox out;
   auto with_job = [&](const std::string& job_id, auto f) {
     if (std::shared_ptr<Job> job = FindJob(job_id)) f(*job);
   };
   switch (m.kind_case()) {
-    case WorkerMessage::kRequestWork:
+    case pb::WorkerMessage::kRequestWork:
       with_job(m.request_work().job_id(),
                [&](Job& job) { job.OnRequestWork(w.info, m.request_work(), &out); });
       break;
-    case WorkerMessage::kPieceDone:
+    case pb::WorkerMessage::kPieceDone:
       with_job(m.piece_done().job_id(),
                [&](Job& job) { job.OnPieceDone(w.info, m.piece_done(), &out); });
       break;
-    case WorkerMessage::kPieceFailed:
+    case pb::WorkerMessage::kPieceFailed:
       with_job(m.piece_failed().job_id(),
                [&](Job& job) { job.OnPieceFailed(w.info, m.piece_failed(), &out); });
       break;
-    case WorkerMessage::kPeerBitfield:
+    case pb::WorkerMessage::kPeerBitfield:
       with_job(m.peer_bitfield().job_id(),
                [&](Job& job) { job.OnPeerBitfield(w.info, m.peer_bitfield(), &out); });
       break;
-    case WorkerMessage::kPeerHave:
+    case pb::WorkerMessage::kPeerHave:
       with_job(m.peer_have().job_id(),
                [&](Job& job) { job.OnPeerHave(w.info, m.peer_have(), &out); });
       break;
-    case WorkerMessage::kPeerClosed:
+    case pb::WorkerMessage::kPeerClosed:
       with_job(m.peer_closed().job_id(),
                [&](Job& job) { job.OnPeerClosed(w.info, m.peer_closed(), &out); });
       break;
-    case WorkerMessage::kHeartbeat:
-      for (const Heartbeat::LeaseProgress& p : m.heartbeat().progress()) {
+    case pb::WorkerMessage::kHeartbeat:
+      for (const pb::Heartbeat::LeaseProgress& p : m.heartbeat().progress()) {
         with_job(p.job_id(), [&](Job& job) { job.OnLeaseProgress(w.info, p); });
       }
-      for (const Heartbeat::JobTransfer& t : m.heartbeat().jobs()) {
+      for (const pb::Heartbeat::JobTransfer& t : m.heartbeat().jobs()) {
         with_job(t.job_id(), [&](Job& job) { job.OnTransfer(w.info, t); });
       }
       break;
-    case WorkerMessage::kRegister:  // a second register: nothing to do
-    case WorkerMessage::KIND_NOT_SET:
+    case pb::WorkerMessage::kRegister:  // a second register: nothing to do
+    case pb::WorkerMessage::KIND_NOT_SET:
       break;
   }
   Deliver(std::move(out));

@@ -24,8 +24,8 @@
 #include "bt/bitfield.h"
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
-#include "common/auth_token.h"
-#include "common/content_files.h"
+#include "rpc/auth_token.h"
+#include "storage/content_files.h"
 #include "coordinator/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -35,7 +35,7 @@
 #include "gtest/gtest.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/tracker.grpc.pb.h"
-#include "tests/testing/files.h"
+#include "base/testing/files.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -108,14 +108,14 @@ std::string PieceData(const TestTorrent& t, uint32_t piece) {
 
 // --- fake tracker_svc ------------------------------------------------------------------------
 
-using AnnouncePred = std::function<bool(const swarm::tracker::AnnounceRequest&)>;
+using AnnouncePred = std::function<bool(const swarm::pb::AnnounceRequest&)>;
 
-class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
+class FakeTracker final : public swarm::pb::TrackerQuery::Service {
  public:
   explicit FakeTracker(Clock* clock) : clock_(clock) {}
 
-  grpc::Status Announce(grpc::ServerContext*, const swarm::tracker::AnnounceRequest* request,
-                        swarm::tracker::AnnounceResponse* response) override {
+  grpc::Status Announce(grpc::ServerContext*, const swarm::pb::AnnounceRequest* request,
+                        swarm::pb::AnnounceResponse* response) override {
     absl::MutexLock lock(&mu_);
     requests_.push_back(*request);
     times_.push_back(clock_->Now());
@@ -124,11 +124,11 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "tracker down");
     }
     for (int i = 1; i <= 3; ++i) {
-      swarm::tracker::Peer* p = response->add_peers();
+      swarm::pb::Peer* p = response->add_peers();
       p->set_ip(absl::StrCat("10.0.0.", i));
       p->set_port(6880 + i);
     }
-    for (const swarm::tracker::Peer& p : extra_peers_) *response->add_peers() = p;
+    for (const swarm::pb::Peer& p : extra_peers_) *response->add_peers() = p;
     response->set_interval_s(interval_s_);
     response->set_min_interval_s(min_interval_s_);
     response->set_tracker_url("http://tracker.test/announce");
@@ -143,7 +143,7 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
   // Answers list this peer too (after the three 10.0.0.x ones).
   void AddPeer(const std::string& ip, uint32_t port, const std::string& peer_id = "") {
     absl::MutexLock lock(&mu_);
-    swarm::tracker::Peer p;
+    swarm::pb::Peer p;
     p.set_ip(ip);
     p.set_port(port);
     p.set_peer_id(peer_id);
@@ -152,7 +152,7 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
 
   // Waits for the `nth` announce that matches; returns it and (in *at) the fake time it
   // came in.
-  std::optional<swarm::tracker::AnnounceRequest> WaitFor(const AnnouncePred& pred,
+  std::optional<swarm::pb::AnnounceRequest> WaitFor(const AnnouncePred& pred,
                                                          absl::Time* at = nullptr, int nth = 1) {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -170,11 +170,11 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
     return std::nullopt;
   }
   // The `nth` announce of `event` by the peer with `peer_id`.
-  std::optional<swarm::tracker::AnnounceRequest> WaitFor(swarm::tracker::AnnounceEvent event,
+  std::optional<swarm::pb::AnnounceRequest> WaitFor(swarm::pb::AnnounceEvent event,
                                                          const std::string& peer_id,
                                                          absl::Time* at = nullptr, int nth = 1) {
     return WaitFor(
-        [event, peer_id](const swarm::tracker::AnnounceRequest& r) {
+        [event, peer_id](const swarm::pb::AnnounceRequest& r) {
           return r.event() == event && r.peer_id() == peer_id;
         },
         at, nth);
@@ -188,7 +188,7 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
   }
 
   // Waits for an announce with `event`; returns it.
-  std::optional<swarm::tracker::AnnounceRequest> WaitFor(swarm::tracker::AnnounceEvent event) {
+  std::optional<swarm::pb::AnnounceRequest> WaitFor(swarm::pb::AnnounceEvent event) {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       for (const auto& r : requests_) {
@@ -204,7 +204,7 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
   }
 
   // Waits until `n` announces with `event` have come in.
-  bool WaitForCount(swarm::tracker::AnnounceEvent event, int n) {
+  bool WaitForCount(swarm::pb::AnnounceEvent event, int n) {
     absl::MutexLock lock(&mu_);
     auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       int count = 0;
@@ -220,7 +220,7 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
     fail_next_ = n;
   }
 
-  int Count(swarm::tracker::AnnounceEvent event) {
+  int Count(swarm::pb::AnnounceEvent event) {
     absl::MutexLock lock(&mu_);
     int n = 0;
     for (const auto& r : requests_) n += r.event() == event;
@@ -230,9 +230,9 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
  private:
   Clock* const clock_;
   absl::Mutex mu_;
-  std::vector<swarm::tracker::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<swarm::pb::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> times_ ABSL_GUARDED_BY(mu_);
-  std::vector<swarm::tracker::Peer> extra_peers_ ABSL_GUARDED_BY(mu_);
+  std::vector<swarm::pb::Peer> extra_peers_ ABSL_GUARDED_BY(mu_);
   uint32_t interval_s_ ABSL_GUARDED_BY(mu_) = 1800;
   uint32_t min_interval_s_ ABSL_GUARDED_BY(mu_) = 0;
   int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
@@ -240,25 +240,25 @@ class FakeTracker final : public swarm::tracker::TrackerQuery::Service {
 
 // --- fake worker -----------------------------------------------------------------------------
 
-using Pred = std::function<bool(const CoordinatorMessage&)>;
+using Pred = std::function<bool(const pb::CoordinatorMessage&)>;
 
-bool IsWelcome(const CoordinatorMessage& m) { return m.has_welcome(); }
-bool IsStartJob(const CoordinatorMessage& m) { return m.has_start_job(); }
-bool IsAddPeers(const CoordinatorMessage& m) { return m.has_add_peers(); }
-bool IsGrant(const CoordinatorMessage& m) { return m.has_grant_leases(); }
-bool IsRevoke(const CoordinatorMessage& m) { return m.has_revoke_leases(); }
-bool IsStopJob(const CoordinatorMessage& m) { return m.has_stop_job(); }
-bool IsVerified(const CoordinatorMessage& m) { return m.has_pieces_verified(); }
+bool IsWelcome(const pb::CoordinatorMessage& m) { return m.has_welcome(); }
+bool IsStartJob(const pb::CoordinatorMessage& m) { return m.has_start_job(); }
+bool IsAddPeers(const pb::CoordinatorMessage& m) { return m.has_add_peers(); }
+bool IsGrant(const pb::CoordinatorMessage& m) { return m.has_grant_leases(); }
+bool IsRevoke(const pb::CoordinatorMessage& m) { return m.has_revoke_leases(); }
+bool IsStopJob(const pb::CoordinatorMessage& m) { return m.has_stop_job(); }
+bool IsVerified(const pb::CoordinatorMessage& m) { return m.has_pieces_verified(); }
 
 class FakeWorker {
  public:
   // `customize` edits the Register message (listen_port, listen_ip, peer_id...).
   FakeWorker(const std::string& address, const std::string& token, bool sees_output = true,
-             const std::function<void(Register*)>& customize = nullptr) {
-    stub_ = Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+             const std::function<void(pb::Register*)>& customize = nullptr) {
+    stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     stream_ = stub_->Work(&ctx_);
-    WorkerMessage m;
-    Register* r = m.mutable_register_();
+    pb::WorkerMessage m;
+    pb::Register* r = m.mutable_register_();
     r->set_auth_token(token);
     r->set_name("fake-worker");
     r->set_peer_id(std::string(20, 'w'));
@@ -267,7 +267,7 @@ class FakeWorker {
     if (customize) customize(r);
     stream_->Write(m);
     reader_ = std::thread([this] {
-      CoordinatorMessage msg;
+      pb::CoordinatorMessage msg;
       while (stream_->Read(&msg)) {
         absl::MutexLock lock(&mu_);
         inbox_.push_back(msg);
@@ -278,14 +278,14 @@ class FakeWorker {
   }
   ~FakeWorker() { Kill(); }
 
-  bool Send(const WorkerMessage& m) { return stream_->Write(m); }
+  bool Send(const pb::WorkerMessage& m) { return stream_->Write(m); }
 
   // Removes and returns the first message (queued or still to come) that matches.
-  std::optional<CoordinatorMessage> Wait(const Pred& pred) {
+  std::optional<pb::CoordinatorMessage> Wait(const Pred& pred) {
     absl::MutexLock lock(&mu_);
     // absl may evaluate a condition more than once, in any thread: it must not have effects.
     auto ready = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      for (const CoordinatorMessage& m : inbox_) {
+      for (const pb::CoordinatorMessage& m : inbox_) {
         if (pred(m)) return true;
       }
       return ended_;
@@ -293,7 +293,7 @@ class FakeWorker {
     mu_.AwaitWithTimeout(absl::Condition(&ready), kWait);
     for (auto it = inbox_.begin(); it != inbox_.end(); ++it) {
       if (pred(*it)) {
-        CoordinatorMessage found = std::move(*it);
+        pb::CoordinatorMessage found = std::move(*it);
         inbox_.erase(it);
         return found;
       }
@@ -335,7 +335,7 @@ class FakeWorker {
 
   uint64_t id() {
     if (id_ == 0) {
-      std::optional<CoordinatorMessage> w = Wait(IsWelcome);
+      std::optional<pb::CoordinatorMessage> w = Wait(IsWelcome);
       if (w) id_ = w->welcome().worker_id();
     }
     return id_;
@@ -343,14 +343,14 @@ class FakeWorker {
 
   // --- message helpers ---
   void RequestWork(const std::string& job, uint32_t pieces, uint32_t peers) {
-    WorkerMessage m;
+    pb::WorkerMessage m;
     m.mutable_request_work()->set_job_id(job);
     m.mutable_request_work()->set_max_pieces(pieces);
     m.mutable_request_work()->set_max_peers(peers);
     Send(m);
   }
-  void Bitfield(const std::string& job, const PeerAddress& peer, uint32_t num_pieces) {
-    WorkerMessage m;
+  void Bitfield(const std::string& job, const pb::PeerAddress& peer, uint32_t num_pieces) {
+    pb::WorkerMessage m;
     m.mutable_peer_bitfield()->set_job_id(job);
     *m.mutable_peer_bitfield()->mutable_peer() = peer;
     bt::Bitfield all(num_pieces);
@@ -358,8 +358,8 @@ class FakeWorker {
     m.mutable_peer_bitfield()->set_bitfield(all.ToBytes());
     Send(m);
   }
-  void Done(const std::string& job, uint32_t piece, const PeerAddress& peer) {
-    WorkerMessage m;
+  void Done(const std::string& job, uint32_t piece, const pb::PeerAddress& peer) {
+    pb::WorkerMessage m;
     m.mutable_piece_done()->set_job_id(job);
     m.mutable_piece_done()->set_piece(piece);
     *m.mutable_piece_done()->mutable_peer() = peer;
@@ -368,8 +368,8 @@ class FakeWorker {
   // Heartbeat.jobs with this worker's totals for `job`.
   void Transfer(const std::string& job, uint64_t uploaded, uint64_t downloaded,
                 uint32_t upload_peers) {
-    WorkerMessage m;
-    Heartbeat::JobTransfer* t = m.mutable_heartbeat()->add_jobs();
+    pb::WorkerMessage m;
+    pb::Heartbeat::JobTransfer* t = m.mutable_heartbeat()->add_jobs();
     t->set_job_id(job);
     t->set_uploaded_bytes(uploaded);
     t->set_downloaded_bytes(downloaded);
@@ -380,24 +380,24 @@ class FakeWorker {
   std::set<uint32_t> Verified(size_t n) {
     std::set<uint32_t> out;
     while (out.size() < n) {
-      std::optional<CoordinatorMessage> m = Wait(IsVerified);
+      std::optional<pb::CoordinatorMessage> m = Wait(IsVerified);
       if (!m) break;
       out.insert(m->pieces_verified().pieces().begin(), m->pieces_verified().pieces().end());
     }
     return out;
   }
   // Waits for AddPeers; returns its peers.
-  std::vector<PeerAddress> Peers() {
-    std::vector<PeerAddress> out;
+  std::vector<pb::PeerAddress> Peers() {
+    std::vector<pb::PeerAddress> out;
     if (auto m = Wait(IsAddPeers))
       out.assign(m->add_peers().peers().begin(), m->add_peers().peers().end());
     return out;
   }
   // Collects leases from GrantLeases messages until `n` are in hand.
-  std::vector<Lease> Leases(size_t n) {
-    std::vector<Lease> out;
+  std::vector<pb::Lease> Leases(size_t n) {
+    std::vector<pb::Lease> out;
     while (out.size() < n) {
-      std::optional<CoordinatorMessage> m = Wait(IsGrant);
+      std::optional<pb::CoordinatorMessage> m = Wait(IsGrant);
       if (!m) break;
       out.insert(out.end(), m->grant_leases().leases().begin(), m->grant_leases().leases().end());
     }
@@ -405,20 +405,20 @@ class FakeWorker {
   }
 
  private:
-  std::unique_ptr<Coordinator::Stub> stub_;
+  std::unique_ptr<pb::Coordinator::Stub> stub_;
   grpc::ClientContext ctx_;
-  std::unique_ptr<grpc::ClientReaderWriter<WorkerMessage, CoordinatorMessage>> stream_;
+  std::unique_ptr<grpc::ClientReaderWriter<pb::WorkerMessage, pb::CoordinatorMessage>> stream_;
   std::thread reader_;
   bool finished_ = false;
   uint64_t id_ = 0;
   absl::Mutex mu_;
-  std::deque<CoordinatorMessage> inbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<pb::CoordinatorMessage> inbox_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-std::set<uint32_t> PiecesOf(const std::vector<Lease>& leases) {
+std::set<uint32_t> PiecesOf(const std::vector<pb::Lease>& leases) {
   std::set<uint32_t> out;
-  for (const Lease& l : leases) out.insert(l.piece());
+  for (const pb::Lease& l : leases) out.insert(l.piece());
   return out;
 }
 
@@ -459,24 +459,24 @@ class CoordinatorServerTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     address_ = absl::StrCat("127.0.0.1:", server_->port());
-    stub_ = Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
   void StartCoordinator() { StartCoordinator(DefaultOptions()); }
 
   grpc::Status Submit(const std::string& torrent, const std::string& dir,
-                      SubmitJobResponse* response, JobMode mode = DOWNLOAD,
+                      pb::SubmitJobResponse* response, pb::JobMode mode = pb::DOWNLOAD,
                       uint32_t max_announce_interval_s = 0) {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    SubmitJobRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::SubmitJobRequest request;
     request.set_torrent(torrent);
     request.set_output_dir(dir);
     request.set_mode(mode);
     request.set_max_announce_interval_s(max_announce_interval_s);
     return stub_->SubmitJob(&ctx, request, response);
   }
-  SubmitJobResponse SubmitOk(JobMode mode = DOWNLOAD, uint32_t max_announce_interval_s = 0) {
-    SubmitJobResponse response;
+  pb::SubmitJobResponse SubmitOk(pb::JobMode mode = pb::DOWNLOAD, uint32_t max_announce_interval_s = 0) {
+    pb::SubmitJobResponse response;
     const grpc::Status s = Submit(torrent_.bytes, dir_, &response, mode, max_announce_interval_s);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response;
@@ -486,7 +486,7 @@ class CoordinatorServerTest : public ::testing::Test {
   // id made of `id_char`; registered (Welcome received), not waiting for StartJob.
   std::unique_ptr<FakeWorker> ListeningWorker(char id_char, uint32_t port,
                                               const std::string& ip = "") {
-    auto w = std::make_unique<FakeWorker>(address_, kToken, /*sees_output=*/true, [&](Register* r) {
+    auto w = std::make_unique<FakeWorker>(address_, kToken, /*sees_output=*/true, [&](pb::Register* r) {
       r->set_peer_id(std::string(20, id_char));
       r->set_listen_port(port);
       r->set_listen_ip(ip);
@@ -497,10 +497,10 @@ class CoordinatorServerTest : public ::testing::Test {
 
   void Cancel() {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    CancelJobRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::CancelJobRequest request;
     request.set_job_id(torrent_.id);
-    CancelJobResponse response;
+    pb::CancelJobResponse response;
     ASSERT_TRUE(stub_->CancelJob(&ctx, request, &response).ok());
   }
 
@@ -518,15 +518,15 @@ class CoordinatorServerTest : public ::testing::Test {
 
   // Reads the job's progress stream until `until` holds or the stream ends; returns the last
   // report (and every state seen, in order, in *states).
-  JobProgress Watch(const std::function<bool(const JobProgress&)>& until,
-                    std::vector<JobState>* states = nullptr) {
+  pb::JobProgress Watch(const std::function<bool(const pb::JobProgress&)>& until,
+                    std::vector<pb::JobState>* states = nullptr) {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
-    WatchJobRequest request;
+    pb::WatchJobRequest request;
     request.set_job_id(torrent_.id);
     auto reader = stub_->WatchJob(&ctx, request);
-    JobProgress p, last;
+    pb::JobProgress p, last;
     while (reader->Read(&p)) {
       last = p;
       if (states && (states->empty() || states->back() != p.state())) states->push_back(p.state());
@@ -538,15 +538,15 @@ class CoordinatorServerTest : public ::testing::Test {
     reader->Finish();
     return last;
   }
-  JobProgress WatchState(JobState state) {
-    return Watch([state](const JobProgress& p) { return p.state() == state; });
+  pb::JobProgress WatchState(pb::JobState state) {
+    return Watch([state](const pb::JobProgress& p) { return p.state() == state; });
   }
 
   // A worker that registered and got StartJob for the test torrent.
   std::unique_ptr<FakeWorker> StartedWorker() {
     auto w = std::make_unique<FakeWorker>(address_, kToken);
     EXPECT_NE(w->id(), 0u);
-    std::optional<CoordinatorMessage> start = w->Wait(IsStartJob);
+    std::optional<pb::CoordinatorMessage> start = w->Wait(IsStartJob);
     EXPECT_TRUE(start.has_value());
     if (start) {
       EXPECT_EQ(start->start_job().job_id(), torrent_.id);
@@ -556,8 +556,8 @@ class CoordinatorServerTest : public ::testing::Test {
 
   // Writes the pieces into the output, as a worker does before PieceDone.
   void WritePieces(const std::set<uint32_t>& pieces,
-                   ContentMode mode = ContentMode::kOpenExisting) {
-    auto files = ContentFiles::Open(torrent_.metainfo, dir_, mode);
+                   storage::ContentMode mode = storage::ContentMode::kOpenExisting) {
+    auto files = storage::ContentFiles::Open(torrent_.metainfo, dir_, mode);
     ASSERT_TRUE(files.ok()) << files.status();
     for (uint32_t p : pieces) ASSERT_TRUE((*files)->WritePiece(p, PieceData(torrent_, p)).ok());
     ASSERT_TRUE((*files)->Sync().ok());
@@ -571,14 +571,14 @@ class CoordinatorServerTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> tracker_server_;
   std::unique_ptr<CoordinatorServer> server_;
   std::string address_;
-  std::unique_ptr<Coordinator::Stub> stub_;
+  std::unique_ptr<pb::Coordinator::Stub> stub_;
 };
 
 // --- tests ----------------------------------------------------------------------------------
 
 TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   StartCoordinator();
-  const SubmitJobResponse submitted = SubmitOk();
+  const pb::SubmitJobResponse submitted = SubmitOk();
   EXPECT_EQ(submitted.job_id(), torrent_.id);
   EXPECT_EQ(submitted.name(), "multi");
   EXPECT_EQ(submitted.total_bytes(), 100000u);
@@ -590,7 +590,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
 
   auto worker = std::make_unique<FakeWorker>(address_, kToken);
   ASSERT_NE(worker->id(), 0u);
-  std::optional<CoordinatorMessage> start = worker->Wait(IsStartJob);
+  std::optional<pb::CoordinatorMessage> start = worker->Wait(IsStartJob);
   ASSERT_TRUE(start.has_value());
   EXPECT_EQ(start->start_job().job_id(), torrent_.id);
   EXPECT_EQ(start->start_job().output_dir(), dir_);
@@ -600,11 +600,11 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   std::string fetched;
   for (;;) {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    FetchTorrentRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::FetchTorrentRequest request;
     request.set_job_id(torrent_.id);
     request.set_offset(fetched.size());
-    FetchTorrentResponse response;
+    pb::FetchTorrentResponse response;
     ASSERT_TRUE(stub_->FetchTorrent(&ctx, request, &response).ok());
     EXPECT_EQ(response.total_size(), torrent_.bytes.size());
     fetched += response.data();
@@ -613,8 +613,8 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(fetched, torrent_.bytes);
 
   // The coordinator announced "started" with its own identity.
-  std::optional<swarm::tracker::AnnounceRequest> started =
-      tracker_.WaitFor(swarm::tracker::STARTED);
+  std::optional<swarm::pb::AnnounceRequest> started =
+      tracker_.WaitFor(swarm::pb::STARTED);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->info_hash(), std::string(bt::AsBytes(torrent_.metainfo.info_hash)));
   EXPECT_THAT(started->peer_id(), StartsWith("-SW0001-"));
@@ -627,17 +627,17 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_THAT(started->tiers(0).urls(), ElementsAre("http://tracker.test/announce"));
 
   worker->RequestWork(torrent_.id, 100, 10);
-  const std::vector<PeerAddress> peers = worker->Peers();
+  const std::vector<pb::PeerAddress> peers = worker->Peers();
   ASSERT_EQ(peers.size(), 3u);
   EXPECT_EQ(peers[0].ip(), "10.0.0.1");
   EXPECT_EQ(peers[0].port(), 6881u);
   // No lease before the worker knows what its peers have; then all of them at once.
   worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
-  const std::vector<Lease> leases = worker->Leases(torrent_.num_pieces);
+  const std::vector<pb::Lease> leases = worker->Leases(torrent_.num_pieces);
   ASSERT_EQ(leases.size(), torrent_.num_pieces);
   std::set<uint32_t> pieces = PiecesOf(leases);
   EXPECT_EQ(pieces.size(), torrent_.num_pieces);
-  for (const Lease& l : leases) {
+  for (const pb::Lease& l : leases) {
     EXPECT_EQ(l.ttl_ms(), 10000u);
     EXPECT_FALSE(l.endgame());
   }
@@ -645,10 +645,10 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   WritePieces(pieces);
   for (uint32_t p : pieces) worker->Done(torrent_.id, p, peers[0]);
 
-  std::vector<JobState> states;
-  const JobProgress last = Watch([](const JobProgress&) { return false; }, &states);
-  EXPECT_EQ(last.state(), COMPLETE);
-  EXPECT_EQ(states.back(), COMPLETE);
+  std::vector<pb::JobState> states;
+  const pb::JobProgress last = Watch([](const pb::JobProgress&) { return false; }, &states);
+  EXPECT_EQ(last.state(), pb::COMPLETE);
+  EXPECT_EQ(states.back(), pb::COMPLETE);
   EXPECT_EQ(last.verified_pieces(), torrent_.num_pieces);
   EXPECT_EQ(last.verified_bytes(), 100000u);
   EXPECT_EQ(last.eta_s(), 0);
@@ -656,8 +656,8 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(last.known_peers(), 3u);
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
 
-  std::optional<swarm::tracker::AnnounceRequest> completed =
-      tracker_.WaitFor(swarm::tracker::COMPLETED);
+  std::optional<swarm::pb::AnnounceRequest> completed =
+      tracker_.WaitFor(swarm::pb::COMPLETED);
   ASSERT_TRUE(completed.has_value());
   EXPECT_EQ(completed->left(), 0u);
   EXPECT_EQ(completed->downloaded(), 100000u);
@@ -667,7 +667,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
 
   // Submitting the finished torrent again starts a new run, which finds everything on disk.
   SubmitOk();
-  EXPECT_EQ(WatchState(COMPLETE).verified_pieces(), torrent_.num_pieces);
+  EXPECT_EQ(WatchState(pb::COMPLETE).verified_pieces(), torrent_.num_pieces);
 }
 
 TEST_F(CoordinatorServerTest, DeadWorkersLeasesAndPeersGoToAnotherWorker) {
@@ -677,7 +677,7 @@ TEST_F(CoordinatorServerTest, DeadWorkersLeasesAndPeersGoToAnotherWorker) {
   auto b = StartedWorker();
 
   b->RequestWork(torrent_.id, 3, 1);
-  const std::vector<PeerAddress> b_peers = b->Peers();
+  const std::vector<pb::PeerAddress> b_peers = b->Peers();
   ASSERT_EQ(b_peers.size(), 1u);
   b->Bitfield(torrent_.id, b_peers[0], torrent_.num_pieces);
   const std::set<uint32_t> b_pieces = PiecesOf(b->Leases(3));
@@ -685,9 +685,9 @@ TEST_F(CoordinatorServerTest, DeadWorkersLeasesAndPeersGoToAnotherWorker) {
 
   // Worker a takes exactly the rest (so no endgame duplicates).
   a->RequestWork(torrent_.id, torrent_.num_pieces - 3, 10);
-  const std::vector<PeerAddress> a_peers = a->Peers();
+  const std::vector<pb::PeerAddress> a_peers = a->Peers();
   ASSERT_EQ(a_peers.size(), 2u);  // the peer b holds is not given twice
-  for (const PeerAddress& p : a_peers) EXPECT_NE(p.ip(), b_peers[0].ip());
+  for (const pb::PeerAddress& p : a_peers) EXPECT_NE(p.ip(), b_peers[0].ip());
   a->Bitfield(torrent_.id, a_peers[0], torrent_.num_pieces);
   const std::set<uint32_t> a_pieces = PiecesOf(a->Leases(torrent_.num_pieces - 3));
   for (uint32_t p : a_pieces) EXPECT_EQ(b_pieces.count(p), 0u);
@@ -696,20 +696,20 @@ TEST_F(CoordinatorServerTest, DeadWorkersLeasesAndPeersGoToAnotherWorker) {
 
   // a still wants 8 more peers, so b's peer comes to it as soon as the coordinator has seen
   // b die (and freed b's leases in the same step).
-  const std::vector<PeerAddress> freed_peers = a->Peers();
+  const std::vector<pb::PeerAddress> freed_peers = a->Peers();
   ASSERT_EQ(freed_peers.size(), 1u);
   EXPECT_EQ(freed_peers[0].ip(), b_peers[0].ip());
   // a asks for more pieces: it gets b's, as ordinary leases.
   a->RequestWork(torrent_.id, 10, 0);
-  const std::vector<Lease> reassigned = a->Leases(3);
+  const std::vector<pb::Lease> reassigned = a->Leases(3);
   EXPECT_EQ(PiecesOf(reassigned), b_pieces);
-  for (const Lease& l : reassigned) EXPECT_FALSE(l.endgame());
+  for (const pb::Lease& l : reassigned) EXPECT_FALSE(l.endgame());
 
   std::set<uint32_t> all = a_pieces;
   all.insert(b_pieces.begin(), b_pieces.end());
   WritePieces(all);
   for (uint32_t p : all) a->Done(torrent_.id, p, a_peers[0]);
-  EXPECT_EQ(WatchState(COMPLETE).state(), COMPLETE);
+  EXPECT_EQ(WatchState(pb::COMPLETE).state(), pb::COMPLETE);
 }
 
 TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
@@ -723,28 +723,28 @@ TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
 
   // The other RPCs want the token in their metadata: SubmitJob creates files.
   auto stub =
-      Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+      pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   for (const std::string token : {"", "not-the-token"}) {
     grpc::ClientContext submit_ctx;
-    swarm::AttachAuthToken(token, &submit_ctx);
-    SubmitJobRequest submit;
+    swarm::rpc::AttachAuthToken(token, &submit_ctx);
+    pb::SubmitJobRequest submit;
     submit.set_torrent(torrent_.bytes);
     submit.set_output_dir(dir_);
-    SubmitJobResponse submitted;
+    pb::SubmitJobResponse submitted;
     EXPECT_EQ(stub->SubmitJob(&submit_ctx, submit, &submitted).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext fetch_ctx;
-    swarm::AttachAuthToken(token, &fetch_ctx);
-    FetchTorrentRequest fetch;
+    swarm::rpc::AttachAuthToken(token, &fetch_ctx);
+    pb::FetchTorrentRequest fetch;
     fetch.set_job_id(torrent_.id);
-    FetchTorrentResponse fetched;
+    pb::FetchTorrentResponse fetched;
     EXPECT_EQ(stub->FetchTorrent(&fetch_ctx, fetch, &fetched).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext cancel_ctx;
-    swarm::AttachAuthToken(token, &cancel_ctx);
-    CancelJobRequest cancel;
+    swarm::rpc::AttachAuthToken(token, &cancel_ctx);
+    pb::CancelJobRequest cancel;
     cancel.set_job_id(torrent_.id);
-    CancelJobResponse cancelled;
+    pb::CancelJobResponse cancelled;
     EXPECT_EQ(stub->CancelJob(&cancel_ctx, cancel, &cancelled).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
   }
@@ -755,15 +755,15 @@ TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
 TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
   StartCoordinator();
   auto stub =
-      Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+      pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
-  swarm::AttachAuthToken(kToken, &ctx);
+  swarm::rpc::AttachAuthToken(kToken, &ctx);
   auto stream = stub->Work(&ctx);
-  WorkerMessage m;
+  pb::WorkerMessage m;
   m.mutable_heartbeat();
   stream->Write(m);
   stream->WritesDone();
-  CoordinatorMessage reply;
+  pb::CoordinatorMessage reply;
   EXPECT_FALSE(stream->Read(&reply));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
@@ -771,21 +771,21 @@ TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
 TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
   // Pieces 0, 2 and 6 (the short last one) are on disk already.
   const std::set<uint32_t> on_disk = {0, 2, 6};
-  WritePieces(on_disk, ContentMode::kCreate);
+  WritePieces(on_disk, storage::ContentMode::kCreate);
   StartCoordinator();
   SubmitOk();
   auto worker = StartedWorker();  // StartJob comes once CHECKING is over
 
-  const JobProgress p = Watch([](const JobProgress& p) { return p.state() == DOWNLOADING; });
+  const pb::JobProgress p = Watch([](const pb::JobProgress& p) { return p.state() == pb::DOWNLOADING; });
   EXPECT_EQ(p.verified_pieces(), 3u);
   EXPECT_EQ(p.verified_bytes(), 2u * 16384 + (100000 - 6 * 16384));
-  std::optional<swarm::tracker::AnnounceRequest> started =
-      tracker_.WaitFor(swarm::tracker::STARTED);
+  std::optional<swarm::pb::AnnounceRequest> started =
+      tracker_.WaitFor(swarm::pb::STARTED);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->left(), 100000u - p.verified_bytes());
 
   worker->RequestWork(torrent_.id, 100, 1);
-  const std::vector<PeerAddress> peers = worker->Peers();
+  const std::vector<pb::PeerAddress> peers = worker->Peers();
   ASSERT_EQ(peers.size(), 1u);
   worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
   // Four pieces are missing; with nothing else NEEDED the ledger is in endgame, and a worker
@@ -795,7 +795,7 @@ TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
 
   WritePieces(leased);
   for (uint32_t piece : leased) worker->Done(torrent_.id, piece, peers[0]);
-  EXPECT_EQ(WatchState(COMPLETE).verified_pieces(), torrent_.num_pieces);
+  EXPECT_EQ(WatchState(pb::COMPLETE).verified_pieces(), torrent_.num_pieces);
   EXPECT_EQ(ReadWholeFile(dir_ + "/multi/a") + ReadWholeFile(dir_ + "/multi/sub/b") +
                 ReadWholeFile(dir_ + "/multi/sub/deep/c"),
             torrent_.content);
@@ -806,17 +806,17 @@ TEST_F(CoordinatorServerTest, LeasesExpireUnlessProgressRenewsThem) {
   SubmitOk();
   auto worker = StartedWorker();
   worker->RequestWork(torrent_.id, 2, 1);
-  const std::vector<PeerAddress> peers = worker->Peers();
+  const std::vector<pb::PeerAddress> peers = worker->Peers();
   ASSERT_EQ(peers.size(), 1u);
   worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
-  const std::vector<Lease> leases = worker->Leases(2);
+  const std::vector<pb::Lease> leases = worker->Leases(2);
   ASSERT_EQ(leases.size(), 2u);
   const uint32_t renewed = leases[0].piece();
   const uint32_t stalled = leases[1].piece();
 
   clock_.Advance(absl::Seconds(5));
-  WorkerMessage hb;
-  Heartbeat::LeaseProgress* progress = hb.mutable_heartbeat()->add_progress();
+  pb::WorkerMessage hb;
+  pb::Heartbeat::LeaseProgress* progress = hb.mutable_heartbeat()->add_progress();
   progress->set_job_id(torrent_.id);
   progress->set_piece(renewed);
   progress->set_bytes_received(16384);
@@ -827,7 +827,7 @@ TEST_F(CoordinatorServerTest, LeasesExpireUnlessProgressRenewsThem) {
   ASSERT_EQ(worker->Peers().size(), 1u);
 
   clock_.Advance(absl::Seconds(6));  // t0 + 11: only the stalled lease is past its TTL
-  std::optional<CoordinatorMessage> revoke = worker->Wait(IsRevoke);
+  std::optional<pb::CoordinatorMessage> revoke = worker->Wait(IsRevoke);
   ASSERT_TRUE(revoke.has_value());
   EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(stalled));
 
@@ -840,7 +840,7 @@ TEST_F(CoordinatorServerTest, LeasesExpireUnlessProgressRenewsThem) {
   worker->Done(torrent_.id, renewed, peers[0]);
   worker->RequestWork(torrent_.id, 0, 1);
   ASSERT_EQ(worker->Peers().size(), 1u);  // barrier
-  EXPECT_EQ(Watch([](const JobProgress&) { return true; }).verified_pieces(), 0u);
+  EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).verified_pieces(), 0u);
 }
 
 TEST_F(CoordinatorServerTest, WorkerThatMissesHeartbeatsIsDropped) {
@@ -850,7 +850,7 @@ TEST_F(CoordinatorServerTest, WorkerThatMissesHeartbeatsIsDropped) {
   SubmitOk();
   auto silent = StartedWorker();
   silent->RequestWork(torrent_.id, 2, 1);
-  const std::vector<PeerAddress> peers = silent->Peers();
+  const std::vector<pb::PeerAddress> peers = silent->Peers();
   ASSERT_EQ(peers.size(), 1u);
   silent->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
   const std::set<uint32_t> held = PiecesOf(silent->Leases(2));
@@ -862,9 +862,9 @@ TEST_F(CoordinatorServerTest, WorkerThatMissesHeartbeatsIsDropped) {
   fresh->RequestWork(torrent_.id, torrent_.num_pieces, 10);
   // All three peers, the dead worker's included (it may come in a second AddPeers when the
   // coordinator is still cleaning up after the dead worker).
-  std::vector<PeerAddress> fresh_peers;
+  std::vector<pb::PeerAddress> fresh_peers;
   while (fresh_peers.size() < 3) {
-    const std::vector<PeerAddress> more = fresh->Peers();
+    const std::vector<pb::PeerAddress> more = fresh->Peers();
     ASSERT_FALSE(more.empty());
     fresh_peers.insert(fresh_peers.end(), more.begin(), more.end());
   }
@@ -878,24 +878,24 @@ TEST_F(CoordinatorServerTest, EndgameDuplicatesAndRevocation) {
   auto a = StartedWorker();
   auto b = StartedWorker();
   a->RequestWork(torrent_.id, 100, 1);
-  const std::vector<PeerAddress> a_peers = a->Peers();
+  const std::vector<pb::PeerAddress> a_peers = a->Peers();
   ASSERT_EQ(a_peers.size(), 1u);
   a->Bitfield(torrent_.id, a_peers[0], torrent_.num_pieces);
   ASSERT_EQ(a->Leases(torrent_.num_pieces).size(), torrent_.num_pieces);
 
   // Nothing is NEEDED: b gets duplicates, flagged as endgame.
   b->RequestWork(torrent_.id, 2, 1);
-  const std::vector<PeerAddress> b_peers = b->Peers();
+  const std::vector<pb::PeerAddress> b_peers = b->Peers();
   ASSERT_EQ(b_peers.size(), 1u);
   b->Bitfield(torrent_.id, b_peers[0], torrent_.num_pieces);
-  const std::vector<Lease> dups = b->Leases(2);
+  const std::vector<pb::Lease> dups = b->Leases(2);
   ASSERT_EQ(dups.size(), 2u);
-  for (const Lease& l : dups) EXPECT_TRUE(l.endgame());
+  for (const pb::Lease& l : dups) EXPECT_TRUE(l.endgame());
 
   // a finishes one of them first: b is told to drop it.
   WritePieces({dups[0].piece()});
   a->Done(torrent_.id, dups[0].piece(), a_peers[0]);
-  std::optional<CoordinatorMessage> revoke = b->Wait(IsRevoke);
+  std::optional<pb::CoordinatorMessage> revoke = b->Wait(IsRevoke);
   ASSERT_TRUE(revoke.has_value());
   EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(dups[0].piece()));
   // b wins the other one: a is told.
@@ -911,24 +911,24 @@ TEST_F(CoordinatorServerTest, HashFailuresAreCountedAndABadPeerIsBanned) {
   SubmitOk();
   auto worker = StartedWorker();
   worker->RequestWork(torrent_.id, 1, 3);
-  const std::vector<PeerAddress> peers = worker->Peers();
+  const std::vector<pb::PeerAddress> peers = worker->Peers();
   ASSERT_EQ(peers.size(), 3u);
   worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
   for (int i = 0; i < 3; ++i) {
-    const std::vector<Lease> l = worker->Leases(1);
+    const std::vector<pb::Lease> l = worker->Leases(1);
     ASSERT_EQ(l.size(), 1u);
-    WorkerMessage m;
-    PieceFailed* f = m.mutable_piece_failed();
+    pb::WorkerMessage m;
+    pb::PieceFailed* f = m.mutable_piece_failed();
     f->set_job_id(torrent_.id);
     f->set_piece(l[0].piece());
-    f->set_reason(HASH_MISMATCH);
+    f->set_reason(pb::HASH_MISMATCH);
     *f->mutable_peer() = peers[0];
     worker->Send(m);
     worker->RequestWork(torrent_.id, 1, 0);
   }
   // The bad peer's availability is gone: no lease can come from it any more.
   worker->RequestWork(torrent_.id, 0, 0);
-  const JobProgress p = Watch([](const JobProgress& p) { return p.hash_failures() >= 3; });
+  const pb::JobProgress p = Watch([](const pb::JobProgress& p) { return p.hash_failures() >= 3; });
   EXPECT_EQ(p.hash_failures(), 3u);
   EXPECT_EQ(p.known_peers(), 2u);  // banned peers do not count as known
   // Its bitfield is refused from now on; another peer's is not.
@@ -943,13 +943,13 @@ TEST_F(CoordinatorServerTest, HostileWorkerMessagesAreIgnored) {
   SubmitOk();
   auto worker = StartedWorker();
   const std::string job = torrent_.id;
-  PeerAddress bad_ip;
+  pb::PeerAddress bad_ip;
   bad_ip.set_ip("not an ip");
   bad_ip.set_port(1);
-  PeerAddress bad_port;
+  pb::PeerAddress bad_port;
   bad_port.set_ip("10.0.0.1");
   bad_port.set_port(70000);
-  std::vector<WorkerMessage> hostile(8);
+  std::vector<pb::WorkerMessage> hostile(8);
   hostile[0].mutable_piece_done()->set_job_id(job);
   hostile[0].mutable_piece_done()->set_piece(3);  // never leased
   hostile[1].mutable_piece_done()->set_job_id(job);
@@ -965,18 +965,18 @@ TEST_F(CoordinatorServerTest, HostileWorkerMessagesAreIgnored) {
   hostile[4].mutable_peer_have()->add_pieces(1);
   hostile[5].mutable_piece_failed()->set_job_id(job);
   hostile[5].mutable_piece_failed()->set_piece(99);
-  hostile[5].mutable_piece_failed()->set_reason(HASH_MISMATCH);
+  hostile[5].mutable_piece_failed()->set_reason(pb::HASH_MISMATCH);
   hostile[6].mutable_request_work()->set_job_id("no-such-job");
   hostile[6].mutable_request_work()->set_max_pieces(10);
   hostile[7].mutable_register_()->set_auth_token("again");
-  for (const WorkerMessage& m : hostile) ASSERT_TRUE(worker->Send(m));
-  WorkerMessage empty;
+  for (const pb::WorkerMessage& m : hostile) ASSERT_TRUE(worker->Send(m));
+  pb::WorkerMessage empty;
   ASSERT_TRUE(worker->Send(empty));
   // A have for piece 9999 from a real peer, then a good bitfield: the job still works.
-  PeerAddress good;
+  pb::PeerAddress good;
   good.set_ip("10.7.7.7");
   good.set_port(7);
-  WorkerMessage have;
+  pb::WorkerMessage have;
   have.mutable_peer_have()->set_job_id(job);
   *have.mutable_peer_have()->mutable_peer() = good;
   have.mutable_peer_have()->add_pieces(9999);
@@ -984,10 +984,10 @@ TEST_F(CoordinatorServerTest, HostileWorkerMessagesAreIgnored) {
   worker->RequestWork(job, 2, 0);
   worker->Bitfield(job, good, torrent_.num_pieces);  // a peer that connected in by itself
   EXPECT_EQ(worker->Leases(2).size(), 2u);
-  const JobProgress p = Watch([](const JobProgress&) { return true; });
+  const pb::JobProgress p = Watch([](const pb::JobProgress&) { return true; });
   EXPECT_EQ(p.verified_pieces(), 0u);
   EXPECT_EQ(p.hash_failures(), 0u);
-  EXPECT_EQ(p.state(), DOWNLOADING);
+  EXPECT_EQ(p.state(), pb::DOWNLOADING);
 }
 
 TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
@@ -1000,16 +1000,16 @@ TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
 
   grpc::ClientContext ctx;
 
-  swarm::AttachAuthToken(kToken, &ctx);
-  CancelJobRequest request;
+  swarm::rpc::AttachAuthToken(kToken, &ctx);
+  pb::CancelJobRequest request;
   request.set_job_id(torrent_.id);
-  CancelJobResponse response;
+  pb::CancelJobResponse response;
   ASSERT_TRUE(stub_->CancelJob(&ctx, request, &response).ok());
 
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
-  EXPECT_EQ(WatchState(CANCELLED).state(), CANCELLED);
-  std::optional<swarm::tracker::AnnounceRequest> stopped =
-      tracker_.WaitFor(swarm::tracker::STOPPED);
+  EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
+  std::optional<swarm::pb::AnnounceRequest> stopped =
+      tracker_.WaitFor(swarm::pb::STOPPED);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->left(), 100000u);
 
@@ -1025,7 +1025,7 @@ TEST_F(CoordinatorServerTest, ShutdownAnnouncesStoppedAndEndsWorkerStreams) {
   worker->RequestWork(torrent_.id, 0, 1);
   ASSERT_EQ(worker->Peers().size(), 1u);  // the "started" announce has been applied
   server_->Shutdown();
-  EXPECT_EQ(tracker_.Count(swarm::tracker::STOPPED), 1);
+  EXPECT_EQ(tracker_.Count(swarm::pb::STOPPED), 1);
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
   worker->WaitEnd();
   server_->Shutdown();  // idempotent
@@ -1038,22 +1038,22 @@ TEST_F(CoordinatorServerTest, RetriesAFailedAnnounceAndAnnouncesAgainAtTheInterv
   auto worker = StartedWorker();
   worker->RequestWork(torrent_.id, 0, 1);
   // The failure shows in the progress, as information.
-  const JobProgress failed = Watch([](const JobProgress& p) { return !p.error().empty(); });
+  const pb::JobProgress failed = Watch([](const pb::JobProgress& p) { return !p.error().empty(); });
   EXPECT_THAT(failed.error(), HasSubstr("tracker down"));
-  EXPECT_EQ(failed.state(), DOWNLOADING);
-  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 1);
+  EXPECT_EQ(failed.state(), pb::DOWNLOADING);
+  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 1);
 
   // Retried ("started" again) 5 s later, by the clock.
   clock_.Advance(absl::Seconds(5));
-  ASSERT_TRUE(tracker_.WaitForCount(swarm::tracker::STARTED, 2));
+  ASSERT_TRUE(tracker_.WaitForCount(swarm::pb::STARTED, 2));
   ASSERT_EQ(worker->Peers().size(), 1u);  // the answer was applied
-  EXPECT_EQ(tracker_.Count(swarm::tracker::NONE), 0);
-  EXPECT_EQ(Watch([](const JobProgress&) { return true; }).error(), "");
+  EXPECT_EQ(tracker_.Count(swarm::pb::NONE), 0);
+  EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).error(), "");
 
   // The next one is a regular announce at the tracker's interval (1800 s).
   clock_.Advance(absl::Seconds(1800));
-  ASSERT_TRUE(tracker_.WaitForCount(swarm::tracker::NONE, 1));
-  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 2);
+  ASSERT_TRUE(tracker_.WaitForCount(swarm::pb::NONE, 1));
+  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 2);
 }
 
 TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
@@ -1062,17 +1062,17 @@ TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
   SubmitOk();
   auto worker = StartedWorker();
   worker->RequestWork(torrent_.id, 0, 10);
-  const std::vector<PeerAddress> peers = worker->Peers();
+  const std::vector<pb::PeerAddress> peers = worker->Peers();
   ASSERT_EQ(peers.size(), 3u);
   absl::Time started;
   ASSERT_TRUE(tracker_
-                  .WaitFor([](const swarm::tracker::AnnounceRequest& r) {
-                    return r.event() == swarm::tracker::STARTED;
+                  .WaitFor([](const swarm::pb::AnnounceRequest& r) {
+                    return r.event() == swarm::pb::STARTED;
                   },
                   &started)
                   .has_value());
-  for (const PeerAddress& p : peers) {
-    WorkerMessage m;
+  for (const pb::PeerAddress& p : peers) {
+    pb::WorkerMessage m;
     m.mutable_peer_closed()->set_job_id(torrent_.id);
     *m.mutable_peer_closed()->mutable_peer() = p;
     m.mutable_peer_closed()->set_banned(true);
@@ -1082,8 +1082,8 @@ TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
   clock_.Advance(absl::Minutes(5));
   absl::Time early;
   ASSERT_TRUE(tracker_
-                  .WaitFor([](const swarm::tracker::AnnounceRequest& r) {
-                    return r.event() == swarm::tracker::NONE;
+                  .WaitFor([](const swarm::pb::AnnounceRequest& r) {
+                    return r.event() == swarm::pb::NONE;
                   },
                   &early)
                   .has_value());
@@ -1097,13 +1097,13 @@ TEST_F(CoordinatorServerTest, RunsWithoutATracker) {
   SubmitOk();
   auto worker = StartedWorker();
   worker->RequestWork(torrent_.id, 1, 5);
-  PeerAddress incoming;
+  pb::PeerAddress incoming;
   incoming.set_ip("192.168.1.5");
   incoming.set_port(51413);
   worker->Bitfield(torrent_.id, incoming, torrent_.num_pieces);
   EXPECT_EQ(worker->Leases(1).size(), 1u);
-  const JobProgress p = Watch([](const JobProgress&) { return true; });
-  EXPECT_EQ(p.state(), DOWNLOADING);
+  const pb::JobProgress p = Watch([](const pb::JobProgress&) { return true; });
+  EXPECT_EQ(p.state(), pb::DOWNLOADING);
   EXPECT_EQ(p.known_peers(), 0u);
   EXPECT_EQ(p.error(), "");
 }
@@ -1114,7 +1114,7 @@ TEST_F(CoordinatorServerTest, WorkersThatCannotSeeTheOutputGetNoLeases) {
   FakeWorker blind(address_, kToken, /*sees_output=*/false);
   ASSERT_TRUE(blind.Wait(IsStartJob).has_value());
   blind.RequestWork(torrent_.id, 5, 1);
-  const std::vector<PeerAddress> peers = blind.Peers();
+  const std::vector<pb::PeerAddress> peers = blind.Peers();
   ASSERT_EQ(peers.size(), 1u);
   blind.Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
   blind.RequestWork(torrent_.id, 5, 1);
@@ -1124,7 +1124,7 @@ TEST_F(CoordinatorServerTest, WorkersThatCannotSeeTheOutputGetNoLeases) {
 
 TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   StartCoordinator();
-  SubmitJobResponse response;
+  pb::SubmitJobResponse response;
   grpc::Status s = Submit("not a torrent", dir_, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("bad torrent"));
@@ -1135,36 +1135,36 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
 
   {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    FetchTorrentRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::FetchTorrentRequest request;
     request.set_job_id("nope");
-    FetchTorrentResponse r;
+    pb::FetchTorrentResponse r;
     EXPECT_EQ(stub_->FetchTorrent(&ctx, request, &r).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    CancelJobRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::CancelJobRequest request;
     request.set_job_id("nope");
-    CancelJobResponse r;
+    pb::CancelJobResponse r;
     EXPECT_EQ(stub_->CancelJob(&ctx, request, &r).error_code(), grpc::StatusCode::NOT_FOUND);
   }
   {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    WatchJobRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::WatchJobRequest request;
     request.set_job_id("nope");
     auto reader = stub_->WatchJob(&ctx, request);
-    JobProgress p;
+    pb::JobProgress p;
     EXPECT_FALSE(reader->Read(&p));
     EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
   }
 
-  s = Submit(torrent_.bytes, dir_, &response, static_cast<JobMode>(7));
+  s = Submit(torrent_.bytes, dir_, &response, static_cast<pb::JobMode>(7));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("mode"));
   // A worker that says it listens somewhere that is not an address.
-  FakeWorker lost(address_, kToken, true, [](Register* r) {
+  FakeWorker lost(address_, kToken, true, [](pb::Register* r) {
     r->set_listen_port(7000);
     r->set_listen_ip("peer.example");
   });
@@ -1173,15 +1173,15 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   SubmitOk();
   {
     grpc::ClientContext ctx;
-    swarm::AttachAuthToken(kToken, &ctx);
-    FetchTorrentRequest request;
+    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    pb::FetchTorrentRequest request;
     request.set_job_id(torrent_.id);
     request.set_offset(torrent_.bytes.size() + 1);
-    FetchTorrentResponse r;
+    pb::FetchTorrentResponse r;
     EXPECT_EQ(stub_->FetchTorrent(&ctx, request, &r).error_code(), grpc::StatusCode::OUT_OF_RANGE);
   }
   // The same torrent again: the same job; into another folder while it runs: refused.
-  SubmitJobResponse again;
+  pb::SubmitJobResponse again;
   ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again).ok());
   EXPECT_EQ(again.job_id(), torrent_.id);
   const std::string other = MakeTempDir("coordinator");
@@ -1191,20 +1191,20 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
 
 // --- seeding and announcing as peers --------------------------------------------------------
 
-using swarm::tracker::AnnounceRequest;
+using swarm::pb::AnnounceRequest;
 
 TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
-  WritePieces(AllPieces(), ContentMode::kCreate);
+  WritePieces(AllPieces(), storage::ContentMode::kCreate);
   StartCoordinator();
   auto seeder = ListeningWorker('S', 7001, "127.0.0.5");
-  SubmitOk(SEED);
-  std::optional<CoordinatorMessage> start = seeder->Wait(IsStartJob);
+  SubmitOk(pb::SEED);
+  std::optional<pb::CoordinatorMessage> start = seeder->Wait(IsStartJob);
   ASSERT_TRUE(start.has_value());
   EXPECT_EQ(start->start_job().verified(), Bits(AllPieces()));
 
   // The worker is announced as a peer of its own, as a seeder from the start.
   const std::string seeder_id(20, 'S');
-  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::tracker::STARTED, seeder_id);
+  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED, seeder_id);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->port(), 7001u);
   EXPECT_EQ(started->ip(), "127.0.0.5");
@@ -1219,47 +1219,47 @@ TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
   EXPECT_TRUE(seeder->NoneQueued(IsGrant));
 
   // Submitting it again returns the seeding job.
-  SubmitJobResponse again;
-  ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again, SEED).ok());
+  pb::SubmitJobResponse again;
+  ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again, pb::SEED).ok());
   EXPECT_EQ(again.job_id(), torrent_.id);
 
   // WatchJob keeps streaming while seeding.
   int reports = 0;
-  const JobProgress p = Watch([&](const JobProgress&) { return ++reports == 2; });
+  const pb::JobProgress p = Watch([&](const pb::JobProgress&) { return ++reports == 2; });
   EXPECT_EQ(reports, 2);
-  EXPECT_EQ(p.state(), SEEDING);
+  EXPECT_EQ(p.state(), pb::SEEDING);
   EXPECT_EQ(p.verified_pieces(), torrent_.num_pieces);
   EXPECT_EQ(p.workers(), 1u);
-  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 1);
+  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 1);
   // A worker listens, so the coordinator does not announce itself.
   const std::string own_id = server_->peer_id();
   EXPECT_EQ(tracker_.Count([&](const AnnounceRequest& r) { return r.peer_id() == own_id; }), 0);
 
   Cancel();
   EXPECT_TRUE(seeder->Wait(IsStopJob).has_value());
-  EXPECT_EQ(WatchState(CANCELLED).state(), CANCELLED);
-  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::tracker::STOPPED, seeder_id);
+  EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED, seeder_id);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->port(), 7001u);
   EXPECT_EQ(stopped->left(), 0u);
-  EXPECT_EQ(tracker_.Count(swarm::tracker::COMPLETED), 0);  // it never downloaded anything
+  EXPECT_EQ(tracker_.Count(swarm::pb::COMPLETED), 0);  // it never downloaded anything
 }
 
 TEST_F(CoordinatorServerTest, SeedModeOnIncompleteDataFailsWithTheCount) {
-  WritePieces({0, 1, 2}, ContentMode::kCreate);
+  WritePieces({0, 1, 2}, storage::ContentMode::kCreate);
   StartCoordinator();
   auto worker = ListeningWorker('S', 7001);
-  SubmitOk(SEED);
-  const JobProgress p = WatchState(FAILED);
+  SubmitOk(pb::SEED);
+  const pb::JobProgress p = WatchState(pb::FAILED);
   EXPECT_EQ(p.error(), "the data does not match the torrent: 4 of 7 pieces missing or corrupt");
   EXPECT_EQ(p.verified_pieces(), 3u);
   EXPECT_TRUE(worker->NoneQueued(IsStartJob));
-  EXPECT_EQ(tracker_.Count(swarm::tracker::STARTED), 0);
+  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 0);
 
   // No data there at all: refused at once, and nothing is created.
   const std::string empty = MakeTempDir("coordinator");
-  SubmitJobResponse response;
-  const grpc::Status s = Submit(torrent_.bytes, empty, &response, SEED);
+  pb::SubmitJobResponse response;
+  const grpc::Status s = Submit(torrent_.bytes, empty, &response, pb::SEED);
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.error_message(), HasSubstr("opening the data to seed"));
   EXPECT_EQ(FileSize(empty + "/multi/a"), -1);
@@ -1270,21 +1270,21 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
   auto a = ListeningWorker('A', 7001);  // on loopback without listen_ip: no `ip` announced
   auto b = std::make_unique<FakeWorker>(address_, kToken);  // does not listen
   ASSERT_NE(b->id(), 0u);
-  SubmitOk(DOWNLOAD_THEN_SEED);
+  SubmitOk(pb::DOWNLOAD_THEN_SEED);
   for (FakeWorker* w : {a.get(), b.get()}) {
-    std::optional<CoordinatorMessage> start = w->Wait(IsStartJob);
+    std::optional<pb::CoordinatorMessage> start = w->Wait(IsStartJob);
     ASSERT_TRUE(start.has_value());
     EXPECT_EQ(start->start_job().verified(), Bits({}));
   }
   const std::string a_id(20, 'A');
-  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::tracker::STARTED, a_id);
+  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED, a_id);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->port(), 7001u);
   EXPECT_EQ(started->ip(), "");
   EXPECT_EQ(started->left(), 100000u);
 
   a->RequestWork(torrent_.id, 100, 1);
-  const std::vector<PeerAddress> peers = a->Peers();
+  const std::vector<pb::PeerAddress> peers = a->Peers();
   ASSERT_EQ(peers.size(), 1u);
   a->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
   const std::set<uint32_t> pieces = PiecesOf(a->Leases(torrent_.num_pieces));
@@ -1292,11 +1292,11 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
   WritePieces(pieces);
   for (uint32_t piece : pieces) a->Done(torrent_.id, piece, peers[0]);
 
-  EXPECT_EQ(WatchState(SEEDING).verified_pieces(), torrent_.num_pieces);
+  EXPECT_EQ(WatchState(pb::SEEDING).verified_pieces(), torrent_.num_pieces);
   // Every newly verified piece reaches every worker, the one that delivered it included.
   EXPECT_EQ(a->Verified(torrent_.num_pieces), AllPieces());
   EXPECT_EQ(b->Verified(torrent_.num_pieces), AllPieces());
-  std::optional<AnnounceRequest> completed = tracker_.WaitFor(swarm::tracker::COMPLETED, a_id);
+  std::optional<AnnounceRequest> completed = tracker_.WaitFor(swarm::pb::COMPLETED, a_id);
   ASSERT_TRUE(completed.has_value());
   EXPECT_EQ(completed->left(), 0u);
   EXPECT_EQ(completed->port(), 7001u);
@@ -1305,27 +1305,27 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
   Cancel();
   EXPECT_TRUE(a->Wait(IsStopJob).has_value());
   EXPECT_TRUE(b->Wait(IsStopJob).has_value());
-  EXPECT_EQ(WatchState(CANCELLED).state(), CANCELLED);
-  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::tracker::STOPPED, a_id);
+  EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED, a_id);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->left(), 0u);
-  EXPECT_EQ(tracker_.Count(swarm::tracker::COMPLETED), 1);
+  EXPECT_EQ(tracker_.Count(swarm::pb::COMPLETED), 1);
 }
 
 TEST_F(CoordinatorServerTest, StartJobCarriesTheVerifiedPiecesAndLaterOnesFollow) {
-  WritePieces({0, 2, 6}, ContentMode::kCreate);
+  WritePieces({0, 2, 6}, storage::ContentMode::kCreate);
   StartCoordinator();
   SubmitOk();
   auto first = std::make_unique<FakeWorker>(address_, kToken);
-  std::optional<CoordinatorMessage> start = first->Wait(IsStartJob);
+  std::optional<pb::CoordinatorMessage> start = first->Wait(IsStartJob);
   ASSERT_TRUE(start.has_value());
   EXPECT_EQ(start->start_job().verified(), Bits({0, 2, 6}));  // after the resume check
 
   first->RequestWork(torrent_.id, 1, 1);
-  const std::vector<PeerAddress> peers = first->Peers();
+  const std::vector<pb::PeerAddress> peers = first->Peers();
   ASSERT_EQ(peers.size(), 1u);
   first->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
-  const std::vector<Lease> lease = first->Leases(1);
+  const std::vector<pb::Lease> lease = first->Leases(1);
   ASSERT_EQ(lease.size(), 1u);
   const uint32_t piece = lease[0].piece();
   WritePieces({piece});
@@ -1340,14 +1340,14 @@ TEST_F(CoordinatorServerTest, StartJobCarriesTheVerifiedPiecesAndLaterOnesFollow
 }
 
 TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAndUploads) {
-  WritePieces(AllPieces(), ContentMode::kCreate);
+  WritePieces(AllPieces(), storage::ContentMode::kCreate);
   StartCoordinator();
   auto w1 = ListeningWorker('1', 7001, "127.0.0.11");
   auto w2 = ListeningWorker('2', 7002, "127.0.0.12");
-  SubmitOk(SEED, /*max_announce_interval_s=*/2);
+  SubmitOk(pb::SEED, /*max_announce_interval_s=*/2);
   const std::string id1(20, '1'), id2(20, '2');
-  std::optional<AnnounceRequest> s1 = tracker_.WaitFor(swarm::tracker::STARTED, id1);
-  std::optional<AnnounceRequest> s2 = tracker_.WaitFor(swarm::tracker::STARTED, id2);
+  std::optional<AnnounceRequest> s1 = tracker_.WaitFor(swarm::pb::STARTED, id1);
+  std::optional<AnnounceRequest> s2 = tracker_.WaitFor(swarm::pb::STARTED, id2);
   ASSERT_TRUE(s1.has_value() && s2.has_value());
   EXPECT_EQ(s1->port(), 7001u);
   EXPECT_EQ(s1->ip(), "127.0.0.11");
@@ -1356,7 +1356,7 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
 
   w1->Transfer(torrent_.id, 5000, 100, 2);
   w2->Transfer(torrent_.id, 3000, 0, 1);
-  JobProgress p = Watch([](const JobProgress& p) { return p.uploaded_bytes() == 8000; });
+  pb::JobProgress p = Watch([](const pb::JobProgress& p) { return p.uploaded_bytes() == 8000; });
   EXPECT_EQ(p.uploaded_bytes(), 8000u);
   EXPECT_EQ(p.upload_peers(), 3u);
 
@@ -1364,7 +1364,7 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
   clock_.Advance(absl::Seconds(2));
   auto regular = [](const std::string& id) {
     return [id](const AnnounceRequest& r) {
-      return r.event() == swarm::tracker::NONE && r.peer_id() == id;
+      return r.event() == swarm::pb::NONE && r.peer_id() == id;
     };
   };
   std::optional<AnnounceRequest> r1 = tracker_.WaitFor(regular(id1));
@@ -1378,25 +1378,25 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
 
   // A worker that dies is announced "stopped" with what it uploaded, which stays counted.
   w1->Kill();
-  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::tracker::STOPPED, id1);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED, id1);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->uploaded(), 5000u);
   EXPECT_EQ(stopped->port(), 7001u);
-  p = Watch([](const JobProgress& p) { return p.workers() == 1; });
+  p = Watch([](const pb::JobProgress& p) { return p.workers() == 1; });
   EXPECT_EQ(p.uploaded_bytes(), 8000u);
   EXPECT_EQ(p.upload_peers(), 1u);
-  EXPECT_EQ(p.state(), SEEDING);
+  EXPECT_EQ(p.state(), pb::SEEDING);
   EXPECT_EQ(tracker_.Count([&](const AnnounceRequest& r) {
-    return r.event() == swarm::tracker::STOPPED && r.peer_id() == id2;
+    return r.event() == swarm::pb::STOPPED && r.peer_id() == id2;
   }),
             0);
 }
 
 TEST_F(CoordinatorServerTest, MaxAnnounceIntervalCapsTheTrackersIntervalButNotItsMinInterval) {
-  WritePieces(AllPieces(), ContentMode::kCreate);
+  WritePieces(AllPieces(), storage::ContentMode::kCreate);
   StartCoordinator();
   auto seeder = ListeningWorker('S', 7001);
-  SubmitOk(SEED, /*max_announce_interval_s=*/2);
+  SubmitOk(pb::SEED, /*max_announce_interval_s=*/2);
   const std::string id(20, 'S');
   // Gives the job's thread the chance to announce too early between two steps of the clock.
   auto advance_in_steps = [&](absl::Duration first, absl::Duration second) {
@@ -1405,18 +1405,18 @@ TEST_F(CoordinatorServerTest, MaxAnnounceIntervalCapsTheTrackersIntervalButNotIt
     clock_.Advance(second);
   };
   absl::Time t_started, t1, t2, t3;
-  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::STARTED, id, &t_started).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::STARTED, id, &t_started).has_value());
   // The tracker says 1800 s; the job's cap says 2 s.
   advance_in_steps(absl::Seconds(1), absl::Seconds(1));
-  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::NONE, id, &t1).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::NONE, id, &t1).has_value());
   EXPECT_EQ(t1 - t_started, absl::Seconds(2));
   // The cap overrides a tracker's min interval too (opentracker asks for ~16 minutes).
   tracker_.SetIntervals(1800, 951);
   clock_.Advance(absl::Seconds(2));
-  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::NONE, id, &t2, 2).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::NONE, id, &t2, 2).has_value());
   EXPECT_EQ(t2 - t1, absl::Seconds(2));
   advance_in_steps(absl::Seconds(1), absl::Seconds(1));
-  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::NONE, id, &t3, 3).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::NONE, id, &t3, 3).has_value());
   EXPECT_EQ(t3 - t2, absl::Seconds(2));
 }
 
@@ -1431,11 +1431,11 @@ TEST_F(CoordinatorServerTest, WorkersAreNeverGivenThemselvesOrEachOther) {
   ASSERT_TRUE(w1->Wait(IsStartJob).has_value());
   ASSERT_TRUE(w2->Wait(IsStartJob).has_value());
   w1->RequestWork(torrent_.id, 0, 50);
-  const std::vector<PeerAddress> peers = w1->Peers();
+  const std::vector<pb::PeerAddress> peers = w1->Peers();
   ASSERT_EQ(peers.size(), 3u);
-  for (const PeerAddress& p : peers) EXPECT_THAT(p.ip(), StartsWith("10.0.0.")) << p.port();
-  ASSERT_TRUE(tracker_.WaitFor(swarm::tracker::STARTED, std::string(20, '2')).has_value());
-  EXPECT_EQ(Watch([](const JobProgress&) { return true; }).known_peers(), 3u);
+  for (const pb::PeerAddress& p : peers) EXPECT_THAT(p.ip(), StartsWith("10.0.0.")) << p.port();
+  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::STARTED, std::string(20, '2')).has_value());
+  EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).known_peers(), 3u);
 }
 
 TEST_F(CoordinatorServerTest, AListeningWorkerTakesOverFromTheCoordinatorsOwnAnnounce) {
@@ -1444,22 +1444,22 @@ TEST_F(CoordinatorServerTest, AListeningWorkerTakesOverFromTheCoordinatorsOwnAnn
   SubmitOk();
   // Nobody listens: the coordinator announces itself, with port 0.
   const std::string own_id = server_->peer_id();
-  std::optional<AnnounceRequest> own = tracker_.WaitFor(swarm::tracker::STARTED, own_id);
+  std::optional<AnnounceRequest> own = tracker_.WaitFor(swarm::pb::STARTED, own_id);
   ASSERT_TRUE(own.has_value());
   EXPECT_EQ(own->port(), 0u);
-  EXPECT_EQ(Watch([](const JobProgress& p) { return p.known_peers() == 4; }).known_peers(), 4u);
+  EXPECT_EQ(Watch([](const pb::JobProgress& p) { return p.known_peers() == 4; }).known_peers(), 4u);
 
   auto w3 = ListeningWorker('3', 7003, "127.0.0.13");
   ASSERT_TRUE(w3->Wait(IsStartJob).has_value());
   w3->RequestWork(torrent_.id, 0, 50);
-  const std::vector<PeerAddress> peers = w3->Peers();
+  const std::vector<pb::PeerAddress> peers = w3->Peers();
   ASSERT_EQ(peers.size(), 3u);  // the pool's fourth peer is w3 itself
-  for (const PeerAddress& p : peers) EXPECT_NE(p.ip(), "127.0.0.13");
+  for (const pb::PeerAddress& p : peers) EXPECT_NE(p.ip(), "127.0.0.13");
   std::optional<AnnounceRequest> started =
-      tracker_.WaitFor(swarm::tracker::STARTED, std::string(20, '3'));
+      tracker_.WaitFor(swarm::pb::STARTED, std::string(20, '3'));
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->port(), 7003u);
-  std::optional<AnnounceRequest> left = tracker_.WaitFor(swarm::tracker::STOPPED, own_id);
+  std::optional<AnnounceRequest> left = tracker_.WaitFor(swarm::pb::STOPPED, own_id);
   ASSERT_TRUE(left.has_value());
   EXPECT_EQ(left->port(), 0u);
 }

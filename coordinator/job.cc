@@ -51,9 +51,9 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metain
         absl::StrCat("output_dir \"", output_dir, "\" is not an existing folder"));
   }
   // Seeding only reads: a wrong data path must not sprout a tree of empty preallocated files.
-  const bool seed_only = options.mode == SEED;
-  absl::StatusOr<std::unique_ptr<ContentFiles>> files = ContentFiles::Open(
-      metainfo, output_dir, seed_only ? ContentMode::kReadOnly : ContentMode::kCreate);
+  const bool seed_only = options.mode == pb::SEED;
+  absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files = storage::ContentFiles::Open(
+      metainfo, output_dir, seed_only ? storage::ContentMode::kReadOnly : storage::ContentMode::kCreate);
   if (!files.ok()) {
     return absl::Status(
         files.status().code(),
@@ -65,7 +65,7 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metain
 }
 
 Job::Job(std::string torrent, bt::Metainfo metainfo, std::string output_dir,
-         std::unique_ptr<ContentFiles> files, Options options)
+         std::unique_ptr<storage::ContentFiles> files, Options options)
     : torrent_(std::move(torrent)),
       metainfo_(std::move(metainfo)),
       id_(bt::ToHex(metainfo_.info_hash)),
@@ -83,7 +83,7 @@ Job::~Job() {
   {
     absl::MutexLock lock(&mu_);
     if (!IsTerminal(state_)) {
-      state_ = CANCELLED;
+      state_ = pb::CANCELLED;
       wake_ = true;
       LeaveSwarmLocked();
     }
@@ -100,17 +100,17 @@ void Job::Join() {
   if (thread_.joinable()) thread_.join();
 }
 
-JobState Job::state() const {
+pb::JobState Job::state() const {
   absl::MutexLock lock(&mu_);
   return state_;
 }
 
-bool Job::IsTerminal(JobState state) {
-  return state == COMPLETE || state == FAILED || state == CANCELLED;
+bool Job::IsTerminal(pb::JobState state) {
+  return state == pb::COMPLETE || state == pb::FAILED || state == pb::CANCELLED;
 }
 
-StartJob Job::StartJobLocked() const {
-  StartJob m;
+pb::StartJob Job::StartJobLocked() const {
+  pb::StartJob m;
   m.set_job_id(id_);
   m.set_output_dir(output_dir_);
   m.set_torrent_size(torrent_.size());
@@ -162,21 +162,21 @@ void Job::FlushOrdered() {
 }
 
 void Job::QueueStartJobLocked(WorkerId to) {
-  CoordinatorMessage m;
+  pb::CoordinatorMessage m;
   *m.mutable_start_job() = StartJobLocked();
   ordered_.emplace_back(to, std::move(m));
 }
 
 void Job::QueueStopJobLocked() {
-  CoordinatorMessage m;
+  pb::CoordinatorMessage m;
   m.mutable_stop_job()->set_job_id(id_);
   ordered_.emplace_back(kAllWorkers, std::move(m));
 }
 
 void Job::QueueVerifiedLocked() {
   if (pending_verified_.empty()) return;
-  CoordinatorMessage m;
-  PiecesVerified* v = m.mutable_pieces_verified();
+  pb::CoordinatorMessage m;
+  pb::PiecesVerified* v = m.mutable_pieces_verified();
   v->set_job_id(id_);
   for (uint32_t piece : pending_verified_) v->add_pieces(piece);
   pending_verified_.clear();
@@ -188,7 +188,7 @@ void Job::QueueVerifiedLocked() {
 void Job::AddWorker(WorkerId worker) {
   {
     absl::MutexLock lock(&mu_);
-    if (state_ != DOWNLOADING && state_ != SEEDING) return;
+    if (state_ != pb::DOWNLOADING && state_ != pb::SEEDING) return;
     QueueStartJobLocked(worker);
   }
   FlushOrdered();
@@ -217,7 +217,7 @@ void Job::Run() {
         schedule_.SetIdentities(IdentitiesLocked(), now);
         // Every peer tried and none held: waiting out the tracker's interval (30 min, often)
         // would stall the download, so ask again as soon as the tracker allows.
-        if (state_ == DOWNLOADING && OutOfPeersLocked(now) && schedule_.WantPeers(now)) {
+        if (state_ == pb::DOWNLOADING && OutOfPeersLocked(now) && schedule_.WantPeers(now)) {
           Log("no peer left to try: announcing early for more");
         }
       }
@@ -237,7 +237,7 @@ void Job::RunCheck() {
   for (uint32_t piece = 0; piece < n; ++piece) {
     {
       absl::MutexLock lock(&mu_);
-      if (state_ != CHECKING) return;  // cancelled
+      if (state_ != pb::CHECKING) return;  // cancelled
     }
     const absl::Status read = files_->ReadPiece(piece, &buffer);
     if (!read.ok()) {
@@ -255,23 +255,23 @@ void Job::RunCheck() {
   }
   {
     absl::MutexLock lock(&mu_);
-    if (state_ != CHECKING) return;
+    if (state_ != pb::CHECKING) return;
     const uint32_t missing = n - ledger_.verified_pieces();
     Log(absl::StrCat("checked ", n, " pieces, ", n - missing, " already verified"));
     const absl::Time now = clock_->Now();
     upload_rate_.Reset(now, UploadedLocked());
-    if (missing == 0 && options_.mode == DOWNLOAD) {
+    if (missing == 0 && options_.mode == pb::DOWNLOAD) {
       // All there already: nothing to fetch, nothing to announce; the thread syncs and ends.
       finishing_ = true;
       return;
     }
     if (missing == 0) {
       EnterSeedingLocked();
-    } else if (options_.mode == SEED) {
+    } else if (options_.mode == pb::SEED) {
       Fail(absl::StrCat("the data does not match the torrent: ", missing, " of ", n,
                         " pieces missing or corrupt"));
     } else {
-      state_ = DOWNLOADING;
+      state_ = pb::DOWNLOADING;
       download_rate_.Reset(now, ledger_.verified_bytes());
       QueueStartJobLocked(kAllWorkers);
     }
@@ -280,7 +280,7 @@ void Job::RunCheck() {
 }
 
 void Job::EnterSeedingLocked() {
-  state_ = SEEDING;
+  state_ = pb::SEEDING;
   finishing_ = false;
   wake_ = true;
   for (auto& [id, w] : workers_) w.want_pieces = 0;
@@ -302,12 +302,12 @@ void Job::Finish() {
       const absl::Time now = clock_->Now();
       QueueVerifiedLocked();  // the last pieces, before anything else
       schedule_.Complete(now);
-      if (options_.mode == DOWNLOAD) {
-        state_ = COMPLETE;
+      if (options_.mode == pb::DOWNLOAD) {
+        state_ = pb::COMPLETE;
         Log("complete");
         QueueStopJobLocked();
       } else if (cancel_after_finish_) {
-        state_ = CANCELLED;
+        state_ = pb::CANCELLED;
         Log("complete, and cancelled");
         QueueStopJobLocked();
       } else {
@@ -322,9 +322,9 @@ void Job::Finish() {
 
 // --- worker messages ----------------------------------------------------------------------
 
-bool Job::Active() const { return state_ == DOWNLOADING && !finishing_; }
+bool Job::Active() const { return state_ == pb::DOWNLOADING && !finishing_; }
 
-bool Job::Serving() const { return Active() || state_ == SEEDING; }
+bool Job::Serving() const { return Active() || state_ == pb::SEEDING; }
 
 Job::JobWorker& Job::Worker(const WorkerInfo& info) {
   JobWorker& w = workers_[info.id];
@@ -347,11 +347,11 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
       const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
       const std::vector<PeerAddr> peers = pool_.Take(id, room, now, own->keys);
       if (!peers.empty()) {
-        CoordinatorMessage m;
-        AddPeers* add = m.mutable_add_peers();
+        pb::CoordinatorMessage m;
+        pb::AddPeers* add = m.mutable_add_peers();
         add->set_job_id(id_);
         for (const PeerAddr& p : peers) {
-          PeerAddress* a = add->add_peers();
+          pb::PeerAddress* a = add->add_peers();
           a->set_ip(p.ip);
           a->set_port(p.port);
         }
@@ -366,13 +366,13 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
     for (const std::string& p : w.peers) keys.push_back(LedgerKey(id, p));
     const std::vector<LeaseGrant> grants = ledger_.Grant(id, keys, w.want_pieces, now);
     if (!grants.empty()) {
-      CoordinatorMessage m;
-      GrantLeases* g = m.mutable_grant_leases();
+      pb::CoordinatorMessage m;
+      pb::GrantLeases* g = m.mutable_grant_leases();
       g->set_job_id(id_);
       const uint32_t ttl_ms =
           static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.ledger.lease_ttl));
       for (const LeaseGrant& grant : grants) {
-        Lease* lease = g->add_leases();
+        pb::Lease* lease = g->add_leases();
         lease->set_piece(grant.piece);
         lease->set_ttl_ms(ttl_ms);
         lease->set_endgame(grant.endgame);
@@ -400,8 +400,8 @@ void Job::ServeAll(absl::Time now, Outbox* out) {
 
 void Job::Revoke(WorkerId worker, std::vector<uint32_t> pieces, Outbox* out) const {
   if (pieces.empty()) return;
-  CoordinatorMessage m;
-  RevokeLeases* r = m.mutable_revoke_leases();
+  pb::CoordinatorMessage m;
+  pb::RevokeLeases* r = m.mutable_revoke_leases();
   r->set_job_id(id_);
   for (uint32_t p : pieces) r->add_pieces(p);
   out->emplace_back(worker, std::move(m));
@@ -416,14 +416,14 @@ void Job::ForgetPeerEverywhere(const std::string& key) {
 void Job::Fail(std::string error) {
   if (IsTerminal(state_)) return;
   Log(absl::StrCat("failed: ", error));
-  state_ = FAILED;
+  state_ = pb::FAILED;
   error_ = std::move(error);
   wake_ = true;
   LeaveSwarmLocked();
   QueueStopJobLocked();
 }
 
-void Job::OnRequestWork(const WorkerInfo& worker, const RequestWork& request, Outbox* out) {
+void Job::OnRequestWork(const WorkerInfo& worker, const pb::RequestWork& request, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Serving()) return;
   JobWorker& w = Worker(worker);
@@ -434,7 +434,7 @@ void Job::OnRequestWork(const WorkerInfo& worker, const RequestWork& request, Ou
   Serve(w, clock_->Now(), out);
 }
 
-void Job::OnPieceDone(const WorkerInfo& worker, const PieceDone& done, Outbox* out) {
+void Job::OnPieceDone(const WorkerInfo& worker, const pb::PieceDone& done, Outbox* out) {
   bool flush = false;
   {
     absl::MutexLock lock(&mu_);
@@ -456,13 +456,13 @@ void Job::OnPieceDone(const WorkerInfo& worker, const PieceDone& done, Outbox* o
   if (flush) FlushOrdered();
 }
 
-void Job::OnPieceFailed(const WorkerInfo& worker, const PieceFailed& failed, Outbox* out) {
+void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed, Outbox* out) {
   {
     absl::MutexLock lock(&mu_);
     if (!Active()) return;
     FailReason reason = FailReason::kAbandoned;
-    if (failed.reason() == HASH_MISMATCH) reason = FailReason::kHashMismatch;
-    if (failed.reason() == WRITE_ERROR) reason = FailReason::kWriteError;
+    if (failed.reason() == pb::HASH_MISMATCH) reason = FailReason::kHashMismatch;
+    if (failed.reason() == pb::WRITE_ERROR) reason = FailReason::kWriteError;
     if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
     if (reason == FailReason::kHashMismatch && failed.has_peer()) {
       absl::StatusOr<PeerAddr> addr = MakePeerAddr(failed.peer().ip(), failed.peer().port());
@@ -483,7 +483,7 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const PieceFailed& failed, Out
   FlushOrdered();
 }
 
-void Job::OnPeerBitfield(const WorkerInfo& worker, const PeerBitfield& bitfield, Outbox* out) {
+void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Serving()) return;
   absl::StatusOr<PeerAddr> addr = MakePeerAddr(bitfield.peer().ip(), bitfield.peer().port());
@@ -505,7 +505,7 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const PeerBitfield& bitfield,
   Serve(w, now, out);
 }
 
-void Job::OnPeerHave(const WorkerInfo& worker, const PeerHave& have, Outbox* out) {
+void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Active()) return;
   absl::StatusOr<PeerAddr> addr = MakePeerAddr(have.peer().ip(), have.peer().port());
@@ -520,7 +520,7 @@ void Job::OnPeerHave(const WorkerInfo& worker, const PeerHave& have, Outbox* out
   Serve(w, now, out);
 }
 
-void Job::OnPeerClosed(const WorkerInfo& worker, const PeerClosed& closed, Outbox* out) {
+void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, Outbox* out) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<PeerAddr> addr = MakePeerAddr(closed.peer().ip(), closed.peer().port());
   if (!addr.ok()) return;
@@ -537,14 +537,14 @@ void Job::OnPeerClosed(const WorkerInfo& worker, const PeerClosed& closed, Outbo
   }
 }
 
-void Job::OnLeaseProgress(const WorkerInfo& worker, const Heartbeat::LeaseProgress& progress) {
+void Job::OnLeaseProgress(const WorkerInfo& worker, const pb::Heartbeat::LeaseProgress& progress) {
   absl::MutexLock lock(&mu_);
   if (!Active()) return;
   ledger_.Renew(worker.id, progress.piece(), progress.bytes_received(), clock_->Now())
       .IgnoreError();
 }
 
-void Job::OnTransfer(const WorkerInfo& worker, const Heartbeat::JobTransfer& transfer) {
+void Job::OnTransfer(const WorkerInfo& worker, const pb::Heartbeat::JobTransfer& transfer) {
   absl::MutexLock lock(&mu_);
   if (IsTerminal(state_)) return;
   Transfer& t = transfers_[worker.id];
@@ -577,7 +577,7 @@ void Job::Tick(Outbox* out) {
   bool flush = false;
   {
     absl::MutexLock lock(&mu_);
-    if (state_ == CHECKING || IsTerminal(state_)) return;
+    if (state_ == pb::CHECKING || IsTerminal(state_)) return;
     const absl::Time now = clock_->Now();
     for (auto it = transfers_.begin(); it != transfers_.end();) {
       if (it->second.gone && !schedule_.Has(it->first)) {
@@ -611,11 +611,11 @@ void Job::Cancel() {
     if (IsTerminal(state_)) return;
     if (finishing_) {
       // A DOWNLOAD job completes anyway; one that would seed stops once its files are synced.
-      if (options_.mode != DOWNLOAD) cancel_after_finish_ = true;
+      if (options_.mode != pb::DOWNLOAD) cancel_after_finish_ = true;
       return;
     }
     Log("cancelled");
-    state_ = CANCELLED;
+    state_ = pb::CANCELLED;
     wake_ = true;
     LeaveSwarmLocked();
     QueueStopJobLocked();
@@ -623,10 +623,10 @@ void Job::Cancel() {
   FlushOrdered();
 }
 
-JobProgress Job::Progress(uint32_t workers) const {
+pb::JobProgress Job::Progress(uint32_t workers) const {
   absl::MutexLock lock(&mu_);
   const absl::Time now = clock_->Now();
-  JobProgress p;
+  pb::JobProgress p;
   p.set_job_id(id_);
   p.set_state(state_);
   p.set_verified_bytes(ledger_.verified_bytes());
@@ -634,7 +634,7 @@ JobProgress Job::Progress(uint32_t workers) const {
   p.set_verified_pieces(ledger_.verified_pieces());
   p.set_num_pieces(ledger_.num_pieces());
   const double rate =
-      state_ == DOWNLOADING ? download_rate_.Rate(now, ledger_.verified_bytes()) : 0;
+      state_ == pb::DOWNLOADING ? download_rate_.Rate(now, ledger_.verified_bytes()) : 0;
   p.set_rate_bytes_per_s(rate);
   p.set_known_peers(static_cast<uint32_t>(pool_.known()));
   p.set_assigned_peers(static_cast<uint32_t>(pool_.assigned()));
@@ -645,7 +645,7 @@ JobProgress Job::Progress(uint32_t workers) const {
   p.set_error(!error_.empty() ? error_ : tracker_error_);
   const uint64_t uploaded = UploadedLocked();
   p.set_uploaded_bytes(uploaded);
-  const bool moving = state_ == DOWNLOADING || state_ == SEEDING;
+  const bool moving = state_ == pb::DOWNLOADING || state_ == pb::SEEDING;
   p.set_upload_rate_bytes_per_s(moving ? upload_rate_.Rate(now, uploaded) : 0);
   uint64_t upload_peers = 0;
   for (const auto& [worker, t] : transfers_) upload_peers += t.gone ? 0 : t.upload_peers;
@@ -654,7 +654,7 @@ JobProgress Job::Progress(uint32_t workers) const {
   return p;
 }
 
-JobState Job::WaitForStateChange(JobState seen, absl::Duration timeout) const {
+pb::JobState Job::WaitForStateChange(pb::JobState seen, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
   auto changed = [this, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state_ != seen; };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);

@@ -53,7 +53,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bt/metainfo.h"
-#include "common/content_files.h"
+#include "storage/content_files.h"
 #include "coordinator/announce_schedule.h"
 #include "coordinator/clock.h"
 #include "coordinator/own_peers.h"
@@ -69,7 +69,7 @@ namespace swarm::coordinator {
 // Messages for workers: (worker id, message); worker id kAllWorkers means every connected
 // worker.
 inline constexpr WorkerId kAllWorkers = 0;
-using Outbox = std::vector<std::pair<WorkerId, CoordinatorMessage>>;
+using Outbox = std::vector<std::pair<WorkerId, pb::CoordinatorMessage>>;
 
 // What a job needs to know about the worker a message came from.
 struct WorkerInfo {
@@ -87,10 +87,10 @@ class Job {
     PieceLedger::Options ledger;
     PeerPool::Options pool;
     // What the job does once its data is checked (SubmitJobRequest.mode).
-    JobMode mode = DOWNLOAD;
+    pb::JobMode mode = pb::DOWNLOAD;
     // Announces go through this tracker_svc stub (not owned, outlives the job). Null: no
     // announces and so no peers from trackers, which is not an error (the job just waits).
-    swarm::tracker::TrackerQuery::StubInterface* tracker = nullptr;
+    swarm::pb::TrackerQuery::StubInterface* tracker = nullptr;
     // 20-byte peer id and key the coordinator announces with while no worker listens.
     std::string peer_id;
     uint32_t announce_key = 0;
@@ -152,9 +152,9 @@ class Job {
   const bt::Metainfo& metainfo() const { return metainfo_; }
   const std::string& output_dir() const { return output_dir_; }
   const std::string& torrent() const { return torrent_; }
-  JobMode mode() const { return options_.mode; }
-  JobState state() const;
-  static bool IsTerminal(JobState state);
+  pb::JobMode mode() const { return options_.mode; }
+  pb::JobState state() const;
+  static bool IsTerminal(pb::JobState state);
   // A worker registered: it is sent StartJob (delivered by the job) if the job is
   // DOWNLOADING or SEEDING. The server calls this for every job, after the worker is in its
   // workers map (a job that starts serving later reaches it by its broadcast).
@@ -163,15 +163,15 @@ class Job {
   // --- worker messages; each appends what to send to *out. Messages that make no sense (a
   // piece out of range, a lease the worker does not hold, a job not DOWNLOADING) are ignored.
   // While SEEDING only peers are handed out (RequestWork's max_pieces is ignored).
-  void OnRequestWork(const WorkerInfo& worker, const RequestWork& request, Outbox* out);
-  void OnPieceDone(const WorkerInfo& worker, const PieceDone& done, Outbox* out);
-  void OnPieceFailed(const WorkerInfo& worker, const PieceFailed& failed, Outbox* out);
-  void OnPeerBitfield(const WorkerInfo& worker, const PeerBitfield& bitfield, Outbox* out);
-  void OnPeerHave(const WorkerInfo& worker, const PeerHave& have, Outbox* out);
-  void OnPeerClosed(const WorkerInfo& worker, const PeerClosed& closed, Outbox* out);
-  void OnLeaseProgress(const WorkerInfo& worker, const Heartbeat::LeaseProgress& progress);
+  void OnRequestWork(const WorkerInfo& worker, const pb::RequestWork& request, Outbox* out);
+  void OnPieceDone(const WorkerInfo& worker, const pb::PieceDone& done, Outbox* out);
+  void OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed, Outbox* out);
+  void OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out);
+  void OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out);
+  void OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, Outbox* out);
+  void OnLeaseProgress(const WorkerInfo& worker, const pb::Heartbeat::LeaseProgress& progress);
   // The worker's transfer totals for this job (Heartbeat.jobs): progress and its announces.
-  void OnTransfer(const WorkerInfo& worker, const Heartbeat::JobTransfer& transfer);
+  void OnTransfer(const WorkerInfo& worker, const pb::Heartbeat::JobTransfer& transfer);
   // The worker is gone: its leases become NEEDED (or lose one endgame holder), its peers go
   // back to the pool, and both are offered to the workers still waiting for work.
   void RemoveWorker(WorkerId worker, Outbox* out);
@@ -188,9 +188,9 @@ class Job {
   void Cancel();
 
   // A progress report; `workers` is the number of connected workers (the server knows it).
-  JobProgress Progress(uint32_t workers) const;
+  pb::JobProgress Progress(uint32_t workers) const;
   // Waits until the state is not `seen` or `timeout` passed; returns the state.
-  JobState WaitForStateChange(JobState seen, absl::Duration timeout) const;
+  pb::JobState WaitForStateChange(pb::JobState seen, absl::Duration timeout) const;
   // Waits for the job's thread to end (after a terminal state).
   void Join();
 
@@ -220,7 +220,7 @@ class Job {
   };
 
   Job(std::string torrent, bt::Metainfo metainfo, std::string output_dir,
-      std::unique_ptr<ContentFiles> files, Options options);
+      std::unique_ptr<storage::ContentFiles> files, Options options);
 
   void Run();
   // CHECKING: re-hashes every piece on disk; marks the matching ones verified.
@@ -239,10 +239,10 @@ class Job {
   std::vector<AnnounceIdentity> IdentitiesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Performs every announce due now, in parallel, with no lock held; applies the answers.
   void RunDueAnnounces();
-  swarm::tracker::AnnounceRequest RequestFor(const DueAnnounce& due) const
+  swarm::pb::AnnounceRequest RequestFor(const DueAnnounce& due) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts a tracker answer's peers into the pool (not banned ones, not our own workers).
-  size_t AddTrackerPeers(const swarm::tracker::AnnounceResponse& response)
+  size_t AddTrackerPeers(const swarm::pb::AnnounceResponse& response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job is over: every identity leaves, announces in flight (not final ones) are cut.
   void LeaveSwarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -255,7 +255,7 @@ class Job {
   // Queues PiecesVerified for the pieces verified since the last one.
   void QueueVerifiedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The StartJob message for this job, with the pieces verified now.
-  StartJob StartJobLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  pb::StartJob StartJobLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   JobWorker& Worker(const WorkerInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // DOWNLOADING and not finishing: leases go out.
@@ -286,13 +286,13 @@ class Job {
   Clock* const clock_;
 
   // Used by the job's thread only (and released when it ends).
-  std::unique_ptr<ContentFiles> files_;
+  std::unique_ptr<storage::ContentFiles> files_;
   std::thread thread_;
 
   // Held while ordered messages are taken from ordered_ and delivered; before mu_.
   absl::Mutex deliver_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   mutable absl::Mutex mu_;
-  JobState state_ ABSL_GUARDED_BY(mu_) = CHECKING;
+  pb::JobState state_ ABSL_GUARDED_BY(mu_) = pb::CHECKING;
   // The last piece is verified; the thread is syncing the files before COMPLETE/SEEDING.
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   // Cancel() came while finishing a DOWNLOAD_THEN_SEED job: CANCELLED once synced.

@@ -13,15 +13,15 @@
 namespace swarm::coordinator {
 namespace {
 
-using swarm::tracker::AnnounceEvent;
+using swarm::pb::AnnounceEvent;
 
 const char* EventName(AnnounceEvent e) {
   switch (e) {
-    case swarm::tracker::STARTED:
+    case swarm::pb::STARTED:
       return "started";
-    case swarm::tracker::COMPLETED:
+    case swarm::pb::COMPLETED:
       return "completed";
-    case swarm::tracker::STOPPED:
+    case swarm::pb::STOPPED:
       return "stopped";
     default:
       return "regular";
@@ -61,15 +61,15 @@ void Job::LeaveSwarmLocked() {
   }
 }
 
-swarm::tracker::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
-  swarm::tracker::AnnounceRequest request;
+swarm::pb::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
+  swarm::pb::AnnounceRequest request;
   request.set_info_hash(std::string(bt::AsBytes(metainfo_.info_hash)));
   request.set_peer_id(due.who.peer_id);
   request.set_port(due.who.port);
   request.set_ip(due.who.ip);
   request.set_key(due.who.key);
   request.set_event(due.event);
-  request.set_numwant(due.event == swarm::tracker::STOPPED ? 0 : options_.numwant);
+  request.set_numwant(due.event == swarm::pb::STOPPED ? 0 : options_.numwant);
   if (due.who.worker == kCoordinatorIdentity) {
     request.set_uploaded(UploadedLocked());
     request.set_downloaded(ledger_.verified_bytes());
@@ -79,17 +79,17 @@ swarm::tracker::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
   }
   request.set_left(ledger_.missing_bytes());
   for (const std::vector<std::string>& tier : metainfo_.trackers) {
-    swarm::tracker::TrackerTier* t = request.add_tiers();
+    swarm::pb::TrackerTier* t = request.add_tiers();
     for (const std::string& url : tier) t->add_urls(url);
   }
   for (const auto& [url, id] : due.tracker_ids) (*request.mutable_tracker_ids())[url] = id;
   return request;
 }
 
-size_t Job::AddTrackerPeers(const swarm::tracker::AnnounceResponse& response) {
+size_t Job::AddTrackerPeers(const swarm::pb::AnnounceResponse& response) {
   const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
   std::vector<PeerAddr> peers;
-  for (const swarm::tracker::Peer& p : response.peers()) {
+  for (const swarm::pb::Peer& p : response.peers()) {
     if (!p.peer_id().empty() && own->peer_ids.contains(p.peer_id())) continue;
     absl::StatusOr<PeerAddr> addr = MakePeerAddr(p.ip(), p.port());
     if (!addr.ok()) continue;
@@ -113,8 +113,8 @@ bool Job::OutOfPeersLocked(absl::Time now) const {
 void Job::RunDueAnnounces() {
   struct Call {
     DueAnnounce due;
-    swarm::tracker::AnnounceRequest request;
-    swarm::tracker::AnnounceResponse response;
+    swarm::pb::AnnounceRequest request;
+    swarm::pb::AnnounceResponse response;
     grpc::ClientContext ctx;
     grpc::Status status;
   };
@@ -170,7 +170,7 @@ void Job::RunDueAnnounces() {
                              : Truncate(absl::StrCat("tracker warning: ", c->response.warnings(0)));
         // Regular announces may come every second or two (max_announce_interval_s): only
         // the events are worth a line.
-        if (event != swarm::tracker::NONE) {
+        if (event != swarm::pb::NONE) {
           Log(absl::StrCat(
               "announced ", WhoName(c->due.who), " (", EventName(event), ") to ",
               c->response.tracker_url(), ": ", c->response.peers_size(), " peers, ", added, " new",

@@ -13,7 +13,7 @@
 #include "bt/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/files.h"
+#include "base/testing/files.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -71,12 +71,12 @@ class JobTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
     EXPECT_TRUE(job.ok()) << job.status();
     (*job)->Start();
-    EXPECT_EQ((*job)->WaitForStateChange(CHECKING, absl::Seconds(20)), DOWNLOADING);
+    EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
     return *std::move(job);
   }
 
   // Messages the job delivered itself, of one kind, with their addressees.
-  Outbox DeliveredOf(bool (CoordinatorMessage::*has)() const) {
+  Outbox DeliveredOf(bool (pb::CoordinatorMessage::*has)() const) {
     absl::MutexLock lock(&mu_);
     Outbox out;
     for (const auto& [worker, m] : delivered_) {
@@ -87,26 +87,26 @@ class JobTest : public ::testing::Test {
 
   // Writes pieces [0, n) of the content into dir_.
   void WriteFirstPieces(uint32_t n) {
-    auto files = ContentFiles::Open(torrent_.metainfo, dir_, ContentMode::kCreate);
+    auto files = storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
     ASSERT_TRUE(files.ok());
     for (uint32_t p = 0; p < n; ++p) {
       ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());
     }
   }
 
-  std::unique_ptr<Job> Started(JobMode mode, Job::Options options) {
+  std::unique_ptr<Job> Started(pb::JobMode mode, Job::Options options) {
     options.mode = mode;
     absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
     EXPECT_TRUE(job.ok()) << job.status();
     if (!job.ok()) return nullptr;
     (*job)->Start();
-    (*job)->WaitForStateChange(CHECKING, absl::Seconds(20));
+    (*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20));
     return *std::move(job);
   }
 
   // Waits until the job has delivered `n` messages of one kind (it delivers them right after
   // the state change that a test waits for).
-  void WaitDelivered(bool (CoordinatorMessage::*has)() const, int n) {
+  void WaitDelivered(bool (pb::CoordinatorMessage::*has)() const, int n) {
     absl::MutexLock lock(&mu_);
     auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
       int count = 0;
@@ -116,7 +116,7 @@ class JobTest : public ::testing::Test {
     mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(20));
   }
 
-  int Delivered(bool (CoordinatorMessage::*has)() const) {
+  int Delivered(bool (pb::CoordinatorMessage::*has)() const) {
     absl::MutexLock lock(&mu_);
     int n = 0;
     for (const auto& [worker, m] : delivered_) n += (m.*has)() ? 1 : 0;
@@ -126,10 +126,10 @@ class JobTest : public ::testing::Test {
   // Leases for `worker` after it reports a seeder.
   std::vector<uint32_t> Lease(Job& job, const WorkerInfo& worker, uint32_t n) {
     Outbox out;
-    RequestWork request;
+    pb::RequestWork request;
     request.set_max_pieces(n);
     job.OnRequestWork(worker, request, &out);
-    PeerBitfield bitfield;
+    pb::PeerBitfield bitfield;
     bitfield.mutable_peer()->set_ip("10.0.0.1");
     bitfield.mutable_peer()->set_port(1);
     bt::Bitfield all(kPieces);
@@ -139,7 +139,7 @@ class JobTest : public ::testing::Test {
     std::vector<uint32_t> pieces;
     for (const auto& [to, m] : out) {
       EXPECT_EQ(to, worker.id);
-      for (const swarm::coordinator::Lease& l : m.grant_leases().leases())
+      for (const swarm::pb::Lease& l : m.grant_leases().leases())
         pieces.push_back(l.piece());
     }
     return pieces;
@@ -175,14 +175,14 @@ TEST_F(JobTest, CreateLaysOutTheFilesAndLeasesNothingWhileChecking) {
   struct stat st;
   ASSERT_EQ(stat((dir_ + "/file.bin").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, static_cast<off_t>(kTotal));
-  EXPECT_EQ((*job)->state(), CHECKING);
+  EXPECT_EQ((*job)->state(), pb::CHECKING);
   EXPECT_TRUE(Lease(**job, Worker(1), 5).empty());
   EXPECT_EQ((*job)->id(), bt::ToHex(torrent_.metainfo.info_hash));
 }
 
 TEST_F(JobTest, CompleteDataOnDiskGoesStraightToComplete) {
   {
-    auto files = ContentFiles::Open(torrent_.metainfo, dir_, ContentMode::kCreate);
+    auto files = storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
     ASSERT_TRUE(files.ok());
     for (uint32_t p = 0; p < kPieces; ++p) {
       ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());
@@ -191,12 +191,12 @@ TEST_F(JobTest, CompleteDataOnDiskGoesStraightToComplete) {
   absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, Options());
   ASSERT_TRUE(job.ok());
   (*job)->Start();
-  EXPECT_EQ((*job)->WaitForStateChange(CHECKING, absl::Seconds(20)), COMPLETE);
+  EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::COMPLETE);
   (*job)->Join();
-  const JobProgress p = (*job)->Progress(0);
+  const pb::JobProgress p = (*job)->Progress(0);
   EXPECT_EQ(p.verified_pieces(), kPieces);
   EXPECT_EQ(p.eta_s(), 0);
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_start_job), 0);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_start_job), 0);
 }
 
 TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
@@ -207,9 +207,9 @@ TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
   const std::vector<uint32_t> pieces = Lease(*job, w, kPieces);
   ASSERT_EQ(pieces.size(), kPieces);
   auto fail = [&](uint32_t piece) {
-    PieceFailed f;
+    pb::PieceFailed f;
     f.set_piece(piece);
-    f.set_reason(WRITE_ERROR);
+    f.set_reason(pb::WRITE_ERROR);
     f.set_detail("No space left on device");
     Outbox out;
     job->OnPieceFailed(w, f, &out);
@@ -217,19 +217,19 @@ TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
   };
   fail(pieces[0]);
   fail(pieces[1]);
-  PieceDone done;
+  pb::PieceDone done;
   done.set_piece(pieces[2]);
   Outbox out;
   job->OnPieceDone(w, done, &out);  // a success in between: the count starts again
   fail(pieces[3]);
   fail(pieces[4]);
-  EXPECT_EQ(job->state(), DOWNLOADING);
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 0);
+  EXPECT_EQ(job->state(), pb::DOWNLOADING);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 0);
   out = fail(pieces[5]);
-  EXPECT_EQ(job->state(), FAILED);
+  EXPECT_EQ(job->state(), pb::FAILED);
   EXPECT_TRUE(out.empty());
   // StopJob is one of the messages the job delivers itself (after its StartJob).
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 1);
   EXPECT_THAT(job->Progress(1).error(), HasSubstr("No space left on device"));
   job->Join();  // the thread ends by itself
 }
@@ -241,7 +241,7 @@ TEST_F(JobTest, RateAndEtaOverASlidingWindow) {
   ASSERT_EQ(pieces.size(), 2u);
   EXPECT_EQ(job->Progress(1).eta_s(), -1);  // nothing yet: unknown
   for (uint32_t p : pieces) {
-    PieceDone done;
+    pb::PieceDone done;
     done.set_piece(p);
     Outbox out;
     job->OnPieceDone(w, done, &out);
@@ -249,7 +249,7 @@ TEST_F(JobTest, RateAndEtaOverASlidingWindow) {
   clock_.Advance(absl::Seconds(2));
   Outbox out;
   job->Tick(&out);
-  JobProgress p = job->Progress(1);
+  pb::JobProgress p = job->Progress(1);
   const uint64_t bytes = p.verified_bytes();
   uint64_t expected = 0;
   for (uint32_t piece : pieces) expected += piece == kPieces - 1 ? kTotal - 6 * 16384 : 16384;
@@ -280,60 +280,60 @@ TEST_F(JobTest, TickExpiresLeasesAndRevokesThem) {
 TEST_F(JobTest, CancelStopsWorkersOnce) {
   std::unique_ptr<Job> job = Downloading(Options());
   job->Cancel();
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
-  EXPECT_EQ(job->state(), CANCELLED);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 1);
+  EXPECT_EQ(job->state(), pb::CANCELLED);
   job->Join();
   job->Cancel();  // already over
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 1);
   // Worker messages for a job that is over change nothing.
   EXPECT_TRUE(Lease(*job, Worker(1), 3).empty());
 }
 
 TEST_F(JobTest, SeedModeOnCompleteDataSeedsAndStartJobCarriesEveryPiece) {
   WriteFirstPieces(kPieces);
-  std::unique_ptr<Job> job = Started(SEED, Options());
+  std::unique_ptr<Job> job = Started(pb::SEED, Options());
   ASSERT_NE(job, nullptr);
-  EXPECT_EQ(job->state(), SEEDING);
-  WaitDelivered(&CoordinatorMessage::has_start_job, 1);
+  EXPECT_EQ(job->state(), pb::SEEDING);
+  WaitDelivered(&pb::CoordinatorMessage::has_start_job, 1);
   bt::Bitfield all(kPieces);
   all.SetAll();
-  Outbox starts = DeliveredOf(&CoordinatorMessage::has_start_job);
+  Outbox starts = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
   ASSERT_EQ(starts.size(), 1u);
   EXPECT_EQ(starts[0].first, kAllWorkers);
   EXPECT_EQ(starts[0].second.start_job().verified(), all.ToBytes());
   job->AddWorker(9);  // one that registers later
-  starts = DeliveredOf(&CoordinatorMessage::has_start_job);
+  starts = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
   ASSERT_EQ(starts.size(), 2u);
   EXPECT_EQ(starts[1].first, 9u);
   EXPECT_EQ(starts[1].second.start_job().verified(), all.ToBytes());
 
   // Seeding hands out peers only: no leases, whatever RequestWork asks for.
   EXPECT_TRUE(Lease(*job, Worker(1), 3).empty());
-  const JobProgress p = job->Progress(1);
-  EXPECT_EQ(p.state(), SEEDING);
+  const pb::JobProgress p = job->Progress(1);
+  EXPECT_EQ(p.state(), pb::SEEDING);
   EXPECT_EQ(p.eta_s(), 0);
   EXPECT_EQ(p.verified_pieces(), kPieces);
 
   job->Cancel();
-  EXPECT_EQ(job->state(), CANCELLED);
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
+  EXPECT_EQ(job->state(), pb::CANCELLED);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 1);
   job->Join();
 }
 
 TEST_F(JobTest, SeedModeOnIncompleteDataFailsWithTheCount) {
   WriteFirstPieces(3);
-  std::unique_ptr<Job> job = Started(SEED, Options());
+  std::unique_ptr<Job> job = Started(pb::SEED, Options());
   ASSERT_NE(job, nullptr);
-  EXPECT_EQ(job->state(), FAILED);
+  EXPECT_EQ(job->state(), pb::FAILED);
   EXPECT_EQ(job->Progress(0).error(),
             "the data does not match the torrent: 4 of 7 pieces missing or corrupt");
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_start_job), 0);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_start_job), 0);
   job->Join();
 }
 
 TEST_F(JobTest, SeedModeNeverCreatesOrChangesFiles) {
   Job::Options options = Options();
-  options.mode = SEED;
+  options.mode = pb::SEED;
   absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
   ASSERT_FALSE(job.ok());
   EXPECT_THAT(job.status().message(), HasSubstr("opening the data to seed"));
@@ -343,22 +343,22 @@ TEST_F(JobTest, SeedModeNeverCreatesOrChangesFiles) {
 
 TEST_F(JobTest, CompleteDataInDownloadThenSeedModeSeedsAtOnce) {
   WriteFirstPieces(kPieces);
-  std::unique_ptr<Job> job = Started(DOWNLOAD_THEN_SEED, Options());
+  std::unique_ptr<Job> job = Started(pb::DOWNLOAD_THEN_SEED, Options());
   ASSERT_NE(job, nullptr);
-  EXPECT_EQ(job->state(), SEEDING);
+  EXPECT_EQ(job->state(), pb::SEEDING);
   job->Cancel();
   job->Join();
-  EXPECT_EQ(job->state(), CANCELLED);
+  EXPECT_EQ(job->state(), pb::CANCELLED);
 }
 
 TEST_F(JobTest, DownloadThenSeedSeedsAfterTheLastPieceAndSendsVerifiedPiecesInBatches) {
   Job::Options options = Options();
   options.verified_batch = 3;
-  std::unique_ptr<Job> job = Started(DOWNLOAD_THEN_SEED, options);
+  std::unique_ptr<Job> job = Started(pb::DOWNLOAD_THEN_SEED, options);
   ASSERT_NE(job, nullptr);
-  ASSERT_EQ(job->state(), DOWNLOADING);
-  WaitDelivered(&CoordinatorMessage::has_start_job, 1);
-  const Outbox starts = DeliveredOf(&CoordinatorMessage::has_start_job);
+  ASSERT_EQ(job->state(), pb::DOWNLOADING);
+  WaitDelivered(&pb::CoordinatorMessage::has_start_job, 1);
+  const Outbox starts = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
   ASSERT_EQ(starts.size(), 1u);
   EXPECT_EQ(starts[0].second.start_job().verified(), bt::Bitfield(kPieces).ToBytes());
 
@@ -367,16 +367,16 @@ TEST_F(JobTest, DownloadThenSeedSeedsAfterTheLastPieceAndSendsVerifiedPiecesInBa
   const std::vector<uint32_t> pieces = Lease(*job, w, kPieces);
   ASSERT_EQ(pieces.size(), kPieces);
   auto done = [&](uint32_t piece) {
-    PieceDone d;
+    pb::PieceDone d;
     d.set_piece(piece);
     Outbox out;
     job->OnPieceDone(w, d, &out);
   };
   done(pieces[0]);
   done(pieces[1]);
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_pieces_verified), 0);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_pieces_verified), 0);
   done(pieces[2]);  // a full batch goes at once
-  Outbox verified = DeliveredOf(&CoordinatorMessage::has_pieces_verified);
+  Outbox verified = DeliveredOf(&pb::CoordinatorMessage::has_pieces_verified);
   ASSERT_EQ(verified.size(), 1u);
   EXPECT_EQ(verified[0].first, kAllWorkers);
   EXPECT_THAT(verified[0].second.pieces_verified().pieces(),
@@ -384,30 +384,30 @@ TEST_F(JobTest, DownloadThenSeedSeedsAfterTheLastPieceAndSendsVerifiedPiecesInBa
   done(pieces[3]);
   Outbox out;
   job->Tick(&out);  // the rest at the tick
-  verified = DeliveredOf(&CoordinatorMessage::has_pieces_verified);
+  verified = DeliveredOf(&pb::CoordinatorMessage::has_pieces_verified);
   ASSERT_EQ(verified.size(), 2u);
   EXPECT_THAT(verified[1].second.pieces_verified().pieces(), ::testing::ElementsAre(pieces[3]));
   for (size_t i = 4; i < pieces.size(); ++i) done(pieces[i]);
 
-  EXPECT_EQ(job->WaitForStateChange(DOWNLOADING, absl::Seconds(20)), SEEDING);
+  EXPECT_EQ(job->WaitForStateChange(pb::DOWNLOADING, absl::Seconds(20)), pb::SEEDING);
   // The last ones went out before the job was seeding; every piece exactly once.
   std::vector<uint32_t> all;
-  for (const auto& [to, m] : DeliveredOf(&CoordinatorMessage::has_pieces_verified)) {
+  for (const auto& [to, m] : DeliveredOf(&pb::CoordinatorMessage::has_pieces_verified)) {
     all.insert(all.end(), m.pieces_verified().pieces().begin(), m.pieces_verified().pieces().end());
   }
   EXPECT_THAT(all, ::testing::UnorderedElementsAreArray(pieces));
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 0);  // the workers keep serving
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 0);  // the workers keep serving
   EXPECT_TRUE(Lease(*job, w, 3).empty());
   job->Cancel();
   job->Join();
-  EXPECT_EQ(job->state(), CANCELLED);
-  EXPECT_EQ(Delivered(&CoordinatorMessage::has_stop_job), 1);
+  EXPECT_EQ(job->state(), pb::CANCELLED);
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_stop_job), 1);
 }
 
 TEST_F(JobTest, UploadsAreSummedOverWorkersAndOutliveTheirWorker) {
   std::unique_ptr<Job> job = Downloading(Options());
   auto transfer = [&](WorkerId id, uint64_t up, uint32_t peers) {
-    Heartbeat::JobTransfer t;
+    pb::Heartbeat::JobTransfer t;
     t.set_uploaded_bytes(up);
     t.set_downloaded_bytes(7);
     t.set_upload_peers(peers);
@@ -415,7 +415,7 @@ TEST_F(JobTest, UploadsAreSummedOverWorkersAndOutliveTheirWorker) {
   };
   transfer(1, 1000, 2);
   transfer(2, 500, 1);
-  JobProgress p = job->Progress(2);
+  pb::JobProgress p = job->Progress(2);
   EXPECT_EQ(p.uploaded_bytes(), 1500u);
   EXPECT_EQ(p.upload_peers(), 3u);
   Outbox out;

@@ -13,7 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "common/stop_signals.h"
+#include "process/stop_signals.h"
 #include "coordinator/coordinator_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("Coordinates a swarm download across peer workers over gRPC.");
   absl::ParseCommandLine(argc, argv);
 
-  const sigset_t stop_signals = swarm::BlockStopSignals();
+  const sigset_t stop_signals = swarm::process::BlockStopSignals();
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const size_t colon = listen.rfind(':');
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
               (*server)->port());
   std::fflush(stdout);
 
-  const int signal_number = swarm::WaitForStopSignal(stop_signals);
+  const int signal_number = swarm::process::WaitForStopSignal(stop_signals);
   std::fprintf(stderr, "coordinator: got %s, shutting down\n", strsignal(signal_number));
   (*server)->Shutdown();
   return 0;

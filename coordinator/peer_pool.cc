@@ -7,7 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/host_port.h"
+#include "base/host_port.h"
 
 namespace swarm::coordinator {
 

@@ -69,7 +69,7 @@ std::string HostOfPeer(std::string peer) {
   return colon == std::string::npos ? "" : rest.substr(0, colon);
 }
 
-absl::StatusOr<WorkerAddress> ResolveWorkerAddress(const Register& reg,
+absl::StatusOr<WorkerAddress> ResolveWorkerAddress(const pb::Register& reg,
                                                    const std::string& grpc_peer) {
   if (reg.listen_port() > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("listen_port ", reg.listen_port()));

@@ -38,7 +38,7 @@ struct WorkerAddress {
 // INVALID_ARGUMENT for a listen_port over 65535, a listen_ip that is not an IPv4/IPv6
 // address, or a listening worker whose peer_id is not 20 bytes (it could not be announced).
 // `grpc_peer` is ServerContext::peer() of the worker's stream.
-absl::StatusOr<WorkerAddress> ResolveWorkerAddress(const Register& reg,
+absl::StatusOr<WorkerAddress> ResolveWorkerAddress(const pb::Register& reg,
                                                    const std::string& grpc_peer);
 
 // The host part of ServerContext::peer() ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", maybe

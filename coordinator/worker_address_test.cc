@@ -7,8 +7,8 @@
 namespace swarm::coordinator {
 namespace {
 
-Register Listening(uint32_t port, const std::string& ip = "") {
-  Register r;
+pb::Register Listening(uint32_t port, const std::string& ip = "") {
+  pb::Register r;
   r.set_peer_id(std::string(20, 'p'));
   r.set_listen_port(port);
   r.set_listen_ip(ip);
@@ -24,7 +24,7 @@ TEST(HostOfPeerTest, IpKinds) {
 }
 
 TEST(ResolveWorkerAddressTest, NotListening) {
-  Register r;
+  pb::Register r;
   r.set_listen_ip("10.0.0.1");  // ignored without a port
   absl::StatusOr<WorkerAddress> a = ResolveWorkerAddress(r, "ipv4:10.0.0.9:1");
   ASSERT_TRUE(a.ok());
@@ -85,7 +85,7 @@ TEST(ResolveWorkerAddressTest, BadRegistrationsAreClearErrors) {
   EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(a.status().message().find("listen_ip"), absl::string_view::npos);
   EXPECT_FALSE(ResolveWorkerAddress(Listening(6881, std::string("1.2.3.4\0", 8)), "").ok());
-  Register short_id = Listening(6881);
+  pb::Register short_id = Listening(6881);
   short_id.set_peer_id("short");
   a = ResolveWorkerAddress(short_id, "ipv4:127.0.0.1:1");
   EXPECT_EQ(a.status().code(), absl::StatusCode::kInvalidArgument);

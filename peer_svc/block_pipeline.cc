@@ -6,7 +6,7 @@
 
 #include "bt/wire.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 // Finished pieces' buffers kept for reuse: enough for the usual churn of one connection
@@ -252,4 +252,4 @@ void BlockPipeline::UpdateTarget() {
   target_depth_ = std::max<uint32_t>(target, 1);
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -34,7 +34,7 @@
 #include "bt/piece_layout.h"
 #include "peer_svc/piece_buffer.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class BlockPipeline {
  public:
@@ -178,6 +178,6 @@ class BlockPipeline {
   uint64_t window_bytes_ = 0;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_BLOCK_PIPELINE_H_

@@ -6,7 +6,7 @@
 #include "bt/wire.h"
 #include "gtest/gtest.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 constexpr uint32_t kB = bt::kBlockSize;
@@ -269,4 +269,4 @@ TEST_F(BlockPipelineTest, PeerLimitBelowTheFloor) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <tuple>
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 Choker::Choker(const Options& options, absl::Time now)
     : options_(options), next_rechoke_(now + options.rechoke_interval) {}
@@ -142,4 +142,4 @@ std::vector<Choker::PeerKey> Choker::Rechoke(absl::Time now, absl::Span<const Pe
   return unchoked;
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

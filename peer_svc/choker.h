@@ -27,7 +27,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class Choker {
  public:
@@ -100,6 +100,6 @@ class Choker {
   absl::Time next_rechoke_;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_CHOKER_H_

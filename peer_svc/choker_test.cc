@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 using ::testing::ElementsAre;
@@ -187,4 +187,4 @@ TEST_F(ChokerTest, NobodyInterestedNobodyUnchoked) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

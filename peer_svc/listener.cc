@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 // After accept fails for want of descriptors (EMFILE/ENFILE), wait this long before trying
@@ -179,4 +179,4 @@ void Listener::Run() {
   for (const Pending& p : pending) close(p.fd);
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

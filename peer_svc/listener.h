@@ -30,7 +30,7 @@
 #include "bt/wire.h"
 #include "peer_svc/net_address.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class Listener {
  public:
@@ -81,6 +81,6 @@ class Listener {
   std::thread thread_;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_LISTENER_H_

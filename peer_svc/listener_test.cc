@@ -13,7 +13,7 @@
 #include "bt/wire.h"
 #include "gtest/gtest.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(30);
@@ -155,4 +155,4 @@ TEST(ListenerTest, BadAddressIsAnError) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -11,7 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "common/stop_signals.h"
+#include "process/stop_signals.h"
 #include "peer_svc/worker.h"
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)");
@@ -34,9 +34,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 
   // Blocked before any thread starts, so only the waiter below receives these signals.
-  const sigset_t signals = swarm::BlockStopSignals();
+  const sigset_t signals = swarm::process::BlockStopSignals();
 
-  peer_svc::Worker::Options options;
+  swarm::peer_svc::Worker::Options options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
   options.auth_token = absl::GetFlag(FLAGS_auth_token);
   options.max_peers = absl::GetFlag(FLAGS_max_peers);
@@ -49,18 +49,18 @@ int main(int argc, char** argv) {
   options.listen_port = static_cast<uint16_t>(absl::GetFlag(FLAGS_listen_port));
   options.job.choker.upload_slots = absl::GetFlag(FLAGS_upload_slots);
   options.name = absl::GetFlag(FLAGS_name);
-  absl::StatusOr<std::unique_ptr<peer_svc::Worker>> worker = peer_svc::Worker::Start(options);
+  absl::StatusOr<std::unique_ptr<swarm::peer_svc::Worker>> worker = swarm::peer_svc::Worker::Start(options);
   if (!worker.ok()) {
     std::cerr << "peer_svc: " << worker.status() << "\n";
     return 1;
   }
   std::cout << "peer_svc registered as worker " << (*worker)->worker_id() << ", accepting peers on "
-            << peer_svc::PeerEndpoint{(*worker)->listen_ip(), (*worker)->listen_port()}.ToString()
+            << swarm::peer_svc::PeerEndpoint{(*worker)->listen_ip(), (*worker)->listen_port()}.ToString()
             << std::endl;
 
-  peer_svc::Worker* w = worker->get();
+  swarm::peer_svc::Worker* w = worker->get();
   std::thread signal_waiter([w, signals] {
-    swarm::WaitForStopSignal(signals);
+    swarm::process::WaitForStopSignal(signals);
     w->Shutdown();
   });
 

@@ -4,9 +4,9 @@
 
 #include <cstring>
 
-#include "common/host_port.h"
+#include "base/host_port.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 std::string PeerEndpoint::ToString() const { return swarm::HostPort(ip, port); }
 
@@ -60,4 +60,4 @@ bool IsWildcardAddress(const std::string& ip) {
   return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr);
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

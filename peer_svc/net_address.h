@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <string>
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 // A swarm peer's address as the coordinator gives it (or as an incoming peer came from).
 struct PeerEndpoint {
@@ -38,6 +38,6 @@ PeerEndpoint EndpointFromSockaddr(const sockaddr_storage& addr);
 // True for 0.0.0.0 and :: (bind to every interface; not an address others can reach).
 bool IsWildcardAddress(const std::string& ip);
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_NET_ADDRESS_H_

@@ -15,10 +15,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "bt/bencode.h"
-#include "common/absl_view.h"
-#include "common/status_macros.h"
+#include "base/absl_view.h"
+#include "base/status_macros.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 using ::swarm::Absl;
@@ -723,4 +723,4 @@ absl::Status PeerConnection::Flush() {
   return absl::OkStatus();
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

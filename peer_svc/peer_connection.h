@@ -60,7 +60,7 @@
 #include "peer_svc/piece_pool.h"
 #include "peer_svc/upload_queue.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class PeerConnection {
  public:
@@ -308,6 +308,6 @@ class PeerConnection {
   absl::Time last_upload_report_;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_PEER_CONNECTION_H_

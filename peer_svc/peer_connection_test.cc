@@ -13,12 +13,12 @@
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
-using ::peer_svc::testing::FakeSeeder;
-using ::peer_svc::testing::MakeTestTorrent;
-using ::peer_svc::testing::TestTorrent;
+using ::swarm::peer_svc::testing::FakeSeeder;
+using ::swarm::peer_svc::testing::MakeTestTorrent;
+using ::swarm::peer_svc::testing::TestTorrent;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -341,4 +341,4 @@ TEST_F(PeerConnectionTest, ConnectionRefused) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 BufferPool::BufferPool(size_t buffer_size, size_t max_idle_bytes)
     : buffer_size_(buffer_size),
@@ -27,4 +27,4 @@ void BufferPool::Put(std::unique_ptr<char[]> buffer) {
   if (idle_.size() < max_idle_) idle_.push_back(std::move(buffer));
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

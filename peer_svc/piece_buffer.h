@@ -20,7 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 // An owned buffer and the length of the piece in it (the buffer may be longer).
 class PieceBuffer {
@@ -58,6 +58,6 @@ class BufferPool {
   std::vector<std::unique_ptr<char[]>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_PIECE_BUFFER_H_

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 bool PiecePool::AddLease(uint32_t piece, absl::Time now) {
   if (piece >= num_pieces_) return false;
@@ -158,4 +158,4 @@ std::vector<uint32_t> PiecePool::TakeOrphans(absl::Time now, absl::Duration grac
   return orphans;
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -31,7 +31,7 @@
 #include "absl/time/time.h"
 #include "bt/bitfield.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class PiecePool {
  public:
@@ -129,6 +129,6 @@ class PiecePool {
   absl::flat_hash_map<PeerKey, Peer> peers_;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_PIECE_POOL_H_

@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 using ::testing::ElementsAre;
@@ -177,4 +177,4 @@ TEST_F(PiecePoolTest, OrphansAfterGrace) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 UploadQueue::UploadQueue(const bt::PieceLayout& layout, const Options& options)
     : layout_(layout), options_(options) {}
@@ -63,4 +63,4 @@ std::optional<UploadQueue::Request> UploadQueue::Pop() {
   return r;
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -28,7 +28,7 @@
 #include "absl/time/time.h"
 #include "bt/piece_layout.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class UploadQueue {
  public:
@@ -110,6 +110,6 @@ class UploadQueue {
   std::string ban_reason_;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_UPLOAD_QUEUE_H_

@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 using ::testing::ElementsAre;
@@ -125,4 +125,4 @@ TEST_F(UploadQueueTest, PersistentBadRequestsGetThePeerBanned) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

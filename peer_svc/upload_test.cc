@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "bt/bitfield.h"
 #include "bt/wire.h"
-#include "common/content_files.h"
+#include "storage/content_files.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -21,15 +21,15 @@
 #include "peer_svc/worker.h"
 #include "proto/coordinator.grpc.pb.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
-namespace cpb = ::swarm::coordinator;
+namespace pb = ::swarm::pb;
 using bt::MessageType;
-using ::peer_svc::testing::FakeCoordinator;
-using ::peer_svc::testing::FakePeer;
-using ::peer_svc::testing::MakeTestTorrent;
-using ::peer_svc::testing::TestTorrent;
+using ::swarm::peer_svc::testing::FakeCoordinator;
+using ::swarm::peer_svc::testing::FakePeer;
+using ::swarm::peer_svc::testing::MakeTestTorrent;
+using ::swarm::peer_svc::testing::TestTorrent;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
@@ -65,7 +65,7 @@ class UploadTest : public ::testing::Test {
     verified.SetAll();
     for (uint32_t p : missing) verified.Clear(p);
     coordinator_ =
-        std::make_unique<FakeCoordinator>(t_, output_dir_, std::vector<cpb::PeerAddress>());
+        std::make_unique<FakeCoordinator>(t_, output_dir_, std::vector<pb::PeerAddress>());
     coordinator_->SetVerified(verified.ToBytes());
     coordinator_->grant_leases = grant_leases;
     grpc::ServerBuilder builder;
@@ -150,7 +150,7 @@ class UploadTest : public ::testing::Test {
   }
 
   void PushVerified(std::vector<uint32_t> pieces) {
-    cpb::CoordinatorMessage m;
+    pb::CoordinatorMessage m;
     m.mutable_pieces_verified()->set_job_id(coordinator_->job_id);
     for (uint32_t p : pieces) m.mutable_pieces_verified()->add_pieces(p);
     ASSERT_TRUE(coordinator_->Push(m));
@@ -177,21 +177,21 @@ TEST_F(UploadTest, ServesEveryBlockToALeecherThatConnects) {
   ASSERT_TRUE(coordinator_->WaitUntil(
       [&](FakeCoordinator& c) {
         if (c.heartbeats.empty()) return false;
-        const cpb::Heartbeat& h = c.heartbeats.back();
+        const pb::Heartbeat& h = c.heartbeats.back();
         return h.uploaded_bytes() == total && h.jobs_size() == 1 &&
                h.jobs(0).uploaded_bytes() == total && h.jobs(0).upload_peers() == 1;
       },
       kWait));
   absl::MutexLock lock(&coordinator_->mu);
-  const cpb::Heartbeat& h = coordinator_->heartbeats.back();
+  const pb::Heartbeat& h = coordinator_->heartbeats.back();
   EXPECT_EQ(h.jobs(0).job_id(), "job-1");
   EXPECT_EQ(h.jobs(0).downloaded_bytes(), 0u);
-  const cpb::Register& reg = coordinator_->registers[0];
+  const pb::Register& reg = coordinator_->registers[0];
   EXPECT_EQ(reg.listen_port(), worker_->listen_port());
   EXPECT_EQ(reg.listen_ip(), "127.0.0.1");
   // A seed asks for peers only.
   ASSERT_FALSE(coordinator_->request_log.empty());
-  for (const cpb::RequestWork& r : coordinator_->request_log) {
+  for (const pb::RequestWork& r : coordinator_->request_log) {
     EXPECT_EQ(r.max_pieces(), 0u);
     EXPECT_GT(r.max_peers(), 0u);
   }
@@ -338,9 +338,9 @@ TEST_F(UploadTest, DialsALeecherGivenByAddPeersAndUploadsToIt) {
   StartWorker();
   absl::StatusOr<std::unique_ptr<FakePeer>> p = FakePeer::Listen("127.0.0.1", num_pieces());
   ASSERT_TRUE(p.ok()) << p.status();
-  cpb::CoordinatorMessage add;
+  pb::CoordinatorMessage add;
   add.mutable_add_peers()->set_job_id(coordinator_->job_id);
-  cpb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
   addr->set_ip("127.0.0.1");
   addr->set_port((*p)->port());
   ASSERT_TRUE(coordinator_->Push(add));
@@ -404,9 +404,9 @@ TEST_F(UploadTest, DownloadsFromAPeerThatConnectsToIt) {
 TEST_F(UploadTest, DiallingItselfBansItsOwnAddress) {
   // Trackers hand a worker its own address among the peers.
   StartWorker();
-  cpb::CoordinatorMessage add;
+  pb::CoordinatorMessage add;
   add.mutable_add_peers()->set_job_id(coordinator_->job_id);
-  cpb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
   addr->set_ip(worker_->listen_ip());
   addr->set_port(worker_->listen_port());
   ASSERT_TRUE(coordinator_->Push(add));
@@ -419,4 +419,4 @@ TEST_F(UploadTest, DiallingItselfBansItsOwnAddress) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -13,16 +13,16 @@
 #include "absl/synchronization/notification.h"
 #include "bt/metainfo.h"
 #include "bt/peer_id.h"
-#include "common/auth_token.h"
-#include "common/content_files.h"
-#include "common/grpc_status.h"
-#include "common/status_macros.h"
+#include "rpc/auth_token.h"
+#include "storage/content_files.h"
+#include "rpc/grpc_status.h"
+#include "base/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
-namespace cpb = ::swarm::coordinator;
+namespace pb = ::swarm::pb;
 
 namespace {
 
@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
         return p->OnIncomingPeer(fd, h, from);
       }));
   w->channel_ = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
-  w->stub_ = cpb::Coordinator::NewStub(w->channel_);
+  w->stub_ = pb::Coordinator::NewStub(w->channel_);
   SWARM_ASSIGN_OR_RETURN(Session session, w->OpenSession(options.connect_timeout));
   {
     absl::MutexLock lock(&w->session_mu_);
@@ -148,8 +148,8 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   }
   s.stream = stub_->Work(s.context.get());
 
-  cpb::WorkerMessage reg;
-  cpb::Register* r = reg.mutable_register_();
+  pb::WorkerMessage reg;
+  pb::Register* r = reg.mutable_register_();
   r->set_auth_token(options_.auth_token);
   r->set_name(options_.name.empty() ? DefaultName() : options_.name);
   r->set_peer_id(std::string(peer_id_.begin(), peer_id_.end()));
@@ -159,7 +159,7 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   // A wildcard is no address to give out: the coordinator uses the one it sees us at.
   r->set_listen_ip(IsWildcardAddress(listener_->ip()) ? "" : listener_->ip());
 
-  cpb::CoordinatorMessage welcome;
+  pb::CoordinatorMessage welcome;
   bool got_welcome = false;
   if (s.stream->Write(reg)) {
     // A coordinator that accepts the stream but never answers must not hang us.
@@ -174,7 +174,7 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
     watchdog.join();
   }
   if (!got_welcome) {
-    const absl::Status status = swarm::FromGrpcStatus(s.stream->Finish());
+    const absl::Status status = swarm::rpc::FromGrpcStatus(s.stream->Finish());
     forget_context();
     if (absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status)) return status;
     return absl::UnavailableError(
@@ -252,12 +252,12 @@ absl::Status Worker::ReadSession() {
     stream = session_.stream.get();
   }
   // Only this thread replaces the session, so `stream` stays valid while it reads.
-  cpb::CoordinatorMessage m;
+  pb::CoordinatorMessage m;
   while (stream->Read(&m)) Dispatch(m);
   absl::MutexLock lock(&session_mu_);
   // Under session_mu_: no Write is in progress, and none follows (alive = false).
   session_.alive = false;
-  absl::Status status = swarm::FromGrpcStatus(stream->Finish());
+  absl::Status status = swarm::rpc::FromGrpcStatus(stream->Finish());
   {
     absl::MutexLock cancel_lock(&cancel_mu_);
     if (current_context_ == session_.context.get()) current_context_ = nullptr;
@@ -266,31 +266,31 @@ absl::Status Worker::ReadSession() {
   return status;
 }
 
-void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
+void Worker::Dispatch(const pb::CoordinatorMessage& m) {
   std::string job_id;
   switch (m.kind_case()) {
-    case cpb::CoordinatorMessage::kStartJob:
+    case pb::CoordinatorMessage::kStartJob:
       StartJob(m.start_job());
       return;
-    case cpb::CoordinatorMessage::kAddPeers:
+    case pb::CoordinatorMessage::kAddPeers:
       job_id = m.add_peers().job_id();
       break;
-    case cpb::CoordinatorMessage::kGrantLeases:
+    case pb::CoordinatorMessage::kGrantLeases:
       job_id = m.grant_leases().job_id();
       break;
-    case cpb::CoordinatorMessage::kRevokeLeases:
+    case pb::CoordinatorMessage::kRevokeLeases:
       job_id = m.revoke_leases().job_id();
       break;
-    case cpb::CoordinatorMessage::kStopJob:
+    case pb::CoordinatorMessage::kStopJob:
       job_id = m.stop_job().job_id();
       break;
-    case cpb::CoordinatorMessage::kPiecesVerified:
+    case pb::CoordinatorMessage::kPiecesVerified:
       job_id = m.pieces_verified().job_id();
       break;
     default:
       return;  // a second Welcome, or a kind newer than this worker: nothing to do
   }
-  std::shared_ptr<Job> job;
+  std::shared_ptr<WorkerJob> job;
   std::string failed_why;
   {
     absl::MutexLock lock(&mu_);
@@ -298,7 +298,7 @@ void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
     if (it != jobs_.end()) job = it->second;
     auto f = failed_jobs_.find(job_id);
     failed_why = f != failed_jobs_.end() ? f->second : "job not started on this worker";
-    if (m.kind_case() == cpb::CoordinatorMessage::kStopJob) {
+    if (m.kind_case() == pb::CoordinatorMessage::kStopJob) {
       jobs_.erase(job_id);
       failed_jobs_.erase(job_id);
     }
@@ -308,19 +308,19 @@ void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
     return;
   }
   switch (m.kind_case()) {
-    case cpb::CoordinatorMessage::kAddPeers:
+    case pb::CoordinatorMessage::kAddPeers:
       job->AddPeers(m.add_peers());
       break;
-    case cpb::CoordinatorMessage::kGrantLeases:
+    case pb::CoordinatorMessage::kGrantLeases:
       job->GrantLeases(m.grant_leases());
       break;
-    case cpb::CoordinatorMessage::kRevokeLeases:
+    case pb::CoordinatorMessage::kRevokeLeases:
       job->RevokeLeases(m.revoke_leases());
       break;
-    case cpb::CoordinatorMessage::kPiecesVerified:
+    case pb::CoordinatorMessage::kPiecesVerified:
       job->PiecesVerified(m.pieces_verified());
       break;
-    case cpb::CoordinatorMessage::kStopJob:
+    case pb::CoordinatorMessage::kStopJob:
       job->Stop();
       Log(absl::StrCat("job ", job_id, " stopped"));
       break;
@@ -329,23 +329,23 @@ void Worker::Dispatch(const cpb::CoordinatorMessage& m) {
   }
 }
 
-void Worker::RefuseWork(const std::string& job_id, const cpb::CoordinatorMessage& m,
+void Worker::RefuseWork(const std::string& job_id, const pb::CoordinatorMessage& m,
                         const std::string& why) {
   if (m.has_grant_leases()) {
-    for (const cpb::Lease& l : m.grant_leases().leases()) {
-      cpb::WorkerMessage out;
-      cpb::PieceFailed* f = out.mutable_piece_failed();
+    for (const pb::Lease& l : m.grant_leases().leases()) {
+      pb::WorkerMessage out;
+      pb::PieceFailed* f = out.mutable_piece_failed();
       f->set_job_id(job_id);
       f->set_piece(l.piece());
       // The only failure kind that says "this worker cannot use its output files".
-      f->set_reason(cpb::WRITE_ERROR);
+      f->set_reason(pb::WRITE_ERROR);
       f->set_detail(why);
       Send(std::move(out));
     }
   } else if (m.has_add_peers()) {
-    for (const cpb::PeerAddress& p : m.add_peers().peers()) {
-      cpb::WorkerMessage out;
-      cpb::PeerClosed* c = out.mutable_peer_closed();
+    for (const pb::PeerAddress& p : m.add_peers().peers()) {
+      pb::WorkerMessage out;
+      pb::PeerClosed* c = out.mutable_peer_closed();
       c->set_job_id(job_id);
       *c->mutable_peer() = p;
       c->set_reason(why);
@@ -354,19 +354,19 @@ void Worker::RefuseWork(const std::string& job_id, const cpb::CoordinatorMessage
   }
 }
 
-void Worker::StartJob(const cpb::StartJob& start) {
+void Worker::StartJob(const pb::StartJob& start) {
   const std::string& id = start.job_id();
   {
     absl::MutexLock lock(&mu_);
     if (jobs_.contains(id)) return;
     failed_jobs_.erase(id);
   }
-  auto open = [&]() -> absl::StatusOr<std::shared_ptr<Job>> {
+  auto open = [&]() -> absl::StatusOr<std::shared_ptr<WorkerJob>> {
     SWARM_ASSIGN_OR_RETURN(std::string torrent, FetchTorrent(id, start.torrent_size()));
     SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(torrent));
     SWARM_ASSIGN_OR_RETURN(
-        std::unique_ptr<swarm::ContentFiles> files,
-        swarm::ContentFiles::Open(metainfo, start.output_dir(), swarm::ContentMode::kOpenExisting));
+        std::unique_ptr<swarm::storage::ContentFiles> files,
+        swarm::storage::ContentFiles::Open(metainfo, start.output_dir(), swarm::storage::ContentMode::kOpenExisting));
     // Empty: nothing verified yet (or a coordinator that does not say).
     bt::Bitfield verified(metainfo.num_pieces());
     if (!start.verified().empty()) {
@@ -378,7 +378,7 @@ void Worker::StartJob(const cpb::StartJob& start) {
       }
       verified = *std::move(v);
     }
-    Job::Options jo = options_.job;
+    WorkerJob::Options jo = options_.job;
     jo.job_id = id;
     jo.connection = options_.connection;
     jo.connection.peer_id = peer_id_;
@@ -386,11 +386,11 @@ void Worker::StartJob(const cpb::StartJob& start) {
     jo.connection.listen_port = listener_->port();
     jo.downloaded_bytes = &downloaded_bytes_;
     jo.uploaded_bytes = &uploaded_bytes_;
-    return std::make_shared<Job>(
+    return std::make_shared<WorkerJob>(
         jo, std::move(metainfo), std::move(files), verified,
-        [this](cpb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
+        [this](pb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
   };
-  absl::StatusOr<std::shared_ptr<Job>> job = open();
+  absl::StatusOr<std::shared_ptr<WorkerJob>> job = open();
   // Asked before taking mu_: the job's lock comes first in the lock order (its `send`).
   const bool seeding = job.ok() && (*job)->seeding();
   absl::MutexLock lock(&mu_);
@@ -416,12 +416,12 @@ absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(absl::ToInt64Milliseconds(kFetchTimeout)));
-    swarm::AttachAuthToken(options_.auth_token, &ctx);
-    cpb::FetchTorrentRequest req;
+    swarm::rpc::AttachAuthToken(options_.auth_token, &ctx);
+    pb::FetchTorrentRequest req;
     req.set_job_id(job_id);
     req.set_offset(out.size());
-    cpb::FetchTorrentResponse resp;
-    const absl::Status status = swarm::FromGrpcStatus(stub_->FetchTorrent(&ctx, req, &resp));
+    pb::FetchTorrentResponse resp;
+    const absl::Status status = swarm::rpc::FromGrpcStatus(stub_->FetchTorrent(&ctx, req, &resp));
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat("FetchTorrent: ", status.message()));
     }
@@ -452,7 +452,7 @@ bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEn
     (void)!send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     return false;
   }
-  std::vector<std::shared_ptr<Job>> jobs;
+  std::vector<std::shared_ptr<WorkerJob>> jobs;
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return false;
@@ -471,7 +471,7 @@ bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEn
 }
 
 void Worker::StopAllJobs() {
-  std::vector<std::shared_ptr<Job>> jobs;
+  std::vector<std::shared_ptr<WorkerJob>> jobs;
   {
     absl::MutexLock lock(&mu_);
     for (auto& [id, job] : jobs_) jobs.push_back(job);
@@ -484,7 +484,7 @@ void Worker::StopAllJobs() {
 // ---------------------------------------------------------------------------------------------
 // Control loop: the only writer of the stream
 
-void Worker::Send(cpb::WorkerMessage m) {
+void Worker::Send(pb::WorkerMessage m) {
   absl::MutexLock lock(&mu_);
   outbox_.push_back(std::move(m));
 }
@@ -501,8 +501,8 @@ void Worker::ControlLoop() {
     return shutting_down_ || poked_ || !outbox_.empty();
   };
   while (true) {
-    std::vector<std::shared_ptr<Job>> jobs;
-    std::deque<cpb::WorkerMessage> batch;
+    std::vector<std::shared_ptr<WorkerJob>> jobs;
+    std::deque<pb::WorkerMessage> batch;
     {
       absl::MutexLock lock(&mu_);
       const absl::Time now = absl::Now();
@@ -527,8 +527,8 @@ void Worker::ControlLoop() {
       heartbeat_interval = session_.heartbeat_interval;
     }
     if (now >= next_heartbeat) {
-      cpb::WorkerMessage m;
-      cpb::Heartbeat* hb = m.mutable_heartbeat();
+      pb::WorkerMessage m;
+      pb::Heartbeat* hb = m.mutable_heartbeat();
       for (const auto& job : jobs) job->TakeProgress(hb);
       hb->set_downloaded_bytes(downloaded_bytes_.load(std::memory_order_relaxed));
       hb->set_uploaded_bytes(uploaded_bytes_.load(std::memory_order_relaxed));
@@ -552,4 +552,4 @@ void Worker::ControlLoop() {
   }
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -34,12 +34,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bt/wire.h"
-#include "peer_svc/job.h"
+#include "peer_svc/worker_job.h"
 #include "peer_svc/listener.h"
 #include "peer_svc/peer_connection.h"
 #include "proto/coordinator.grpc.pb.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
 class Worker {
  public:
@@ -71,8 +71,8 @@ class Worker {
     absl::Duration reconnect_timeout = absl::Seconds(2);
     // Template for peer connections (timeouts, pipeline); per-peer fields are filled in.
     PeerConnection::Options connection;
-    // Job tuning (RequestWork pacing, endgame, orphans); job_id is filled in.
-    Job::Options job;
+    // WorkerJob tuning (RequestWork pacing, endgame, orphans); job_id is filled in.
+    WorkerJob::Options job;
     // Log jobs and session events to stderr.
     bool verbose = true;
   };
@@ -97,8 +97,8 @@ class Worker {
   void Shutdown();
 
  private:
-  using Stream = grpc::ClientReaderWriter<swarm::coordinator::WorkerMessage,
-                                          swarm::coordinator::CoordinatorMessage>;
+  using Stream = grpc::ClientReaderWriter<swarm::pb::WorkerMessage,
+                                          swarm::pb::CoordinatorMessage>;
   struct Session {
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<Stream> stream;
@@ -114,17 +114,17 @@ class Worker {
   void ReaderLoop();
   // Returns the status the stream ended with.
   absl::Status ReadSession();
-  void Dispatch(const swarm::coordinator::CoordinatorMessage& m);
-  void StartJob(const swarm::coordinator::StartJob& start);
+  void Dispatch(const swarm::pb::CoordinatorMessage& m);
+  void StartJob(const swarm::pb::StartJob& start);
   absl::StatusOr<std::string> FetchTorrent(const std::string& job_id, uint64_t size);
   // Answers leases / peers given for a job this worker cannot serve, so they are not stuck.
-  void RefuseWork(const std::string& job_id, const swarm::coordinator::CoordinatorMessage& m,
+  void RefuseWork(const std::string& job_id, const swarm::pb::CoordinatorMessage& m,
                   const std::string& why);
   void StopAllJobs();
   // The Listener's handler: hands an incoming peer to the job with its info-hash.
   bool OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote);
   void ControlLoop();
-  void Send(swarm::coordinator::WorkerMessage m);
+  void Send(swarm::pb::WorkerMessage m);
   void Poke();
   void Log(const std::string& line) const;
   void Finish(const absl::Status& status);
@@ -132,7 +132,7 @@ class Worker {
   const Options options_;
   std::array<uint8_t, 20> peer_id_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<swarm::coordinator::Coordinator::Stub> stub_;
+  std::unique_ptr<swarm::pb::Coordinator::Stub> stub_;
   std::atomic<uint64_t> downloaded_bytes_{0};
   std::atomic<uint64_t> uploaded_bytes_{0};
   // Started before the session (its port goes into Register), stopped first at Shutdown.
@@ -152,9 +152,9 @@ class Worker {
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
-  std::deque<swarm::coordinator::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<swarm::pb::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
-  absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::shared_ptr<WorkerJob>> jobs_ ABSL_GUARDED_BY(mu_);
   // Jobs this worker could not start, and why.
   absl::flat_hash_map<std::string, std::string> failed_jobs_ ABSL_GUARDED_BY(mu_);
 
@@ -162,6 +162,6 @@ class Worker {
   std::thread control_;
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
 #endif  // SWARM_PEER_SVC_WORKER_H_

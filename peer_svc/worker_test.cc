@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/content_files.h"
+#include "storage/content_files.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -18,18 +18,18 @@
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "proto/coordinator.grpc.pb.h"
-#include "tests/testing/files.h"
+#include "base/testing/files.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 namespace {
 
 using ::swarm::testing::ReadWholeFile;
 
-namespace cpb = ::swarm::coordinator;
-using ::peer_svc::testing::FakeCoordinator;
-using ::peer_svc::testing::FakeSeeder;
-using ::peer_svc::testing::MakeTestTorrent;
-using ::peer_svc::testing::TestTorrent;
+namespace pb = ::swarm::pb;
+using ::swarm::peer_svc::testing::FakeCoordinator;
+using ::swarm::peer_svc::testing::FakeSeeder;
+using ::swarm::peer_svc::testing::MakeTestTorrent;
+using ::swarm::peer_svc::testing::TestTorrent;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(60);
@@ -42,14 +42,14 @@ class WorkerTest : public ::testing::Test {
     mkdir(output_dir_.c_str(), 0755);
     // The coordinator lays the files out before leasing; the worker opens them as they are.
     ASSERT_TRUE(
-        swarm::ContentFiles::Open(t_.metainfo, output_dir_, swarm::ContentMode::kCreate).ok());
+        swarm::storage::ContentFiles::Open(t_.metainfo, output_dir_, swarm::storage::ContentMode::kCreate).ok());
   }
 
   // Gives the seeders' addresses out in this order, one per RequestWork.
   void StartCoordinator(std::vector<const FakeSeeder*> seeders) {
-    std::vector<cpb::PeerAddress> peers;
+    std::vector<pb::PeerAddress> peers;
     for (const FakeSeeder* s : seeders) {
-      cpb::PeerAddress& addr = peers.emplace_back();
+      pb::PeerAddress& addr = peers.emplace_back();
       addr.set_ip(s->ip());
       addr.set_port(s->port());
     }
@@ -96,7 +96,7 @@ TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
 
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->registers.size(), 1u);
-  const cpb::Register& reg = coordinator_->registers[0];
+  const pb::Register& reg = coordinator_->registers[0];
   EXPECT_EQ(reg.peer_id().size(), 20u);
   EXPECT_EQ(reg.peer_id().substr(0, 8), "-SW0001-");
   EXPECT_EQ(reg.name(), "test-worker");
@@ -105,7 +105,7 @@ TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
   EXPECT_EQ(reg.listen_port(), (*worker)->listen_port());
   EXPECT_EQ(reg.listen_ip(), "127.0.0.1");
   EXPECT_EQ(reg.max_peers(), 50u);
-  for (const cpb::PieceDone& d : coordinator_->dones) {
+  for (const pb::PieceDone& d : coordinator_->dones) {
     EXPECT_EQ(d.job_id(), "job-1");
     EXPECT_EQ(d.peer().ip(), "127.0.0.1");
     EXPECT_EQ(d.peer().port(), seeder.port());
@@ -132,9 +132,9 @@ TEST_F(WorkerTest, HashFailureIsReportedAndThePieceFetchedAgain) {
   EXPECT_EQ(ReadWholeFile(output_dir_ + "/payload.bin"), t_.content);
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->failures.size(), 1u);
-  const cpb::PieceFailed& f = coordinator_->failures[0];
+  const pb::PieceFailed& f = coordinator_->failures[0];
   EXPECT_EQ(f.piece(), 5u);
-  EXPECT_EQ(f.reason(), cpb::HASH_MISMATCH);
+  EXPECT_EQ(f.reason(), pb::HASH_MISMATCH);
   EXPECT_EQ(f.peer().port(), seeder.port());
 }
 
@@ -148,7 +148,7 @@ TEST_F(WorkerTest, HeartbeatsCarryLeaseProgress) {
   ASSERT_TRUE(worker.ok()) << worker.status();
   // Progress is reported as it comes: a heartbeat may catch piece 0 or 1 half done. The one
   // to wait for shows piece 1 as far as the seeder went, once piece 0 is reported done.
-  auto half_of_piece_1 = [](const cpb::Heartbeat& h) {
+  auto half_of_piece_1 = [](const pb::Heartbeat& h) {
     for (const auto& p : h.progress()) {
       if (p.piece() == 1 && p.bytes_received() == 2 * 16384) return true;
     }
@@ -162,7 +162,7 @@ TEST_F(WorkerTest, HeartbeatsCarryLeaseProgress) {
       kWait));
   (*worker)->Shutdown();
   absl::MutexLock lock(&coordinator_->mu);
-  for (const cpb::Heartbeat& h : coordinator_->heartbeats) {
+  for (const pb::Heartbeat& h : coordinator_->heartbeats) {
     for (const auto& p : h.progress()) EXPECT_EQ(p.job_id(), "job-1");
     if (half_of_piece_1(h)) {
       EXPECT_GE(h.downloaded_bytes(), 6u * 16384) << "piece 0 and half of piece 1 arrived";
@@ -201,14 +201,14 @@ TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
       << "the slow peer's copies were cancelled";
   (*worker)->Shutdown();
   absl::MutexLock lock(&coordinator_->mu);
-  for (const cpb::PeerClosed& c : coordinator_->closed) {
+  for (const pb::PeerClosed& c : coordinator_->closed) {
     // Once the worker has every piece it leaves the seeders (two seeds have nothing to
     // trade); no peer is dropped for being slow.
     EXPECT_THAT(c.reason(), HasSubstr("nothing to trade")) << "nobody was dropped";
     EXPECT_FALSE(c.banned());
   }
   EXPECT_EQ(coordinator_->duplicate_dones, 0);
-  for (const cpb::PieceDone& d : coordinator_->dones) {
+  for (const pb::PieceDone& d : coordinator_->dones) {
     EXPECT_EQ(d.peer().port(), fast.port()) << "the slow peer never finishes a piece";
   }
 }
@@ -233,14 +233,14 @@ TEST_F(WorkerTest, LostPeerIsReportedAndItsPiecesHandedBack) {
   (*worker)->Shutdown();
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->closed.size(), 1u);
-  const cpb::PeerClosed& closed = coordinator_->closed[0];
+  const pb::PeerClosed& closed = coordinator_->closed[0];
   EXPECT_EQ(closed.peer().port(), seeder.port());
   EXPECT_FALSE(closed.banned());
   EXPECT_THAT(closed.reason(), HasSubstr("peer closed the connection"));
   EXPECT_THAT(closed.reason(), HasSubstr("(peer id SSSSSSSS...)"));
   EXPECT_THAT(coordinator_->done, ::testing::ElementsAre(0));
-  for (const cpb::PieceFailed& f : coordinator_->failures) {
-    EXPECT_EQ(f.reason(), cpb::ABANDONED) << f.DebugString();
+  for (const pb::PieceFailed& f : coordinator_->failures) {
+    EXPECT_EQ(f.reason(), pb::ABANDONED) << f.DebugString();
   }
 }
 
@@ -310,4 +310,4 @@ TEST_F(WorkerTest, GivesUpWhenTheCoordinatorIsGone) {
 }
 
 }  // namespace
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

@@ -11,14 +11,14 @@
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/tracker.grpc.pb.h"
-#include "common/opentracker.h"
-#include "common/ports.h"
+#include "process/opentracker.h"
+#include "process/ports.h"
 #include "tracker_svc/tracker_server.h"
 
 namespace {
 
-namespace pb = ::swarm::tracker;
-using swarm::Opentracker;
+namespace pb = ::swarm::pb;
+using swarm::process::Opentracker;
 
 std::string RandomHash() {
   absl::BitGen gen;
@@ -36,7 +36,7 @@ class TrackerSvcOpentrackerTest : public ::testing::Test {
     ASSERT_TRUE(tracker.ok()) << tracker.status();
     tracker_ = *std::move(tracker);
 
-    auto server = tracker_svc::TrackerServer::Start({});
+    auto server = swarm::tracker_svc::TrackerServer::Start({});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = pb::TrackerQuery::NewStub(grpc::CreateChannel(
@@ -117,7 +117,7 @@ class TrackerSvcOpentrackerTest : public ::testing::Test {
   std::string http_hash_;
   std::string udp_hash_;
   std::unique_ptr<Opentracker> tracker_;
-  std::unique_ptr<tracker_svc::TrackerServer> server_;
+  std::unique_ptr<swarm::tracker_svc::TrackerServer> server_;
   std::unique_ptr<pb::TrackerQuery::Stub> stub_;
 };
 
@@ -150,8 +150,8 @@ TEST_F(TrackerSvcOpentrackerTest, UnlistedTorrentIsRefused) {
 
 TEST_F(TrackerSvcOpentrackerTest, DeadTrackersInEarlierTiersAreSkipped) {
   // A UDP port and an HTTP port where nothing listens, then the real tracker.
-  auto dead_udp = swarm::PickUnusedPort(SOCK_DGRAM);
-  auto dead_tcp = swarm::PickUnusedPort(SOCK_STREAM);
+  auto dead_udp = swarm::process::PickUnusedPort(SOCK_DGRAM);
+  auto dead_tcp = swarm::process::PickUnusedPort(SOCK_STREAM);
   ASSERT_TRUE(dead_udp.ok() && dead_tcp.ok());
   const std::vector<std::string> urls = {
       absl::StrCat("udp://127.0.0.1:", *dead_udp, "/announce"),

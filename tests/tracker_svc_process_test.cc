@@ -13,14 +13,14 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 #include "proto/tracker.grpc.pb.h"
 #include "tests/testing/health_check.h"
-#include "common/opentracker.h"
+#include "process/opentracker.h"
 
 namespace {
 
-namespace pb = ::swarm::tracker;
+namespace pb = ::swarm::pb;
 const absl::Duration kTimeout = absl::Seconds(30);
 
 std::string BinaryPath() {
@@ -30,10 +30,10 @@ std::string BinaryPath() {
 
 TEST(TrackerSvcProcessTest, ServesAnnouncesAndStopsOnSigterm) {
   const std::string info_hash(20, '\x5a');
-  auto tracker = swarm::Opentracker::Start({.info_hashes = {info_hash}});
+  auto tracker = swarm::process::Opentracker::Start({.info_hashes = {info_hash}});
   ASSERT_TRUE(tracker.ok()) << tracker.status();
 
-  auto child = swarm::Subprocess::Start({BinaryPath(), "--listen=127.0.0.1:0"});
+  auto child = swarm::process::Subprocess::Start({BinaryPath(), "--listen=127.0.0.1:0"});
   ASSERT_TRUE(child.ok()) << child.status();
   auto line = (*child)->ReadLineMatching("listening on", kTimeout);
   ASSERT_TRUE(line.ok()) << line.status();
@@ -71,7 +71,7 @@ TEST(TrackerSvcProcessTest, ServesAnnouncesAndStopsOnSigterm) {
 }
 
 TEST(TrackerSvcProcessTest, BadListenAddressExitsNonZero) {
-  auto child = swarm::Subprocess::Start({BinaryPath(), "--listen=nonsense"},
+  auto child = swarm::process::Subprocess::Start({BinaryPath(), "--listen=nonsense"},
                                         {.capture_stdout = false, .quiet_stderr = true});
   ASSERT_TRUE(child.ok()) << child.status();
   std::optional<int> status = (*child)->Wait(kTimeout);

@@ -7,9 +7,9 @@
 #include "absl/strings/str_join.h"
 #include "bt/tracker/http_url.h"
 #include "bt/tracker/tracker_url.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 using bt::tracker::AnnounceParams;
@@ -179,4 +179,4 @@ absl::StatusOr<Announcer::ScrapeResult> Announcer::Scrape(
   return ScrapeResult{*std::move(walk.result), walk.url};
 }
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -27,7 +27,7 @@
 #include "tracker_svc/tier_order.h"
 #include "tracker_svc/udp_client.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 
 class Announcer {
  public:
@@ -82,6 +82,6 @@ class Announcer {
   TierOrder tier_order_;
 };
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc
 
 #endif  // SWARM_TRACKER_SVC_ANNOUNCER_H_

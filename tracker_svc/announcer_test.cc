@@ -9,7 +9,7 @@
 #include "tracker_svc/testing/fake_http_tracker.h"
 #include "tracker_svc/testing/fake_udp_tracker.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 using bt::tracker::AnnounceParams;
@@ -162,4 +162,4 @@ TEST(AnnouncerTest, HttpScrape) {
 }
 
 }  // namespace
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

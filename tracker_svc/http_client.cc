@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 struct Transfer {
@@ -112,4 +112,4 @@ absl::StatusOr<HttpResult> HttpClient::Get(const std::string& url, absl::Time de
   return result;
 }
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

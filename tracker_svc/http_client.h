@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 
 struct HttpResult {
   long status_code = 0;  // the final answer's, after redirects
@@ -50,6 +50,6 @@ class HttpClient {
   Options options_;
 };
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc
 
 #endif  // SWARM_TRACKER_SVC_HTTP_CLIENT_H_

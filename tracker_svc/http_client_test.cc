@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "tracker_svc/testing/fake_http_tracker.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 using testing::FakeHttpTracker;
@@ -130,4 +130,4 @@ TEST(HttpClientTest, Cancellation) {
 }
 
 }  // namespace
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -13,7 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
-#include "common/stop_signals.h"
+#include "process/stop_signals.h"
 #include "tracker_svc/tracker_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage);
   absl::ParseCommandLine(argc, argv);
 
-  const sigset_t stop_signals = swarm::BlockStopSignals();
+  const sigset_t stop_signals = swarm::process::BlockStopSignals();
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const size_t colon = listen.rfind(':');
@@ -36,9 +36,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tracker_svc: --listen must be host:port, got \"%s\"\n", listen.c_str());
     return 2;
   }
-  tracker_svc::TrackerServer::Options options;
+  swarm::tracker_svc::TrackerServer::Options options;
   options.listen_address = listen;
-  auto server = tracker_svc::TrackerServer::Start(options);
+  auto server = swarm::tracker_svc::TrackerServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "tracker_svc: %s\n", server.status().ToString().c_str());
     return 1;
@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
               (*server)->port());
   std::fflush(stdout);
 
-  const int signal_number = swarm::WaitForStopSignal(stop_signals);
+  const int signal_number = swarm::process::WaitForStopSignal(stop_signals);
   std::fprintf(stderr, "tracker_svc: got %s, shutting down\n", strsignal(signal_number));
   (*server)->Shutdown();
   return 0;

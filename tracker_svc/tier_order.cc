@@ -4,7 +4,7 @@
 
 #include "absl/container/flat_hash_set.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 TierOrder::Tiers Clean(const TierOrder::Tiers& tiers) {
@@ -58,4 +58,4 @@ void TierOrder::MoveToFront(const std::string& key, const std::string& url) {
   }
 }
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

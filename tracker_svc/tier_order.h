@@ -20,7 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 
 class TierOrder {
  public:
@@ -55,6 +55,6 @@ class TierOrder {
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc
 
 #endif  // SWARM_TRACKER_SVC_TIER_ORDER_H_

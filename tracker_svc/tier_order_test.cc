@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 TierOrder::Options Seeded(size_t max_torrents = 100) {
@@ -89,4 +89,4 @@ TEST(TierOrderTest, ForgetsOldestTorrentsBeyondTheLimit) {
 }
 
 }  // namespace
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -6,20 +6,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/grpc_status.h"
-#include "common/status_macros.h"
+#include "rpc/grpc_status.h"
+#include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/tracker.grpc.pb.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
-namespace pb = ::swarm::tracker;
+namespace pb = ::swarm::pb;
 using bt::tracker::AnnounceEvent;
 using bt::tracker::AnnounceParams;
 
-constexpr char kServiceName[] = "swarm.tracker.TrackerQuery";
+constexpr char kServiceName[] = "swarm.pb.TrackerQuery";
 // Most tracker URLs in one request (announce-lists in the wild hold a few dozen).
 constexpr int kMaxUrls = 200;
 // Our answer must reach the caller before its own deadline fires.
@@ -93,12 +93,12 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
 
   grpc::Status Announce(grpc::ServerContext* context, const pb::AnnounceRequest* request,
                         pb::AnnounceResponse* response) override {
-    return swarm::ToGrpcStatus(DoAnnounce(context, *request, response));
+    return swarm::rpc::ToGrpcStatus(DoAnnounce(context, *request, response));
   }
 
   grpc::Status Scrape(grpc::ServerContext* context, const pb::ScrapeRequest* request,
                       pb::ScrapeResponse* response) override {
-    return swarm::ToGrpcStatus(DoScrape(context, *request, response));
+    return swarm::rpc::ToGrpcStatus(DoScrape(context, *request, response));
   }
 
  private:
@@ -209,4 +209,4 @@ void TrackerServer::Shutdown() {
   server_->Wait();
 }
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -1,6 +1,6 @@
 // The TrackerQuery gRPC service (proto/tracker.proto) as a library: Start() binds, serves on
 // gRPC's thread pool (many concurrent calls, each bounded by its own time budget and gRPC
-// deadline), and answers the standard gRPC health check ("" and "swarm.tracker.TrackerQuery").
+// deadline), and answers the standard gRPC health check ("" and "swarm.pb.TrackerQuery").
 // A thin adapter over Announcer: converts messages, validates requests, picks deadlines.
 //
 //   tracker_svc::TrackerServer::Options options;
@@ -22,7 +22,7 @@
 #include "grpcpp/server.h"
 #include "tracker_svc/announcer.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 
 class TrackerServer {
  public:
@@ -65,6 +65,6 @@ class TrackerServer {
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc
 
 #endif  // SWARM_TRACKER_SVC_TRACKER_SERVER_H_

@@ -19,10 +19,10 @@
 #include "tracker_svc/testing/fake_http_tracker.h"
 #include "tracker_svc/testing/fake_udp_tracker.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
-namespace pb = ::swarm::tracker;
+namespace pb = ::swarm::pb;
 using testing::FakeHttpTracker;
 using testing::FakeUdpTracker;
 
@@ -360,7 +360,7 @@ TEST_F(TrackerServerTest, HealthCheckServes) {
   ASSERT_TRUE(overall.ok()) << overall.status();
   EXPECT_EQ(*overall, swarm::testing::HealthStatus::kServing);
   auto service =
-      swarm::testing::CheckHealth(channel_, "swarm.tracker.TrackerQuery", absl::Seconds(10));
+      swarm::testing::CheckHealth(channel_, "swarm.pb.TrackerQuery", absl::Seconds(10));
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_EQ(*service, swarm::testing::HealthStatus::kServing);
 }
@@ -394,4 +394,4 @@ TEST(TrackerServerStartTest, BadListenAddressFails) {
 }
 
 }  // namespace
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -17,9 +17,9 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "bt/tracker/udp_packet.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 using bt::tracker::IpFamily;
@@ -354,4 +354,4 @@ void UdpTrackerClient::ForgetConnectionId(const std::string& endpoint) {
   connection_ids_.erase(endpoint);
 }
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -27,7 +27,7 @@
 #include "bt/tracker/announce.h"
 #include "bt/tracker/tracker_url.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 
 class UdpTrackerClient {
  public:
@@ -74,6 +74,6 @@ class UdpTrackerClient {
   absl::flat_hash_map<std::string, CachedId> connection_ids_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc
 
 #endif  // SWARM_TRACKER_SVC_UDP_CLIENT_H_

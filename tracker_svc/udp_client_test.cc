@@ -9,7 +9,7 @@
 #include "gtest/gtest.h"
 #include "tracker_svc/testing/fake_udp_tracker.h"
 
-namespace tracker_svc {
+namespace swarm::tracker_svc {
 namespace {
 
 using bt::tracker::AnnounceParams;
@@ -272,4 +272,4 @@ TEST(UdpClientTest, UnresolvableName) {
 }
 
 }  // namespace
-}  // namespace tracker_svc
+}  // namespace swarm::tracker_svc

@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "bt/utf8.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 // Tracker ids are opaque, but nothing legitimate is this large; it is echoed into URLs.
@@ -146,4 +146,4 @@ std::string SanitizeTrackerText(std::string_view text, size_t max_bytes) {
   return out;
 }
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 
 // Length of an info-hash and of a peer id.
 inline constexpr size_t kHashSize = 20;
@@ -125,6 +125,6 @@ std::string IpAddressToText(std::string_view bytes);
 // result is cut to `max_bytes` (with "..." appended when cut).
 std::string SanitizeTrackerText(std::string_view text, size_t max_bytes = 512);
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker
 
 #endif  // SWARM_BT_TRACKER_ANNOUNCE_H_

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using std::string_literals::operator""s;
@@ -130,4 +130,4 @@ TEST(SanitizeTrackerTextTest, CutsAtSequenceBoundary) {
 }
 
 }  // namespace
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

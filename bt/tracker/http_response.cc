@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "bt/bencode.h"
-#include "common/absl_view.h"
-#include "common/status_macros.h"
+#include "base/absl_view.h"
+#include "base/status_macros.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using ::swarm::Absl;
@@ -201,4 +201,4 @@ absl::StatusOr<std::vector<ScrapeCounts>> ParseScrapeResponse(std::string_view b
   return out;
 }
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

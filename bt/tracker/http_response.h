@@ -18,7 +18,7 @@
 #include "absl/status/statusor.h"
 #include "bt/tracker/announce.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 
 struct HttpResponseLimits {
   // Largest body parsed; the HTTP client also caps what it downloads.
@@ -44,6 +44,6 @@ absl::StatusOr<AnnounceReply> ParseAnnounceResponse(
 absl::StatusOr<std::vector<ScrapeCounts>> ParseScrapeResponse(
     std::string_view body, const HttpResponseLimits& limits = HttpResponseLimits());
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker
 
 #endif  // SWARM_BT_TRACKER_HTTP_RESPONSE_H_

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using std::string_literals::operator""s;
@@ -228,4 +228,4 @@ TEST(ParseScrapeResponseTest, Errors) {
 }
 
 }  // namespace
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

@@ -5,10 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bt/tracker/tracker_url.h"
-#include "common/absl_view.h"
-#include "common/status_macros.h"
+#include "base/absl_view.h"
+#include "base/status_macros.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using ::swarm::Absl;
@@ -109,4 +109,4 @@ absl::StatusOr<std::string> BuildScrapeUrl(std::string_view announce_url,
   return AppendQuery(scrape_url, query);
 }
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

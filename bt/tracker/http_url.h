@@ -17,7 +17,7 @@
 #include "absl/status/statusor.h"
 #include "bt/tracker/announce.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 
 // %XX-encodes (upper-case hex) every byte outside A-Z a-z 0-9 - . _ ~.
 std::string PercentEncode(std::string_view bytes);
@@ -38,6 +38,6 @@ absl::StatusOr<std::string> ScrapeUrlFor(std::string_view announce_url);
 absl::StatusOr<std::string> BuildScrapeUrl(std::string_view announce_url,
                                            const std::vector<std::string>& info_hashes);
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker
 
 #endif  // SWARM_BT_TRACKER_HTTP_URL_H_

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using std::string_literals::operator""s;
@@ -113,4 +113,4 @@ TEST(ScrapeUrlTest, Hashes) {
 }
 
 }  // namespace
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

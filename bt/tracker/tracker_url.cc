@@ -4,9 +4,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bt/tracker/announce.h"
-#include "common/absl_view.h"
+#include "base/absl_view.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using ::swarm::Absl;
@@ -96,4 +96,4 @@ absl::StatusOr<TrackerUrl> ParseTrackerUrl(std::string_view url) {
   return out;
 }
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

@@ -16,7 +16,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 
 // Longest tracker URL accepted.
 inline constexpr size_t kMaxTrackerUrlBytes = 2048;
@@ -34,6 +34,6 @@ struct TrackerUrl {
 // udp:// URL. Scheme matching is case-insensitive. User info ("user@") is refused.
 absl::StatusOr<TrackerUrl> ParseTrackerUrl(std::string_view url);
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker
 
 #endif  // SWARM_BT_TRACKER_TRACKER_URL_H_

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 TEST(TrackerUrlTest, Http) {
@@ -90,4 +90,4 @@ TEST(TrackerUrlTest, ErrorNamesTheUrl) {
 }
 
 }  // namespace
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

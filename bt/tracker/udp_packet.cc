@@ -1,9 +1,9 @@
 #include "bt/tracker/udp_packet.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 void Put32(std::string* out, uint32_t v) {
@@ -303,4 +303,4 @@ std::string EncodeUdpErrorResponse(uint32_t transaction_id, std::string_view mes
   return out;
 }
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "bt/tracker/announce.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 
 // The magic connection id of a connect request.
 inline constexpr uint64_t kUdpProtocolId = 0x41727101980ull;
@@ -90,6 +90,6 @@ std::string EncodeUdpScrapeResponse(uint32_t transaction_id,
                                     const std::vector<ScrapeCounts>& counts);
 std::string EncodeUdpErrorResponse(uint32_t transaction_id, std::string_view message);
 
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker
 
 #endif  // SWARM_BT_TRACKER_UDP_PACKET_H_

@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace bt::tracker {
+namespace swarm::bt::tracker {
 namespace {
 
 using std::string_literals::operator""s;
@@ -260,4 +260,4 @@ TEST(UdpPacketTest, RandomBytesNeverCrash) {
 }
 
 }  // namespace
-}  // namespace bt::tracker
+}  // namespace swarm::bt::tracker

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <utility>
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 
-namespace cpb = ::swarm::coordinator;
+namespace pb = ::swarm::pb;
 
 FakeCoordinator::FakeCoordinator(const TestTorrent& t, std::string output_dir,
-                                 std::vector<cpb::PeerAddress> peers)
+                                 std::vector<pb::PeerAddress> peers)
     : t_(t), output_dir_(std::move(output_dir)), peers_(std::move(peers)) {
   absl::MutexLock lock(&mu);
   for (uint32_t p = 0; p < t.metainfo.num_pieces(); ++p) needed.insert(p);
@@ -24,20 +24,20 @@ void FakeCoordinator::SetVerified(const std::string& bitfield) {
   }
 }
 
-bool FakeCoordinator::Write(Stream* stream, const cpb::CoordinatorMessage& m) {
+bool FakeCoordinator::Write(Stream* stream, const pb::CoordinatorMessage& m) {
   absl::MutexLock lock(&write_mu_);
   return stream->Write(m);
 }
 
-bool FakeCoordinator::Push(const cpb::CoordinatorMessage& m) {
+bool FakeCoordinator::Push(const pb::CoordinatorMessage& m) {
   absl::MutexLock lock(&write_mu_);
   return stream_ != nullptr && stream_->Write(m);
 }
 
 grpc::Status FakeCoordinator::Work(
     grpc::ServerContext* ctx,
-    grpc::ServerReaderWriter<cpb::CoordinatorMessage, cpb::WorkerMessage>* stream) {
-  cpb::WorkerMessage in;
+    grpc::ServerReaderWriter<pb::CoordinatorMessage, pb::WorkerMessage>* stream) {
+  pb::WorkerMessage in;
   if (!stream->Read(&in) || !in.has_register_()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "register first");
   }
@@ -48,12 +48,12 @@ grpc::Status FakeCoordinator::Work(
     }
     registers.push_back(in.register_());
   }
-  cpb::CoordinatorMessage out;
+  pb::CoordinatorMessage out;
   out.mutable_welcome()->set_worker_id(7);
   out.mutable_welcome()->set_heartbeat_interval_ms(100);
   Write(stream, out);
   out.Clear();
-  cpb::StartJob* start = out.mutable_start_job();
+  pb::StartJob* start = out.mutable_start_job();
   start->set_job_id(job_id);
   start->set_output_dir(output_dir_);
   start->set_torrent_size(t_.torrent.size());
@@ -73,12 +73,12 @@ grpc::Status FakeCoordinator::Work(
   size_t peers_given = 0;
   std::set<uint32_t> leased;  // to this session
   while (stream->Read(&in)) {
-    std::vector<cpb::CoordinatorMessage> replies;
+    std::vector<pb::CoordinatorMessage> replies;
     {
       absl::MutexLock lock(&mu);
       switch (in.kind_case()) {
-        case cpb::WorkerMessage::kRequestWork: {
-          const cpb::RequestWork& r = in.request_work();
+        case pb::WorkerMessage::kRequestWork: {
+          const pb::RequestWork& r = in.request_work();
           ++work_requests;
           request_log.push_back(r);
           if (r.job_id() != job_id) break;
@@ -86,16 +86,16 @@ grpc::Status FakeCoordinator::Work(
                                               [](const auto& h) { return h.progress_size() > 0; });
           if (peers_given < peers_.size() && r.max_peers() > 0 &&
               (peers_given == 0 || !stagger_peers || progressed)) {
-            cpb::CoordinatorMessage m;
+            pb::CoordinatorMessage m;
             m.mutable_add_peers()->set_job_id(job_id);
             *m.mutable_add_peers()->add_peers() = peers_[peers_given++];
             replies.push_back(m);
           }
-          cpb::CoordinatorMessage m;
+          pb::CoordinatorMessage m;
           m.mutable_grant_leases()->set_job_id(job_id);
           for (auto it = needed.begin(); grant_leases && it != needed.end() &&
                                          m.grant_leases().leases_size() < r.max_pieces();) {
-            cpb::Lease* l = m.mutable_grant_leases()->add_leases();
+            pb::Lease* l = m.mutable_grant_leases()->add_leases();
             l->set_piece(*it);
             l->set_ttl_ms(30000);
             leased.insert(*it);
@@ -104,31 +104,31 @@ grpc::Status FakeCoordinator::Work(
           if (m.grant_leases().leases_size() > 0) replies.push_back(m);
           break;
         }
-        case cpb::WorkerMessage::kPieceDone:
+        case pb::WorkerMessage::kPieceDone:
           if (!done.insert(in.piece_done().piece()).second) ++duplicate_dones;
           leased.erase(in.piece_done().piece());
           dones.push_back(in.piece_done());
           break;
-        case cpb::WorkerMessage::kPieceFailed:
+        case pb::WorkerMessage::kPieceFailed:
           failures.push_back(in.piece_failed());
           if (leased.erase(in.piece_failed().piece()) > 0) {
             needed.insert(in.piece_failed().piece());
           }
           break;
-        case cpb::WorkerMessage::kPeerBitfield:
+        case pb::WorkerMessage::kPeerBitfield:
           bitfields.push_back(in.peer_bitfield());
           break;
-        case cpb::WorkerMessage::kPeerClosed:
+        case pb::WorkerMessage::kPeerClosed:
           closed.push_back(in.peer_closed());
           break;
-        case cpb::WorkerMessage::kHeartbeat:
+        case pb::WorkerMessage::kHeartbeat:
           heartbeats.push_back(in.heartbeat());
           break;
         default:
           break;
       }
       if (!stopped && stop_when_done && done.size() == t_.metainfo.num_pieces()) {
-        cpb::CoordinatorMessage m;
+        pb::CoordinatorMessage m;
         m.mutable_stop_job()->set_job_id(job_id);
         replies.push_back(m);
         stopped = true;
@@ -147,8 +147,8 @@ grpc::Status FakeCoordinator::Work(
 }
 
 grpc::Status FakeCoordinator::FetchTorrent(grpc::ServerContext*,
-                                           const cpb::FetchTorrentRequest* req,
-                                           cpb::FetchTorrentResponse* resp) {
+                                           const pb::FetchTorrentRequest* req,
+                                           pb::FetchTorrentResponse* resp) {
   if (req->job_id() != job_id) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no job");
   // Small chunks, so the worker has to put the torrent together.
   resp->set_data(t_.torrent.substr(std::min<size_t>(req->offset(), t_.torrent.size()), 100));
@@ -171,4 +171,4 @@ bool FakeCoordinator::WaitUntil(const std::function<bool(FakeCoordinator&)>& don
   return mu.AwaitWithTimeout(absl::Condition(&cond), timeout);
 }
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing

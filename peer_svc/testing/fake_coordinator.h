@@ -26,12 +26,12 @@
 #include "peer_svc/testing/test_torrent.h"
 #include "proto/coordinator.grpc.pb.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 
-class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
+class FakeCoordinator final : public swarm::pb::Coordinator::Service {
  public:
   FakeCoordinator(const TestTorrent& t, std::string output_dir,
-                  std::vector<swarm::coordinator::PeerAddress> peers);
+                  std::vector<swarm::pb::PeerAddress> peers);
 
   // Register must carry this token (set before the first worker connects).
   std::string auth_token;
@@ -49,14 +49,14 @@ class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
   // connects.
   void SetVerified(const std::string& bitfield);
   // Writes `m` into the current session; false when there is none.
-  bool Push(const swarm::coordinator::CoordinatorMessage& m);
+  bool Push(const swarm::pb::CoordinatorMessage& m);
 
   grpc::Status Work(grpc::ServerContext* ctx,
-                    grpc::ServerReaderWriter<swarm::coordinator::CoordinatorMessage,
-                                             swarm::coordinator::WorkerMessage>* stream) override;
+                    grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage,
+                                             swarm::pb::WorkerMessage>* stream) override;
   grpc::Status FetchTorrent(grpc::ServerContext* ctx,
-                            const swarm::coordinator::FetchTorrentRequest* req,
-                            swarm::coordinator::FetchTorrentResponse* resp) override;
+                            const swarm::pb::FetchTorrentRequest* req,
+                            swarm::pb::FetchTorrentResponse* resp) override;
 
   bool WaitForAllDone(absl::Duration timeout);
   // Waits until `done(*this)` holds, evaluated with `mu` held.
@@ -65,31 +65,31 @@ class FakeCoordinator final : public swarm::coordinator::Coordinator::Service {
   absl::Mutex mu;
   std::set<uint32_t> needed ABSL_GUARDED_BY(mu);
   std::set<uint32_t> done ABSL_GUARDED_BY(mu);
-  std::vector<swarm::coordinator::Register> registers ABSL_GUARDED_BY(mu);
-  std::vector<swarm::coordinator::PieceDone> dones ABSL_GUARDED_BY(mu);
-  std::vector<swarm::coordinator::PieceFailed> failures ABSL_GUARDED_BY(mu);
-  std::vector<swarm::coordinator::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
-  std::vector<swarm::coordinator::PeerClosed> closed ABSL_GUARDED_BY(mu);
-  std::vector<swarm::coordinator::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::Register> registers ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::PieceDone> dones ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::PieceFailed> failures ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::PeerClosed> closed ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
   int work_requests ABSL_GUARDED_BY(mu) = 0;
-  std::vector<swarm::coordinator::RequestWork> request_log ABSL_GUARDED_BY(mu);
+  std::vector<swarm::pb::RequestWork> request_log ABSL_GUARDED_BY(mu);
   // Duplicate PieceDone messages (a piece reported twice).
   int duplicate_dones ABSL_GUARDED_BY(mu) = 0;
 
  private:
-  using Stream = grpc::ServerReaderWriter<swarm::coordinator::CoordinatorMessage,
-                                          swarm::coordinator::WorkerMessage>;
+  using Stream = grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage,
+                                          swarm::pb::WorkerMessage>;
   // gRPC allows one writer at a time: the session's thread and Push share this.
-  bool Write(Stream* stream, const swarm::coordinator::CoordinatorMessage& m);
+  bool Write(Stream* stream, const swarm::pb::CoordinatorMessage& m);
 
   const TestTorrent& t_;
   const std::string output_dir_;
-  const std::vector<swarm::coordinator::PeerAddress> peers_;
+  const std::vector<swarm::pb::PeerAddress> peers_;
   std::string verified_ ABSL_GUARDED_BY(mu);
   absl::Mutex write_mu_;
   Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
 };
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing
 
 #endif  // SWARM_PEER_SVC_TESTING_FAKE_COORDINATOR_H_

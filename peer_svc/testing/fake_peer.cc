@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "bt/piece_layout.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 namespace {
 
 absl::Status Errno(const char* what) {
@@ -209,4 +209,4 @@ absl::Status FakePeer::RequestPieces(const std::vector<uint32_t>& pieces, uint64
   return Send(out);
 }
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing

@@ -25,7 +25,7 @@
 #include "bt/sha1.h"
 #include "bt/wire.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 
 class FakePeer {
  public:
@@ -79,6 +79,6 @@ class FakePeer {
   std::string last_data_;
 };
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing
 
 #endif  // SWARM_PEER_SVC_TESTING_FAKE_PEER_H_

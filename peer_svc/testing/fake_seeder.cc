@@ -15,7 +15,7 @@
 #include "bt/bencode.h"
 #include "bt/wire.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 namespace {
 
 bool SendAll(int fd, std::string* out) {
@@ -263,4 +263,4 @@ bool FakeSeeder::ServeConnection(int fd) {
   }
 }
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing

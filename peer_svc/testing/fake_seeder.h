@@ -30,7 +30,7 @@
 #include "absl/time/time.h"
 #include "peer_svc/testing/test_torrent.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 
 class FakeSeeder {
  public:
@@ -104,6 +104,6 @@ class FakeSeeder {
   int rejected_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing
 
 #endif  // SWARM_PEER_SVC_TESTING_FAKE_SEEDER_H_

@@ -7,7 +7,7 @@
 #include "bt/bencode.h"
 #include "bt/sha1.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 
 TestTorrent MakeTestTorrent(const std::string& name, size_t size, uint32_t piece_length,
                             uint32_t seed) {
@@ -40,4 +40,4 @@ TestTorrent MakeTestTorrent(const std::string& name, size_t size, uint32_t piece
   return t;
 }
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing

@@ -12,7 +12,7 @@
 
 #include "bt/metainfo.h"
 
-namespace peer_svc::testing {
+namespace swarm::peer_svc::testing {
 
 struct TestTorrent {
   std::string content;  // the file's bytes
@@ -25,6 +25,6 @@ struct TestTorrent {
 TestTorrent MakeTestTorrent(const std::string& name, size_t size, uint32_t piece_length,
                             uint32_t seed = 1);
 
-}  // namespace peer_svc::testing
+}  // namespace swarm::peer_svc::testing
 
 #endif  // SWARM_PEER_SVC_TESTING_TEST_TORRENT_H_

@@ -20,12 +20,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/content_files.h"
+#include "storage/content_files.h"
 #include "grpcpp/grpcpp.h"
 #include "peer_svc/testing/fake_coordinator.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
-#include "common/ports.h"
+#include "process/ports.h"
 
 namespace {
 
@@ -43,7 +43,7 @@ pid_t StartClient(const std::string& client, const std::string& torrent, const s
   chmod(script.c_str(), 0755);
   const pid_t pid = fork();
   if (pid != 0) {
-    swarm::WaitForTcpPort(kClientPort, absl::Now() + absl::Seconds(30), kClientIp)
+    swarm::process::WaitForTcpPort(kClientPort, absl::Now() + absl::Seconds(30), kClientIp)
         .IgnoreError();  // the bench then fails visibly if the client never listened
     return pid;
   }
@@ -73,7 +73,7 @@ double CpuSeconds() {
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-std::unique_ptr<grpc::Server> Serve(peer_svc::testing::FakeCoordinator* c, int* port) {
+std::unique_ptr<grpc::Server> Serve(swarm::peer_svc::testing::FakeCoordinator* c, int* port) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), port);
   builder.RegisterService(c);
@@ -93,27 +93,27 @@ int main(int argc, char** argv) {
   mkdir(seed_dir.c_str(), 0755);
   mkdir(leech_dir.c_str(), 0755);
 
-  peer_svc::testing::TestTorrent t =
-      peer_svc::testing::MakeTestTorrent("bench.bin", mib << 20, piece_kib * 1024);
+  swarm::peer_svc::testing::TestTorrent t =
+      swarm::peer_svc::testing::MakeTestTorrent("bench.bin", mib << 20, piece_kib * 1024);
   std::ofstream(seed_dir + "/bench.bin", std::ios::binary) << t.content;
-  if (!swarm::ContentFiles::Open(t.metainfo, leech_dir, swarm::ContentMode::kCreate).ok()) return 1;
+  if (!swarm::storage::ContentFiles::Open(t.metainfo, leech_dir, swarm::storage::ContentMode::kCreate).ok()) return 1;
 
   // A real client downloads into leech_dir; the seeder's coordinator gives it as a peer.
   pid_t client_pid = -1;
-  std::vector<swarm::coordinator::PeerAddress> client_peers;
+  std::vector<swarm::pb::PeerAddress> client_peers;
   const std::string done_file = dir + "/client_done";
   if (client != "worker") {
     std::ofstream(dir + "/bench.torrent", std::ios::binary) << t.torrent;
     unlink((leech_dir + "/bench.bin").c_str());  // the client makes its own
     client_pid = StartClient(client, dir + "/bench.torrent", leech_dir, done_file);
-    swarm::coordinator::PeerAddress& a = client_peers.emplace_back();
+    swarm::pb::PeerAddress& a = client_peers.emplace_back();
     a.set_ip(kClientIp);
     a.set_port(kClientPort);
   }
 
   // The seeder's coordinator: everything verified; a real client as its one peer, or none
   // (our own leecher dials in).
-  peer_svc::testing::FakeCoordinator seed_coord(t, seed_dir, client_peers);
+  swarm::peer_svc::testing::FakeCoordinator seed_coord(t, seed_dir, client_peers);
   {
     // Spare bits past the last piece must be zero.
     std::string bits((t.metainfo.num_pieces() + 7) / 8, '\xff');
@@ -123,13 +123,13 @@ int main(int argc, char** argv) {
   }
   int seed_port = 0;
   auto seed_server = Serve(&seed_coord, &seed_port);
-  peer_svc::Worker::Options so;
+  swarm::peer_svc::Worker::Options so;
   so.coordinator = absl::StrCat("127.0.0.1:", seed_port);
   so.bind_ip = "127.0.0.2";  // and so the listen address
   so.verbose = false;
   const double cpu_start = CpuSeconds();
   const absl::Time client_start = absl::Now();
-  auto seeder = peer_svc::Worker::Start(so);
+  auto seeder = swarm::peer_svc::Worker::Start(so);
   if (!seeder.ok()) {
     std::cerr << seeder.status() << "\n";
     return 1;
@@ -167,23 +167,23 @@ int main(int argc, char** argv) {
     std::cout << "  (files left in " << dir << ")\n";
     return done && got == t.content ? 0 : 1;
   }
-  seed_coord.WaitUntil([](peer_svc::testing::FakeCoordinator& c) { return c.work_requests > 0; },
+  seed_coord.WaitUntil([](swarm::peer_svc::testing::FakeCoordinator& c) { return c.work_requests > 0; },
                        absl::Seconds(30));
 
-  swarm::coordinator::PeerAddress addr;
+  swarm::pb::PeerAddress addr;
   addr.set_ip((*seeder)->listen_ip());
   addr.set_port((*seeder)->listen_port());
-  peer_svc::testing::FakeCoordinator leech_coord(t, leech_dir, {addr});
+  swarm::peer_svc::testing::FakeCoordinator leech_coord(t, leech_dir, {addr});
   int leech_port = 0;
   auto leech_server = Serve(&leech_coord, &leech_port);
-  peer_svc::Worker::Options lo;
+  swarm::peer_svc::Worker::Options lo;
   lo.coordinator = absl::StrCat("127.0.0.1:", leech_port);
   lo.bind_ip = "127.0.0.3";
   lo.verbose = false;
 
   const double cpu = CpuSeconds();
   const absl::Time start = absl::Now();
-  auto leecher = peer_svc::Worker::Start(lo);
+  auto leecher = swarm::peer_svc::Worker::Start(lo);
   if (!leecher.ok()) {
     std::cerr << leecher.status() << "\n";
     return 1;
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
             << "  CPU s, both workers: " << CpuSeconds() - cpu << "\n";
   // Wait for the seeder's next heartbeat, which carries the bytes it sent.
   seed_coord.WaitUntil(
-      [&](peer_svc::testing::FakeCoordinator& c) {
+      [&](swarm::peer_svc::testing::FakeCoordinator& c) {
         return !c.heartbeats.empty() && c.heartbeats.back().uploaded_bytes() >= t.content.size();
       },
       absl::Seconds(5));

@@ -17,20 +17,20 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/content_files.h"
+#include "storage/content_files.h"
 #include "grpcpp/grpcpp.h"
 #include "peer_svc/testing/fake_coordinator.h"
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
-#include "common/ports.h"
+#include "process/ports.h"
 
 namespace {
 
 constexpr uint16_t kAriaPort = 6899;
 
 // Writes the content and the .torrent under `dir` and starts aria2c seeding them.
-pid_t StartAria2c(const peer_svc::testing::TestTorrent& t, const std::string& dir) {
+pid_t StartAria2c(const swarm::peer_svc::testing::TestTorrent& t, const std::string& dir) {
   mkdir((dir + "/seed").c_str(), 0755);
   std::ofstream(dir + "/seed/bench.bin", std::ios::binary) << t.content;
   std::ofstream(dir + "/bench.torrent", std::ios::binary) << t.torrent;
@@ -46,7 +46,7 @@ pid_t StartAria2c(const peer_svc::testing::TestTorrent& t, const std::string& di
            static_cast<char*>(nullptr));
     _exit(127);
   }
-  swarm::WaitForTcpPort(kAriaPort, absl::Now() + absl::Seconds(30), "127.0.0.2")
+  swarm::process::WaitForTcpPort(kAriaPort, absl::Now() + absl::Seconds(30), "127.0.0.2")
       .IgnoreError();  // the bench then fails visibly if aria2c never listened
   return pid;
 }
@@ -75,13 +75,13 @@ int main(int argc, char** argv) {
   const std::string dir = absl::StrCat(argc > 3 ? argv[3] : "/tmp", "/worker_bench.", getpid());
   mkdir(dir.c_str(), 0755);
 
-  peer_svc::testing::TestTorrent t =
-      peer_svc::testing::MakeTestTorrent("bench.bin", mib << 20, piece_kib * 1024);
-  if (!swarm::ContentFiles::Open(t.metainfo, dir, swarm::ContentMode::kCreate).ok()) return 1;
+  swarm::peer_svc::testing::TestTorrent t =
+      swarm::peer_svc::testing::MakeTestTorrent("bench.bin", mib << 20, piece_kib * 1024);
+  if (!swarm::storage::ContentFiles::Open(t.metainfo, dir, swarm::storage::ContentMode::kCreate).ok()) return 1;
   const bool aria2c = argc > 4 && std::string(argv[4]) == "aria2c";
   const bool external = argc > 4 && std::string(argv[4]) == "external";
-  peer_svc::testing::FakeSeeder seeder(t, {});
-  swarm::coordinator::PeerAddress addr;
+  swarm::peer_svc::testing::FakeSeeder seeder(t, {});
+  swarm::pb::PeerAddress addr;
   pid_t aria_pid = -1;
   if (aria2c) {
     aria_pid = StartAria2c(t, dir);
@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     addr.set_ip(seeder.ip());
     addr.set_port(seeder.port());
   }
-  peer_svc::testing::FakeCoordinator coordinator(t, dir, {addr});
+  swarm::peer_svc::testing::FakeCoordinator coordinator(t, dir, {addr});
   int port = 0;
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -110,12 +110,12 @@ int main(int argc, char** argv) {
     rmdir(dir.c_str());
     return ok ? 0 : 1;
   }
-  peer_svc::Worker::Options o;
+  swarm::peer_svc::Worker::Options o;
   o.coordinator = absl::StrCat("127.0.0.1:", port);
   const double cpu_self = CpuSeconds();
   const double cpu_seeder = aria_pid > 0 ? CpuSeconds(aria_pid) : 0;
   const absl::Time start = absl::Now();
-  auto worker = peer_svc::Worker::Start(o);
+  auto worker = swarm::peer_svc::Worker::Start(o);
   if (!worker.ok()) {
     std::cerr << worker.status() << "\n";
     return 1;

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "bt/bencode.h"
-#include "common/auth_token.h"
-#include "common/subprocess.h"
+#include "rpc/auth_token.h"
+#include "process/subprocess.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/coordinator.grpc.pb.h"
@@ -31,9 +31,9 @@ const std::vector<std::pair<std::string, uint64_t>> kMultiFiles = {
 int RunCli(const std::vector<std::string>& args, std::string* output = nullptr) {
   std::vector<std::string> argv = {SwarmEnv::SwarmCli()};
   argv.insert(argv.end(), args.begin(), args.end());
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.stderr_to_stdout = true;
-  auto cli = Subprocess::Start(argv, options);
+  auto cli = process::Subprocess::Start(argv, options);
   if (!cli.ok()) return -1;
   // Read everything it prints until it exits (the needle never appears).
   (*cli)->ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
@@ -135,11 +135,11 @@ TEST(DownloadTest, InterruptedDownloadResumes) {
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/3 << 20));
   ASSERT_OK(env.WaitForSeeders());
 
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.stderr_to_stdout = true;
   std::vector<std::string> argv = {SwarmEnv::SwarmCli()};
   for (const std::string& a : DownloadArgs(env, 2)) argv.push_back(a);
-  auto cli = Subprocess::Start(argv, options);
+  auto cli = process::Subprocess::Start(argv, options);
   ASSERT_TRUE(cli.ok());
   while (true) {
     auto line = (*cli)->ReadLineMatching("MB/s", kDownloadTimeout);
@@ -175,20 +175,20 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/2 << 20));
   ASSERT_OK(env.WaitForSeeders());
 
-  auto tracker_svc = Subprocess::Start({"tracker_svc/tracker_svc", "--listen=127.0.0.1:0"});
+  auto tracker_svc = process::Subprocess::Start({"tracker_svc/tracker_svc", "--listen=127.0.0.1:0"});
   ASSERT_TRUE(tracker_svc.ok());
   auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
   ASSERT_TRUE(line.ok()) << line.status();
   const std::string tracker_address = line->substr(line->rfind(' ') + 1);
-  auto coordinator = Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
+  auto coordinator = process::Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
                                         "--tracker_svc=" + tracker_address, "--auth_token=t0k"});
   ASSERT_TRUE(coordinator.ok());
   line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
   ASSERT_TRUE(line.ok()) << line.status();
   const std::string address = line->substr(line->rfind(' ') + 1);
-  std::vector<std::unique_ptr<Subprocess>> workers;
+  std::vector<std::unique_ptr<process::Subprocess>> workers;
   for (int i = 0; i < 2; ++i) {
-    auto worker = Subprocess::Start({"peer_svc/peer_svc", "--coordinator=" + address,
+    auto worker = process::Subprocess::Start({"peer_svc/peer_svc", "--coordinator=" + address,
                                      "--auth_token=t0k", absl::StrCat("--name=w", i)});
     ASSERT_TRUE(worker.ok());
     ASSERT_TRUE((*worker)->ReadLineMatching("registered as worker", absl::Seconds(20)).ok());
@@ -196,26 +196,26 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
     workers.push_back(*std::move(worker));
   }
 
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.stderr_to_stdout = true;
-  auto cli = Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
+  auto cli = process::Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
                                 env.download_dir(), "--coordinator=" + address,
                                 "--auth-token=t0k"},
                                options);
   ASSERT_TRUE(cli.ok());
 
   // Watch the job from the coordinator itself and kill a worker once a fifth is verified.
-  auto stub = coordinator::Coordinator::NewStub(
+  auto stub = pb::Coordinator::NewStub(
       grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-  coordinator::WatchJobRequest watch;
+  pb::WatchJobRequest watch;
   watch.set_job_id(env.info_hash_hex());
-  std::unique_ptr<grpc::ClientReader<coordinator::JobProgress>> stream;
-  coordinator::JobProgress progress;
+  std::unique_ptr<grpc::ClientReader<pb::JobProgress>> stream;
+  pb::JobProgress progress;
   // The CLI submits the job shortly; until then WatchJob has nothing to watch.
   for (int attempt = 0; attempt < 200; ++attempt) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
-    AttachAuthToken("t0k", ctx.get());
+    rpc::AttachAuthToken("t0k", ctx.get());
     stream = stub->WatchJob(ctx.get(), watch);
     bool killed = false;
     while (stream->Read(&progress)) {

@@ -79,10 +79,10 @@ TEST(SeedTest, MixedSwarmCompletesForEveryLeecher) {
   ASSERT_OK(env.AddSwarmSeeder());
   auto aria2 = env.AddLeecher(SeederKind::kAria2);
   ASSERT_TRUE(aria2.ok());
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.stderr_to_stdout = true;
   auto swarm_leecher =
-      Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
+      process::Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
                          env.download_dir(), "--workers=2"},
                         options);
   ASSERT_TRUE(swarm_leecher.ok());

@@ -11,8 +11,8 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
-#include "common/ports.h"
+#include "base/status_macros.h"
+#include "process/ports.h"
 
 namespace swarm::testing {
 
@@ -21,7 +21,7 @@ namespace {
 absl::StatusOr<Seeder> StartAria2(const SeederOptions& o, bool seed) {
   Seeder seeder;
   seeder.ip = o.ip;
-  SWARM_ASSIGN_OR_RETURN(seeder.port, PickUnusedPort(SOCK_STREAM, o.ip));
+  SWARM_ASSIGN_OR_RETURN(seeder.port, process::PickUnusedPort(SOCK_STREAM, o.ip));
   std::vector<std::string> argv = {
       "aria2c", "--interface=" + o.ip, absl::StrCat("--listen-port=", seeder.port),
       "--check-integrity=true", "--seed-ratio=0.0", seed ? "--seed-time=120" : "--seed-time=0",
@@ -32,19 +32,19 @@ absl::StatusOr<Seeder> StartAria2(const SeederOptions& o, bool seed) {
   if (o.max_upload_bytes_per_s > 0) {
     argv.insert(argv.begin() + 1, absl::StrCat("--max-upload-limit=", o.max_upload_bytes_per_s));
   }
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.capture_stdout = false;
   options.quiet_stdout = true;
   options.quiet_stderr = true;
   options.cwd = o.work_dir;
-  SWARM_ASSIGN_OR_RETURN(seeder.process, Subprocess::Start(argv, options));
+  SWARM_ASSIGN_OR_RETURN(seeder.process, process::Subprocess::Start(argv, options));
   return seeder;
 }
 
 absl::StatusOr<Seeder> StartTransmission(const SeederOptions& o, bool seed) {
   Seeder seeder;
   seeder.ip = o.ip;
-  SWARM_ASSIGN_OR_RETURN(seeder.port, PickUnusedPort(SOCK_STREAM, o.ip));
+  SWARM_ASSIGN_OR_RETURN(seeder.port, process::PickUnusedPort(SOCK_STREAM, o.ip));
   const std::string config_dir = o.work_dir + "/transmission";
   mkdir(config_dir.c_str(), 0755);
   {
@@ -58,7 +58,7 @@ absl::StatusOr<Seeder> StartTransmission(const SeederOptions& o, bool seed) {
              << ", \"speed-limit-up\": " << (o.max_upload_bytes_per_s + 1023) / 1024 << "}\n";
     if (!settings) return absl::InternalError("cannot write transmission settings");
   }
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.capture_stdout = false;
   options.quiet_stdout = true;
   options.quiet_stderr = true;
@@ -71,7 +71,7 @@ absl::StatusOr<Seeder> StartTransmission(const SeederOptions& o, bool seed) {
     argv.insert(argv.end(), {"-f", script});
   }
   argv.push_back(o.torrent);
-  SWARM_ASSIGN_OR_RETURN(seeder.process, Subprocess::Start(argv, options));
+  SWARM_ASSIGN_OR_RETURN(seeder.process, process::Subprocess::Start(argv, options));
   return seeder;
 }
 

@@ -12,7 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 
 namespace swarm::testing {
 
@@ -27,7 +27,7 @@ struct SeederOptions {
 };
 
 struct Seeder {
-  std::unique_ptr<Subprocess> process;
+  std::unique_ptr<process::Subprocess> process;
   std::string ip;
   int port = 0;
 };

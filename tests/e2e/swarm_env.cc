@@ -23,8 +23,8 @@
 #include "bt/bencode.h"
 #include "bt/metainfo.h"
 #include "bt/tracker/http_response.h"
-#include "common/status_macros.h"
-#include "tests/testing/files.h"
+#include "base/status_macros.h"
+#include "base/testing/files.h"
 
 namespace swarm::testing {
 namespace {
@@ -93,10 +93,10 @@ SwarmEnv::~SwarmEnv() {
 }
 
 absl::Status SwarmEnv::AddSwarmSeeder(int workers) {
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.stderr_to_stdout = true;
   SWARM_ASSIGN_OR_RETURN(
-      auto seeder, Subprocess::Start({SwarmCli(), "seed", torrent_path_, seed_dir_,
+      auto seeder, process::Subprocess::Start({SwarmCli(), "seed", torrent_path_, seed_dir_,
                                       absl::StrCat("--workers=", workers), "--announce-interval=1"},
                                      options));
   auto line = seeder->ReadLineMatching("seeding until Ctrl+C", absl::Seconds(60));
@@ -202,7 +202,7 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker
   // info-hash: make the torrent with a placeholder URL, start the tracker, then point the
   // torrent at it (mktorrent writes canonical bencode, so re-encoding keeps the info bytes).
   const std::string draft = root_ + "/draft.torrent";
-  SubprocessOptions options;
+  process::SubprocessOptions options;
   options.capture_stdout = false;
   options.quiet_stdout = true;
   options.cwd = seed_dir_;
@@ -213,7 +213,7 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker
           : std::vector<std::string>{SwarmCliAbsolute(), "create", content_name_, "-t",
                                      "http://placeholder/announce", "--piece-length",
                                      absl::StrCat(1 << piece_length_log2), "-o", draft};
-  SWARM_ASSIGN_OR_RETURN(auto mk, Subprocess::Start(argv, options));
+  SWARM_ASSIGN_OR_RETURN(auto mk, process::Subprocess::Start(argv, options));
   std::optional<int> status = mk->Wait(absl::Seconds(60));
   if (!status || !WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
     return absl::InternalError(absl::StrCat(argv[0], " failed"));
@@ -222,9 +222,9 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker
   SWARM_ASSIGN_OR_RETURN(bt::Metainfo m, bt::ParseMetainfo(bytes));
   info_hash_hex_ = bt::ToHex(m.info_hash);
 
-  Opentracker::Options tracker_options;
+  process::Opentracker::Options tracker_options;
   tracker_options.info_hashes = {std::string(bt::AsBytes(m.info_hash))};
-  SWARM_ASSIGN_OR_RETURN(tracker_, Opentracker::Start(tracker_options));
+  SWARM_ASSIGN_OR_RETURN(tracker_, process::Opentracker::Start(tracker_options));
 
   SWARM_ASSIGN_OR_RETURN(bt::BDocument doc, bt::BDocument::Parse(bytes));
   bt::BValue torrent = bt::BValue::From(doc.root());

@@ -20,9 +20,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 #include "tests/e2e/seeders.h"
-#include "common/opentracker.h"
+#include "process/opentracker.h"
 
 // For gtest bodies: fails the test with the status when `expr` is not OK.
 #define ASSERT_OK(expr)                                    \
@@ -87,7 +87,7 @@ class SwarmEnv {
   std::string content_name_;
   std::vector<std::string> relative_files_;
   std::string info_hash_hex_;
-  std::unique_ptr<Opentracker> tracker_;
+  std::unique_ptr<process::Opentracker> tracker_;
   std::vector<Seeder> seeders_;
   struct Leecher {
     SeederKind kind;
@@ -96,7 +96,7 @@ class SwarmEnv {
     std::string work_dir;
   };
   std::vector<Leecher> leechers_;
-  std::vector<std::unique_ptr<Subprocess>> swarm_seeders_;
+  std::vector<std::unique_ptr<process::Subprocess>> swarm_seeders_;
   int next_ip_ = 0;
 };
 

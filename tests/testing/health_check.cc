@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
-#include "common/grpc_status.h"
+#include "rpc/grpc_status.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/support/byte_buffer.h"
@@ -33,7 +33,7 @@ absl::StatusOr<HealthStatus> CheckHealth(const std::shared_ptr<grpc::Channel>& c
                    done.Notify();
                  });
   done.WaitForNotification();  // the call's deadline bounds this
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return rpc::FromGrpcStatus(status);
 
   std::vector<grpc::Slice> slices;
   if (!response_buffer.Dump(&slices).ok()) return absl::InternalError("cannot read response");

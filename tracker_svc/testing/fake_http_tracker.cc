@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace tracker_svc::testing {
+namespace swarm::tracker_svc::testing {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 64 * 1024;
@@ -146,4 +146,4 @@ void FakeHttpTracker::Serve(int fd) {
   shutdown(fd, SHUT_WR);
 }
 
-}  // namespace tracker_svc::testing
+}  // namespace swarm::tracker_svc::testing

@@ -24,7 +24,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
-namespace tracker_svc::testing {
+namespace swarm::tracker_svc::testing {
 
 class FakeHttpTracker {
  public:
@@ -67,6 +67,6 @@ class FakeHttpTracker {
   std::vector<std::string> targets_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace tracker_svc::testing
+}  // namespace swarm::tracker_svc::testing
 
 #endif  // SWARM_TRACKER_SVC_TESTING_FAKE_HTTP_TRACKER_H_

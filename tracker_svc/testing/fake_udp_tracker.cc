@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace tracker_svc::testing {
+namespace swarm::tracker_svc::testing {
 
 using bt::tracker::UdpAction;
 using bt::tracker::UdpRequest;
@@ -126,4 +126,4 @@ void FakeUdpTracker::Loop() {
   }
 }
 
-}  // namespace tracker_svc::testing
+}  // namespace swarm::tracker_svc::testing

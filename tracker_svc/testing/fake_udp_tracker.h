@@ -20,7 +20,7 @@
 #include "bt/tracker/announce.h"
 #include "bt/tracker/udp_packet.h"
 
-namespace tracker_svc::testing {
+namespace swarm::tracker_svc::testing {
 
 class FakeUdpTracker {
  public:
@@ -55,6 +55,6 @@ class FakeUdpTracker {
   std::vector<bt::tracker::UdpRequest> requests_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace tracker_svc::testing
+}  // namespace swarm::tracker_svc::testing
 
 #endif  // SWARM_TRACKER_SVC_TESTING_FAKE_UDP_TRACKER_H_

@@ -1,4 +1,4 @@
-#include "common/content_files.h"
+#include "storage/content_files.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/status_macros.h"
+#include "base/status_macros.h"
 
-namespace swarm {
+namespace swarm::storage {
 namespace {
 
 absl::Status Errno(std::string_view what, const std::string& path) {
@@ -209,4 +209,4 @@ absl::Status ContentFiles::Sync() {
   return absl::OkStatus();
 }
 
-}  // namespace swarm
+}  // namespace swarm::storage

@@ -4,17 +4,17 @@
 // folder the coordinator can write to.
 //
 //   grpc::ClientContext ctx;
-//   swarm::AttachAuthToken(token, &ctx);                     // client side; no-op if empty
-//   if (!swarm::AuthTokenMatches(*server_ctx, token)) ...    // server side
-#ifndef SWARM_COMMON_AUTH_TOKEN_H_
-#define SWARM_COMMON_AUTH_TOKEN_H_
+//   swarm::rpc::AttachAuthToken(token, &ctx);                     // client side; no-op if empty
+//   if (!swarm::rpc::AuthTokenMatches(*server_ctx, token)) ...    // server side
+#ifndef SWARM_RPC_AUTH_TOKEN_H_
+#define SWARM_RPC_AUTH_TOKEN_H_
 
 #include <string>
 
 #include "grpcpp/client_context.h"
 #include "grpcpp/server_context.h"
 
-namespace swarm {
+namespace swarm::rpc {
 
 // gRPC metadata keys must be lower case.
 inline constexpr char kAuthTokenMetadataKey[] = "swarm-auth-token";
@@ -44,6 +44,6 @@ inline bool AuthTokenMatches(const grpc::ServerContext& context, const std::stri
   return ConstantTimeEquals(std::string(it->second.data(), it->second.size()), token);
 }
 
-}  // namespace swarm
+}  // namespace swarm::rpc
 
-#endif  // SWARM_COMMON_AUTH_TOKEN_H_
+#endif  // SWARM_RPC_AUTH_TOKEN_H_

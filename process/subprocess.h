@@ -7,8 +7,8 @@
 //   SWARM_ASSIGN_OR_RETURN(std::string line,
 //                          child->ReadLineMatching("listening on", absl::Seconds(10)));
 //   child->Stop(absl::Seconds(5));  // SIGTERM, then SIGKILL after 5 s
-#ifndef SWARM_COMMON_SUBPROCESS_H_
-#define SWARM_COMMON_SUBPROCESS_H_
+#ifndef SWARM_PROCESS_SUBPROCESS_H_
+#define SWARM_PROCESS_SUBPROCESS_H_
 
 #include <sys/types.h>
 
@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace swarm {
+namespace swarm::process {
 
 struct SubprocessOptions {
   // Capture the child's stdout through a pipe for ReadLineMatching; otherwise it inherits ours.
@@ -76,6 +76,6 @@ class Subprocess {
   std::thread drainer_;
 };
 
-}  // namespace swarm
+}  // namespace swarm::process
 
-#endif  // SWARM_COMMON_SUBPROCESS_H_
+#endif  // SWARM_PROCESS_SUBPROCESS_H_

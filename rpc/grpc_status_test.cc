@@ -1,8 +1,8 @@
-#include "common/grpc_status.h"
+#include "rpc/grpc_status.h"
 
 #include "gtest/gtest.h"
 
-namespace swarm {
+namespace swarm::rpc {
 namespace {
 
 TEST(GrpcStatusTest, OkBothWays) {
@@ -37,4 +37,4 @@ TEST(GrpcStatusTest, UnknownCodesBecomeUnknown) {
 }
 
 }  // namespace
-}  // namespace swarm
+}  // namespace swarm::rpc

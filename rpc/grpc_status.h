@@ -2,19 +2,19 @@
 // work in absl::Status and convert at the RPC boundary; clients convert what a stub returns.
 //
 //   grpc::Status Announce(grpc::ServerContext*, const Req* req, Resp* resp) override {
-//     return swarm::ToGrpcStatus(DoAnnounce(*req, resp));
+//     return swarm::rpc::ToGrpcStatus(DoAnnounce(*req, resp));
 //   }
-//   absl::Status s = swarm::FromGrpcStatus(stub->Announce(&ctx, req, &resp));
+//   absl::Status s = swarm::rpc::FromGrpcStatus(stub->Announce(&ctx, req, &resp));
 //
 // The two libraries share canonical codes 0..16; messages are kept verbatim. Status payloads
 // and grpc error details are not carried across.
-#ifndef SWARM_COMMON_GRPC_STATUS_H_
-#define SWARM_COMMON_GRPC_STATUS_H_
+#ifndef SWARM_RPC_GRPC_STATUS_H_
+#define SWARM_RPC_GRPC_STATUS_H_
 
 #include "absl/status/status.h"
 #include "grpcpp/support/status.h"
 
-namespace swarm {
+namespace swarm::rpc {
 
 // An OK absl::Status becomes grpc::Status::OK; any other keeps its code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);
@@ -22,6 +22,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // The inverse; a code outside the canonical range becomes UNKNOWN.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
-}  // namespace swarm
+}  // namespace swarm::rpc
 
-#endif  // SWARM_COMMON_GRPC_STATUS_H_
+#endif  // SWARM_RPC_GRPC_STATUS_H_

@@ -1,4 +1,4 @@
-#include "common/ports.h"
+#include "process/ports.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace swarm {
+namespace swarm::process {
 namespace {
 
 absl::StatusOr<sockaddr_in> Loopback(const std::string& ip, int port) {
@@ -67,4 +67,4 @@ absl::Status WaitForTcpPort(int port, absl::Time deadline, const std::string& ip
   }
 }
 
-}  // namespace swarm
+}  // namespace swarm::process

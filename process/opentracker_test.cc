@@ -1,4 +1,4 @@
-#include "common/opentracker.h"
+#include "process/opentracker.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,7 +15,7 @@
 #include "bt/tracker/udp_packet.h"
 #include "gtest/gtest.h"
 
-namespace swarm {
+namespace swarm::process {
 namespace {
 
 bool Accepts(int port) {
@@ -113,4 +113,4 @@ TEST(OpentrackerTest, ABinaryThatDiesIsAClearError) {
 }
 
 }  // namespace
-}  // namespace swarm
+}  // namespace swarm::process

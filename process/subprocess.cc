@@ -1,4 +1,4 @@
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
-namespace swarm {
+namespace swarm::process {
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
     const std::vector<std::string>& argv, const SubprocessOptions& options) {
@@ -142,4 +142,4 @@ int Subprocess::Stop(absl::Duration grace) {
   return Wait(absl::InfiniteDuration()).value_or(-1);
 }
 
-}  // namespace swarm
+}  // namespace swarm::process

@@ -11,8 +11,8 @@
 //   SWARM_RETURN_IF_ERROR(files->WritePiece(7, verified_bytes));
 //
 // Thread-safe: many peer connections may write different pieces at once.
-#ifndef SWARM_COMMON_CONTENT_FILES_H_
-#define SWARM_COMMON_CONTENT_FILES_H_
+#ifndef SWARM_STORAGE_CONTENT_FILES_H_
+#define SWARM_STORAGE_CONTENT_FILES_H_
 
 #include <atomic>
 #include <memory>
@@ -25,7 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bt/metainfo.h"
 
-namespace swarm {
+namespace swarm::storage {
 
 enum class ContentMode {
   // Create missing folders and files and set every file to its length (preallocated).
@@ -93,6 +93,6 @@ class ContentFiles {
   size_t next_victim_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-}  // namespace swarm
+}  // namespace swarm::storage
 
-#endif  // SWARM_COMMON_CONTENT_FILES_H_
+#endif  // SWARM_STORAGE_CONTENT_FILES_H_

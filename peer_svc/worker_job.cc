@@ -1,4 +1,4 @@
-#include "peer_svc/job.h"
+#include "peer_svc/worker_job.h"
 
 #include <algorithm>
 #include <utility>
@@ -6,11 +6,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
-namespace cpb = ::swarm::coordinator;
+namespace pb = ::swarm::pb;
 
-Job::Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::ContentFiles> files,
+WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::storage::ContentFiles> files,
          const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
          std::function<void()> poke)
     : options_(options),
@@ -26,14 +26,14 @@ Job::Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::C
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
-Job::~Job() { Stop(); }
+WorkerJob::~WorkerJob() { Stop(); }
 
-void Job::SetPeer(cpb::PeerAddress* out, const PeerEndpoint& endpoint) const {
+void WorkerJob::SetPeer(pb::PeerAddress* out, const PeerEndpoint& endpoint) const {
   out->set_ip(endpoint.ip);
   out->set_port(endpoint.port);
 }
 
-void Job::CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
+void WorkerJob::CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
                    PiecePool::PeerKey except) {
   for (PiecePool::PeerKey key : keys) {
     if (key == except) continue;
@@ -42,16 +42,16 @@ void Job::CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
   }
 }
 
-void Job::WakeAll(PiecePool::PeerKey except) {
+void WorkerJob::WakeAll(PiecePool::PeerKey except) {
   for (auto& [key, conn] : conns_) {
     if (key != except) conn->Wake();
   }
 }
 
-void Job::SendPieceFailed(uint32_t piece, cpb::PieceFailure reason, const PeerEndpoint* peer,
+void WorkerJob::SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const PeerEndpoint* peer,
                           std::string detail) {
   WorkerMessage m;
-  cpb::PieceFailed* f = m.mutable_piece_failed();
+  pb::PieceFailed* f = m.mutable_piece_failed();
   f->set_job_id(options_.job_id);
   f->set_piece(piece);
   f->set_reason(reason);
@@ -60,9 +60,9 @@ void Job::SendPieceFailed(uint32_t piece, cpb::PieceFailure reason, const PeerEn
   send_(std::move(m));
 }
 
-void Job::SendPeerClosed(const cpb::PeerAddress& peer, std::string reason, bool banned) {
+void WorkerJob::SendPeerClosed(const pb::PeerAddress& peer, std::string reason, bool banned) {
   WorkerMessage m;
-  cpb::PeerClosed* c = m.mutable_peer_closed();
+  pb::PeerClosed* c = m.mutable_peer_closed();
   c->set_job_id(options_.job_id);
   *c->mutable_peer() = peer;
   c->set_reason(std::move(reason));
@@ -70,7 +70,7 @@ void Job::SendPeerClosed(const cpb::PeerAddress& peer, std::string reason, bool 
   send_(std::move(m));
 }
 
-PeerConnection::Options Job::ConnectionOptions(PeerEndpoint endpoint) {
+PeerConnection::Options WorkerJob::ConnectionOptions(PeerEndpoint endpoint) {
   PeerConnection::Options o = options_.connection;
   o.key = next_key_++;
   o.endpoint = std::move(endpoint);
@@ -81,7 +81,7 @@ PeerConnection::Options Job::ConnectionOptions(PeerEndpoint endpoint) {
   return o;
 }
 
-void Job::AddConnection(std::unique_ptr<PeerConnection> conn, absl::Time now) {
+void WorkerJob::AddConnection(std::unique_ptr<PeerConnection> conn, absl::Time now) {
   connected_.insert(conn->endpoint().ToString());
   choker_.AddPeer(conn->key(), now);
   // The new thread's first delegate call waits for mu_, so it finds itself in conns_.
@@ -91,11 +91,11 @@ void Job::AddConnection(std::unique_ptr<PeerConnection> conn, absl::Time now) {
 // ---------------------------------------------------------------------------------------------
 // From the coordinator
 
-void Job::AddPeers(const cpb::AddPeers& add) {
+void WorkerJob::AddPeers(const pb::AddPeers& add) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   const absl::Time now = absl::Now();
-  for (const cpb::PeerAddress& p : add.peers()) {
+  for (const pb::PeerAddress& p : add.peers()) {
     PeerEndpoint endpoint{p.ip(), static_cast<uint16_t>(p.port())};
     const std::string name = endpoint.ToString();
     if (banned_.contains(name) || connected_.contains(name)) continue;
@@ -112,20 +112,20 @@ void Job::AddPeers(const cpb::AddPeers& add) {
   }
 }
 
-bool Job::AcceptPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote) {
+bool WorkerJob::AcceptPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
   AddConnection(PeerConnection::Adopt(ConnectionOptions(remote), fd, handshake, this), absl::Now());
   return true;
 }
 
-void Job::PiecesVerified(const cpb::PiecesVerified& verified) {
+void WorkerJob::PiecesVerified(const pb::PiecesVerified& verified) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   MarkVerified(verified.pieces());
 }
 
-void Job::MarkVerified(absl::Span<const uint32_t> pieces) {
+void WorkerJob::MarkVerified(absl::Span<const uint32_t> pieces) {
   std::vector<uint32_t> fresh;
   for (uint32_t piece : pieces) {
     if (piece >= verified_.size() || verified_.Get(piece)) continue;
@@ -140,18 +140,18 @@ void Job::MarkVerified(absl::Span<const uint32_t> pieces) {
   if (verified_.All()) became_seed_ = true;
 }
 
-bool Job::seeding() const {
+bool WorkerJob::seeding() const {
   absl::MutexLock lock(&mu_);
   return verified_.All();
 }
 
-void Job::GrantLeases(const cpb::GrantLeases& grant) {
+void WorkerJob::GrantLeases(const pb::GrantLeases& grant) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   const absl::Time now = absl::Now();
   int added = 0;
   bool endgame = false;
-  for (const cpb::Lease& l : grant.leases()) {
+  for (const pb::Lease& l : grant.leases()) {
     // Granted before the coordinator's PiecesVerified for it reached us: nothing to fetch,
     // and the coordinator, knowing the piece is verified, expects nothing back.
     if (verified_.Get(l.piece())) continue;
@@ -166,13 +166,13 @@ void Job::GrantLeases(const cpb::GrantLeases& grant) {
   WakeAll(0);
 }
 
-void Job::RevokeLeases(const cpb::RevokeLeases& revoke) {
+void WorkerJob::RevokeLeases(const pb::RevokeLeases& revoke) {
   absl::MutexLock lock(&mu_);
   for (uint32_t piece : revoke.pieces()) CancelOn(pool_.Remove(piece), piece, 0);
   pieces_changed_ = true;
 }
 
-void Job::Stop() {
+void WorkerJob::Stop() {
   std::vector<std::unique_ptr<PeerConnection>> conns;
   {
     absl::MutexLock lock(&mu_);
@@ -196,7 +196,7 @@ void Job::Stop() {
 // ---------------------------------------------------------------------------------------------
 // From the control loop
 
-absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
+absl::Time WorkerJob::Tick(absl::Time now, uint32_t free_peer_slots) {
   std::vector<std::unique_ptr<PeerConnection>> dead;
   absl::Time next = absl::InfiniteFuture();
   {
@@ -214,7 +214,7 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
     for (auto& [key, r] : reports_) {
       if (r.has_bitfield) {
         WorkerMessage m;
-        cpb::PeerBitfield* b = m.mutable_peer_bitfield();
+        pb::PeerBitfield* b = m.mutable_peer_bitfield();
         b->set_job_id(options_.job_id);
         SetPeer(b->mutable_peer(), r.endpoint);
         b->set_bitfield(std::move(r.bitfield));
@@ -222,7 +222,7 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
       }
       if (!r.haves.empty()) {
         WorkerMessage m;
-        cpb::PeerHave* h = m.mutable_peer_have();
+        pb::PeerHave* h = m.mutable_peer_have();
         h->set_job_id(options_.job_id);
         SetPeer(h->mutable_peer(), r.endpoint);
         h->mutable_pieces()->Add(r.haves.begin(), r.haves.end());
@@ -232,7 +232,7 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
     reports_.clear();
 
     for (uint32_t piece : pool_.TakeOrphans(now, options_.orphan_grace)) {
-      SendPieceFailed(piece, cpb::ABANDONED, nullptr, "no peer of this worker can serve it");
+      SendPieceFailed(piece, pb::ABANDONED, nullptr, "no peer of this worker can serve it");
       pieces_changed_ = true;
     }
 
@@ -271,7 +271,7 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
       next = last_request_ + options_.min_request_gap;
     } else if (ask_pieces || ask_peers) {
       WorkerMessage m;
-      cpb::RequestWork* r = m.mutable_request_work();
+      pb::RequestWork* r = m.mutable_request_work();
       r->set_job_id(options_.job_id);
       r->set_max_pieces(max_pieces);
       r->set_max_peers(free_peer_slots);
@@ -285,7 +285,7 @@ absl::Time Job::Tick(absl::Time now, uint32_t free_peer_slots) {
   return next;
 }
 
-void Job::Rechoke(absl::Time now) {
+void WorkerJob::Rechoke(absl::Time now) {
   std::vector<Choker::PeerStats> stats;
   stats.reserve(conns_.size());
   for (const auto& [key, conn] : conns_) {
@@ -297,22 +297,22 @@ void Job::Rechoke(absl::Time now) {
   }
 }
 
-void Job::FillFreeSlots() {
+void WorkerJob::FillFreeSlots() {
   for (Choker::PeerKey key : choker_.FillFreeSlots()) {
     auto it = conns_.find(key);
     if (it != conns_.end()) it->second->SetChoking(false);
   }
 }
 
-void Job::TakeProgress(cpb::Heartbeat* heartbeat) {
+void WorkerJob::TakeProgress(pb::Heartbeat* heartbeat) {
   absl::MutexLock lock(&mu_);
   for (const PiecePool::Progress& p : pool_.TakeProgress()) {
-    cpb::Heartbeat::LeaseProgress* lp = heartbeat->add_progress();
+    pb::Heartbeat::LeaseProgress* lp = heartbeat->add_progress();
     lp->set_job_id(options_.job_id);
     lp->set_piece(p.piece);
     lp->set_bytes_received(p.bytes);
   }
-  cpb::Heartbeat::JobTransfer* t = heartbeat->add_jobs();
+  pb::Heartbeat::JobTransfer* t = heartbeat->add_jobs();
   t->set_job_id(options_.job_id);
   t->set_downloaded_bytes(downloaded_.load(std::memory_order_relaxed));
   t->set_uploaded_bytes(uploaded_.load(std::memory_order_relaxed));
@@ -323,12 +323,12 @@ void Job::TakeProgress(cpb::Heartbeat* heartbeat) {
   t->set_upload_peers(uploading);
 }
 
-size_t Job::num_peers() const {
+size_t WorkerJob::num_peers() const {
   absl::MutexLock lock(&mu_);
   return conns_.size();
 }
 
-size_t Job::num_leases() const {
+size_t WorkerJob::num_leases() const {
   absl::MutexLock lock(&mu_);
   return pool_.size();
 }
@@ -336,7 +336,7 @@ size_t Job::num_leases() const {
 // ---------------------------------------------------------------------------------------------
 // PeerConnection::Delegate
 
-void Job::OnPeerPieces(PeerConnection& conn, const bt::Bitfield& have) {
+void WorkerJob::OnPeerPieces(PeerConnection& conn, const bt::Bitfield& have) {
   {
     absl::MutexLock lock(&mu_);
     pool_.SetPeerPieces(conn.key(), have);
@@ -351,7 +351,7 @@ void Job::OnPeerPieces(PeerConnection& conn, const bt::Bitfield& have) {
   poke_();
 }
 
-void Job::OnPeerHave(PeerConnection& conn, uint32_t piece) {
+void WorkerJob::OnPeerHave(PeerConnection& conn, uint32_t piece) {
   absl::MutexLock lock(&mu_);
   pool_.AddPeerPiece(conn.key(), piece);
   PendingReport& r = reports_[conn.key()];
@@ -359,18 +359,18 @@ void Job::OnPeerHave(PeerConnection& conn, uint32_t piece) {
   r.haves.push_back(piece);
 }
 
-bool Job::WantsFrom(PeerConnection& conn) {
+bool WorkerJob::WantsFrom(PeerConnection& conn) {
   absl::MutexLock lock(&mu_);
   return pool_.Wants(conn.key());
 }
 
-std::optional<uint32_t> Job::PickPiece(PeerConnection& conn) {
+std::optional<uint32_t> WorkerJob::PickPiece(PeerConnection& conn) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return std::nullopt;
   return pool_.Pick(conn.key());
 }
 
-void Job::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) {
+void WorkerJob::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) {
   absl::MutexLock lock(&mu_);
   pool_.Release(piece, conn.key(), absl::Now());
   if (refused) pool_.Exclude(piece, conn.key());
@@ -378,7 +378,7 @@ void Job::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) {
   pieces_changed_ = true;
 }
 
-void Job::OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress> progress,
+void WorkerJob::OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress> progress,
                      uint64_t new_bytes) {
   downloaded_.fetch_add(new_bytes, std::memory_order_relaxed);
   if (options_.downloaded_bytes != nullptr) {
@@ -388,7 +388,7 @@ void Job::OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress>
   for (const PiecePool::Progress& p : progress) pool_.SetProgress(p.piece, conn.key(), p.bytes);
 }
 
-void Job::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data) {
+void WorkerJob::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data) {
   {
     absl::MutexLock lock(&mu_);
     std::vector<PiecePool::PeerKey> others;
@@ -417,7 +417,7 @@ void Job::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data
   write_queue_.push_back(WriteItem{piece, std::move(data), conn.endpoint()});
 }
 
-void Job::WriterLoop() {
+void WorkerJob::WriterLoop() {
   while (true) {
     WriteItem item;
     {
@@ -449,19 +449,19 @@ void Job::WriterLoop() {
         if (!stopping_) MarkVerified({item.piece});
       }
       WorkerMessage m;
-      cpb::PieceDone* d = m.mutable_piece_done();
+      pb::PieceDone* d = m.mutable_piece_done();
       d->set_job_id(options_.job_id);
       d->set_piece(item.piece);
       SetPeer(d->mutable_peer(), item.peer);
       send_(std::move(m));
     } else {
-      SendPieceFailed(item.piece, cpb::WRITE_ERROR, &item.peer, written.ToString());
+      SendPieceFailed(item.piece, pb::WRITE_ERROR, &item.peer, written.ToString());
     }
     poke_();
   }
 }
 
-void Job::OnPieceCorrupt(PeerConnection& conn, uint32_t piece) {
+void WorkerJob::OnPieceCorrupt(PeerConnection& conn, uint32_t piece) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
@@ -471,11 +471,11 @@ void Job::OnPieceCorrupt(PeerConnection& conn, uint32_t piece) {
     CancelOn(pool_.Remove(piece), piece, conn.key());
     pieces_changed_ = true;
   }
-  SendPieceFailed(piece, cpb::HASH_MISMATCH, &conn.endpoint(), "SHA-1 mismatch");
+  SendPieceFailed(piece, pb::HASH_MISMATCH, &conn.endpoint(), "SHA-1 mismatch");
   poke_();
 }
 
-void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) {
+void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) {
   {
     absl::MutexLock lock(&mu_);
     pool_.RemovePeer(conn.key(), absl::Now());
@@ -490,7 +490,7 @@ void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned
     }
     if (stopping_) return;
     FillFreeSlots();
-    cpb::PeerAddress peer;
+    pb::PeerAddress peer;
     SetPeer(&peer, conn.endpoint());
     // The client's id prefix ("-TR3000-", "A2-1-36-") tells whose implementation it was.
     std::string why = reason.ToString();
@@ -506,19 +506,19 @@ void Job::OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned
   poke_();
 }
 
-bt::Bitfield Job::OurPieces(PeerConnection& conn) {
+bt::Bitfield WorkerJob::OurPieces(PeerConnection& conn) {
   absl::MutexLock lock(&mu_);
   return verified_;
 }
 
-absl::Status Job::ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
+absl::Status WorkerJob::ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
                             char* out) {
   // No job lock: ContentFiles is thread-safe, and the connection only asks for pieces it
   // has announced, which are verified and on disk.
   return files_->ReadBlock(piece, begin, length, out);
 }
 
-void Job::OnPeerInterest(PeerConnection& conn, bool interested) {
+void WorkerJob::OnPeerInterest(PeerConnection& conn, bool interested) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   if (interested) {
@@ -529,11 +529,11 @@ void Job::OnPeerInterest(PeerConnection& conn, bool interested) {
   }
 }
 
-void Job::OnUploaded(PeerConnection& conn, uint64_t new_bytes) {
+void WorkerJob::OnUploaded(PeerConnection& conn, uint64_t new_bytes) {
   uploaded_.fetch_add(new_bytes, std::memory_order_relaxed);
   if (options_.uploaded_bytes != nullptr) {
     options_.uploaded_bytes->fetch_add(new_bytes, std::memory_order_relaxed);
   }
 }
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc

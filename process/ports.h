@@ -1,11 +1,11 @@
 // Free loopback ports for daemons that cannot bind port 0 and report it (opentracker, seeders),
 // and a wait for a TCP port to accept connections.
 //
-//   SWARM_ASSIGN_OR_RETURN(int port, swarm::PickUnusedPort(SOCK_STREAM));
+//   SWARM_ASSIGN_OR_RETURN(int port, swarm::process::PickUnusedPort(SOCK_STREAM));
 //   StartDaemon(port);  // may lose a race for the port: retry with a new one on failure
-//   SWARM_RETURN_IF_ERROR(swarm::WaitForTcpPort(port, absl::Now() + absl::Seconds(10)));
-#ifndef SWARM_COMMON_PORTS_H_
-#define SWARM_COMMON_PORTS_H_
+//   SWARM_RETURN_IF_ERROR(swarm::process::WaitForTcpPort(port, absl::Now() + absl::Seconds(10)));
+#ifndef SWARM_PROCESS_PORTS_H_
+#define SWARM_PROCESS_PORTS_H_
 
 #include <sys/socket.h>  // SOCK_STREAM, SOCK_DGRAM for callers
 
@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace swarm {
+namespace swarm::process {
 
 // A port that was free on `ip` for `socket_type` (SOCK_STREAM or SOCK_DGRAM) a moment ago:
 // bound to port 0, read back, closed.
@@ -28,6 +28,6 @@ absl::StatusOr<int> PickUnusedPort(int socket_type, const std::string& ip = "127
 absl::Status WaitForTcpPort(int port, absl::Time deadline, const std::string& ip = "127.0.0.1",
                             const std::function<bool()>& give_up = nullptr);
 
-}  // namespace swarm
+}  // namespace swarm::process
 
-#endif  // SWARM_COMMON_PORTS_H_
+#endif  // SWARM_PROCESS_PORTS_H_

@@ -1,4 +1,4 @@
-#include "tests/testing/files.h"
+#include "base/testing/files.h"
 
 #include <stdlib.h>
 

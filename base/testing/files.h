@@ -2,8 +2,8 @@
 //
 //   const std::string dir = swarm::testing::MakeTempDir("job");   // $TEST_TMPDIR/job.XXXXXX
 //   EXPECT_EQ(swarm::testing::ReadWholeFile(dir + "/x"), "...");
-#ifndef SWARM_TESTS_TESTING_FILES_H_
-#define SWARM_TESTS_TESTING_FILES_H_
+#ifndef SWARM_BASE_TESTING_FILES_H_
+#define SWARM_BASE_TESTING_FILES_H_
 
 #include <string>
 
@@ -17,4 +17,4 @@ std::string ReadWholeFile(const std::string& path);
 
 }  // namespace swarm::testing
 
-#endif  // SWARM_TESTS_TESTING_FILES_H_
+#endif  // SWARM_BASE_TESTING_FILES_H_

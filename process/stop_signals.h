@@ -2,15 +2,15 @@
 // other thread starts (gRPC's threads inherit the mask), then take them synchronously with
 // sigwait: no signal handler, no async-signal-safety concerns.
 //
-//   const sigset_t stop = swarm::BlockStopSignals();
+//   const sigset_t stop = swarm::process::BlockStopSignals();
 //   ... start the server ...
-//   const int sig = swarm::WaitForStopSignal(stop);   // blocks
-#ifndef SWARM_COMMON_STOP_SIGNALS_H_
-#define SWARM_COMMON_STOP_SIGNALS_H_
+//   const int sig = swarm::process::WaitForStopSignal(stop);   // blocks
+#ifndef SWARM_PROCESS_STOP_SIGNALS_H_
+#define SWARM_PROCESS_STOP_SIGNALS_H_
 
 #include <signal.h>
 
-namespace swarm {
+namespace swarm::process {
 
 // Blocks SIGINT and SIGTERM in the calling thread and returns that set.
 inline sigset_t BlockStopSignals() {
@@ -29,6 +29,6 @@ inline int WaitForStopSignal(const sigset_t& set) {
   return sig;
 }
 
-}  // namespace swarm
+}  // namespace swarm::process
 
-#endif  // SWARM_COMMON_STOP_SIGNALS_H_
+#endif  // SWARM_PROCESS_STOP_SIGNALS_H_

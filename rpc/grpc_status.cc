@@ -1,8 +1,8 @@
-#include "common/grpc_status.h"
+#include "rpc/grpc_status.h"
 
 #include <string>
 
-namespace swarm {
+namespace swarm::rpc {
 namespace {
 
 // Both enums are the canonical google.rpc.Code values 0 (OK) .. 16 (UNAUTHENTICATED).
@@ -24,4 +24,4 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return absl::Status(static_cast<absl::StatusCode>(code), status.error_message());
 }
 
-}  // namespace swarm
+}  // namespace swarm::rpc

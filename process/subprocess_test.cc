@@ -1,11 +1,11 @@
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 
 #include <signal.h>
 #include <sys/wait.h>
 
 #include "gtest/gtest.h"
 
-namespace swarm {
+namespace swarm::process {
 namespace {
 
 TEST(SubprocessTest, ReadsTheLineAServerPrints) {
@@ -48,4 +48,4 @@ TEST(SubprocessTest, MissingProgramExits127) {
 }
 
 }  // namespace
-}  // namespace swarm
+}  // namespace swarm::process

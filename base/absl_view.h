@@ -3,8 +3,8 @@
 // our APIs take std::string_view and convert where they call absl (StrCat, escaping, ...).
 //
 //   absl::StrCat("bad key \"", swarm::Absl(key), "\"")
-#ifndef SWARM_COMMON_ABSL_VIEW_H_
-#define SWARM_COMMON_ABSL_VIEW_H_
+#ifndef SWARM_BASE_ABSL_VIEW_H_
+#define SWARM_BASE_ABSL_VIEW_H_
 
 #include <string_view>
 
@@ -16,4 +16,4 @@ inline absl::string_view Absl(std::string_view s) { return absl::string_view(s.d
 
 }  // namespace swarm
 
-#endif  // SWARM_COMMON_ABSL_VIEW_H_
+#endif  // SWARM_BASE_ABSL_VIEW_H_

@@ -7,15 +7,15 @@
 // announce for a whitelisted hash (it reads the whitelist on a thread of its own, after
 // binding its ports). The destructor kills it and removes its directory (unless keep_dir).
 //
-//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::Opentracker::Start({.info_hashes = {ih}}));
+//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::process::Opentracker::Start({.info_hashes = {ih}}));
 //   announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
 //
 // Notes from ../shared/real-peers.md: it records the announcer's source address (ignores ip=),
 // it lists the announcer itself among the peers, and it refuses unlisted info-hashes
 // ("Requested download is not authorized for use with this tracker.").
 // Tests using it need tags = ["no-sandbox"]: the sandbox has no user nobody to drop to.
-#ifndef SWARM_COMMON_OPENTRACKER_H_
-#define SWARM_COMMON_OPENTRACKER_H_
+#ifndef SWARM_PROCESS_OPENTRACKER_H_
+#define SWARM_PROCESS_OPENTRACKER_H_
 
 #include <memory>
 #include <string>
@@ -23,9 +23,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/subprocess.h"
+#include "process/subprocess.h"
 
-namespace swarm {
+namespace swarm::process {
 
 class Opentracker {
  public:
@@ -67,9 +67,9 @@ class Opentracker {
   std::string log_path_;
   int http_port_ = 0;
   int udp_port_ = 0;
-  std::unique_ptr<swarm::Subprocess> process_;
+  std::unique_ptr<swarm::process::Subprocess> process_;
 };
 
-}  // namespace swarm
+}  // namespace swarm::process
 
-#endif  // SWARM_COMMON_OPENTRACKER_H_
+#endif  // SWARM_PROCESS_OPENTRACKER_H_

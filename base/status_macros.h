@@ -5,8 +5,8 @@
 //     SWARM_RETURN_IF_ERROR(Check(bytes));
 //     return Foo(bytes);
 //   }
-#ifndef SWARM_COMMON_STATUS_MACROS_H_
-#define SWARM_COMMON_STATUS_MACROS_H_
+#ifndef SWARM_BASE_STATUS_MACROS_H_
+#define SWARM_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -28,4 +28,4 @@
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
 
-#endif  // SWARM_COMMON_STATUS_MACROS_H_
+#endif  // SWARM_BASE_STATUS_MACROS_H_

@@ -1,4 +1,4 @@
-#include "common/content_files.h"
+#include "storage/content_files.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,9 +7,9 @@
 #include "bt/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/testing/files.h"
+#include "base/testing/files.h"
 
-namespace swarm {
+namespace swarm::storage {
 namespace {
 
 using ::swarm::testing::MakeTempDir;
@@ -130,4 +130,4 @@ TEST(ContentFilesTest, RejectsWrongSizedPieces) {
 }
 
 }  // namespace
-}  // namespace swarm
+}  // namespace swarm::storage

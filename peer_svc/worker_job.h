@@ -15,10 +15,10 @@
 // PeerConnection::Delegate methods from its own thread; the job's writer thread writes
 // verified pieces (the connection hashes them and goes back to its socket) and reports them.
 // All job state is under one mutex, never held during socket or disk I/O. Lock order:
-// Job::mu_ -> PeerConnection's inbox lock (CancelPieces/Wake) and the `send` callback's lock,
+// WorkerJob::mu_ -> PeerConnection's inbox lock (CancelPieces/Wake) and the `send` callback's lock,
 // both leaves; the write queue's lock is never held with another.
 //
-//   Job job(options, std::move(metainfo), std::move(files),
+//   WorkerJob job(options, std::move(metainfo), std::move(files),
 //           [&](WorkerMessage m) { outbox.Push(std::move(m)); },  // to the coordinator
 //           [&] { control.Wake(); });                              // "Tick me soon"
 //   job.GrantLeases(grant);     // from the coordinator's stream
@@ -27,8 +27,8 @@
 //   job.AcceptPeer(fd, handshake, from);      // from the Listener
 //   job.Tick(absl::Now(), free_peer_slots);   // from the control loop, often
 //   job.Stop();
-#ifndef SWARM_PEER_SVC_JOB_H_
-#define SWARM_PEER_SVC_JOB_H_
+#ifndef SWARM_PEER_SVC_WORKER_JOB_H_
+#define SWARM_PEER_SVC_WORKER_JOB_H_
 
 #include <array>
 #include <atomic>
@@ -48,18 +48,18 @@
 #include "bt/bitfield.h"
 #include "bt/metainfo.h"
 #include "bt/wire.h"
-#include "common/content_files.h"
+#include "storage/content_files.h"
 #include "peer_svc/choker.h"
 #include "peer_svc/peer_connection.h"
 #include "peer_svc/piece_buffer.h"
 #include "peer_svc/piece_pool.h"
 #include "proto/coordinator.pb.h"
 
-namespace peer_svc {
+namespace swarm::peer_svc {
 
-class Job : public PeerConnection::Delegate {
+class WorkerJob : public PeerConnection::Delegate {
  public:
-  using WorkerMessage = swarm::coordinator::WorkerMessage;
+  using WorkerMessage = swarm::pb::WorkerMessage;
 
   struct Options {
     std::string job_id;
@@ -94,20 +94,20 @@ class Job : public PeerConnection::Delegate {
   // `verified`: the pieces verified when the job started (any other size than the torrent's
   // piece count: none). `send` queues a message for the coordinator; it must not block and
   // may be called with the job's lock held. `poke` asks for an early Tick (work to report).
-  Job(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::ContentFiles> files,
+  WorkerJob(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::storage::ContentFiles> files,
       const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
       std::function<void()> poke);
   // Stops (see Stop).
-  ~Job() override;
+  ~WorkerJob() override;
 
   const std::string& job_id() const { return options_.job_id; }
   const bt::Metainfo& metainfo() const { return metainfo_; }
 
   // --- from the coordinator ---
-  void AddPeers(const swarm::coordinator::AddPeers& add);
-  void GrantLeases(const swarm::coordinator::GrantLeases& grant);
-  void RevokeLeases(const swarm::coordinator::RevokeLeases& revoke);
-  void PiecesVerified(const swarm::coordinator::PiecesVerified& verified);
+  void AddPeers(const swarm::pb::AddPeers& add);
+  void GrantLeases(const swarm::pb::GrantLeases& grant);
+  void RevokeLeases(const swarm::pb::RevokeLeases& revoke);
+  void PiecesVerified(const swarm::pb::PiecesVerified& verified);
 
   // --- from the Listener ---
   // A peer connected to us with this job's info-hash in `handshake`: adopts `fd` as a
@@ -124,7 +124,7 @@ class Job : public PeerConnection::Delegate {
   absl::Time Tick(absl::Time now, uint32_t free_peer_slots);
   // Progress of leases in flight since the last call, and the job's transfer totals, for
   // the heartbeat.
-  void TakeProgress(swarm::coordinator::Heartbeat* heartbeat);
+  void TakeProgress(swarm::pb::Heartbeat* heartbeat);
   // Connections open or opening.
   size_t num_peers() const;
   // Leases held.
@@ -165,14 +165,14 @@ class Job : public PeerConnection::Delegate {
 
   // Writes queued pieces and reports them, until Stop (which lets it finish the queue).
   void WriterLoop();
-  void SetPeer(swarm::coordinator::PeerAddress* out, const PeerEndpoint& endpoint) const;
+  void SetPeer(swarm::pb::PeerAddress* out, const PeerEndpoint& endpoint) const;
   // Cancels `piece` on each connection in `keys` except `except`.
   void CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
                 PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SendPieceFailed(uint32_t piece, swarm::coordinator::PieceFailure reason,
+  void SendPieceFailed(uint32_t piece, swarm::pb::PieceFailure reason,
                        const PeerEndpoint* peer, std::string detail);
-  void SendPeerClosed(const swarm::coordinator::PeerAddress& peer, std::string reason,
+  void SendPeerClosed(const swarm::pb::PeerAddress& peer, std::string reason,
                       bool banned = false);
   // Options for a new connection to `endpoint`, with the next key.
   PeerConnection::Options ConnectionOptions(PeerEndpoint endpoint)
@@ -189,7 +189,7 @@ class Job : public PeerConnection::Delegate {
 
   const Options options_;
   const bt::Metainfo metainfo_;
-  const std::unique_ptr<swarm::ContentFiles> files_;
+  const std::unique_ptr<swarm::storage::ContentFiles> files_;
   const std::function<void(WorkerMessage)> send_;
   const std::function<void()> poke_;
   // Piece buffers, shared by the connections (which fill them) and the writer.
@@ -231,6 +231,6 @@ class Job : public PeerConnection::Delegate {
   absl::Time starved_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
 };
 
-}  // namespace peer_svc
+}  // namespace swarm::peer_svc
 
-#endif  // SWARM_PEER_SVC_JOB_H_
+#endif  // SWARM_PEER_SVC_WORKER_JOB_H_
