@@ -18,11 +18,10 @@ namespace {
 using namespace bt::tracker;  // NOLINT(build/namespaces): a fuzz driver
 
 // Every peer a parser hands out must be dialable: a canonical address and a non-zero port.
-void CheckPeers(const std::vector<PeerEndpoint>& peers) {
-  for (const PeerEndpoint& p : peers) {
-    IpFamily family;
-    auto bytes = ParseIpAddress(p.ip, &family);
-    if (!bytes.ok() || IpAddressToText(*bytes) != p.ip || p.port == 0) std::abort();
+void CheckPeers(const std::vector<Peer>& peers) {
+  for (const Peer& p : peers) {
+    absl::StatusOr<swarm::bt::Endpoint> again = swarm::bt::Endpoint::Parse(p.endpoint.ToString());
+    if (!again.ok() || *again != p.endpoint || p.endpoint.port() == 0) std::abort();
     if (!p.peer_id.empty() && p.peer_id.size() != kHashSize) std::abort();
   }
 }

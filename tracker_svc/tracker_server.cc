@@ -128,10 +128,10 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
     SWARM_ASSIGN_OR_RETURN(Announcer::AnnounceResult result,
                            announcer_.Announce(params, tiers, tracker_ids, deadline,
                                                [context] { return context->IsCancelled(); }));
-    for (const bt::tracker::PeerEndpoint& peer : result.reply.peers) {
+    for (const bt::tracker::Peer& peer : result.reply.peers) {
       pb::Peer* out = response->add_peers();
-      out->set_ip(peer.ip);
-      out->set_port(peer.port);
+      out->set_ip(peer.endpoint.ip().ToString());
+      out->set_port(peer.endpoint.port());
       out->set_peer_id(peer.peer_id);
     }
     response->set_interval_s(result.reply.interval_s);

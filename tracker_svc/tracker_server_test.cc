@@ -187,7 +187,7 @@ TEST_F(TrackerServerTest, UdpAnnounceAndScrape) {
   reply.interval_s = 300;
   reply.seeders = 1;
   reply.leechers = 1;
-  reply.peers = {{"127.0.0.2", 7000, ""}};
+  reply.peers = {{*bt::Endpoint::Make("127.0.0.2", 7000), ""}};
   auto tracker = Udp(FakeUdpTracker::Working(reply, 99, {"", 1, 2, 1}));
   pb::AnnounceResponse resp;
   grpc::Status status = Announce(Request({tracker->url()}), &resp);

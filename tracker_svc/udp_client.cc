@@ -16,8 +16,10 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "bt/tracker/udp_packet.h"
 #include "base/status_macros.h"
+#include "bt/endpoint.h"
+#include "bt/tracker/udp_packet.h"
+#include "net/socket_address.h"
 
 namespace swarm::tracker_svc {
 namespace {
@@ -27,59 +29,34 @@ using bt::tracker::IpFamily;
 // How often a wait wakes up to ask `cancelled`.
 constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(200);
 
-struct Endpoint {
-  sockaddr_storage addr;
-  socklen_t len = 0;
+// A UDP tracker's address, resolved.
+struct Resolved {
+  net::SocketAddress socket;
   IpFamily family = IpFamily::kV4;
   std::string key;  // "ip:port", for the connection-id cache and messages
 };
 
-Endpoint MakeEndpoint(const sockaddr* sa, uint16_t port) {
-  Endpoint e;
-  std::memset(&e.addr, 0, sizeof(e.addr));
-  char text[INET6_ADDRSTRLEN] = {0};
-  if (sa->sa_family == AF_INET) {
-    sockaddr_in in = *reinterpret_cast<const sockaddr_in*>(sa);
-    in.sin_port = htons(port);
-    std::memcpy(&e.addr, &in, sizeof(in));
-    e.len = sizeof(in);
-    inet_ntop(AF_INET, &in.sin_addr, text, sizeof(text));
-    e.key = absl::StrCat(text, ":", port);
-  } else {
-    sockaddr_in6 in6 = *reinterpret_cast<const sockaddr_in6*>(sa);
-    in6.sin6_port = htons(port);
-    std::memcpy(&e.addr, &in6, sizeof(in6));
-    e.len = sizeof(in6);
-    e.family = IpFamily::kV6;
-    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof(text));
-    e.key = absl::StrCat("[", text, "]:", port);
-  }
-  return e;
+absl::StatusOr<Resolved> MakeResolved(const sockaddr* addr, uint16_t port) {
+  SWARM_ASSIGN_OR_RETURN(bt::Endpoint endpoint, net::FromSocketAddress(addr, port));
+  Resolved r;
+  r.socket = net::ToSocketAddress(endpoint);
+  r.family = endpoint.ip().is_v4() ? IpFamily::kV4 : IpFamily::kV6;
+  r.key = endpoint.ToString();
+  return r;
 }
 
 // getaddrinfo has no timeout, so a name is resolved on a helper thread that the caller stops
 // waiting for at the deadline (the thread then finishes on its own).
-absl::StatusOr<Endpoint> Resolve(const std::string& host, uint16_t port, absl::Time deadline) {
-  IpFamily family;
-  if (absl::StatusOr<std::string> bytes = bt::tracker::ParseIpAddress(host, &family); bytes.ok()) {
-    sockaddr_storage ss;
-    std::memset(&ss, 0, sizeof(ss));
-    if (family == IpFamily::kV4) {
-      auto* in = reinterpret_cast<sockaddr_in*>(&ss);
-      in->sin_family = AF_INET;
-      std::memcpy(&in->sin_addr, bytes->data(), 4);
-    } else {
-      auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
-      in6->sin6_family = AF_INET6;
-      std::memcpy(&in6->sin6_addr, bytes->data(), 16);
-    }
-    return MakeEndpoint(reinterpret_cast<sockaddr*>(&ss), port);
+absl::StatusOr<Resolved> Resolve(const std::string& host, uint16_t port, absl::Time deadline) {
+  if (absl::StatusOr<bt::IpAddress> ip = bt::IpAddress::Parse(host); ip.ok()) {
+    const net::SocketAddress numeric = net::ToSocketAddress(*ip, port);
+    return MakeResolved(numeric.get(), port);
   }
 
   struct Lookup {
     absl::Mutex mu;
     bool done ABSL_GUARDED_BY(mu) = false;
-    absl::StatusOr<Endpoint> result ABSL_GUARDED_BY(mu) = absl::UnknownError("unset");
+    absl::StatusOr<Resolved> result ABSL_GUARDED_BY(mu) = absl::UnknownError("unset");
   };
   auto lookup = std::make_shared<Lookup>();
   std::thread([lookup, host, port] {
@@ -89,7 +66,7 @@ absl::StatusOr<Endpoint> Resolve(const std::string& host, uint16_t port, absl::T
     hints.ai_socktype = SOCK_DGRAM;
     addrinfo* res = nullptr;
     int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res);
-    absl::StatusOr<Endpoint> result;
+    absl::StatusOr<Resolved> result;
     if (rc != 0 || res == nullptr) {
       result =
           absl::UnavailableError(absl::StrCat("cannot resolve \"", host, "\": ", gai_strerror(rc)));
@@ -102,7 +79,7 @@ absl::StatusOr<Endpoint> Resolve(const std::string& host, uint16_t port, absl::T
         }
       }
       if (pick->ai_family == AF_INET || pick->ai_family == AF_INET6) {
-        result = MakeEndpoint(pick->ai_addr, port);
+        result = MakeResolved(pick->ai_addr, port);
       } else {
         result = absl::UnavailableError(absl::StrCat("no IP address for \"", host, "\""));
       }
@@ -153,12 +130,11 @@ class UdpTrackerClient::Exchange {
       return absl::InvalidArgumentError("not a udp:// tracker URL");
     }
     SWARM_ASSIGN_OR_RETURN(endpoint_, Resolve(url.host, url.port, deadline_));
-    int fd = socket(endpoint_.family == IpFamily::kV4 ? AF_INET : AF_INET6,
-                    SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    int fd = socket(endpoint_.socket.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
     fd_ = std::make_unique<Fd>(fd);
     // A connected UDP socket only receives from the tracker, and reports ICMP port-unreachable.
-    if (connect(fd, reinterpret_cast<sockaddr*>(&endpoint_.addr), endpoint_.len) != 0) {
+    if (connect(fd, endpoint_.socket.get(), endpoint_.socket.size) != 0) {
       return absl::UnavailableError(
           absl::StrCat("connect to ", endpoint_.key, ": ", std::strerror(errno)));
     }
@@ -284,7 +260,7 @@ class UdpTrackerClient::Exchange {
   UdpTrackerClient* const client_;
   const absl::Time deadline_;
   const std::function<bool()>& cancelled_;
-  Endpoint endpoint_;
+  Resolved endpoint_;
   std::unique_ptr<Fd> fd_;
   int backoff_ = 0;
   int sends_ = 0;

@@ -1,9 +1,7 @@
 #include "bt/tracker/announce.h"
 
-#include <arpa/inet.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "bt/utf8.h"
@@ -44,14 +42,13 @@ absl::Status ValidateAnnounceParams(const AnnounceParams& params) {
                                                    " bytes: ", params.tracker_id.size()));
   }
   if (!params.ip.empty()) {
-    IpFamily family;
-    absl::Status ip = ParseIpAddress(params.ip, &family).status();
+    absl::Status ip = IpAddress::Parse(params.ip).status();
     if (!ip.ok()) return absl::InvalidArgumentError(absl::StrCat("ip: ", ip.message()));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<PeerEndpoint>> DecodeCompactPeers(std::string_view bytes,
+absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes,
                                                              IpFamily family, size_t max_peers) {
   const size_t size = CompactPeerSize(family);
   const size_t addr_size = size - 2;
@@ -65,62 +62,35 @@ absl::StatusOr<std::vector<PeerEndpoint>> DecodeCompactPeers(std::string_view by
                                                    " peers, more than the ", max_peers,
                                                    " accepted"));
   }
-  std::vector<PeerEndpoint> peers;
+  std::vector<Peer> peers;
   peers.reserve(bytes.size() / size);
   for (size_t off = 0; off < bytes.size(); off += size) {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(bytes.data() + off);
     uint16_t port = static_cast<uint16_t>(p[addr_size] << 8 | p[addr_size + 1]);
     if (port == 0) continue;
-    peers.push_back(PeerEndpoint{IpAddressToText(bytes.substr(off, addr_size)), port, ""});
+    absl::StatusOr<IpAddress> ip = IpAddress::FromBytes(bytes.substr(off, addr_size));
+    absl::StatusOr<Endpoint> endpoint =
+        ip.ok() ? Endpoint::Make(*ip, port) : absl::StatusOr<Endpoint>(ip.status());
+    if (!endpoint.ok()) return endpoint.status();  // cannot happen: 4 or 16 bytes, port > 0
+    peers.push_back(Peer{*std::move(endpoint), ""});
   }
   return peers;
 }
 
-absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<PeerEndpoint>& peers,
+absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<Peer>& peers,
                                                IpFamily family) {
   std::string out;
-  for (const PeerEndpoint& peer : peers) {
-    IpFamily got;
-    absl::StatusOr<std::string> addr = ParseIpAddress(peer.ip, &got);
-    if (!addr.ok()) return addr.status();
-    if (got != family) {
-      return absl::InvalidArgumentError(absl::StrCat("peer ", peer.ip, " is of the other family"));
+  for (const Peer& peer : peers) {
+    const IpAddress& ip = peer.endpoint.ip();
+    if (ip.is_v4() != (family == IpFamily::kV4)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("peer ", peer.endpoint.ToString(), " is of the other family"));
     }
-    out += *addr;
-    out.push_back(static_cast<char>(peer.port >> 8));
-    out.push_back(static_cast<char>(peer.port & 0xff));
+    out += ip.bytes();
+    out.push_back(static_cast<char>(peer.endpoint.port() >> 8));
+    out.push_back(static_cast<char>(peer.endpoint.port() & 0xff));
   }
   return out;
-}
-
-absl::StatusOr<std::string> ParseIpAddress(std::string_view text, IpFamily* family) {
-  if (text.size() >= INET6_ADDRSTRLEN || text.find('\0') != std::string_view::npos) {
-    return absl::InvalidArgumentError("not an IPv4 or IPv6 address (too long or has NUL)");
-  }
-  char buf[INET6_ADDRSTRLEN];
-  std::memcpy(buf, text.data(), text.size());
-  buf[text.size()] = '\0';
-  unsigned char addr[16];
-  if (inet_pton(AF_INET, buf, addr) == 1) {
-    *family = IpFamily::kV4;
-    return std::string(reinterpret_cast<char*>(addr), 4);
-  }
-  if (inet_pton(AF_INET6, buf, addr) == 1) {
-    *family = IpFamily::kV6;
-    return std::string(reinterpret_cast<char*>(addr), 16);
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("not an IPv4 or IPv6 address: \"", SanitizeTrackerText(text, 64), "\""));
-}
-
-std::string IpAddressToText(std::string_view bytes) {
-  if (bytes.size() != 4 && bytes.size() != 16) return "";
-  char text[INET6_ADDRSTRLEN];
-  if (inet_ntop(bytes.size() == 4 ? AF_INET : AF_INET6, bytes.data(), text, sizeof(text)) ==
-      nullptr) {
-    return "";
-  }
-  return text;
 }
 
 std::string SanitizeTrackerText(std::string_view text, size_t max_bytes) {

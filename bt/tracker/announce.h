@@ -1,13 +1,14 @@
 // What an announce says and what a tracker answers, independent of transport: the types that
 // the HTTP (BEP 3/23/7) and UDP (BEP 15) codecs in this package share, plus the compact peer
-// format (6 bytes per IPv4 peer, 18 per IPv6 peer) that both transports use.
+// format (6 bytes per IPv4 peer, 18 per IPv6 peer) that both transports use. Addresses are
+// bt::Endpoint (bt/endpoint.h): canonical, so one peer is one key however a tracker wrote it.
 //
 //   bt::tracker::AnnounceParams params;
 //   params.info_hash = info_hash;  // 20 raw bytes
 //   params.peer_id = peer_id;      // 20 raw bytes
 //   params.port = 6881;
 //   SWARM_RETURN_IF_ERROR(bt::tracker::ValidateAnnounceParams(params));
-//   SWARM_ASSIGN_OR_RETURN(std::vector<bt::tracker::PeerEndpoint> peers,
+//   SWARM_ASSIGN_OR_RETURN(std::vector<bt::tracker::Peer> peers,
 //                          bt::tracker::DecodeCompactPeers(bytes, bt::tracker::IpFamily::kV4));
 //
 // Pure: no I/O.
@@ -22,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "bt/endpoint.h"
 
 namespace swarm::bt::tracker {
 
@@ -60,19 +62,18 @@ absl::Status ValidateAnnounceParams(const AnnounceParams& params);
 absl::Status ValidateScrapeHashes(const std::vector<std::string>& info_hashes);
 
 // A peer as a tracker hands it out.
-struct PeerEndpoint {
-  std::string ip;  // IPv4 dotted quad or IPv6 text form, no brackets
-  uint16_t port = 0;
+struct Peer {
+  Endpoint endpoint;
   std::string peer_id;  // 20 bytes from the dictionary model; empty otherwise
 
-  bool operator==(const PeerEndpoint& o) const {
-    return ip == o.ip && port == o.port && peer_id == o.peer_id;
+  bool operator==(const Peer& o) const {
+    return endpoint == o.endpoint && peer_id == o.peer_id;
   }
 };
 
 // A successful answer to an announce.
 struct AnnounceReply {
-  std::vector<PeerEndpoint> peers;
+  std::vector<Peer> peers;
   uint32_t interval_s = 0;            // seconds until the next regular announce
   uint32_t min_interval_s = 0;        // 0 when the tracker gave none
   int64_t seeders = -1;               // -1 when the tracker did not say
@@ -104,21 +105,14 @@ inline constexpr size_t CompactPeerSize(IpFamily family) {
 // Decodes a run of compact peers (BEP 23 for IPv4, BEP 7 for IPv6). Fails when the length
 // is not a multiple of the peer size or there are more than `max_peers` peers. Peers with
 // port 0 are dropped (they cannot be dialled).
-absl::StatusOr<std::vector<PeerEndpoint>> DecodeCompactPeers(std::string_view bytes,
+absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes,
                                                              IpFamily family,
                                                              size_t max_peers = 100'000);
 
 // Encodes peers of one family in compact form (test trackers use this). Fails on a peer
 // whose ip is not an address of that family.
-absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<PeerEndpoint>& peers,
+absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<Peer>& peers,
                                                IpFamily family);
-
-// Parses the text form of an IPv4 or IPv6 address into its 4 or 16 bytes; fails otherwise
-// (host names included).
-absl::StatusOr<std::string> ParseIpAddress(std::string_view text, IpFamily* family);
-
-// The canonical text form of a 4- or 16-byte address; empty for any other length.
-std::string IpAddressToText(std::string_view bytes);
 
 // Tracker-supplied text (failure reasons, warnings) made safe to put into logs and status
 // messages: valid UTF-8 is kept, control characters and invalid bytes become '?', and the

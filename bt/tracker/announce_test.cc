@@ -9,13 +9,17 @@ namespace {
 
 using std::string_literals::operator""s;
 
+Peer P(std::string_view ip, uint32_t port, std::string peer_id = "") {
+  return Peer{*Endpoint::Make(ip, port), std::move(peer_id)};
+}
+
 TEST(CompactPeersTest, DecodesIpv4) {
   std::string bytes = "\x7f\x00\x00\x01\x1a\xe1\x0a\x01\x02\x03\x00\x50"s;
   auto peers = DecodeCompactPeers(bytes, IpFamily::kV4);
   ASSERT_TRUE(peers.ok()) << peers.status();
   ASSERT_EQ(peers->size(), 2u);
-  EXPECT_EQ((*peers)[0], (PeerEndpoint{"127.0.0.1", 6881, ""}));
-  EXPECT_EQ((*peers)[1], (PeerEndpoint{"10.1.2.3", 80, ""}));
+  EXPECT_EQ((*peers)[0], P("127.0.0.1", 6881));
+  EXPECT_EQ((*peers)[1], P("10.1.2.3", 80));
 }
 
 TEST(CompactPeersTest, DecodesIpv6) {
@@ -23,7 +27,7 @@ TEST(CompactPeersTest, DecodesIpv6) {
   auto peers = DecodeCompactPeers(bytes, IpFamily::kV6);
   ASSERT_TRUE(peers.ok()) << peers.status();
   ASSERT_EQ(peers->size(), 1u);
-  EXPECT_EQ((*peers)[0], (PeerEndpoint{"2001:db8::1", 6881, ""}));
+  EXPECT_EQ((*peers)[0], P("2001:db8::1", 6881));
 }
 
 TEST(CompactPeersTest, EmptyIsNoPeers) {
@@ -44,40 +48,23 @@ TEST(CompactPeersTest, LimitAndPortZero) {
   auto peers = DecodeCompactPeers(two, IpFamily::kV4);
   ASSERT_TRUE(peers.ok());
   ASSERT_EQ(peers->size(), 1u);  // port 0 dropped
-  EXPECT_EQ((*peers)[0].port, 1);
+  EXPECT_EQ((*peers)[0].endpoint.port(), 1);
   EXPECT_FALSE(DecodeCompactPeers(two, IpFamily::kV4, 1).ok());
 }
 
 TEST(CompactPeersTest, EncodeRoundTrips) {
-  std::vector<PeerEndpoint> v4 = {{"127.0.0.1", 6881, ""}, {"192.168.1.200", 65535, ""}};
+  std::vector<Peer> v4 = {P("127.0.0.1", 6881), P("192.168.1.200", 65535)};
   auto bytes = EncodeCompactPeers(v4, IpFamily::kV4);
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(bytes->size(), 12u);
   EXPECT_EQ(*DecodeCompactPeers(*bytes, IpFamily::kV4), v4);
-  std::vector<PeerEndpoint> v6 = {{"::1", 1, ""}, {"fe80::1:2", 443, ""}};
+  std::vector<Peer> v6 = {P("::1", 1), P("fe80::1:2", 443)};
   bytes = EncodeCompactPeers(v6, IpFamily::kV6);
   ASSERT_TRUE(bytes.ok());
   EXPECT_EQ(*DecodeCompactPeers(*bytes, IpFamily::kV6), v6);
   EXPECT_FALSE(EncodeCompactPeers(v6, IpFamily::kV4).ok());
-  EXPECT_FALSE(EncodeCompactPeers({{"example.com", 1, ""}}, IpFamily::kV4).ok());
-}
-
-TEST(IpAddressTest, ParsesAndFormats) {
-  IpFamily family;
-  auto v4 = ParseIpAddress("1.2.3.4", &family);
-  ASSERT_TRUE(v4.ok());
-  EXPECT_EQ(family, IpFamily::kV4);
-  EXPECT_EQ(*v4, "\x01\x02\x03\x04");
-  auto v6 = ParseIpAddress("2001:DB8:0:0::1", &family);
-  ASSERT_TRUE(v6.ok());
-  EXPECT_EQ(family, IpFamily::kV6);
-  EXPECT_EQ(IpAddressToText(*v6), "2001:db8::1");
-  EXPECT_FALSE(ParseIpAddress("tracker.example", &family).ok());
-  EXPECT_FALSE(ParseIpAddress("1.2.3.4.5", &family).ok());
-  EXPECT_FALSE(ParseIpAddress("", &family).ok());
-  EXPECT_FALSE(ParseIpAddress(std::string(100, '1'), &family).ok());
-  EXPECT_FALSE(ParseIpAddress("1.2.3.4\0"s, &family).ok());
-  EXPECT_EQ(IpAddressToText("abc"), "");
+  // A host name never becomes a Peer (bt::Endpoint takes numeric addresses only).
+  EXPECT_FALSE(Endpoint::Make("example.com", 1).ok());
 }
 
 TEST(ValidateAnnounceParamsTest, ChecksSizes) {

@@ -8,6 +8,7 @@
 #include "bt/bencode.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
+#include "bt/endpoint.h"
 
 namespace swarm::bt::tracker {
 namespace {
@@ -68,7 +69,7 @@ absl::Status ReadInt(const BView& dict, std::string_view key, int64_t lo, int64_
 }
 
 // Appends the dictionary-model peers of `list`; counts entries that are not usable.
-void ReadPeerDicts(const BView& list, size_t max_peers, std::vector<PeerEndpoint>* peers,
+void ReadPeerDicts(const BView& list, size_t max_peers, std::vector<Peer>* peers,
                    size_t* skipped) {
   for (const BView& entry : list.items()) {
     if (peers->size() >= max_peers) {
@@ -82,14 +83,14 @@ void ReadPeerDicts(const BView& list, size_t max_peers, std::vector<PeerEndpoint
       ++*skipped;
       continue;
     }
-    IpFamily family;
-    absl::StatusOr<std::string> addr = ParseIpAddress(ip->string_value(), &family);
-    if (!addr.ok()) {
+    // Canonical, so that peers compare equal however the tracker wrote them.
+    absl::StatusOr<Endpoint> endpoint =
+        Endpoint::Make(ip->string_value(), static_cast<uint32_t>(port->int_value()));
+    if (!endpoint.ok()) {
       ++*skipped;  // host names too: bt/ does not resolve, and trackers rarely send them
       continue;
     }
-    // The canonical text form, so that peers compare equal however the tracker wrote them.
-    PeerEndpoint peer{IpAddressToText(*addr), static_cast<uint16_t>(port->int_value()), ""};
+    Peer peer{*std::move(endpoint), ""};
     if (std::optional<BView> id = entry.Find("peer id");
         id && id->is_string() && id->string_value().size() == kHashSize) {
       peer.peer_id = std::string(id->string_value());
@@ -100,14 +101,14 @@ void ReadPeerDicts(const BView& list, size_t max_peers, std::vector<PeerEndpoint
 
 // Appends compact peers of `family` from the string `v`, keeping at most max_peers in all.
 absl::Status ReadCompact(std::string_view key, const BView& v, IpFamily family, size_t max_peers,
-                         std::vector<PeerEndpoint>* peers, size_t* skipped) {
-  absl::StatusOr<std::vector<PeerEndpoint>> decoded =
+                         std::vector<Peer>* peers, size_t* skipped) {
+  absl::StatusOr<std::vector<Peer>> decoded =
       DecodeCompactPeers(v.string_value(), family, std::numeric_limits<size_t>::max());
   if (!decoded.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("tracker response: \"", Absl(key), "\" at byte ",
                                                    v.offset(), ": ", decoded.status().message()));
   }
-  for (PeerEndpoint& p : *decoded) {
+  for (Peer& p : *decoded) {
     if (peers->size() >= max_peers) {
       ++*skipped;
     } else {

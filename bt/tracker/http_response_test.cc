@@ -11,6 +11,10 @@ namespace {
 
 using std::string_literals::operator""s;
 
+Peer P(std::string_view ip, uint32_t port, std::string peer_id = "") {
+  return Peer{*Endpoint::Make(ip, port), std::move(peer_id)};
+}
+
 // A bencoded string.
 std::string S(const std::string& s) { return std::to_string(s.size()) + ":" + s; }
 
@@ -27,8 +31,8 @@ TEST(ParseAnnounceResponseTest, CompactAsOpentrackerSendsIt) {
   EXPECT_EQ(reply->seeders, 0);
   EXPECT_EQ(reply->leechers, 2);
   ASSERT_EQ(reply->peers.size(), 2u);
-  EXPECT_EQ(reply->peers[0], (PeerEndpoint{"127.0.0.1", 6881, ""}));
-  EXPECT_EQ(reply->peers[1], (PeerEndpoint{"127.0.0.1", 6882, ""}));
+  EXPECT_EQ(reply->peers[0], P("127.0.0.1", 6881));
+  EXPECT_EQ(reply->peers[1], P("127.0.0.1", 6882));
   EXPECT_TRUE(reply->warnings.empty());
   EXPECT_TRUE(reply->tracker_id.empty());
 }
@@ -48,8 +52,8 @@ TEST(ParseAnnounceResponseTest, DictionaryPeers) {
   EXPECT_EQ(reply->seeders, -1);
   EXPECT_EQ(reply->leechers, -1);
   ASSERT_EQ(reply->peers.size(), 2u);
-  EXPECT_EQ(reply->peers[0], (PeerEndpoint{"10.0.0.1", 6881, id}));
-  EXPECT_EQ(reply->peers[1], (PeerEndpoint{"2001:db8::5", 51413, ""}));
+  EXPECT_EQ(reply->peers[0], P("10.0.0.1", 6881, id));
+  EXPECT_EQ(reply->peers[1], P("2001:db8::5", 51413));
 }
 
 TEST(ParseAnnounceResponseTest, DictionaryPeersSkipsBadEntries) {
@@ -67,8 +71,8 @@ TEST(ParseAnnounceResponseTest, DictionaryPeersSkipsBadEntries) {
   auto reply = ParseAnnounceResponse(body);
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   ASSERT_EQ(reply->peers.size(), 2u);
-  EXPECT_EQ(reply->peers[0], (PeerEndpoint{"10.0.0.1", 1, ""}));
-  EXPECT_EQ(reply->peers[1], (PeerEndpoint{"10.0.0.5", 2, ""}));
+  EXPECT_EQ(reply->peers[0], P("10.0.0.1", 1));
+  EXPECT_EQ(reply->peers[1], P("10.0.0.5", 2));
   ASSERT_EQ(reply->warnings.size(), 1u);
   EXPECT_NE(reply->warnings[0].find("skipped 6"), std::string::npos) << reply->warnings[0];
 }
@@ -79,7 +83,7 @@ TEST(ParseAnnounceResponseTest, Peers6) {
   auto reply = ParseAnnounceResponse(body);
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   ASSERT_EQ(reply->peers.size(), 1u);
-  EXPECT_EQ(reply->peers[0], (PeerEndpoint{"fe80::1", 80, ""}));
+  EXPECT_EQ(reply->peers[0], P("fe80::1", 80));
 }
 
 TEST(ParseAnnounceResponseTest, Peers6Only) {
@@ -87,7 +91,7 @@ TEST(ParseAnnounceResponseTest, Peers6Only) {
   auto reply = ParseAnnounceResponse("d8:intervali60e6:peers6" + S(v6) + "e");
   ASSERT_TRUE(reply.ok()) << reply.status().ToString();
   ASSERT_EQ(reply->peers.size(), 1u);
-  EXPECT_EQ(reply->peers[0].ip, "::1");
+  EXPECT_EQ(reply->peers[0].endpoint.ip().ToString(), "::1");
 }
 
 TEST(ParseAnnounceResponseTest, FailureReason) {

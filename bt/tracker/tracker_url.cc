@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "bt/endpoint.h"
 #include "bt/tracker/announce.h"
 #include "base/absl_view.h"
 
@@ -65,8 +66,8 @@ absl::StatusOr<TrackerUrl> ParseTrackerUrl(std::string_view url) {
       port_text = after.substr(1);
       has_port = true;
     }
-    IpFamily family;
-    if (!ParseIpAddress(host, &family).ok() || family != IpFamily::kV6) {
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(host);
+    if (!ip.ok() || ip->is_v4()) {
       return Bad(url, "bracketed host is not an IPv6 address");
     }
   } else {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "bt/endpoint.h"
 
 namespace swarm::bt::tracker {
 namespace {
@@ -111,9 +112,8 @@ absl::StatusOr<std::string> EncodeUdpAnnounceRequest(uint64_t connection_id,
   // cannot be said over UDP, so the tracker uses the source address then.
   std::string ip_field(4, '\0');
   if (!params.ip.empty()) {
-    IpFamily family;
-    absl::StatusOr<std::string> ip = ParseIpAddress(params.ip, &family);
-    if (ip.ok() && family == IpFamily::kV4) ip_field = *std::move(ip);
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(params.ip);
+    if (ip.ok() && ip->is_v4()) ip_field = ip->bytes();
   }
   out += ip_field;
   Put32(&out, params.key);
@@ -168,7 +168,7 @@ absl::StatusOr<AnnounceReply> DecodeUdpAnnounceResponse(std::string_view packet,
   reply.interval_s = Get32(packet, 8);
   reply.leechers = Get32(packet, 12);
   reply.seeders = Get32(packet, 16);
-  absl::StatusOr<std::vector<PeerEndpoint>> peers =
+  absl::StatusOr<std::vector<Peer>> peers =
       DecodeCompactPeers(packet.substr(kUdpAnnounceResponseHeaderSize), family);
   if (!peers.ok()) {
     return absl::InvalidArgumentError(
@@ -237,7 +237,7 @@ absl::StatusOr<UdpRequest> DecodeUdpRequest(std::string_view packet) {
         default:
           a.event = AnnounceEvent::kNone;
       }
-      if (Get32(packet, 84) != 0) a.ip = IpAddressToText(packet.substr(84, 4));
+      if (Get32(packet, 84) != 0) a.ip = IpAddress::FromBytes(packet.substr(84, 4))->ToString();
       a.key = Get32(packet, 88);
       uint32_t numwant = Get32(packet, 92);
       a.numwant = numwant == 0xffffffffu ? 0 : numwant;

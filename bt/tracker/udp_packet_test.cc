@@ -10,6 +10,8 @@ namespace {
 
 using std::string_literals::operator""s;
 
+Peer P(std::string_view ip, uint32_t port) { return Peer{*Endpoint::Make(ip, port), ""}; }
+
 AnnounceParams Params() {
   AnnounceParams p;
   p.info_hash = std::string(20, '\xab');
@@ -125,7 +127,7 @@ TEST(UdpPacketTest, AnnounceResponseIpv4) {
   reply.interval_s = 1800;
   reply.seeders = 3;
   reply.leechers = 4;
-  reply.peers = {{"127.0.0.1", 6881, ""}, {"10.0.0.2", 51413, ""}};
+  reply.peers = {P("127.0.0.1", 6881), P("10.0.0.2", 51413)};
   auto packet = EncodeUdpAnnounceResponse(5, reply, IpFamily::kV4);
   ASSERT_TRUE(packet.ok());
   EXPECT_EQ(packet->size(), 20u + 12u);
@@ -139,7 +141,7 @@ TEST(UdpPacketTest, AnnounceResponseIpv4) {
 
 TEST(UdpPacketTest, AnnounceResponseIpv6) {
   AnnounceReply reply;
-  reply.peers = {{"2001:db8::7", 1234, ""}};
+  reply.peers = {P("2001:db8::7", 1234)};
   auto packet = EncodeUdpAnnounceResponse(5, reply, IpFamily::kV6);
   ASSERT_TRUE(packet.ok());
   auto got = DecodeUdpAnnounceResponse(*packet, 5, IpFamily::kV6);
