@@ -9,7 +9,7 @@
 
 namespace {
 
-void Walk(const bt::BView& v, std::string_view input, int depth) {
+void Walk(const swarm::bt::BView& v, std::string_view input, int depth) {
   std::string_view raw = v.raw();
   if (raw.data() < input.data() || raw.data() + raw.size() > input.data() + input.size()) {
     std::abort();
@@ -20,7 +20,7 @@ void Walk(const bt::BView& v, std::string_view input, int depth) {
     Walk(value, input, depth + 1);
   }
   if (v.is_list()) {
-    for (const bt::BView& item : v.items()) Walk(item, input, depth + 1);
+    for (const swarm::bt::BView& item : v.items()) Walk(item, input, depth + 1);
   }
 }
 
@@ -28,15 +28,15 @@ void Walk(const bt::BView& v, std::string_view input, int depth) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  bt::DecodeLimits limits;
+  swarm::bt::DecodeLimits limits;
   limits.max_depth = 50;
-  auto doc = bt::BDocument::Parse(input, limits);
+  auto doc = swarm::bt::BDocument::Parse(input, limits);
   if (!doc.ok()) return 0;
-  const bt::BView root = doc->root();
+  const swarm::bt::BView root = doc->root();
   if (root.raw().size() != size) std::abort();
   // Walk against the document's own copy of the input.
   const std::string_view own = root.raw();
   Walk(root, own, 0);
-  if (bt::Encode(bt::BValue::From(root)) != input) std::abort();
+  if (swarm::bt::Encode(swarm::bt::BValue::From(root)) != input) std::abort();
   return 0;
 }

@@ -15,7 +15,7 @@
 
 namespace {
 
-using namespace bt::tracker;  // NOLINT(build/namespaces): a fuzz driver
+using namespace swarm::bt::tracker;  // NOLINT(build/namespaces): a fuzz driver
 
 // Every peer a parser hands out must be dialable: a canonical address and a non-zero port.
 void CheckPeers(const std::vector<Peer>& peers) {

@@ -19,14 +19,14 @@ namespace {
 
 // A Message with its views copied out, so it survives the parser's next Feed.
 struct Owned {
-  bt::MessageType type;
+  swarm::bt::MessageType type;
   uint8_t id;
   uint32_t index, begin, length;
   uint16_t port;
   uint8_t extended_id;
   std::string data;
-  bt::Bitfield bitfield;
-  bt::Handshake handshake;
+  swarm::bt::Bitfield bitfield;
+  swarm::bt::Handshake handshake;
   std::string raw;  // the stream bytes the message was parsed from
 
   bool operator==(const Owned& o) const {
@@ -45,18 +45,18 @@ void Check(bool ok) {
   if (!ok) std::abort();
 }
 
-bool HasIndex(bt::MessageType t) {
-  using T = bt::MessageType;
+bool HasIndex(swarm::bt::MessageType t) {
+  using T = swarm::bt::MessageType;
   return t == T::kHave || t == T::kRequest || t == T::kPiece || t == T::kCancel ||
          t == T::kReject || t == T::kSuggest || t == T::kAllowedFast;
 }
 
 // Checks one message against the limits and its raw bytes.
-void CheckMessage(const bt::Message& m, std::string_view raw,
-                  const bt::MessageParser::Limits& limits) {
-  using T = bt::MessageType;
+void CheckMessage(const swarm::bt::Message& m, std::string_view raw,
+                  const swarm::bt::MessageParser::Limits& limits) {
+  using T = swarm::bt::MessageType;
   std::string encoded;
-  bt::AppendMessage(&encoded, m);
+  swarm::bt::AppendMessage(&encoded, m);
   Check(encoded == raw);
   if (HasIndex(m.type)) Check(m.index < limits.num_pieces);
   switch (m.type) {
@@ -68,7 +68,7 @@ void CheckMessage(const bt::Message& m, std::string_view raw,
     case T::kPiece: {
       Check(m.length == m.data.size() && m.length <= limits.max_request_length);
       std::string header;
-      bt::AppendPieceHeader(&header, m.index, m.begin, m.length);
+      swarm::bt::AppendPieceHeader(&header, m.index, m.begin, m.length);
       Check(header.size() == 13 && header + std::string(m.data) == raw);
       break;
     }
@@ -78,7 +78,7 @@ void CheckMessage(const bt::Message& m, std::string_view raw,
       Check(m.bitfield.Count() <= m.bitfield.size());
       break;
     case T::kHandshake:
-      Check(raw.size() == bt::kHandshakeSize);
+      Check(raw.size() == swarm::bt::kHandshakeSize);
       break;
     case T::kKeepAlive:
       Check(raw.size() == 4);
@@ -95,27 +95,27 @@ void CheckMessage(const bt::Message& m, std::string_view raw,
 }
 
 // Parses `stream`, feeding it in chunks of the sizes in `chunks` (cycled; 0 = the rest).
-Run Parse(std::string_view stream, const bt::MessageParser::Limits& limits,
-          bt::MessageParser::StreamStart start, const std::vector<size_t>& chunks) {
-  bt::MessageParser parser(limits, start);
+Run Parse(std::string_view stream, const swarm::bt::MessageParser::Limits& limits,
+          swarm::bt::MessageParser::StreamStart start, const std::vector<size_t>& chunks) {
+  swarm::bt::MessageParser parser(limits, start);
   Run run;
   size_t fed = 0;
   size_t next_chunk = 0;
   while (true) {
     while (true) {
       const uint64_t before = parser.offset();
-      absl::StatusOr<std::optional<bt::Message>> m = parser.Next();
+      absl::StatusOr<std::optional<swarm::bt::Message>> m = parser.Next();
       if (!m.ok()) {
         run.status = m.status();
         Check(parser.failed());
         // Sticky, even with more input.
         parser.Feed(stream.substr(fed));
-        absl::StatusOr<std::optional<bt::Message>> again = parser.Next();
+        absl::StatusOr<std::optional<swarm::bt::Message>> again = parser.Next();
         Check(!again.ok() && again.status() == run.status);
         return run;
       }
       if (!m->has_value()) break;
-      const bt::Message& msg = **m;
+      const swarm::bt::Message& msg = **m;
       Check(parser.offset() > before && parser.offset() <= fed);
       const std::string_view raw = stream.substr(before, parser.offset() - before);
       CheckMessage(msg, raw, limits);
@@ -137,13 +137,13 @@ Run Parse(std::string_view stream, const bt::MessageParser::Limits& limits,
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 8) return 0;
   const uint8_t flags = data[0];
-  bt::MessageParser::Limits limits;
+  swarm::bt::MessageParser::Limits limits;
   limits.num_pieces = data[1] | (data[2] << 8);
   if (flags & 0x02) limits.num_pieces *= 997;  // occasionally large bitfields
   if (flags & 0x04) limits.max_message_length = data[3] * 16u;
   if (flags & 0x08) limits.max_request_length = data[3] * 64u;
-  const auto start = (flags & 0x01) ? bt::MessageParser::StreamStart::kHandshake
-                                    : bt::MessageParser::StreamStart::kMessages;
+  const auto start = (flags & 0x01) ? swarm::bt::MessageParser::StreamStart::kHandshake
+                                    : swarm::bt::MessageParser::StreamStart::kMessages;
   std::vector<size_t> chunks;
   for (int i = 4; i < 8; ++i) chunks.push_back(data[i] % 64);  // 0 feeds the rest at once
   const std::string_view stream(reinterpret_cast<const char*>(data) + 8, size - 8);
@@ -155,13 +155,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(whole.messages == bytewise.messages && whole.messages == chunked.messages);
 
   // The standalone handshake parser agrees with the parser's handshake mode.
-  absl::StatusOr<bt::Handshake> h = bt::ParseHandshake(stream.substr(0, bt::kHandshakeSize));
-  if (start == bt::MessageParser::StreamStart::kHandshake) {
+  absl::StatusOr<swarm::bt::Handshake> h = swarm::bt::ParseHandshake(stream.substr(0, swarm::bt::kHandshakeSize));
+  if (start == swarm::bt::MessageParser::StreamStart::kHandshake) {
     const bool parser_got_it =
-        !whole.messages.empty() && whole.messages[0].type == bt::MessageType::kHandshake;
+        !whole.messages.empty() && whole.messages[0].type == swarm::bt::MessageType::kHandshake;
     Check(h.ok() == parser_got_it);
     if (h.ok()) Check(*h == whole.messages[0].handshake);
   }
-  if (h.ok()) Check(bt::EncodeHandshake(*h) == stream.substr(0, bt::kHandshakeSize));
+  if (h.ok()) Check(swarm::bt::EncodeHandshake(*h) == stream.substr(0, swarm::bt::kHandshakeSize));
   return 0;
 }
