@@ -11,6 +11,10 @@ namespace swarm::cli {
 // the value); null when argv[*i] is not that flag or its value is missing.
 const char* FlagValue(int argc, char** argv, int* i, const std::string& flag);
 
+// "--help" or "-h": the subcommand prints its usage (every flag, one line each) on stdout
+// and exits 0.
+inline bool IsHelpFlag(const std::string& arg) { return arg == "--help" || arg == "-h"; }
+
 // {parent folder, last component} of a path, trailing slashes ignored: "a/b/" -> {"a", "b"},
 // "b" -> {".", "b"}, "/b" -> {"/", "b"}.
 std::pair<std::string, std::string> SplitParent(std::string path);

@@ -28,8 +28,14 @@ namespace swarm::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: swarm-cli create PATH -t TRACKER_URL [-t ...] [--piece-length BYTES] [--private]\n"
-    "                        [--comment TEXT] [-o FILE.torrent]\n";
+    "usage: swarm-cli create PATH -t TRACKER_URL [-t ...] [options]\n"
+    "Makes a torrent of a file or folder.\n\n"
+    "  -t, --tracker URL[,URL...]  one tier of trackers (BEP 12); repeat for more tiers\n"
+    "  --piece-length BYTES        a power of two from 16384 (default: chosen by size)\n"
+    "  --private                   a private torrent (BEP 27)\n"
+    "  --comment TEXT              the torrent's comment\n"
+    "  -o FILE.torrent             where to write it (default: <name>.torrent)\n"
+    "  -h, --help                  this text\n";
 
 // Lists the regular files under `dir` (relative component lists), sorted by path so the
 // torrent does not depend on directory order. Symlinks and special files are skipped.
@@ -142,7 +148,10 @@ int RunCreate(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](const std::string& flag) { return FlagValue(argc, argv, &i, flag); };
-    if (const char* v = value("-t"); v) {
+    if (IsHelpFlag(arg)) {
+      std::cout << kUsage;
+      return 0;
+    } else if (const char* v = value("-t"); v) {
       std::vector<std::string> tier = absl::StrSplit(v, ',', absl::SkipEmpty());
       if (!tier.empty()) options.trackers.push_back(tier);
     } else if (const char* v = value("--tracker"); v) {

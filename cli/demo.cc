@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "bt/metainfo.h"
+#include "cli/args.h"
 #include "cli/cluster.h"
 #include "cli/create.h"
 #include "cli/job_runner.h"
@@ -30,6 +31,14 @@
 
 namespace swarm::cli {
 namespace {
+
+constexpr const char* kUsage =
+    "usage: swarm-cli demo [--size-mib N] [--keep]\n"
+    "Runs a whole swarm on this machine: makes a payload and its torrent, starts a tracker\n"
+    "and a swarm seeder, downloads it through a coordinator and workers, checks it.\n\n"
+    "  --size-mib N   payload size (default: 64, at most 65536)\n"
+    "  --keep         keep the temporary folder (payload, torrent, download, logs)\n"
+    "  -h, --help     this text\n";
 
 absl::Status WritePayload(const std::string& path, uint64_t bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -118,6 +127,7 @@ int Fail(const absl::Status& s) {
 
 }  // namespace
 
+
 int RunDemo(int argc, char** argv) {
   uint64_t size_mib = 64;
   DemoWorld world;
@@ -128,8 +138,11 @@ int RunDemo(int argc, char** argv) {
       ++i;
     } else if (arg == "--keep") {
       world.keep = true;
+    } else if (IsHelpFlag(arg)) {
+      std::cout << kUsage;
+      return 0;
     } else {
-      std::cerr << "usage: swarm-cli demo [--size-mib N] [--keep]\n";
+      std::cerr << kUsage;
       return 64;
     }
   }

@@ -3,14 +3,22 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
+#include "cli/args.h"
 #include "cli/job_runner.h"
 
 namespace swarm::cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [--workers N]\n"
-    "                          [--coordinator HOST:PORT] [--bind-ip IP[,IP...]] [--verbose]\n";
+const std::string& Usage() {
+  static const std::string* const usage = new std::string(absl::StrCat(
+      "usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [options]\n"
+      "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified.\n\n"
+      "  -o, --output DIR          folder to write the content into (default: .)\n"
+      "  --seed                    go on seeding after the download, until Ctrl+C\n",
+      kJobFlagsUsage));
+  return *usage;
+}
 
 }  // namespace
 
@@ -19,7 +27,10 @@ int RunDownload(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     std::string error;
-    if (ParseCommonJobFlag(argc, argv, &i, &options, &error)) {
+    if (IsHelpFlag(arg)) {
+      std::cout << Usage();
+      return 0;
+    } else if (ParseCommonJobFlag(argc, argv, &i, &options, &error)) {
       if (!error.empty()) {
         std::cerr << "swarm-cli download: " << error << "\n";
         return 64;
@@ -31,17 +42,17 @@ int RunDownload(int argc, char** argv) {
     } else if (arg == "--seed") {
       options.mode = pb::DOWNLOAD_THEN_SEED;
     } else if (!arg.empty() && arg[0] == '-') {
-      std::cerr << "swarm-cli download: unknown option " << arg << "\n" << kUsage;
+      std::cerr << "swarm-cli download: unknown option " << arg << "\n" << Usage();
       return 64;
     } else if (options.torrent_path.empty()) {
       options.torrent_path = arg;
     } else {
-      std::cerr << "swarm-cli download: one torrent at a time\n" << kUsage;
+      std::cerr << "swarm-cli download: one torrent at a time\n" << Usage();
       return 64;
     }
   }
   if (options.torrent_path.empty()) {
-    std::cerr << kUsage;
+    std::cerr << Usage();
     return 64;
   }
   return RunJob(options);

@@ -9,11 +9,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/args.h"
 #include "cli/json_writer.h"
 #include "cli/read_file.h"
 
 namespace swarm::cli {
 namespace {
+
+constexpr const char* kUsage =
+    "usage: swarm-cli inspect FILE.torrent [--json]\n"
+    "Shows a torrent's name, info-hash, size, pieces, files and trackers.\n\n"
+    "  --json       one JSON object instead of text\n"
+    "  -h, --help   this text\n";
 
 std::string HumanSize(uint64_t bytes) {
   static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
@@ -110,7 +117,10 @@ int RunInspect(int argc, char** argv) {
   std::string path;
   for (int i = 0; i < argc; ++i) {
     std::string_view arg = argv[i];
-    if (arg == "--json") {
+    if (IsHelpFlag(std::string(arg))) {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--json") {
       json = true;
     } else if (!arg.empty() && arg[0] == '-') {
       std::cerr << "swarm-cli inspect: unknown option " << arg << "\n";
@@ -123,7 +133,7 @@ int RunInspect(int argc, char** argv) {
     }
   }
   if (path.empty()) {
-    std::cerr << "usage: swarm-cli inspect FILE.torrent [--json]\n";
+    std::cerr << kUsage;
     return 64;
   }
   absl::StatusOr<std::string> bytes = ReadFileCapped(path, bt::MetainfoLimits().max_file_bytes);

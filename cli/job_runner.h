@@ -39,6 +39,17 @@ void WatchInterrupts();
 // failed, 2 for a bad torrent, 130 when a download was interrupted (data kept).
 int RunJob(const JobRunOptions& options);
 
+// The flags every job command shares, one line each, for the subcommands' usage texts.
+inline constexpr char kJobFlagsUsage[] =
+    "  --workers N               peer workers of the embedded cluster (default: one per core,\n"
+    "                            2 to 8)\n"
+    "  --coordinator HOST:PORT   submit to a running coordinator instead of starting a cluster\n"
+    "  --auth-token TOKEN        the token that coordinator was started with\n"
+    "  --bind-ip IP[,IP...]      source addresses of the embedded workers' peer connections\n"
+    "  --announce-interval S     announce at least every S seconds (caps the tracker's)\n"
+    "  -v, --verbose             the cluster's logs on stderr\n"
+    "  -h, --help                this text\n";
+
 // Parses the flags every job command shares (--workers, --coordinator, --auth-token,
 // --bind-ip, --verbose, --announce-interval) at argv[*i]; returns false when argv[*i] is not one of
 // them, and sets *error for a bad value.

@@ -20,7 +20,9 @@ constexpr const char* kUsage =
     "  seed FILE.torrent DATA_PATH     check the data, then seed it until Ctrl+C\n"
     "  inspect FILE.torrent [--json]   show a torrent's name, info-hash, files, trackers\n"
     "  create PATH -t URL [-t URL...] [--piece-length N] [--private] [-o FILE.torrent]\n"
-    "                                  make a torrent of a file or folder\n";
+    "                                  make a torrent of a file or folder\n"
+    "\n"
+    "swarm-cli COMMAND --help lists a command's options.\n";
 
 }  // namespace
 

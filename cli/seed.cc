@@ -13,8 +13,14 @@
 namespace swarm::cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: swarm-cli seed FILE.torrent DATA_PATH [--workers N] [--coordinator HOST:PORT]\n";
+const std::string& Usage() {
+  static const std::string* const usage = new std::string(absl::StrCat(
+      "usage: swarm-cli seed FILE.torrent DATA_PATH [options]\n"
+      "Checks the data (the content itself, or the folder holding it) against the torrent,\n"
+      "then seeds it until Ctrl+C.\n\n",
+      kJobFlagsUsage));
+  return *usage;
+}
 
 // The folder holding the content: DATA_PATH itself, or its parent when DATA_PATH is the
 // content (named like the torrent).
@@ -40,25 +46,28 @@ int RunSeed(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     std::string error;
-    if (ParseCommonJobFlag(argc, argv, &i, &options, &error)) {
+    if (IsHelpFlag(arg)) {
+      std::cout << Usage();
+      return 0;
+    } else if (ParseCommonJobFlag(argc, argv, &i, &options, &error)) {
       if (!error.empty()) {
         std::cerr << "swarm-cli seed: " << error << "\n";
         return 64;
       }
     } else if (!arg.empty() && arg[0] == '-') {
-      std::cerr << "swarm-cli seed: unknown option " << arg << "\n" << kUsage;
+      std::cerr << "swarm-cli seed: unknown option " << arg << "\n" << Usage();
       return 64;
     } else if (options.torrent_path.empty()) {
       options.torrent_path = arg;
     } else if (data_path.empty()) {
       data_path = arg;
     } else {
-      std::cerr << kUsage;
+      std::cerr << Usage();
       return 64;
     }
   }
   if (options.torrent_path.empty() || data_path.empty()) {
-    std::cerr << kUsage;
+    std::cerr << Usage();
     return 64;
   }
   struct stat st;

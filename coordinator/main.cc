@@ -11,10 +11,9 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "process/stop_signals.h"
 #include "coordinator/coordinator_server.h"
+#include "process/main_flags.h"
+#include "process/stop_signals.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve gRPC on; port 0 picks a free port (printed on stdout)");
@@ -23,8 +22,8 @@ ABSL_FLAG(std::string, tracker_svc, "",
 ABSL_FLAG(std::string, auth_token, "", "token workers must present when they register");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Coordinates a swarm download across peer workers over gRPC.");
-  absl::ParseCommandLine(argc, argv);
+  swarm::process::ParseMainFlags(
+      argc, argv, "Coordinates swarm downloads across peer workers over gRPC.");
 
   const sigset_t stop_signals = swarm::process::BlockStopSignals();
 

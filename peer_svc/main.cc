@@ -9,10 +9,9 @@
 #include <thread>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "process/stop_signals.h"
 #include "peer_svc/worker.h"
+#include "process/main_flags.h"
+#include "process/stop_signals.h"
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)");
 ABSL_FLAG(std::string, auth_token, "", "shared secret the coordinator was started with");
@@ -28,10 +27,11 @@ ABSL_FLAG(uint32_t, upload_slots, 4,
 ABSL_FLAG(std::string, name, "", "name in the coordinator's logs (default: host:pid)");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "peer_svc --coordinator=HOST:PORT [--auth_token=T] [--max_peers=N]"
-      " [--bind_ip=IP] [--listen_ip=IP] [--listen_port=N] [--upload_slots=N] [--name=S]");
-  absl::ParseCommandLine(argc, argv);
+  swarm::process::ParseMainFlags(
+      argc, argv,
+      "A peer worker: registers with a coordinator and fetches, verifies, writes and seeds the "
+      "pieces it is given.\n\n"
+      "  peer_svc --coordinator=HOST:PORT [--auth_token=T] [--listen_ip=IP] ...");
 
   // Blocked before any thread starts, so only the waiter below receives these signals.
   const sigset_t signals = swarm::process::BlockStopSignals();

@@ -9,10 +9,7 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
+#include "process/main_flags.h"
 #include "process/stop_signals.h"
 #include "tracker_svc/tracker_server.h"
 
@@ -20,13 +17,8 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port to serve gRPC on; port 0 picks a free port (printed on stdout)");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Announces to and scrapes BitTorrent trackers for swarm over gRPC.");
-  absl::FlagsUsageConfig usage;  // --help lists this binary's flags (defined in main.cc)
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "tracker_svc/");
-  };
-  absl::SetFlagsUsageConfig(usage);
-  absl::ParseCommandLine(argc, argv);
+  swarm::process::ParseMainFlags(
+      argc, argv, "Announces to and scrapes BitTorrent trackers for swarm over gRPC.");
 
   const sigset_t stop_signals = swarm::process::BlockStopSignals();
 

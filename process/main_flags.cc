@@ -1,0 +1,22 @@
+#include "process/main_flags.h"
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+
+namespace swarm::process {
+
+void ParseMainFlags(int argc, char** argv, const char* usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  const auto defined_in_main = [](absl::string_view file) {
+    return absl::EndsWith(file, "/main.cc");
+  };
+  config.contains_help_flags = defined_in_main;
+  config.contains_helpshort_flags = defined_in_main;
+  absl::SetFlagsUsageConfig(config);
+  absl::ParseCommandLine(argc, argv);
+}
+
+}  // namespace swarm::process
