@@ -41,7 +41,7 @@ absl::StatusOr<Bitfield> Bitfield::FromBytes(std::string_view bytes, uint32_t nu
   for (size_t i = 0; i < want; ++i) {
     result.words_[i / 8] |= uint64_t{static_cast<uint8_t>(bytes[i])} << (56 - 8 * (i % 8));
   }
-  for (uint64_t w : result.words_) result.count_ += PopCount(w);
+  result.Recount();
   return result;
 }
 
@@ -90,6 +90,53 @@ void Bitfield::SetAll() {
 void Bitfield::ClearAll() {
   for (uint64_t& w : words_) w = 0;
   count_ = 0;
+}
+
+uint32_t Bitfield::NextSet(uint32_t from) const { return NextWhere(from, 0); }
+
+uint32_t Bitfield::NextClear(uint32_t from) const { return NextWhere(from, ~uint64_t{0}); }
+
+uint32_t Bitfield::NextWhere(uint32_t from, uint64_t flip) const {
+  if (from >= size_) return size_;
+  size_t w = from / 64;
+  // Drop the bits before `from` in its word: they sit above it (piece 0 is the top bit).
+  uint64_t bits = (words_[w] ^ flip) & (~uint64_t{0} >> (from % 64));
+  while (bits == 0) {
+    if (++w == words_.size()) return size_;
+    bits = words_[w] ^ flip;
+  }
+  // A clear spare bit past the last piece reads as "clear" too: cap at size().
+  const uint64_t index = w * 64 + static_cast<uint64_t>(__builtin_clzll(bits));
+  return index < size_ ? static_cast<uint32_t>(index) : size_;
+}
+
+void Bitfield::Recount() {
+  count_ = 0;
+  for (uint64_t w : words_) count_ += PopCount(w);
+}
+
+absl::Status Bitfield::Combine(const Bitfield& other, const char* name,
+                               uint64_t (*op)(uint64_t mine, uint64_t theirs)) {
+  if (other.size_ != size_) {
+    return absl::InvalidArgumentError(absl::StrCat("bitfields of different sizes: ", name, " of ",
+                                                   size_, " and ", other.size_, " pieces"));
+  }
+  for (size_t i = 0; i < words_.size(); ++i) words_[i] = op(words_[i], other.words_[i]);
+  Recount();
+  return absl::OkStatus();
+}
+
+// Spare bits stay zero in all three: they are zero in both operands.
+absl::Status Bitfield::UnionWith(const Bitfield& other) {
+  return Combine(other, "union", [](uint64_t a, uint64_t b) { return a | b; });
+}
+
+absl::Status Bitfield::IntersectWith(const Bitfield& other) {
+  return Combine(other, "intersection", [](uint64_t a, uint64_t b) { return a & b; });
+}
+
+absl::Status Bitfield::Subtract(const Bitfield& other) {
+  return Combine(other, "difference", [](uint64_t a, uint64_t b) { return a & ~b; });
 }
 
 }  // namespace swarm::bt

@@ -7,6 +7,14 @@
 //   have.Set(piece);                       // after a "have" message
 //   if (have.All()) ...                    // a seeder
 //   std::string wire = mine.ToBytes();     // what we send
+//
+// Whole-bitfield operations work a 64-bit word at a time, for the coordinator's piece sets
+// (which pieces any of a worker's peers has, which of those are still needed):
+//
+//   bt::Bitfield any(num_pieces);
+//   for (const bt::Bitfield& peer : peers) SWARM_RETURN_IF_ERROR(any.UnionWith(peer));
+//   SWARM_RETURN_IF_ERROR(any.IntersectWith(needed));
+//   for (uint32_t p = any.NextSet(0); p < any.size(); p = any.NextSet(p + 1)) ...
 #ifndef SWARM_BT_BITFIELD_H_
 #define SWARM_BT_BITFIELD_H_
 
@@ -16,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace swarm::bt {
@@ -53,11 +62,25 @@ class Bitfield {
   void SetAll();
   void ClearAll();
 
-  // Number of set bits. O(1): kept up to date by Set/Clear, computed by popcount on bulk loads.
+  // Number of set bits. O(1): kept up to date by Set/Clear, recomputed by popcount after
+  // bulk loads and the word-at-a-time operations below.
   uint32_t Count() const { return count_; }
   // True when every piece is set; a zero-size bitfield counts as complete.
   bool All() const { return count_ == size_; }
   bool None() const { return count_ == 0; }
+
+  // The first set (clear) bit at or after `from`; size() when there is none, `from` >=
+  // size() included, so `for (p = b.NextSet(0); p < b.size(); p = b.NextSet(p + 1))` visits
+  // every set bit in ascending order.
+  uint32_t NextSet(uint32_t from) const;
+  uint32_t NextClear(uint32_t from) const;
+
+  // In place, a word at a time: this |= other, this &= other, this &= ~other. Both must have
+  // the same size(); otherwise INVALID_ARGUMENT and this bitfield is left as it was (sizes
+  // come from untrusted peers, so a mismatch is an error, never a crash).
+  absl::Status UnionWith(const Bitfield& other);
+  absl::Status IntersectWith(const Bitfield& other);
+  absl::Status Subtract(const Bitfield& other);
 
   friend bool operator==(const Bitfield& a, const Bitfield& b) {
     return a.size_ == b.size_ && a.words_ == b.words_;
@@ -65,6 +88,15 @@ class Bitfield {
   friend bool operator!=(const Bitfield& a, const Bitfield& b) { return !(a == b); }
 
  private:
+  // words_[i] = op(words_[i], other.words_[i]) for every word, then recounts; the size
+  // check of UnionWith and co. (`name` goes into the error).
+  absl::Status Combine(const Bitfield& other, const char* name,
+                       uint64_t (*op)(uint64_t mine, uint64_t theirs));
+  // Index of the first bit at or after `from` that is set in words_[w] ^ flip (flip = 0:
+  // set bits; all ones: clear bits); size() if none.
+  uint32_t NextWhere(uint32_t from, uint64_t flip) const;
+  void Recount();
+
   // Piece i is bit (63 - i % 64) of words_[i / 64]: the most significant bit first, so the
   // wire bytes are the words' big-endian bytes and no bit reversal is needed. Spare bits in
   // the last word are always zero (operator== and Count rely on it).

@@ -1,6 +1,7 @@
 #include "bt/bitfield.h"
 
 #include <string>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -162,6 +163,135 @@ TEST(BitfieldTest, Equality) {
   EXPECT_NE(a, b);
   b.Set(3);
   EXPECT_EQ(a, b);
+}
+
+// Bits 0..n-1 set where `pred` says so.
+template <typename Pred>
+Bitfield Make(uint32_t n, Pred pred) {
+  Bitfield b(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (pred(i)) b.Set(i);
+  }
+  return b;
+}
+
+std::vector<uint32_t> SetBits(const Bitfield& b) {
+  std::vector<uint32_t> out;
+  for (uint32_t p = b.NextSet(0); p < b.size(); p = b.NextSet(p + 1)) out.push_back(p);
+  return out;
+}
+
+TEST(BitfieldTest, NextSetVisitsEverySetBitAcrossWords) {
+  const std::vector<uint32_t> bits = {0, 1, 63, 64, 65, 127, 128, 190, 199};
+  Bitfield b(200);
+  for (uint32_t p : bits) b.Set(p);
+  EXPECT_EQ(SetBits(b), bits);
+  EXPECT_EQ(b.NextSet(2), 63u);
+  EXPECT_EQ(b.NextSet(66), 127u);
+  EXPECT_EQ(b.NextSet(129), 190u);
+  EXPECT_EQ(b.NextSet(191), 199u);
+  // Nothing at or past the index: size().
+  b.Clear(199);
+  EXPECT_EQ(b.NextSet(191), 200u);
+  EXPECT_EQ(Bitfield(200).NextSet(0), 200u);
+}
+
+TEST(BitfieldTest, NextClearStopsAtTheLastPiece) {
+  for (uint32_t n : {1u, 63u, 64u, 65u, 130u}) {
+    Bitfield b(n);
+    b.SetAll();
+    // The spare bits past the last piece are zero but are no pieces.
+    EXPECT_EQ(b.NextClear(0), n) << n;
+    b.Clear(n - 1);
+    EXPECT_EQ(b.NextClear(0), n - 1) << n;
+    EXPECT_EQ(b.NextClear(n - 1), n - 1) << n;
+  }
+  Bitfield b(130);
+  b.SetAll();
+  b.Clear(5);
+  b.Clear(64);
+  b.Clear(100);
+  EXPECT_EQ(b.NextClear(0), 5u);
+  EXPECT_EQ(b.NextClear(6), 64u);
+  EXPECT_EQ(b.NextClear(65), 100u);
+  EXPECT_EQ(b.NextClear(101), 130u);
+  EXPECT_EQ(Bitfield(130).NextClear(77), 77u);
+}
+
+TEST(BitfieldTest, NextFromOutOfRangeIsSize) {
+  Bitfield b(70);
+  b.SetAll();
+  EXPECT_EQ(b.NextSet(70), 70u);
+  EXPECT_EQ(b.NextSet(UINT32_MAX), 70u);
+  EXPECT_EQ(Bitfield(70).NextClear(70), 70u);
+  EXPECT_EQ(Bitfield(70).NextClear(UINT32_MAX), 70u);
+  Bitfield empty;
+  EXPECT_EQ(empty.NextSet(0), 0u);
+  EXPECT_EQ(empty.NextClear(0), 0u);
+}
+
+TEST(BitfieldTest, UnionIntersectionAndDifferenceWordByWord) {
+  const uint32_t n = 150;
+  const Bitfield threes = Make(n, [](uint32_t i) { return i % 3 == 0; });
+  const Bitfield twos = Make(n, [](uint32_t i) { return i % 2 == 0; });
+
+  Bitfield u = threes;
+  ASSERT_TRUE(u.UnionWith(twos).ok());
+  EXPECT_EQ(u, Make(n, [](uint32_t i) { return i % 3 == 0 || i % 2 == 0; }));
+  EXPECT_EQ(u.Count(), 100u);  // 50 + 75 - 25
+
+  Bitfield x = threes;
+  ASSERT_TRUE(x.IntersectWith(twos).ok());
+  EXPECT_EQ(x, Make(n, [](uint32_t i) { return i % 6 == 0; }));
+  EXPECT_EQ(x.Count(), 25u);
+
+  Bitfield d = threes;
+  ASSERT_TRUE(d.Subtract(twos).ok());
+  EXPECT_EQ(d, Make(n, [](uint32_t i) { return i % 3 == 0 && i % 2 != 0; }));
+  EXPECT_EQ(d.Count(), 25u);
+
+  // With itself: the same, the same, nothing.
+  Bitfield self = threes;
+  ASSERT_TRUE(self.UnionWith(self).ok());
+  ASSERT_TRUE(self.IntersectWith(self).ok());
+  EXPECT_EQ(self, threes);
+  ASSERT_TRUE(self.Subtract(self).ok());
+  EXPECT_TRUE(self.None());
+}
+
+TEST(BitfieldTest, CombinedBitfieldsKeepSpareBitsZero) {
+  Bitfield full(9);
+  full.SetAll();
+  Bitfield b(9);
+  ASSERT_TRUE(b.UnionWith(full).ok());
+  EXPECT_TRUE(b.All());
+  EXPECT_EQ(b.ToBytes(), std::string("\xff\x80", 2));
+  EXPECT_EQ(b.NextClear(0), 9u);
+  ASSERT_TRUE(b.Subtract(Bitfield(9)).ok());
+  EXPECT_EQ(b, full);
+  ASSERT_TRUE(Bitfield::FromBytes(b.ToBytes(), 9).ok());
+}
+
+TEST(BitfieldTest, MismatchedSizesAreAnErrorAndChangeNothing) {
+  Bitfield mine(10);
+  mine.Set(3);
+  const Bitfield before = mine;
+  for (uint32_t other_size : {0u, 9u, 11u, 64u, 100000u}) {
+    Bitfield other(other_size);
+    other.SetAll();
+    for (absl::Status s : {mine.UnionWith(other), mine.IntersectWith(other), mine.Subtract(other)}) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << other_size;
+      EXPECT_THAT(s.message(), HasSubstr("different sizes")) << other_size;
+    }
+    EXPECT_EQ(mine, before) << other_size;
+    EXPECT_EQ(mine.Count(), 1u);
+  }
+  const absl::Status s = mine.UnionWith(Bitfield(11));
+  EXPECT_THAT(s.message(), HasSubstr("union of 10 and 11 pieces"));
+  // Both empty: the same size, nothing to do.
+  Bitfield empty;
+  EXPECT_TRUE(empty.UnionWith(Bitfield()).ok());
+  EXPECT_TRUE(empty.All());
 }
 
 }  // namespace

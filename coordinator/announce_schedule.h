@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "coordinator/piece_ledger.h"
+#include "coordinator/worker_id.h"
 #include "proto/tracker.pb.h"
 
 namespace swarm::coordinator {

@@ -46,21 +46,18 @@ const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED,
 
 using WorkStream = grpc::ServerReaderWriter<pb::CoordinatorMessage, pb::WorkerMessage>;
 
-// One connected worker: what jobs need to know about it, and its outgoing queue.
+// One connected worker's stream: what jobs need to know about it, and its outgoing queue.
+// Shared by the worker's handler (its reader), its writer thread and the server; what the
+// server alone tracks about the worker is in Service::Connected, under Service::mu_.
 struct WorkerConn {
+  // Set by the handler before the worker is published in Service::workers_, and never
+  // changed after: read by any thread without a lock.
   WorkerInfo info;
   std::string name;
   std::string peer_id;
   // Where swarm peers reach it (port 0: it does not listen).
   WorkerAddress address;
   grpc::ServerContext* ctx = nullptr;
-
-  // Guarded by Service::mu_.
-  absl::Time last_seen;
-  bool timed_out = false;
-  bool cut_off = false;
-  // Jobs it was sent StartJob for (and no StopJob since): keeps those messages one per job.
-  absl::flat_hash_set<std::string> started_jobs;
 
   absl::Mutex out_mu;
   std::deque<pb::CoordinatorMessage> queue ABSL_GUARDED_BY(out_mu);
@@ -83,7 +80,9 @@ struct WorkerConn {
       {
         absl::MutexLock lock(&out_mu);
         writing = false;
-        auto ready = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return closed || !queue.empty(); };
+        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(out_mu) {
+          return closed || !queue.empty();
+        };
         out_mu.Await(absl::Condition(&ready));
         if (queue.empty()) return;  // closed and drained
         m = std::move(queue.front());
@@ -104,7 +103,7 @@ struct WorkerConn {
   // Waits (bounded) until everything queued has been written.
   void Drain(absl::Duration timeout) {
     absl::MutexLock lock(&out_mu);
-    auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(out_mu) {
       return closed || (queue.empty() && !writing);
     };
     out_mu.AwaitWithTimeout(absl::Condition(&drained), timeout);
@@ -147,7 +146,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
 
   // Phase 1 of shutdown, before the gRPC server stops: no new work, jobs cancelled (their
   // threads send "stopped" and end), workers told and their queues flushed.
-  void BeginShutdown() {
+  void BeginShutdown() ABSL_LOCKS_EXCLUDED(mu_) {
     std::vector<std::shared_ptr<Job>> jobs;
     {
       absl::MutexLock lock(&mu_);
@@ -160,18 +159,18 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     std::vector<std::shared_ptr<WorkerConn>> workers;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [id, w] : workers_) workers.push_back(w);
+      for (auto& [id, w] : workers_) workers.push_back(w.conn);
     }
     const absl::Time deadline = absl::Now() + options_.shutdown_grace;
     for (auto& w : workers) w->Drain(std::max(absl::ZeroDuration(), deadline - absl::Now()));
     // Only workers still in workers_: a worker that left meanwhile may have its ServerContext
     // gone already (its handler removes it from workers_ before returning).
     absl::MutexLock lock(&mu_);
-    for (auto& [id, w] : workers_) w->ctx->TryCancel();
+    for (auto& [id, w] : workers_) w.conn->ctx->TryCancel();
   }
 
   // Phase 2, after the gRPC server stopped: every handler has returned.
-  void EndShutdown() {
+  void EndShutdown() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs;
     {
       absl::MutexLock lock(&mu_);
@@ -216,26 +215,45 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   }
 
  private:
-  absl::Status DoSubmitJob(const pb::SubmitJobRequest& request, pb::SubmitJobResponse* response);
+  // What the server tracks about one connected worker (an entry of workers_).
+  struct Connected {
+    std::shared_ptr<WorkerConn> conn;
+    absl::Time last_seen;
+    bool timed_out = false;
+    bool cut_off = false;
+    // Jobs it was sent StartJob for (and no StopJob since): keeps those messages one per job.
+    absl::flat_hash_set<std::string> started_jobs;
+  };
+
+  absl::Status DoSubmitJob(const pb::SubmitJobRequest& request, pb::SubmitJobResponse* response)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // The running job of torrent `id`, or a new one (its files created, not started yet) when
+  // there is none or its last run is over; `created` says which.
+  absl::StatusOr<std::shared_ptr<Job>> FindOrCreateJob(const std::string& id,
+                                                       const pb::SubmitJobRequest& request,
+                                                       bt::Metainfo metainfo, bool* created)
+      ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status DoWatchJob(grpc::ServerContext* ctx, const pb::WatchJobRequest& request,
                           grpc::ServerWriter<pb::JobProgress>* writer);
   absl::Status DoCancelJob(const pb::CancelJobRequest& request);
-  absl::Status DoWork(grpc::ServerContext* ctx, WorkStream* stream);
+  absl::Status DoWork(grpc::ServerContext* ctx, WorkStream* stream) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status DoFetchTorrent(const pb::FetchTorrentRequest& request, pb::FetchTorrentResponse* response);
 
   void HandleWorkerMessage(const WorkerConn& w, const pb::WorkerMessage& m);
-  void RemoveWorker(const std::shared_ptr<WorkerConn>& w);
+  void RemoveWorker(const std::shared_ptr<WorkerConn>& w) ABSL_LOCKS_EXCLUDED(mu_);
   std::shared_ptr<Job> FindJob(const std::string& id) ABSL_LOCKS_EXCLUDED(mu_);
+  std::shared_ptr<Job> FindJobLocked(const std::string& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues each message for its worker(s); never blocks on a stream.
   void Deliver(Outbox out) ABSL_LOCKS_EXCLUDED(mu_);
-  void Send(WorkerConn& w, const pb::CoordinatorMessage& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `w` is an entry of workers_.
+  void Send(Connected& w, const pb::CoordinatorMessage& m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the jobs which workers are ours (own_peers_), after a worker came or went.
   void PublishOwnPeersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t WorkerCount() ABSL_LOCKS_EXCLUDED(mu_);
   Job::Options JobOptions(const pb::SubmitJobRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  void TickLoop();
-  void StopTicker();
+  void TickLoop() ABSL_LOCKS_EXCLUDED(mu_, tick_mu_);
+  void StopTicker() ABSL_LOCKS_EXCLUDED(tick_mu_);
 
   const Options options_;
   Clock* const clock_;
@@ -245,13 +263,14 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   // Our workers as swarm peers; read by every job (a leaf lock, see own_peers.h).
   OwnPeers own_peers_;
 
-  // Serializes SubmitJob, so that one torrent submitted twice at once makes one job.
-  // Lock order: submit_mu_ -> mu_.
-  absl::Mutex submit_mu_;
   absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, std::shared_ptr<Job>> jobs_ ABSL_GUARDED_BY(mu_);
-  std::map<WorkerId, std::shared_ptr<WorkerConn>> workers_ ABSL_GUARDED_BY(mu_);
+  // Info-hashes whose SubmitJob is creating the job's files right now, without mu_ held
+  // (mkdir and preallocation may take long): another SubmitJob of the same torrent waits for
+  // it, so that one torrent submitted twice at once makes one job.
+  absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
+  std::map<WorkerId, Connected> workers_ ABSL_GUARDED_BY(mu_);
   WorkerId next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_seed_ ABSL_GUARDED_BY(mu_) = 0;
 
@@ -264,21 +283,26 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
 
 std::shared_ptr<Job> CoordinatorServer::Service::FindJob(const std::string& id) {
   absl::MutexLock lock(&mu_);
+  return FindJobLocked(id);
+}
+
+std::shared_ptr<Job> CoordinatorServer::Service::FindJobLocked(const std::string& id) {
   auto it = jobs_.find(id);
   return it == jobs_.end() ? nullptr : it->second;
 }
 
-void CoordinatorServer::Service::Send(WorkerConn& w, const pb::CoordinatorMessage& m) {
+void CoordinatorServer::Service::Send(Connected& w, const pb::CoordinatorMessage& m) {
   if (m.has_start_job() && !w.started_jobs.insert(m.start_job().job_id()).second) return;
   if (m.has_stop_job() && w.started_jobs.erase(m.stop_job().job_id()) == 0) return;
   // A worker not started on the job learns these pieces from its StartJob's bitfield.
   if (m.has_pieces_verified() && !w.started_jobs.contains(m.pieces_verified().job_id())) return;
-  if (!w.Enqueue(m) && !w.cut_off) {
+  if (!w.conn->Enqueue(m) && !w.cut_off) {
     // Over the queue limit, or its stream broke (the writer closed the queue): either way
     // the worker is done; its handler cleans up once the cancelled stream ends.
     w.cut_off = true;
-    Log(absl::StrCat("worker ", w.info.id, " (", w.name, ") is not keeping up; cutting it off"));
-    w.ctx->TryCancel();
+    Log(absl::StrCat("worker ", w.conn->info.id, " (", w.conn->name,
+                     ") is not keeping up; cutting it off"));
+    w.conn->ctx->TryCancel();
   }
 }
 
@@ -287,16 +311,17 @@ void CoordinatorServer::Service::Deliver(Outbox out) {
   absl::MutexLock lock(&mu_);
   for (auto& [target, message] : out) {
     if (target == kAllWorkers) {
-      for (auto& [id, w] : workers_) Send(*w, message);
+      for (auto& [id, w] : workers_) Send(w, message);
     } else if (auto it = workers_.find(target); it != workers_.end()) {
-      Send(*it->second, message);
+      Send(it->second, message);
     }
   }
 }
 
 void CoordinatorServer::Service::PublishOwnPeersLocked() {
   auto own = std::make_shared<OwnPeers::Snapshot>();
-  for (const auto& [id, w] : workers_) {
+  for (const auto& [id, connected] : workers_) {
+    const WorkerConn* w = connected.conn.get();
     if (!w->address.listens()) continue;
     if (!w->address.key.empty()) own->keys.insert(w->address.key);
     own->peer_ids.insert(w->peer_id);
@@ -346,11 +371,11 @@ void CoordinatorServer::Service::TickLoop() {
       absl::MutexLock lock(&mu_);
       const absl::Time now = clock_->Now();
       for (auto& [id, w] : workers_) {
-        if (!w->timed_out && now - w->last_seen > kMissedHeartbeats * options_.heartbeat_interval) {
-          w->timed_out = true;
-          Log(absl::StrCat("worker ", id, " (", w->name, ") missed ", kMissedHeartbeats,
+        if (!w.timed_out && now - w.last_seen > kMissedHeartbeats * options_.heartbeat_interval) {
+          w.timed_out = true;
+          Log(absl::StrCat("worker ", id, " (", w.conn->name, ") missed ", kMissedHeartbeats,
                            " heartbeats; dropping it"));
-          w->ctx->TryCancel();  // its handler sees the stream end and cleans up
+          w.conn->ctx->TryCancel();  // its handler sees the stream end and cleans up
         }
       }
       for (auto& [id, job] : jobs_) jobs.push_back(job);
@@ -375,7 +400,6 @@ void CoordinatorServer::Service::StopTicker() {
 
 absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest& request,
                                                      pb::SubmitJobResponse* response) {
-  absl::MutexLock submit_lock(&submit_mu_);
   if (!JobMode_IsValid(request.mode())) {
     return absl::InvalidArgumentError(absl::StrCat("unknown job mode ", request.mode()));
   }
@@ -384,40 +408,63 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest&
     return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
   }
   const std::string id = bt::ToHex(metainfo->info_hash);
-  std::shared_ptr<Job> job = FindJob(id);
-  if (job != nullptr && !Job::IsTerminal(job->state())) {
-    if (job->output_dir() != request.output_dir()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "job ", id, " is already running with output_dir \"", job->output_dir(), "\""));
-    }
-  } else {
-    Job::Options options;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
-      options = JobOptions(request);
-    }
-    SWARM_ASSIGN_OR_RETURN(std::unique_ptr<Job> created,
-                           Job::Create(request.torrent(), *std::move(metainfo),
-                                       request.output_dir(), options));
-    job = std::move(created);
-    std::shared_ptr<Job> replaced;
-    {
-      absl::MutexLock lock(&mu_);
-      if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
-      std::shared_ptr<Job>& slot = jobs_[id];
-      replaced = std::move(slot);  // a finished run of the same torrent
-      slot = job;
-    }
+  bool created = false;
+  SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Job> job,
+                         FindOrCreateJob(id, request, *std::move(metainfo), &created));
+  if (created) {
     Log(absl::StrCat("job ", id.substr(0, 12), ": \"", job->metainfo().name, "\" into ",
                      request.output_dir()));
     job->Start();
+  } else if (job->output_dir() != request.output_dir()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", id, " is already running with output_dir \"", job->output_dir(), "\""));
   }
   response->set_job_id(id);
   response->set_name(job->metainfo().name);
   response->set_total_bytes(job->metainfo().total_length);
   response->set_num_pieces(job->metainfo().num_pieces());
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Job>> CoordinatorServer::Service::FindOrCreateJob(
+    const std::string& id, const pb::SubmitJobRequest& request, bt::Metainfo metainfo,
+    bool* created) {
+  *created = false;
+  Job::Options options;
+  for (;;) {
+    std::shared_ptr<Job> job;
+    {
+      absl::MutexLock lock(&mu_);
+      auto not_creating = [this, &id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !creating_.contains(id);
+      };
+      mu_.Await(absl::Condition(&not_creating));
+      job = FindJobLocked(id);
+    }
+    // The job's state is read without mu_: Job::mu_ is never held together with it.
+    if (job != nullptr && !Job::IsTerminal(job->state())) return job;
+    absl::MutexLock lock(&mu_);
+    // Another SubmitJob began creating it, or put a new run in place, meanwhile: look again.
+    if (creating_.contains(id) || FindJobLocked(id) != job) continue;
+    if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+    creating_.insert(id);
+    options = JobOptions(request);
+    break;
+  }
+  // mkdir and preallocation, with no lock held; same-torrent calls wait on creating_.
+  absl::StatusOr<std::unique_ptr<Job>> made =
+      Job::Create(request.torrent(), std::move(metainfo), request.output_dir(), options);
+  std::shared_ptr<Job> replaced;  // a finished run of the same torrent, destroyed unlocked
+  absl::MutexLock lock(&mu_);
+  creating_.erase(id);  // wakes the calls waiting for this torrent
+  SWARM_RETURN_IF_ERROR(made.status());
+  if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
+  std::shared_ptr<Job> job = *std::move(made);
+  std::shared_ptr<Job>& slot = jobs_[id];
+  replaced = std::move(slot);
+  slot = job;
+  *created = true;
+  return job;
 }
 
 absl::Status CoordinatorServer::Service::DoWatchJob(grpc::ServerContext* ctx,
@@ -483,13 +530,14 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
     absl::MutexLock lock(&mu_);
     if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
     w->info.id = next_worker_id_++;
-    w->last_seen = clock_->Now();
     pb::CoordinatorMessage welcome;
     welcome.mutable_welcome()->set_worker_id(w->info.id);
     welcome.mutable_welcome()->set_heartbeat_interval_ms(
         static_cast<uint32_t>(absl::ToInt64Milliseconds(options_.heartbeat_interval)));
     w->Enqueue(std::move(welcome));  // first in the queue, before any StartJob
-    workers_[w->info.id] = w;
+    Connected& connected = workers_[w->info.id];
+    connected.conn = w;
+    connected.last_seen = clock_->Now();
     PublishOwnPeersLocked();
     // Taken after the worker is in workers_: a job that starts downloading from now on
     // reaches it through the broadcast, one that already did through the loop below (and
@@ -509,7 +557,9 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
   while (stream->Read(&m)) {
     {
       absl::MutexLock lock(&mu_);
-      w->last_seen = clock_->Now();
+      if (auto it = workers_.find(w->info.id); it != workers_.end()) {
+        it->second.last_seen = clock_->Now();
+      }
     }
     HandleWorkerMessage(*w, m);
   }

@@ -102,6 +102,30 @@ TestTorrent MakeTorrent(uint32_t seed = 7) {
   return t;
 }
 
+// A torrent of `n` one-byte files, each in a folder of its own ("many/d<i>/f"): creating its
+// layout (a mkdir, an open and a preallocation per file) takes long enough for calls that
+// race each other to overlap.
+std::string ManyFilesTorrent(int n) {
+  std::string content;
+  bt::BValue::List list;
+  for (int i = 0; i < n; ++i) {
+    content.push_back(static_cast<char>(i));
+    bt::BValue::Dict f;
+    f["length"] = int64_t{1};
+    f["path"] = bt::BValue::List{bt::BValue(absl::StrCat("d", i)), bt::BValue("f")};
+    list.emplace_back(f);
+  }
+  bt::BValue::Dict info;
+  info["name"] = "many";
+  info["piece length"] = int64_t{16384};
+  info["pieces"] = std::string(bt::AsBytes(bt::Sha1(content)));
+  info["files"] = list;
+  bt::BValue::Dict root;
+  root["announce"] = "http://tracker.test/announce";
+  root["info"] = info;
+  return bt::Encode(bt::BValue(root));
+}
+
 std::string PieceData(const TestTorrent& t, uint32_t piece) {
   return t.content.substr(size_t{piece} * 16384, 16384);
 }
@@ -155,7 +179,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   std::optional<swarm::pb::AnnounceRequest> WaitFor(const AnnouncePred& pred,
                                                          absl::Time* at = nullptr, int nth = 1) {
     absl::MutexLock lock(&mu_);
-    auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       int n = 0;
       for (const auto& r : requests_) n += pred(r);
       return n >= nth;
@@ -190,7 +214,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   // Waits for an announce with `event`; returns it.
   std::optional<swarm::pb::AnnounceRequest> WaitFor(swarm::pb::AnnounceEvent event) {
     absl::MutexLock lock(&mu_);
-    auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (const auto& r : requests_) {
         if (r.event() == event) return true;
       }
@@ -206,7 +230,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   // Waits until `n` announces with `event` have come in.
   bool WaitForCount(swarm::pb::AnnounceEvent event, int n) {
     absl::MutexLock lock(&mu_);
-    auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       int count = 0;
       for (const auto& r : requests_) count += r.event() == event;
       return count >= n;
@@ -284,7 +308,7 @@ class FakeWorker {
   std::optional<pb::CoordinatorMessage> Wait(const Pred& pred) {
     absl::MutexLock lock(&mu_);
     // absl may evaluate a condition more than once, in any thread: it must not have effects.
-    auto ready = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (const pb::CoordinatorMessage& m : inbox_) {
         if (pred(m)) return true;
       }
@@ -314,7 +338,7 @@ class FakeWorker {
   grpc::Status WaitEnd() {
     {
       absl::MutexLock lock(&mu_);
-      auto ended = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return ended_; };
+      auto ended = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ended_; };
       if (!mu_.AwaitWithTimeout(absl::Condition(&ended), kWait)) {
         return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "stream did not end");
       }
@@ -1187,6 +1211,37 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   const std::string other = MakeTempDir("coordinator");
   EXPECT_EQ(Submit(torrent_.bytes, other, &again).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(CoordinatorServerTest, ATorrentSubmittedManyTimesAtOnceMakesOneJob) {
+  StartCoordinator();
+  // Each call names a folder of its own: a second job would say OK and create its files
+  // there; one job says OK once and refuses every other folder, creating nothing in it.
+  const std::string torrent = ManyFilesTorrent(500);
+  constexpr int kCalls = 8;
+  std::vector<std::string> dirs;
+  for (int i = 0; i < kCalls; ++i) dirs.push_back(MakeTempDir("coordinator"));
+  std::vector<grpc::Status> results(kCalls);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kCalls; ++i) {
+    threads.emplace_back([this, &torrent, &dirs, &results, i] {
+      pb::SubmitJobResponse response;
+      results[i] = Submit(torrent, dirs[i], &response);
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int accepted = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    if (results[i].ok()) {
+      ++accepted;
+      EXPECT_EQ(FileSize(dirs[i] + "/many/d499/f"), 1);
+    } else {
+      EXPECT_EQ(results[i].error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+          << results[i].error_message();
+      EXPECT_EQ(FileSize(dirs[i] + "/many/d0/f"), -1);
+    }
+  }
+  EXPECT_EQ(accepted, 1);
 }
 
 // --- seeding and announcing as peers --------------------------------------------------------

@@ -466,9 +466,8 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
     if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
     if (reason == FailReason::kHashMismatch && failed.has_peer()) {
       absl::StatusOr<PeerAddr> addr = MakePeerAddr(failed.peer().ip(), failed.peer().port());
-      if (addr.ok() && ledger_.RecordBadPiece(addr->Key())) {
+      if (addr.ok() && pool_.RecordBadPiece(addr->Key())) {
         Log(absl::StrCat("banned peer ", addr->Key(), " after bad pieces"));
-        pool_.Ban(addr->Key());
         ForgetPeerEverywhere(addr->Key());
       }
     }
@@ -490,7 +489,7 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
   if (!addr.ok()) return;
   const std::string key = addr->Key();
   const absl::Time now = clock_->Now();
-  if (ledger_.IsBanned(key) || pool_.state(key, now) == PeerState::kBanned) return;
+  if (pool_.IsBanned(key)) return;
   if (!Active()) {  // seeding: what peers have no longer matters, only that they connect
     pool_.MarkConnected(key);
     return;
@@ -512,7 +511,7 @@ void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox*
   if (!addr.ok()) return;
   const std::string key = addr->Key();
   const absl::Time now = clock_->Now();
-  if (ledger_.IsBanned(key) || pool_.state(key, now) == PeerState::kBanned) return;
+  if (pool_.IsBanned(key)) return;
   JobWorker& w = Worker(worker);
   const std::string ledger_key = LedgerKey(worker.id, key);
   for (uint32_t piece : have.pieces()) ledger_.AddPeerHave(ledger_key, piece).IgnoreError();
@@ -656,7 +655,7 @@ pb::JobProgress Job::Progress(uint32_t workers) const {
 
 pb::JobState Job::WaitForStateChange(pb::JobState seen, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto changed = [this, seen]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return state_ != seen; };
+  auto changed = [this, seen]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return state_ != seen; };
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
   return state_;
 }

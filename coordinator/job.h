@@ -60,6 +60,7 @@
 #include "coordinator/peer_pool.h"
 #include "coordinator/piece_ledger.h"
 #include "coordinator/rate_window.h"
+#include "coordinator/worker_id.h"
 #include "grpcpp/client_context.h"
 #include "proto/coordinator.pb.h"
 #include "proto/tracker.grpc.pb.h"

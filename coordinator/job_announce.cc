@@ -93,10 +93,10 @@ size_t Job::AddTrackerPeers(const swarm::pb::AnnounceResponse& response) {
     if (!p.peer_id().empty() && own->peer_ids.contains(p.peer_id())) continue;
     absl::StatusOr<PeerAddr> addr = MakePeerAddr(p.ip(), p.port());
     if (!addr.ok()) continue;
-    const std::string key = addr->Key();
-    if (ledger_.IsBanned(key) || own->keys.contains(key)) continue;
+    if (own->keys.contains(addr->Key())) continue;
     peers.push_back(*std::move(addr));
   }
+  // Banned peers stay banned: Add leaves every peer it knows as it is.
   return pool_.Add(peers);
 }
 

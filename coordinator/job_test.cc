@@ -108,7 +108,7 @@ class JobTest : public ::testing::Test {
   // the state change that a test waits for).
   void WaitDelivered(bool (pb::CoordinatorMessage::*has)() const, int n) {
     absl::MutexLock lock(&mu_);
-    auto enough = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       int count = 0;
       for (const auto& [worker, m] : delivered_) count += (m.*has)() ? 1 : 0;
       return count >= n;

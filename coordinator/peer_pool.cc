@@ -129,6 +129,23 @@ std::vector<std::string> PeerPool::ReleaseWorker(WorkerId worker) {
   return keys;
 }
 
+bool PeerPool::RecordBadPiece(const std::string& key) {
+  const int count = ++bad_pieces_[key];
+  if (count != options_.ban_after_bad_pieces) return false;
+  Ban(key);
+  return true;
+}
+
+bool PeerPool::IsBanned(const std::string& key) const {
+  auto it = index_.find(key);
+  return it != index_.end() && entries_[it->second].banned;
+}
+
+int PeerPool::bad_pieces(const std::string& key) const {
+  auto it = bad_pieces_.find(key);
+  return it == bad_pieces_.end() ? 0 : it->second;
+}
+
 PeerState PeerPool::state(const std::string& key, absl::Time now) const {
   auto it = index_.find(key);
   if (it == index_.end()) return PeerState::kUnknown;

@@ -4,7 +4,9 @@
 // and two workers fetching from one peer only split its upload). When the worker's
 // connection ends the peer comes back after a backoff that doubles with each failure in a
 // row; a banned peer is never given out again; a dead worker's peers come back at once (they
-// did nothing wrong). coordinator/STATE.md has the peer states.
+// did nothing wrong). The pool is also where bans are decided: a worker's report that the
+// peer misbehaved (PeerClosed.banned) or a third piece from it that failed its hash.
+// coordinator/STATE.md has the peer states.
 //
 // Pure like PieceLedger: "now" is an argument, no threads, no I/O. Not thread-safe.
 //
@@ -12,6 +14,7 @@
 //   pool.Add({{"10.0.0.1", 6881}, {"::1", 51413}});
 //   for (const PeerAddr& p : pool.Take(worker, 8, now)) ...    // AddPeers to the worker
 //   pool.Release(worker, "10.0.0.1:6881", now);                // its PeerClosed
+//   if (pool.RecordBadPiece("10.0.0.1:6881")) ...              // banned: forget its pieces
 #ifndef SWARM_COORDINATOR_PEER_POOL_H_
 #define SWARM_COORDINATOR_PEER_POOL_H_
 
@@ -25,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "coordinator/piece_ledger.h"
+#include "coordinator/worker_id.h"
 
 namespace swarm::coordinator {
 
@@ -34,8 +37,8 @@ struct PeerAddr {
   std::string ip;
   uint16_t port = 0;
 
-  // "ip:port", or "[ip]:port" for IPv6: the peer's identity in the pool and in the ledger's
-  // bad-piece counts.
+  // "ip:port", or "[ip]:port" for IPv6: the peer's identity in the pool, its bad-piece count
+  // included.
   std::string Key() const;
   bool operator==(const PeerAddr& o) const { return ip == o.ip && port == o.port; }
 };
@@ -61,6 +64,8 @@ class PeerPool {
     absl::Duration max_backoff = absl::Minutes(5);
     // Most peers remembered (banned ones included); further new peers are dropped.
     size_t max_peers = 5000;
+    // A peer that delivered this many pieces failing their hash is banned.
+    int ban_after_bad_pieces = 3;
   };
 
   PeerPool() : PeerPool(Options()) {}
@@ -86,6 +91,15 @@ class PeerPool {
   void Ban(const std::string& key);
   // The worker is gone: every peer it held is free at once. Returns their keys.
   std::vector<std::string> ReleaseWorker(WorkerId worker);
+
+  // Counts one piece from `key` that failed its hash (counted whether or not the peer is in
+  // the pool: it may have connected to the worker by itself). The ban_after_bad_pieces-th
+  // bans it (as Ban) and returns true; every other call returns false, so the caller
+  // forgets the peer's pieces once.
+  bool RecordBadPiece(const std::string& key);
+  // Banned by Ban or by its bad pieces: its reports are refused, it is never given out.
+  bool IsBanned(const std::string& key) const;
+  int bad_pieces(const std::string& key) const;
 
   PeerState state(const std::string& key, absl::Time now) const;
   // The worker `key` is given to, 0 if none.
@@ -116,6 +130,9 @@ class PeerPool {
   absl::flat_hash_map<std::string, size_t> index_;
   size_t banned_ = 0;
   size_t assigned_ = 0;
+  // Pieces that failed their hash, per peer key; kept apart from entries_ so that counting
+  // one does not add the peer to what Take gives out.
+  absl::flat_hash_map<std::string, int> bad_pieces_;
 };
 
 }  // namespace swarm::coordinator

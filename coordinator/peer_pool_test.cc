@@ -122,6 +122,36 @@ TEST(PeerPoolTest, BannedPeersAreNeverGivenAgain) {
   EXPECT_EQ(pool.state("10.0.0.9:9", kT0), PeerState::kBanned);
 }
 
+TEST(PeerPoolTest, BansAPeerAtTheThirdBadPiece) {
+  PeerPool pool;
+  EXPECT_FALSE(pool.RecordBadPiece("1.2.3.4:5"));
+  EXPECT_FALSE(pool.RecordBadPiece("1.2.3.4:5"));
+  EXPECT_FALSE(pool.IsBanned("1.2.3.4:5"));
+  EXPECT_TRUE(pool.RecordBadPiece("1.2.3.4:5"));
+  EXPECT_TRUE(pool.IsBanned("1.2.3.4:5"));
+  EXPECT_FALSE(pool.RecordBadPiece("1.2.3.4:5"));  // reported once only
+  EXPECT_EQ(pool.bad_pieces("1.2.3.4:5"), 4);
+  EXPECT_FALSE(pool.IsBanned("1.2.3.4:6"));
+  // The ban is the pool's own: never given out, never brought back by a tracker.
+  EXPECT_EQ(pool.state("1.2.3.4:5", kT0), PeerState::kBanned);
+  EXPECT_EQ(pool.Add({P("1.2.3.4", 5)}), 0u);
+}
+
+TEST(PeerPoolTest, BadPiecesBelowTheLimitLeaveThePeerAsItWas) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1)});
+  EXPECT_FALSE(pool.RecordBadPiece("10.0.0.1:1"));
+  EXPECT_FALSE(pool.RecordBadPiece("10.0.0.9:9"));  // not from a tracker: counted, not added
+  EXPECT_EQ(pool.state("10.0.0.1:1", kT0), PeerState::kKnown);
+  EXPECT_EQ(pool.state("10.0.0.9:9", kT0), PeerState::kUnknown);
+  EXPECT_EQ(pool.bad_pieces("10.0.0.9:9"), 1);
+  EXPECT_THAT(Keys(pool.Take(1, 5, kT0)), ElementsAre("10.0.0.1:1"));
+  // Banned otherwise (PeerClosed.banned): IsBanned says so too.
+  pool.Ban("10.0.0.1:1");
+  EXPECT_TRUE(pool.IsBanned("10.0.0.1:1"));
+  EXPECT_EQ(pool.bad_pieces("10.0.0.1:1"), 1);
+}
+
 TEST(PeerPoolTest, DeadWorkersPeersComeBackAtOnce) {
   PeerPool pool;
   pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2), P("10.0.0.3", 3)});

@@ -7,58 +7,27 @@
 #include "absl/strings/str_cat.h"
 
 namespace swarm::coordinator {
-namespace {
-
-size_t WordCount(uint32_t num_pieces) { return (size_t{num_pieces} + 63) / 64; }
-
-uint64_t Bit(uint32_t piece) { return uint64_t{1} << (63 - piece % 64); }
-
-bool GetBit(const std::vector<uint64_t>& words, uint32_t piece) {
-  return (words[piece / 64] & Bit(piece)) != 0;
-}
-
-// Calls f(piece) for every set bit of `words`, ascending.
-template <typename F>
-void ForEachSet(const std::vector<uint64_t>& words, F f) {
-  for (size_t w = 0; w < words.size(); ++w) {
-    uint64_t bits = words[w];
-    while (bits != 0) {
-      const int lead = __builtin_clzll(bits);
-      f(static_cast<uint32_t>(w * 64 + lead));
-      bits &= ~(uint64_t{1} << (63 - lead));
-    }
-  }
-}
-
-// bt::Bitfield keeps its words private; its wire bytes are the same bits in the same order.
-std::vector<uint64_t> ToWords(const bt::Bitfield& have) {
-  const std::string bytes = have.ToBytes();
-  std::vector<uint64_t> words(WordCount(have.size()), 0);
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    words[i / 8] |= uint64_t{static_cast<uint8_t>(bytes[i])} << (56 - 8 * (i % 8));
-  }
-  return words;
-}
-
-}  // namespace
 
 PieceLedger::PieceLedger(const bt::PieceLayout& layout, Options options)
     : layout_(layout),
       options_(std::move(options)),
       rng_(options_.seed),
-      pieces_(layout.num_pieces()),
-      needed_words_(WordCount(layout.num_pieces()), 0),
-      needed_count_(layout.num_pieces()),
+      needed_(layout.num_pieces()),
+      verified_(layout.num_pieces()),
+      holders_(layout.num_pieces()),
       availability_(layout.num_pieces(), 0) {
-  for (uint32_t p = 0; p < layout.num_pieces(); ++p) needed_words_[p / 64] |= Bit(p);
+  needed_.SetAll();
 }
 
 PieceState PieceLedger::state(uint32_t piece) const {
-  return InRange(piece) ? pieces_[piece].state : PieceState::kNeeded;
+  if (verified_.Get(piece)) return PieceState::kVerified;
+  // Out of range reads as NEEDED, as documented.
+  if (!InRange(piece) || needed_.Get(piece)) return PieceState::kNeeded;
+  return PieceState::kLeased;
 }
 
 std::vector<Holder> PieceLedger::holders(uint32_t piece) const {
-  return InRange(piece) ? pieces_[piece].holders : std::vector<Holder>();
+  return InRange(piece) ? holders_[piece] : std::vector<Holder>();
 }
 
 std::vector<uint32_t> PieceLedger::LeasesOf(WorkerId worker) const {
@@ -74,36 +43,26 @@ uint32_t PieceLedger::availability(uint32_t piece) const {
   return InRange(piece) ? availability_[piece] : 0;
 }
 
-bt::Bitfield PieceLedger::VerifiedBitfield() const {
-  bt::Bitfield out(num_pieces());
-  for (uint32_t p = 0; p < num_pieces(); ++p) {
-    if (pieces_[p].state == PieceState::kVerified) out.Set(p);
-  }
-  return out;
-}
-
 absl::Status PieceLedger::MarkVerified(uint32_t piece) {
   if (!InRange(piece)) {
     return absl::InvalidArgumentError(
         absl::StrCat("piece ", piece, " out of range (", num_pieces(), " pieces)"));
   }
-  if (pieces_[piece].state != PieceState::kNeeded) {
+  if (!needed_.Get(piece)) {
     return absl::FailedPreconditionError(absl::StrCat("piece ", piece, " is not needed"));
   }
-  pieces_[piece].state = PieceState::kVerified;
-  needed_words_[piece / 64] &= ~Bit(piece);
-  --needed_count_;
-  ++verified_count_;
+  needed_.Clear(piece);
+  verified_.Set(piece);
   verified_bytes_ += layout_.piece_size(piece);
   return absl::OkStatus();
 }
 
 // --- availability -------------------------------------------------------------------------
 
-void PieceLedger::AdjustAvailability(const std::vector<uint64_t>& words, int delta) {
-  ForEachSet(words, [&](uint32_t p) {
+void PieceLedger::AdjustAvailability(const bt::Bitfield& have, int delta) {
+  for (uint32_t p = have.NextSet(0); p < have.size(); p = have.NextSet(p + 1)) {
     availability_[p] = static_cast<uint32_t>(static_cast<int64_t>(availability_[p]) + delta);
-  });
+  }
 }
 
 absl::Status PieceLedger::SetPeerBitfield(const std::string& peer, const bt::Bitfield& have) {
@@ -117,11 +76,11 @@ absl::Status PieceLedger::SetPeerBitfield(const std::string& peer, const bt::Bit
       return absl::ResourceExhaustedError(
           absl::StrCat("already tracking ", peers_.size(), " peers"));
     }
-    it = peers_.emplace(peer, std::vector<uint64_t>()).first;
+    it = peers_.emplace(peer, bt::Bitfield()).first;
   } else {
     AdjustAvailability(it->second, -1);
   }
-  it->second = ToWords(have);
+  it->second = have;
   AdjustAvailability(it->second, +1);
   return absl::OkStatus();
 }
@@ -137,10 +96,10 @@ absl::Status PieceLedger::AddPeerHave(const std::string& peer, uint32_t piece) {
       return absl::ResourceExhaustedError(
           absl::StrCat("already tracking ", peers_.size(), " peers"));
     }
-    it = peers_.emplace(peer, std::vector<uint64_t>(WordCount(num_pieces()), 0)).first;
+    it = peers_.emplace(peer, bt::Bitfield(num_pieces())).first;
   }
-  if (!GetBit(it->second, piece)) {
-    it->second[piece / 64] |= Bit(piece);
+  if (!it->second.Get(piece)) {
+    it->second.Set(piece);
     ++availability_[piece];
   }
   return absl::OkStatus();
@@ -153,12 +112,13 @@ void PieceLedger::RemovePeer(const std::string& peer) {
   peers_.erase(it);
 }
 
-std::vector<uint64_t> PieceLedger::UnionOf(absl::Span<const std::string> peers) const {
-  std::vector<uint64_t> out(WordCount(num_pieces()), 0);
+bt::Bitfield PieceLedger::UnionOf(absl::Span<const std::string> peers) const {
+  bt::Bitfield out(num_pieces());
   for (const std::string& key : peers) {
     auto it = peers_.find(key);
     if (it == peers_.end()) continue;
-    for (size_t w = 0; w < out.size(); ++w) out[w] |= it->second[w];
+    // Cannot fail: every stored bitfield has num_pieces() bits.
+    out.UnionWith(it->second).IgnoreError();
   }
   return out;
 }
@@ -167,37 +127,32 @@ std::vector<uint64_t> PieceLedger::UnionOf(absl::Span<const std::string> peers) 
 
 Holder* PieceLedger::FindHolder(uint32_t piece, WorkerId worker) {
   if (!InRange(piece)) return nullptr;
-  for (Holder& h : pieces_[piece].holders) {
+  for (Holder& h : holders_[piece]) {
     if (h.worker == worker) return &h;
   }
   return nullptr;
 }
 
 void PieceLedger::SetNeeded(uint32_t piece) {
-  pieces_[piece].state = PieceState::kNeeded;
-  needed_words_[piece / 64] |= Bit(piece);
-  ++needed_count_;
+  needed_.Set(piece);
   leased_.erase(piece);
 }
 
 void PieceLedger::AddLease(uint32_t piece, WorkerId worker, bool endgame, absl::Time now) {
-  Piece& p = pieces_[piece];
-  if (p.state == PieceState::kNeeded) {
-    needed_words_[piece / 64] &= ~Bit(piece);
-    --needed_count_;
+  if (needed_.Get(piece)) {
+    needed_.Clear(piece);
     leased_.insert(piece);
   }
-  p.state = PieceState::kLeased;
   Holder h;
   h.worker = worker;
   h.deadline = now + options_.lease_ttl;
   h.endgame = endgame;
-  p.holders.push_back(h);
+  holders_[piece].push_back(h);
   by_worker_[worker].insert(piece);
 }
 
 void PieceLedger::DropHolder(uint32_t piece, WorkerId worker) {
-  std::vector<Holder>& hs = pieces_[piece].holders;
+  std::vector<Holder>& hs = holders_[piece];
   hs.erase(std::remove_if(hs.begin(), hs.end(),
                           [worker](const Holder& h) { return h.worker == worker; }),
            hs.end());
@@ -206,37 +161,36 @@ void PieceLedger::DropHolder(uint32_t piece, WorkerId worker) {
     it->second.erase(piece);
     if (it->second.empty()) by_worker_.erase(it);
   }
-  if (hs.empty() && pieces_[piece].state == PieceState::kLeased) SetNeeded(piece);
+  if (hs.empty() && leased_.contains(piece)) SetNeeded(piece);
 }
 
 std::vector<LeaseGrant> PieceLedger::Grant(WorkerId worker, absl::Span<const std::string> peers,
                                            uint32_t max_pieces, absl::Time now) {
   std::vector<LeaseGrant> out;
   if (max_pieces == 0 || complete() || worker == 0) return out;
-  const std::vector<uint64_t> have = UnionOf(peers);
+  const bt::Bitfield have = UnionOf(peers);
   GrantNeeded(worker, have, max_pieces, now, &out);
   // Endgame starts only once nothing at all is NEEDED, so duplicates never take a worker's
   // capacity from a piece that no one is fetching yet.
-  if (out.size() < max_pieces && needed_count_ == 0) {
+  if (out.size() < max_pieces && needed_.None()) {
     GrantEndgame(worker, have, max_pieces - static_cast<uint32_t>(out.size()), now, &out);
   }
   return out;
 }
 
-void PieceLedger::GrantNeeded(WorkerId worker, const std::vector<uint64_t>& have, uint32_t max,
+void PieceLedger::GrantNeeded(WorkerId worker, const bt::Bitfield& have, uint32_t max,
                               absl::Time now, std::vector<LeaseGrant>* out) {
+  bt::Bitfield wanted = have;
+  // Cannot fail: both have num_pieces() bits.
+  wanted.IntersectWith(needed_).IgnoreError();
   // Sort key: availability in the high half, a random number in the low half, so that equal
   // availability falls into random order.
   std::vector<std::pair<uint64_t, uint32_t>> candidates;
-  for (size_t w = 0; w < have.size(); ++w) {
-    uint64_t bits = have[w] & needed_words_[w];
-    while (bits != 0) {
-      const int lead = __builtin_clzll(bits);
-      bits &= ~(uint64_t{1} << (63 - lead));
-      const uint32_t piece = static_cast<uint32_t>(w * 64 + lead);
-      const uint64_t key = (uint64_t{availability_[piece]} << 32) | (rng_() & 0xFFFFFFFFu);
-      candidates.emplace_back(key, piece);
-    }
+  candidates.reserve(wanted.Count());
+  for (uint32_t piece = wanted.NextSet(0); piece < wanted.size();
+       piece = wanted.NextSet(piece + 1)) {
+    const uint64_t key = (uint64_t{availability_[piece]} << 32) | (rng_() & 0xFFFFFFFFu);
+    candidates.emplace_back(key, piece);
   }
   const size_t n = std::min<size_t>(max, candidates.size());
   std::partial_sort(candidates.begin(), candidates.begin() + n, candidates.end());
@@ -246,7 +200,7 @@ void PieceLedger::GrantNeeded(WorkerId worker, const std::vector<uint64_t>& have
   }
 }
 
-void PieceLedger::GrantEndgame(WorkerId worker, const std::vector<uint64_t>& have, uint32_t max,
+void PieceLedger::GrantEndgame(WorkerId worker, const bt::Bitfield& have, uint32_t max,
                                absl::Time now, std::vector<LeaseGrant>* out) {
   struct Candidate {
     size_t holders;
@@ -260,16 +214,13 @@ void PieceLedger::GrantEndgame(WorkerId worker, const std::vector<uint64_t>& hav
   };
   std::vector<Candidate> candidates;
   for (uint32_t piece : leased_) {
-    const Piece& p = pieces_[piece];
-    if (!GetBit(have, piece)) continue;
-    if (p.holders.size() >= static_cast<size_t>(std::max(1, options_.max_endgame_holders))) {
-      continue;
-    }
+    const std::vector<Holder>& hs = holders_[piece];
+    if (!have.Get(piece)) continue;
+    if (hs.size() >= static_cast<size_t>(std::max(1, options_.max_endgame_holders))) continue;
     bool mine = false;
-    for (const Holder& h : p.holders) mine |= h.worker == worker;
+    for (const Holder& h : hs) mine |= h.worker == worker;
     if (mine) continue;
-    candidates.push_back(
-        {p.holders.size(), availability_[piece], static_cast<uint32_t>(rng_()), piece});
+    candidates.push_back({hs.size(), availability_[piece], static_cast<uint32_t>(rng_()), piece});
   }
   const size_t n = std::min<size_t>(max, candidates.size());
   std::partial_sort(candidates.begin(), candidates.begin() + n, candidates.end());
@@ -302,7 +253,7 @@ absl::StatusOr<std::vector<WorkerId>> PieceLedger::PieceDone(WorkerId worker, ui
                                                       " done without holding its lease"));
   }
   std::vector<WorkerId> losers;
-  for (const Holder& h : pieces_[piece].holders) {
+  for (const Holder& h : holders_[piece]) {
     if (h.worker != worker) losers.push_back(h.worker);
     auto it = by_worker_.find(h.worker);
     if (it != by_worker_.end()) {
@@ -310,11 +261,9 @@ absl::StatusOr<std::vector<WorkerId>> PieceLedger::PieceDone(WorkerId worker, ui
       if (it->second.empty()) by_worker_.erase(it);
     }
   }
-  Piece& p = pieces_[piece];
-  p.holders.clear();
-  p.state = PieceState::kVerified;
+  holders_[piece].clear();
+  verified_.Set(piece);
   leased_.erase(piece);
-  ++verified_count_;
   verified_bytes_ += layout_.piece_size(piece);
   return losers;
 }
@@ -331,7 +280,7 @@ absl::Status PieceLedger::PieceFailed(WorkerId worker, uint32_t piece, FailReaso
 std::vector<ExpiredLease> PieceLedger::ExpireLeases(absl::Time now) {
   std::vector<ExpiredLease> expired;
   for (uint32_t piece : leased_) {
-    for (const Holder& h : pieces_[piece].holders) {
+    for (const Holder& h : holders_[piece]) {
       if (h.deadline <= now) expired.push_back({h.worker, piece});
     }
   }
@@ -347,22 +296,6 @@ std::vector<uint32_t> PieceLedger::ReleaseWorker(WorkerId worker) {
   std::vector<uint32_t> pieces = LeasesOf(worker);
   for (uint32_t piece : pieces) DropHolder(piece, worker);
   return pieces;
-}
-
-// --- bad peers ----------------------------------------------------------------------------
-
-bool PieceLedger::RecordBadPiece(const std::string& peer_addr) {
-  const int count = ++bad_pieces_[peer_addr];
-  return count == options_.ban_after_bad_pieces;
-}
-
-bool PieceLedger::IsBanned(const std::string& peer_addr) const {
-  return bad_pieces(peer_addr) >= options_.ban_after_bad_pieces;
-}
-
-int PieceLedger::bad_pieces(const std::string& peer_addr) const {
-  auto it = bad_pieces_.find(peer_addr);
-  return it == bad_pieces_.end() ? 0 : it->second;
 }
 
 }  // namespace swarm::coordinator

@@ -35,11 +35,9 @@
 #include "absl/types/span.h"
 #include "bt/bitfield.h"
 #include "bt/piece_layout.h"
+#include "coordinator/worker_id.h"
 
 namespace swarm::coordinator {
-
-// The coordinator's id of a connected worker (Welcome.worker_id); never 0.
-using WorkerId = uint64_t;
 
 enum class PieceState { kNeeded, kLeased, kVerified };
 
@@ -80,8 +78,6 @@ class PieceLedger {
     // Most workers that hold one piece at once in endgame, the first holder included. Small:
     // each duplicate fetches the whole piece again.
     int max_endgame_holders = 2;
-    // A peer that delivered this many pieces failing their hash is banned.
-    int ban_after_bad_pieces = 3;
     // Most peers whose bitfields are kept; each costs num_pieces / 8 bytes.
     size_t max_peers = 20000;
     // Seeds the random tie-break among equally rare pieces (fixed in tests).
@@ -101,18 +97,18 @@ class PieceLedger {
   std::vector<uint32_t> LeasesOf(WorkerId worker) const;
   // How many tracked peers have `piece` (0 out of range).
   uint32_t availability(uint32_t piece) const;
-  uint32_t verified_pieces() const { return verified_count_; }
-  uint32_t needed_pieces() const { return needed_count_; }
-  uint32_t leased_pieces() const { return num_pieces() - verified_count_ - needed_count_; }
+  uint32_t verified_pieces() const { return verified_.Count(); }
+  uint32_t needed_pieces() const { return needed_.Count(); }
+  uint32_t leased_pieces() const { return num_pieces() - verified_pieces() - needed_pieces(); }
   uint64_t verified_bytes() const { return verified_bytes_; }
   uint64_t missing_bytes() const { return layout_.total_length() - verified_bytes_; }
-  bool complete() const { return verified_count_ == num_pieces(); }
+  bool complete() const { return verified_.All(); }
   // Nothing is NEEDED but something is still LEASED: duplicates may be granted.
-  bool in_endgame() const { return needed_count_ == 0 && leased_pieces() > 0; }
+  bool in_endgame() const { return needed_.None() && leased_pieces() > 0; }
   // Hash mismatches reported by holders so far.
   uint32_t hash_failures() const { return hash_failures_; }
   // The VERIFIED pieces as a bitfield (what a worker may upload: StartJob.verified).
-  bt::Bitfield VerifiedBitfield() const;
+  const bt::Bitfield& VerifiedBitfield() const { return verified_; }
 
   // --- resume ---
   // NEEDED -> VERIFIED for a piece whose data on disk matched its hash while CHECKING.
@@ -158,20 +154,9 @@ class PieceLedger {
   // The worker is gone: takes back all its leases. Returns the pieces it held.
   std::vector<uint32_t> ReleaseWorker(WorkerId worker);
 
-  // --- bad peers ---
-  // Counts one piece from `peer_addr` ("ip:port") that failed its hash. Returns true exactly
-  // when this makes the peer banned (the ban_after_bad_pieces-th bad piece).
-  bool RecordBadPiece(const std::string& peer_addr);
-  bool IsBanned(const std::string& peer_addr) const;
-  int bad_pieces(const std::string& peer_addr) const;
+  // Bad pieces and bans are the PeerPool's: it owns the peers (PeerPool::RecordBadPiece).
 
  private:
-  struct Piece {
-    PieceState state = PieceState::kNeeded;
-    // Non-empty exactly when state == kLeased.
-    std::vector<Holder> holders;
-  };
-
   bool InRange(uint32_t piece) const { return piece < num_pieces(); }
   // Holder of `piece` for `worker`, or nullptr.
   Holder* FindHolder(uint32_t piece, WorkerId worker);
@@ -179,33 +164,34 @@ class PieceLedger {
   void DropHolder(uint32_t piece, WorkerId worker);
   void SetNeeded(uint32_t piece);
   void AddLease(uint32_t piece, WorkerId worker, bool endgame, absl::Time now);
-  void AdjustAvailability(const std::vector<uint64_t>& words, int delta);
-  // OR of the given peers' bitfields, in the words layout below.
-  std::vector<uint64_t> UnionOf(absl::Span<const std::string> peers) const;
-  void GrantNeeded(WorkerId worker, const std::vector<uint64_t>& have, uint32_t max, absl::Time now,
+  void AdjustAvailability(const bt::Bitfield& have, int delta);
+  // What any of the given peers has (keys as in SetPeerBitfield; unknown ones are skipped).
+  bt::Bitfield UnionOf(absl::Span<const std::string> peers) const;
+  void GrantNeeded(WorkerId worker, const bt::Bitfield& have, uint32_t max, absl::Time now,
                    std::vector<LeaseGrant>* out);
-  void GrantEndgame(WorkerId worker, const std::vector<uint64_t>& have, uint32_t max,
-                    absl::Time now, std::vector<LeaseGrant>* out);
+  void GrantEndgame(WorkerId worker, const bt::Bitfield& have, uint32_t max, absl::Time now,
+                    std::vector<LeaseGrant>* out);
 
   const bt::PieceLayout layout_;
   const Options options_;
   std::mt19937_64 rng_;
 
-  std::vector<Piece> pieces_;
-  // Piece i is bit (63 - i % 64) of word i / 64, as in bt::Bitfield, so bitfields can be
-  // ANDed and ORed a word at a time.
-  std::vector<uint64_t> needed_words_;
+  // A piece's state is where its bit is: set in needed_ (NEEDED), set in verified_
+  // (VERIFIED), or in neither (LEASED, and then in leased_). Bitfields, so that choosing
+  // what to grant is a word-at-a-time AND with the peers' pieces.
+  bt::Bitfield needed_;
+  bt::Bitfield verified_;
   // Pieces in state kLeased (for expiry and endgame without a scan of every piece).
   absl::flat_hash_set<uint32_t> leased_;
+  // Per piece, its holders: non-empty exactly when the piece is LEASED.
+  std::vector<std::vector<Holder>> holders_;
   absl::flat_hash_map<WorkerId, absl::flat_hash_set<uint32_t>> by_worker_;
-  uint32_t verified_count_ = 0;
-  uint32_t needed_count_ = 0;
   uint64_t verified_bytes_ = 0;
   uint32_t hash_failures_ = 0;
 
   std::vector<uint32_t> availability_;
-  absl::flat_hash_map<std::string, std::vector<uint64_t>> peers_;
-  absl::flat_hash_map<std::string, int> bad_pieces_;
+  // Every bitfield here has num_pieces() bits (SetPeerBitfield checks).
+  absl::flat_hash_map<std::string, bt::Bitfield> peers_;
 };
 
 }  // namespace swarm::coordinator

@@ -326,18 +326,6 @@ TEST(PieceLedgerTest, EndgameDefaultsToTwoHoldersAndWorkerDeathDropsOneHolder) {
   EXPECT_TRUE(ledger.complete());
 }
 
-TEST(PieceLedgerTest, BansAPeerAtTheThirdBadPiece) {
-  PieceLedger ledger(Layout(1), Opts());
-  EXPECT_FALSE(ledger.RecordBadPiece("1.2.3.4:5"));
-  EXPECT_FALSE(ledger.RecordBadPiece("1.2.3.4:5"));
-  EXPECT_FALSE(ledger.IsBanned("1.2.3.4:5"));
-  EXPECT_TRUE(ledger.RecordBadPiece("1.2.3.4:5"));
-  EXPECT_TRUE(ledger.IsBanned("1.2.3.4:5"));
-  EXPECT_FALSE(ledger.RecordBadPiece("1.2.3.4:5"));  // reported once only
-  EXPECT_EQ(ledger.bad_pieces("1.2.3.4:5"), 4);
-  EXPECT_FALSE(ledger.IsBanned("1.2.3.4:6"));
-}
-
 TEST(PieceLedgerTest, HostileLeaseInputNeverCrashes) {
   PieceLedger ledger(Layout(4), Opts());
   ASSERT_TRUE(ledger.SetPeerBitfield("a", All(4)).ok());
