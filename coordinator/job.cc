@@ -345,15 +345,15 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
     if (room > 0) {
       // Never a worker's own address, nor another of our workers: trackers list them too.
       const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
-      const std::vector<PeerAddr> peers = pool_.Take(id, room, now, own->keys);
+      const std::vector<bt::Endpoint> peers = pool_.Take(id, room, now, own->keys);
       if (!peers.empty()) {
         pb::CoordinatorMessage m;
         pb::AddPeers* add = m.mutable_add_peers();
         add->set_job_id(id_);
-        for (const PeerAddr& p : peers) {
+        for (const bt::Endpoint& p : peers) {
           pb::PeerAddress* a = add->add_peers();
-          a->set_ip(p.ip);
-          a->set_port(p.port);
+          a->set_ip(p.ip().ToString());
+          a->set_port(p.port());
         }
         w.want_peers -= static_cast<uint32_t>(peers.size());
         out->emplace_back(id, std::move(m));
@@ -465,10 +465,10 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
     if (failed.reason() == pb::WRITE_ERROR) reason = FailReason::kWriteError;
     if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
     if (reason == FailReason::kHashMismatch && failed.has_peer()) {
-      absl::StatusOr<PeerAddr> addr = MakePeerAddr(failed.peer().ip(), failed.peer().port());
-      if (addr.ok() && pool_.RecordBadPiece(addr->Key())) {
-        Log(absl::StrCat("banned peer ", addr->Key(), " after bad pieces"));
-        ForgetPeerEverywhere(addr->Key());
+      absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(failed.peer().ip(), failed.peer().port());
+      if (addr.ok() && pool_.RecordBadPiece(addr->ToString())) {
+        Log(absl::StrCat("banned peer ", addr->ToString(), " after bad pieces"));
+        ForgetPeerEverywhere(addr->ToString());
       }
     }
     if (reason != FailReason::kWriteError ||
@@ -485,9 +485,9 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
 void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Serving()) return;
-  absl::StatusOr<PeerAddr> addr = MakePeerAddr(bitfield.peer().ip(), bitfield.peer().port());
+  absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(bitfield.peer().ip(), bitfield.peer().port());
   if (!addr.ok()) return;
-  const std::string key = addr->Key();
+  const std::string key = addr->ToString();
   const absl::Time now = clock_->Now();
   if (pool_.IsBanned(key)) return;
   if (!Active()) {  // seeding: what peers have no longer matters, only that they connect
@@ -507,9 +507,9 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
 void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Active()) return;
-  absl::StatusOr<PeerAddr> addr = MakePeerAddr(have.peer().ip(), have.peer().port());
+  absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(have.peer().ip(), have.peer().port());
   if (!addr.ok()) return;
-  const std::string key = addr->Key();
+  const std::string key = addr->ToString();
   const absl::Time now = clock_->Now();
   if (pool_.IsBanned(key)) return;
   JobWorker& w = Worker(worker);
@@ -521,9 +521,9 @@ void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox*
 
 void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<PeerAddr> addr = MakePeerAddr(closed.peer().ip(), closed.peer().port());
+  absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(closed.peer().ip(), closed.peer().port());
   if (!addr.ok()) return;
-  const std::string key = addr->Key();
+  const std::string key = addr->ToString();
   auto it = workers_.find(worker.id);
   if (it != workers_.end() && it->second.peers.erase(key) > 0) {
     ledger_.RemovePeer(LedgerKey(worker.id, key));

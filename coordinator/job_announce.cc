@@ -88,12 +88,12 @@ swarm::pb::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
 
 size_t Job::AddTrackerPeers(const swarm::pb::AnnounceResponse& response) {
   const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
-  std::vector<PeerAddr> peers;
+  std::vector<bt::Endpoint> peers;
   for (const swarm::pb::Peer& p : response.peers()) {
     if (!p.peer_id().empty() && own->peer_ids.contains(p.peer_id())) continue;
-    absl::StatusOr<PeerAddr> addr = MakePeerAddr(p.ip(), p.port());
+    absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(p.ip(), p.port());
     if (!addr.ok()) continue;
-    if (own->keys.contains(addr->Key())) continue;
+    if (own->keys.contains(addr->ToString())) continue;
     peers.push_back(*std::move(addr));
   }
   // Banned peers stay banned: Add leaves every peer it knows as it is.

@@ -1,49 +1,18 @@
 #include "coordinator/peer_pool.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <tuple>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "base/host_port.h"
 
 namespace swarm::coordinator {
 
-std::string PeerAddr::Key() const { return HostPort(ip, port); }
-
-absl::StatusOr<PeerAddr> MakePeerAddr(std::string_view ip, uint32_t port) {
-  if (port == 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("peer port ", port, " out of range"));
-  }
-  // inet_pton wants a NUL-terminated string; bound the length first (a text IPv6 address
-  // is at most 45 characters).
-  if (ip.empty() || ip.size() >= INET6_ADDRSTRLEN || ip.find('\0') != std::string_view::npos) {
-    return absl::InvalidArgumentError("peer ip is empty, too long or holds a NUL");
-  }
-  const std::string text(ip);
-  char canonical[INET6_ADDRSTRLEN] = {};
-  unsigned char buf[sizeof(struct in6_addr)];
-  if (inet_pton(AF_INET, text.c_str(), buf) == 1) {
-    inet_ntop(AF_INET, buf, canonical, sizeof(canonical));
-  } else if (inet_pton(AF_INET6, text.c_str(), buf) == 1) {
-    inet_ntop(AF_INET6, buf, canonical, sizeof(canonical));
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("peer ip \"", absl::CEscape(text), "\" is not an IPv4 or IPv6 address"));
-  }
-  PeerAddr addr;
-  addr.ip = canonical;
-  addr.port = static_cast<uint16_t>(port);
-  return addr;
-}
-
-size_t PeerPool::Add(absl::Span<const PeerAddr> peers) {
+size_t PeerPool::Add(absl::Span<const bt::Endpoint> peers) {
   size_t added = 0;
-  for (const PeerAddr& p : peers) {
+  for (const bt::Endpoint& p : peers) {
     if (entries_.size() >= options_.max_peers) break;
-    std::string key = p.Key();
+    std::string key = p.ToString();
     if (index_.contains(key)) continue;
     index_.emplace(key, entries_.size());
     Entry e;
@@ -55,9 +24,9 @@ size_t PeerPool::Add(absl::Span<const PeerAddr> peers) {
   return added;
 }
 
-std::vector<PeerAddr> PeerPool::Take(WorkerId worker, size_t max, absl::Time now,
+std::vector<bt::Endpoint> PeerPool::Take(WorkerId worker, size_t max, absl::Time now,
                                      const absl::flat_hash_set<std::string>& exclude) {
-  std::vector<PeerAddr> out;
+  std::vector<bt::Endpoint> out;
   if (max == 0 || worker == 0) return out;
   std::vector<std::pair<int, size_t>> free;  // (failures, index)
   for (size_t i = 0; i < entries_.size(); ++i) {

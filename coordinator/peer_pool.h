@@ -11,8 +11,8 @@
 // Pure like PieceLedger: "now" is an argument, no threads, no I/O. Not thread-safe.
 //
 //   PeerPool pool;
-//   pool.Add({{"10.0.0.1", 6881}, {"::1", 51413}});
-//   for (const PeerAddr& p : pool.Take(worker, 8, now)) ...    // AddPeers to the worker
+//   pool.Add({*bt::Endpoint::Make("10.0.0.1", 6881), *bt::Endpoint::Make("::1", 51413)});
+//   for (const bt::Endpoint& p : pool.Take(worker, 8, now)) ...    // AddPeers to the worker
 //   pool.Release(worker, "10.0.0.1:6881", now);                // its PeerClosed
 //   if (pool.RecordBadPiece("10.0.0.1:6881")) ...              // banned: forget its pieces
 #ifndef SWARM_COORDINATOR_PEER_POOL_H_
@@ -28,25 +28,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "bt/endpoint.h"
 #include "coordinator/worker_id.h"
 
 namespace swarm::coordinator {
-
-struct PeerAddr {
-  // IPv4 dotted quad or IPv6 text form, without brackets.
-  std::string ip;
-  uint16_t port = 0;
-
-  // "ip:port", or "[ip]:port" for IPv6: the peer's identity in the pool, its bad-piece count
-  // included.
-  std::string Key() const;
-  bool operator==(const PeerAddr& o) const { return ip == o.ip && port == o.port; }
-};
-
-// Validates an address from an untrusted source (tracker answer, worker report): `ip` must
-// parse as IPv4 or IPv6 and `port` be 1..65535. The IP comes back in canonical text form, so
-// "::0001" and "::1" are one peer.
-absl::StatusOr<PeerAddr> MakePeerAddr(std::string_view ip, uint32_t port);
 
 enum class PeerState {
   kUnknown,   // not in the pool
@@ -73,12 +58,12 @@ class PeerPool {
 
   // Adds new peers (already validated); peers already known, banned ones included, are left
   // as they are. Returns how many were new.
-  size_t Add(absl::Span<const PeerAddr> peers);
+  size_t Add(absl::Span<const bt::Endpoint> peers);
 
   // Gives up to `max` free peers to `worker`: peers with the fewest failures in a row first,
   // then the longest known. Keys in `exclude` (the worker's own listening address) are
   // skipped.
-  std::vector<PeerAddr> Take(WorkerId worker, size_t max, absl::Time now,
+  std::vector<bt::Endpoint> Take(WorkerId worker, size_t max, absl::Time now,
                              const absl::flat_hash_set<std::string>& exclude = {});
 
   // `worker`'s connection to `key` ended: the peer is free again at now + backoff. Returns
@@ -116,7 +101,7 @@ class PeerPool {
 
  private:
   struct Entry {
-    PeerAddr addr;
+    bt::Endpoint addr;
     std::string key;
     WorkerId worker = 0;
     int failures = 0;

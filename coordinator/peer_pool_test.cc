@@ -14,25 +14,26 @@ using ::testing::IsEmpty;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1000);
 
-PeerAddr P(const std::string& ip, uint16_t port) { return *MakePeerAddr(ip, port); }
+bt::Endpoint P(const std::string& ip, uint16_t port) { return *bt::Endpoint::Make(ip, port); }
 
-std::vector<std::string> Keys(const std::vector<PeerAddr>& peers) {
+std::vector<std::string> Keys(const std::vector<bt::Endpoint>& peers) {
   std::vector<std::string> out;
-  for (const PeerAddr& p : peers) out.push_back(p.Key());
+  for (const bt::Endpoint& p : peers) out.push_back(p.ToString());
   return out;
 }
 
-TEST(PeerAddrTest, ValidatesAndCanonicalizes) {
-  EXPECT_EQ(P("10.0.0.1", 6881).Key(), "10.0.0.1:6881");
-  EXPECT_EQ(P("::0001", 51413).Key(), "[::1]:51413");
-  EXPECT_EQ(P("2001:DB8::1", 1).ip, "2001:db8::1");
-  EXPECT_FALSE(MakePeerAddr("10.0.0.1", 0).ok());
-  EXPECT_FALSE(MakePeerAddr("10.0.0.1", 65536).ok());
-  EXPECT_FALSE(MakePeerAddr("", 1).ok());
-  EXPECT_FALSE(MakePeerAddr("example.com", 1).ok());
-  EXPECT_FALSE(MakePeerAddr("10.0.0.1:80", 1).ok());
-  EXPECT_FALSE(MakePeerAddr(std::string("10.0.0.1\0x", 10), 1).ok());
-  EXPECT_FALSE(MakePeerAddr(std::string(1000, '1'), 1).ok());
+// The pool keys peers by bt::Endpoint::ToString(): one key per peer however it was written.
+TEST(PeerKeyTest, ValidatesAndCanonicalizes) {
+  EXPECT_EQ(P("10.0.0.1", 6881).ToString(), "10.0.0.1:6881");
+  EXPECT_EQ(P("::0001", 51413).ToString(), "[::1]:51413");
+  EXPECT_EQ(P("2001:DB8::1", 1).ip().ToString(), "2001:db8::1");
+  EXPECT_FALSE(bt::Endpoint::Make("10.0.0.1", 0).ok());
+  EXPECT_FALSE(bt::Endpoint::Make("10.0.0.1", 65536).ok());
+  EXPECT_FALSE(bt::Endpoint::Make("", 1).ok());
+  EXPECT_FALSE(bt::Endpoint::Make("example.com", 1).ok());
+  EXPECT_FALSE(bt::Endpoint::Make("10.0.0.1:80", 1).ok());
+  EXPECT_FALSE(bt::Endpoint::Make(std::string("10.0.0.1\0x", 10), 1).ok());
+  EXPECT_FALSE(bt::Endpoint::Make(std::string(1000, '1'), 1).ok());
 }
 
 TEST(PeerPoolTest, EachPeerGoesToOneWorkerAtATime) {
