@@ -84,13 +84,15 @@ class TestJob : public PeerConnection::Delegate {
   // Waits until `n` pieces are written or the connection closed.
   bool WaitForPieces(size_t n) {
     absl::MutexLock lock(&mu_);
-    auto done = [&] { return written_.size() >= n || closed_.has_value(); };
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return written_.size() >= n || closed_.has_value();
+    };
     mu_.AwaitWithTimeout(absl::Condition(&done), kWait);
     return written_.size() >= n;
   }
   bool WaitForClose() {
     absl::MutexLock lock(&mu_);
-    auto done = [&] { return closed_.has_value(); };
+    auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_.has_value(); };
     return mu_.AwaitWithTimeout(absl::Condition(&done), kWait);
   }
   // Every written piece matches the content.

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "bt/bitfield.h"
 #include "bt/wire.h"
@@ -64,10 +65,11 @@ class UploadTest : public ::testing::Test {
     bt::Bitfield verified(num_pieces());
     verified.SetAll();
     for (uint32_t p : missing) verified.Clear(p);
+    FakeCoordinator::Options co;
+    co.grant_leases = grant_leases;
     coordinator_ =
-        std::make_unique<FakeCoordinator>(t_, output_dir_, std::vector<pb::PeerAddress>());
+        std::make_unique<FakeCoordinator>(t_, output_dir_, std::vector<pb::PeerAddress>(), co);
     coordinator_->SetVerified(verified.ToBytes());
-    coordinator_->grant_leases = grant_leases;
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(coordinator_.get());
@@ -82,8 +84,9 @@ class UploadTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Worker>> w = Worker::Start(o);
     ASSERT_TRUE(w.ok()) << w.status();
     worker_ = *std::move(w);
-    ASSERT_TRUE(
-        coordinator_->WaitUntil([](FakeCoordinator& c) { return c.work_requests > 0; }, kWait));
+    ASSERT_TRUE(coordinator_->WaitUntil(
+        [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return c.work_requests > 0; },
+        kWait));
   }
 
   // A leecher connected to the worker's listen port, past the handshakes.
@@ -175,7 +178,7 @@ TEST_F(UploadTest, ServesEveryBlockToALeecherThatConnects) {
 
   const uint64_t total = t_.content.size();
   ASSERT_TRUE(coordinator_->WaitUntil(
-      [&](FakeCoordinator& c) {
+      [&](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
         if (c.heartbeats.empty()) return false;
         const pb::Heartbeat& h = c.heartbeats.back();
         return h.uploaded_bytes() == total && h.jobs_size() == 1 &&
@@ -276,7 +279,9 @@ TEST_F(UploadTest, InvalidRequestsAreRejectedAndAPersistentOffenderDropped) {
   // The other peer is still served.
   DownloadAndCheck(*good, AllPieces());
 
-  ASSERT_TRUE(coordinator_->WaitUntil([](FakeCoordinator& c) { return !c.closed.empty(); }, kWait));
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
+      kWait));
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->closed.size(), 1u);
   EXPECT_TRUE(coordinator_->closed[0].banned());
@@ -359,7 +364,9 @@ TEST_F(UploadTest, TwoSeedsPartAtOnce) {
   ExpectNext(*p, MessageType::kHaveAll);
   ASSERT_TRUE(p->Send(Msg([](std::string* o) { bt::AppendHaveAll(o); })).ok());
   EXPECT_TRUE(p->WaitForClose(kWait));
-  ASSERT_TRUE(coordinator_->WaitUntil([](FakeCoordinator& c) { return !c.closed.empty(); }, kWait));
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
+      kWait));
   absl::MutexLock lock(&coordinator_->mu);
   EXPECT_FALSE(coordinator_->closed[0].banned());
   EXPECT_THAT(coordinator_->closed[0].reason(), HasSubstr("nothing to trade"));
@@ -388,13 +395,14 @@ TEST_F(UploadTest, DownloadsFromAPeerThatConnectsToIt) {
                    bt::AppendPiece(o, 4, begin, Block(4, begin, length));
                  })).ok());
   }
-  ASSERT_TRUE(
-      coordinator_->WaitUntil([](FakeCoordinator& c) { return c.done.count(4) > 0; }, kWait));
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return c.done.count(4) > 0; },
+      kWait));
   // Now a seed, talking to a seed: the worker parts.
   EXPECT_TRUE(p->WaitForClose(kWait));
   // And tells the coordinator it wants no more leases, only peers to serve.
   EXPECT_TRUE(coordinator_->WaitUntil(
-      [](FakeCoordinator& c) {
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
         return !c.request_log.empty() && c.request_log.back().max_pieces() == 0 &&
                c.request_log.size() > 1;
       },
@@ -410,7 +418,9 @@ TEST_F(UploadTest, DiallingItselfBansItsOwnAddress) {
   addr->set_ip(worker_->listen_ip());
   addr->set_port(worker_->listen_port());
   ASSERT_TRUE(coordinator_->Push(add));
-  ASSERT_TRUE(coordinator_->WaitUntil([](FakeCoordinator& c) { return !c.closed.empty(); }, kWait));
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
+      kWait));
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->closed.size(), 1u);
   EXPECT_EQ(coordinator_->closed[0].peer().port(), worker_->listen_port());

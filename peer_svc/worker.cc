@@ -380,7 +380,6 @@ void Worker::StartJob(const pb::StartJob& start) {
     }
     WorkerJob::Options jo = options_.job;
     jo.job_id = id;
-    jo.connection = options_.connection;
     jo.connection.peer_id = peer_id_;
     jo.connection.bind_ip = options_.bind_ip;
     jo.connection.listen_port = listener_->port();

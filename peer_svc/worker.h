@@ -8,7 +8,7 @@
 // Threads: a reader for the stream (dispatches StartJob / AddPeers / GrantLeases /
 // RevokeLeases / PiecesVerified / StopJob; fetches torrents), a control thread that alone
 // writes to the stream (an outbox filled by everyone, heartbeats, each job's Tick), the
-// Listener's, and one per peer connection.
+// Listener's, one per peer connection, and each job's piece writer (peer_svc/WORKER.md).
 //
 //   peer_svc::Worker::Options o;
 //   o.coordinator = "127.0.0.1:7000";
@@ -69,9 +69,10 @@ class Worker {
     int reconnect_attempts = 3;
     absl::Duration reconnect_backoff = absl::Seconds(1);
     absl::Duration reconnect_timeout = absl::Seconds(2);
-    // Template for peer connections (timeouts, pipeline); per-peer fields are filled in.
-    PeerConnection::Options connection;
-    // WorkerJob tuning (RequestWork pacing, endgame, orphans); job_id is filled in.
+    // Every job's tuning: RequestWork pacing, endgame, orphans, choker, writer, and the
+    // template of its peer connections (job.connection: timeouts, pipeline, uploads). The
+    // worker fills in job_id, the transfer counters and the connections' peer_id, bind_ip
+    // (from bind_ip above) and listen_port.
     WorkerJob::Options job;
     // Log jobs and session events to stderr.
     bool verbose = true;

@@ -1,6 +1,7 @@
 #include "peer_svc/worker_job.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -10,9 +11,10 @@ namespace swarm::peer_svc {
 
 namespace pb = ::swarm::pb;
 
-WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::storage::ContentFiles> files,
-         const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
-         std::function<void()> poke)
+WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
+                     std::unique_ptr<swarm::storage::ContentFiles> files,
+                     const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
+                     std::function<void()> poke)
     : options_(options),
       metainfo_(std::move(metainfo)),
       files_(std::move(files)),
@@ -22,9 +24,13 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo, std::unique_
       pool_(metainfo_.num_pieces()),
       verified_(verified.size() == metainfo_.num_pieces() ? verified
                                                           : bt::Bitfield(metainfo_.num_pieces())),
-      choker_(options.choker, absl::Now()) {
-  writer_ = std::thread([this] { WriterLoop(); });
-}
+      choker_(options.choker, absl::Now()),
+      writer_(
+          options.writer,
+          [files = files_.get()](uint32_t piece, std::string_view bytes) {
+            return files->WritePiece(piece, bytes);
+          },
+          &buffers_) {}
 
 WorkerJob::~WorkerJob() { Stop(); }
 
@@ -34,7 +40,7 @@ void WorkerJob::SetPeer(pb::PeerAddress* out, const PeerEndpoint& endpoint) cons
 }
 
 void WorkerJob::CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
-                   PiecePool::PeerKey except) {
+                         PiecePool::PeerKey except) {
   for (PiecePool::PeerKey key : keys) {
     if (key == except) continue;
     auto it = conns_.find(key);
@@ -49,7 +55,7 @@ void WorkerJob::WakeAll(PiecePool::PeerKey except) {
 }
 
 void WorkerJob::SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const PeerEndpoint* peer,
-                          std::string detail) {
+                                std::string detail) {
   WorkerMessage m;
   pb::PieceFailed* f = m.mutable_piece_failed();
   f->set_job_id(options_.job_id);
@@ -186,11 +192,7 @@ void WorkerJob::Stop() {
   // Joined without the lock: each connection's OnClosed takes it.
   for (auto& c : conns) c->Join();
   // Then the writer, once it has written what the connections handed it.
-  {
-    absl::MutexLock lock(&write_mu_);
-    writer_stop_ = true;
-  }
-  if (writer_.joinable()) writer_.join();
+  writer_.Stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,53 +238,47 @@ absl::Time WorkerJob::Tick(absl::Time now, uint32_t free_peer_slots) {
       pieces_changed_ = true;
     }
 
-    if (!pool_.endgame() && pool_.size() > 0 && pool_.num_free() == 0 &&
-        now - starved_since_ >= options_.endgame_after) {
+    const PacingDecision decision =
+        PaceWorkRequests(options_.pacing, GetPacingState(free_peer_slots), now);
+    if (decision.start_endgame) {
       pool_.set_endgame(true);
       WakeAll(0);
     }
 
     if (now >= choker_.next_rechoke()) Rechoke(now);
 
-    const bool seeding = verified_.All();
-    uint32_t max_pieces = 0;
-    uint32_t high = 0;
-    if (!seeding) {
-      // Leases wanted: what the connections could use to keep their queues full, twice
-      // over, so that a batch asked for now arrives before the pool runs dry. Asked for in
-      // batches (once a quarter of that is missing), not piece by piece.
-      uint32_t desired = 0;
-      for (const auto& [key, conn] : conns_) desired += conn->desired_pieces();
-      high = std::max(2 * desired, options_.min_leases);
-      const uint32_t held = static_cast<uint32_t>(pool_.size());
-      // No connection, nobody to fetch with: ask for peers first (leases would only lapse).
-      max_pieces = !conns_.empty() && high > held ? high - held : 0;
-    }
-    const bool pieces_due = max_pieces > 0 && max_pieces >= high / 4;
-    const absl::Duration since = now - last_request_;
-    const bool interval_passed =
-        since >= (seeding ? options_.seed_request_interval : options_.request_interval);
-    // Without something new to say, ask again only after the interval: the coordinator may
-    // simply have nothing to give.
-    const bool ask_pieces = pieces_due && (pieces_changed_ || interval_passed);
-    const bool ask_peers =
-        became_seed_ || (free_peer_slots > 0 && (peers_changed_ || interval_passed));
-    if ((ask_pieces || ask_peers) && since < options_.min_request_gap) {
-      next = last_request_ + options_.min_request_gap;
-    } else if (ask_pieces || ask_peers) {
+    if (decision.send) {
       WorkerMessage m;
       pb::RequestWork* r = m.mutable_request_work();
       r->set_job_id(options_.job_id);
-      r->set_max_pieces(max_pieces);
-      r->set_max_peers(free_peer_slots);
+      r->set_max_pieces(decision.max_pieces);
+      r->set_max_peers(decision.max_peers);
       send_(std::move(m));
       last_request_ = now;
       pieces_changed_ = peers_changed_ = became_seed_ = false;
-      if (max_pieces > 0 && starved_since_ == absl::InfiniteFuture()) starved_since_ = now;
     }
+    starved_since_ = decision.starved_since;
+    next = decision.call_again;
   }
   for (auto& c : dead) c->Join();
   return next;
+}
+
+PacingState WorkerJob::GetPacingState(uint32_t free_peer_slots) const {
+  PacingState state;
+  state.seeding = verified_.All();
+  state.has_peers = !conns_.empty();
+  for (const auto& [key, conn] : conns_) state.desired_pieces += conn->desired_pieces();
+  state.leases_held = static_cast<uint32_t>(pool_.size());
+  state.leases_free = static_cast<uint32_t>(pool_.num_free());
+  state.endgame = pool_.endgame();
+  state.free_peer_slots = free_peer_slots;
+  state.pieces_changed = pieces_changed_;
+  state.peers_changed = peers_changed_;
+  state.became_seed = became_seed_;
+  state.last_request = last_request_;
+  state.starved_since = starved_since_;
+  return state;
 }
 
 void WorkerJob::Rechoke(absl::Time now) {
@@ -379,7 +375,7 @@ void WorkerJob::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused)
 }
 
 void WorkerJob::OnProgress(PeerConnection& conn, absl::Span<const PiecePool::Progress> progress,
-                     uint64_t new_bytes) {
+                           uint64_t new_bytes) {
   downloaded_.fetch_add(new_bytes, std::memory_order_relaxed);
   if (options_.downloaded_bytes != nullptr) {
     options_.downloaded_bytes->fetch_add(new_bytes, std::memory_order_relaxed);
@@ -400,65 +396,34 @@ void WorkerJob::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffe
     CancelOn(others, piece, conn.key());
     pieces_changed_ = true;
   }
-  const size_t size = data.size();
-  absl::MutexLock lock(&write_mu_);
-  // Back-pressure: the connection stops reading its socket while the disk catches up. One
-  // piece always fits, however large.
-  auto room = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
-    return writer_stop_ || queued_bytes_ == 0 ||
-           queued_bytes_ + size <= options_.max_write_queue_bytes;
-  };
-  write_mu_.Await(absl::Condition(&room));
-  if (writer_stop_) {
-    buffers_.Put(data.Release());
-    return;
-  }
-  queued_bytes_ += size;
-  write_queue_.push_back(WriteItem{piece, std::move(data), conn.endpoint()});
+  // Back-pressure: when the writer is behind, this waits, and the connection with it.
+  writer_.Write(piece, std::move(data),
+                [this, piece, peer = conn.endpoint()](const absl::Status& written) {
+                  OnPieceWritten(piece, peer, written);
+                });
 }
 
-void WorkerJob::WriterLoop() {
-  while (true) {
-    WriteItem item;
-    {
-      absl::MutexLock lock(&write_mu_);
-      auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_) {
-        return writer_stop_ || !write_queue_.empty();
-      };
-      write_mu_.Await(absl::Condition(&ready));
-      if (write_queue_.empty()) return;  // stopping, and all written
-      item = std::move(write_queue_.front());
-      write_queue_.pop_front();
-    }
-    const absl::Status written = files_->WritePiece(item.piece, item.data.view());
-    {
-      absl::MutexLock lock(&write_mu_);
-      queued_bytes_ -= item.data.size();
-    }
-    buffers_.Put(item.data.Release());
-    {
-      absl::MutexLock lock(&mu_);
-      // After StopJob the coordinator wants nothing more (the bytes are on disk regardless).
-      if (stopping_) continue;
-    }
-    if (written.ok()) {
-      {
-        // On disk: ours to upload and announce now, before the coordinator echoes it back
-        // in PiecesVerified (which then changes nothing).
-        absl::MutexLock lock(&mu_);
-        if (!stopping_) MarkVerified({item.piece});
-      }
-      WorkerMessage m;
-      pb::PieceDone* d = m.mutable_piece_done();
-      d->set_job_id(options_.job_id);
-      d->set_piece(item.piece);
-      SetPeer(d->mutable_peer(), item.peer);
-      send_(std::move(m));
-    } else {
-      SendPieceFailed(item.piece, pb::WRITE_ERROR, &item.peer, written.ToString());
-    }
-    poke_();
+void WorkerJob::OnPieceWritten(uint32_t piece, const PeerEndpoint& peer,
+                               const absl::Status& written) {
+  {
+    absl::MutexLock lock(&mu_);
+    // After StopJob the coordinator wants nothing more (the bytes are on disk regardless).
+    if (stopping_) return;
+    // On disk: ours to upload and announce now, before the coordinator echoes it back in
+    // PiecesVerified (which then changes nothing).
+    if (written.ok()) MarkVerified({piece});
   }
+  if (written.ok()) {
+    WorkerMessage m;
+    pb::PieceDone* d = m.mutable_piece_done();
+    d->set_job_id(options_.job_id);
+    d->set_piece(piece);
+    SetPeer(d->mutable_peer(), peer);
+    send_(std::move(m));
+  } else {
+    SendPieceFailed(piece, pb::WRITE_ERROR, &peer, written.ToString());
+  }
+  poke_();
 }
 
 void WorkerJob::OnPieceCorrupt(PeerConnection& conn, uint32_t piece) {
@@ -511,8 +476,8 @@ bt::Bitfield WorkerJob::OurPieces(PeerConnection& conn) {
   return verified_;
 }
 
-absl::Status WorkerJob::ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
-                            char* out) {
+absl::Status WorkerJob::ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin,
+                                  uint32_t length, char* out) {
   // No job lock: ContentFiles is thread-safe, and the connection only asks for pieces it
   // has announced, which are verified and on disk.
   return files_->ReadBlock(piece, begin, length, out);

@@ -12,11 +12,13 @@
 //
 // Threads: the session's reader calls AddPeers / GrantLeases / RevokeLeases / Stop; the
 // session's control thread calls Tick and TakeProgress; every connection calls the
-// PeerConnection::Delegate methods from its own thread; the job's writer thread writes
-// verified pieces (the connection hashes them and goes back to its socket) and reports them.
-// All job state is under one mutex, never held during socket or disk I/O. Lock order:
-// WorkerJob::mu_ -> PeerConnection's inbox lock (CancelPieces/Wake) and the `send` callback's lock,
-// both leaves; the write queue's lock is never held with another.
+// PeerConnection::Delegate methods from its own thread; the job's PieceWriter thread writes
+// verified pieces (the connection hashes them and goes back to its socket), and the job
+// reports them from there. When to ask for work is PaceWorkRequests' decision
+// (request_pacing.h). All job state is under one mutex, never held during socket or disk I/O.
+// Lock order: WorkerJob::mu_ -> PeerConnection's inbox lock (CancelPieces/Wake) and the
+// `send` callback's lock, both leaves; the PieceWriter's lock is never held with another.
+// peer_svc/WORKER.md tells the whole story.
 //
 //   WorkerJob job(options, std::move(metainfo), std::move(files),
 //           [&](WorkerMessage m) { outbox.Push(std::move(m)); },  // to the coordinator
@@ -33,11 +35,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -48,12 +48,14 @@
 #include "bt/bitfield.h"
 #include "bt/metainfo.h"
 #include "bt/wire.h"
-#include "storage/content_files.h"
 #include "peer_svc/choker.h"
 #include "peer_svc/peer_connection.h"
 #include "peer_svc/piece_buffer.h"
 #include "peer_svc/piece_pool.h"
+#include "peer_svc/piece_writer.h"
+#include "peer_svc/request_pacing.h"
 #include "proto/coordinator.pb.h"
+#include "storage/content_files.h"
 
 namespace swarm::peer_svc {
 
@@ -64,27 +66,17 @@ class WorkerJob : public PeerConnection::Delegate {
   struct Options {
     std::string job_id;
     // Template for every connection: our peer id, source address, timeouts, pipeline. The
-    // job fills in key, endpoint, info-hash, layout and piece hashes.
+    // job fills in key, endpoint, info-hash, layout, piece hashes and buffer pool.
     PeerConnection::Options connection;
-    // The fewest leases asked for, even before any peer is fast.
-    uint32_t min_leases = 4;
     // Leases no peer here can fetch are handed back after this long (peers connect first).
     absl::Duration orphan_grace = absl::Seconds(5);
-    // Asked for leases and got none for this long while pieces are still in flight: fetch
-    // in-flight pieces from a second peer too (worker-level endgame).
-    absl::Duration endgame_after = absl::Seconds(1);
-    // RequestWork again after this long without any progress to prompt it.
-    absl::Duration request_interval = absl::Seconds(1);
-    // The same while seeding, when only peers are asked for (the coordinator remembers a
-    // request it could not fill, so this only guards against a lost one).
-    absl::Duration seed_request_interval = absl::Seconds(10);
+    // RequestWork pacing and the worker-level endgame (request_pacing.h).
+    PacingOptions pacing;
     // Upload slots, rechoke and optimistic unchoke intervals.
     Choker::Options choker;
-    // Least time between two RequestWork, however fast pieces complete.
-    absl::Duration min_request_gap = absl::Milliseconds(10);
-    // Verified pieces waiting for the writer, at most (connections wait beyond it, and so
-    // stop reading from their peers: the disk sets the pace).
-    size_t max_write_queue_bytes = 64u << 20;
+    // The disk writer's queue bound: connections wait beyond it, and so stop reading from
+    // their peers (the disk sets the pace).
+    PieceWriter::Options writer;
     // Payload bytes received from and sent to peers, for the heartbeat (shared by the
     // worker's jobs).
     std::atomic<uint64_t>* downloaded_bytes = nullptr;
@@ -94,9 +86,9 @@ class WorkerJob : public PeerConnection::Delegate {
   // `verified`: the pieces verified when the job started (any other size than the torrent's
   // piece count: none). `send` queues a message for the coordinator; it must not block and
   // may be called with the job's lock held. `poke` asks for an early Tick (work to report).
-  WorkerJob(const Options& options, bt::Metainfo metainfo, std::unique_ptr<swarm::storage::ContentFiles> files,
-      const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
-      std::function<void()> poke);
+  WorkerJob(const Options& options, bt::Metainfo metainfo,
+            std::unique_ptr<swarm::storage::ContentFiles> files, const bt::Bitfield& verified,
+            std::function<void(WorkerMessage)> send, std::function<void()> poke);
   // Stops (see Stop).
   ~WorkerJob() override;
 
@@ -157,23 +149,16 @@ class WorkerJob : public PeerConnection::Delegate {
     std::vector<uint32_t> haves;
   };
 
-  struct WriteItem {
-    uint32_t piece;
-    PieceBuffer data;
-    PeerEndpoint peer;
-  };
-
-  // Writes queued pieces and reports them, until Stop (which lets it finish the queue).
-  void WriterLoop();
+  // On the writer's thread: reports a piece that `peer` sent, now written (or not).
+  void OnPieceWritten(uint32_t piece, const PeerEndpoint& peer, const absl::Status& written);
   void SetPeer(swarm::pb::PeerAddress* out, const PeerEndpoint& endpoint) const;
   // Cancels `piece` on each connection in `keys` except `except`.
   void CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
                 PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SendPieceFailed(uint32_t piece, swarm::pb::PieceFailure reason,
-                       const PeerEndpoint* peer, std::string detail);
-  void SendPeerClosed(const swarm::pb::PeerAddress& peer, std::string reason,
-                      bool banned = false);
+  void SendPieceFailed(uint32_t piece, swarm::pb::PieceFailure reason, const PeerEndpoint* peer,
+                       std::string detail);
+  void SendPeerClosed(const swarm::pb::PeerAddress& peer, std::string reason, bool banned = false);
   // Options for a new connection to `endpoint`, with the next key.
   PeerConnection::Options ConnectionOptions(PeerEndpoint endpoint)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -186,6 +171,8 @@ class WorkerJob : public PeerConnection::Delegate {
   // Unchokes the peers the choker put into free slots.
   void FillFreeSlots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Rechoke(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What PaceWorkRequests decides from.
+  PacingState GetPacingState(uint32_t free_peer_slots) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const bt::Metainfo metainfo_;
@@ -197,12 +184,6 @@ class WorkerJob : public PeerConnection::Delegate {
   // Payload bytes since the job started here, for the heartbeat's JobTransfer.
   std::atomic<uint64_t> downloaded_{0};
   std::atomic<uint64_t> uploaded_{0};
-
-  absl::Mutex write_mu_;
-  std::deque<WriteItem> write_queue_ ABSL_GUARDED_BY(write_mu_);
-  size_t queued_bytes_ ABSL_GUARDED_BY(write_mu_) = 0;
-  bool writer_stop_ ABSL_GUARDED_BY(write_mu_) = false;
-  std::thread writer_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -229,6 +210,10 @@ class WorkerJob : public PeerConnection::Delegate {
   absl::Time last_request_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Since when leases were asked for and none came (InfiniteFuture: not waiting).
   absl::Time starved_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+
+  // Last: its thread, which uses files_, buffers_ and mu_, starts after them and is joined
+  // before they go.
+  PieceWriter writer_;
 };
 
 }  // namespace swarm::peer_svc

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/content_files.h"
@@ -46,14 +47,15 @@ class WorkerTest : public ::testing::Test {
   }
 
   // Gives the seeders' addresses out in this order, one per RequestWork.
-  void StartCoordinator(std::vector<const FakeSeeder*> seeders) {
+  void StartCoordinator(std::vector<const FakeSeeder*> seeders,
+                        const FakeCoordinator::Options& options = FakeCoordinator::Options()) {
     std::vector<pb::PeerAddress> peers;
     for (const FakeSeeder* s : seeders) {
       pb::PeerAddress& addr = peers.emplace_back();
       addr.set_ip(s->ip());
       addr.set_port(s->port());
     }
-    coordinator_ = std::make_unique<FakeCoordinator>(t_, output_dir_, std::move(peers));
+    coordinator_ = std::make_unique<FakeCoordinator>(t_, output_dir_, std::move(peers), options);
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(coordinator_.get());
@@ -155,7 +157,7 @@ TEST_F(WorkerTest, HeartbeatsCarryLeaseProgress) {
     return false;
   };
   ASSERT_TRUE(coordinator_->WaitUntil(
-      [&](FakeCoordinator& c) {
+      [&](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
         return c.done.count(0) == 1 &&
                std::any_of(c.heartbeats.begin(), c.heartbeats.end(), half_of_piece_1);
       },
@@ -181,18 +183,19 @@ TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
   FakeSeeder fast(t_, FakeSeeder::Options());
   ASSERT_TRUE(slow.Start().ok());
   ASSERT_TRUE(fast.Start().ok());
-  StartCoordinator({&slow, &fast});
-  coordinator_->stagger_peers = true;
+  FakeCoordinator::Options co;
+  co.stagger_peers = true;
   // A StopJob right after the last piece would close the slow connection before it sends
   // its cancels: the job stays, the worker seeds, and leaves the two seeders in good order.
-  coordinator_->stop_when_done = false;
+  co.stop_when_done = false;
+  StartCoordinator({&slow, &fast}, co);
   absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(WorkerOptions());
   ASSERT_TRUE(worker.ok()) << worker.status();
   ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
   EXPECT_EQ(ReadWholeFile(output_dir_ + "/payload.bin"), t_.content);
   EXPECT_GT(slow.stats().requests, 0u);
   EXPECT_TRUE(coordinator_->WaitUntil(
-      [](FakeCoordinator& c) { return c.closed.size() == 2; },
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return c.closed.size() == 2; },
       kWait))
       << "both seeders are left once the worker has every piece";
   // The cancels went out before the slow connection closed; the seeder reads them before
@@ -225,7 +228,7 @@ TEST_F(WorkerTest, LostPeerIsReportedAndItsPiecesHandedBack) {
   ASSERT_TRUE(worker.ok()) << worker.status();
   // With no peer left, every lease it holds goes back as ABANDONED.
   ASSERT_TRUE(coordinator_->WaitUntil(
-      [](FakeCoordinator& c) {
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
         return !c.closed.empty() && !c.failures.empty() && c.needed.size() + 1 == 33 &&
                c.done.count(0) == 1;
       },
@@ -274,8 +277,9 @@ TEST_F(WorkerTest, ListenAddressDefaultsToTheBindAddress) {
 
 TEST_F(WorkerTest, WrongTokenIsRefused) {
   FakeSeeder seeder(t_, FakeSeeder::Options());
-  StartCoordinator({&seeder});
-  coordinator_->auth_token = "secret";  // before any worker connects
+  FakeCoordinator::Options co;
+  co.auth_token = "secret";
+  StartCoordinator({&seeder}, co);
   Worker::Options o = WorkerOptions();
   o.auth_token = "guess";
   absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);

@@ -9,7 +9,11 @@ namespace pb = ::swarm::pb;
 
 FakeCoordinator::FakeCoordinator(const TestTorrent& t, std::string output_dir,
                                  std::vector<pb::PeerAddress> peers)
-    : t_(t), output_dir_(std::move(output_dir)), peers_(std::move(peers)) {
+    : FakeCoordinator(t, std::move(output_dir), std::move(peers), Options()) {}
+
+FakeCoordinator::FakeCoordinator(const TestTorrent& t, std::string output_dir,
+                                 std::vector<pb::PeerAddress> peers, const Options& options)
+    : t_(t), options_(options), output_dir_(std::move(output_dir)), peers_(std::move(peers)) {
   absl::MutexLock lock(&mu);
   for (uint32_t p = 0; p < t.metainfo.num_pieces(); ++p) needed.insert(p);
 }
@@ -43,7 +47,7 @@ grpc::Status FakeCoordinator::Work(
   }
   {
     absl::MutexLock lock(&mu);
-    if (in.register_().auth_token() != auth_token) {
+    if (in.register_().auth_token() != options_.auth_token) {
       return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad token");
     }
     registers.push_back(in.register_());
@@ -85,7 +89,7 @@ grpc::Status FakeCoordinator::Work(
           const bool progressed = std::any_of(heartbeats.begin(), heartbeats.end(),
                                               [](const auto& h) { return h.progress_size() > 0; });
           if (peers_given < peers_.size() && r.max_peers() > 0 &&
-              (peers_given == 0 || !stagger_peers || progressed)) {
+              (peers_given == 0 || !options_.stagger_peers || progressed)) {
             pb::CoordinatorMessage m;
             m.mutable_add_peers()->set_job_id(job_id);
             *m.mutable_add_peers()->add_peers() = peers_[peers_given++];
@@ -93,7 +97,7 @@ grpc::Status FakeCoordinator::Work(
           }
           pb::CoordinatorMessage m;
           m.mutable_grant_leases()->set_job_id(job_id);
-          for (auto it = needed.begin(); grant_leases && it != needed.end() &&
+          for (auto it = needed.begin(); options_.grant_leases && it != needed.end() &&
                                          m.grant_leases().leases_size() < r.max_pieces();) {
             pb::Lease* l = m.mutable_grant_leases()->add_leases();
             l->set_piece(*it);
@@ -127,7 +131,7 @@ grpc::Status FakeCoordinator::Work(
         default:
           break;
       }
-      if (!stopped && stop_when_done && done.size() == t_.metainfo.num_pieces()) {
+      if (!stopped && options_.stop_when_done && done.size() == t_.metainfo.num_pieces()) {
         pb::CoordinatorMessage m;
         m.mutable_stop_job()->set_job_id(job_id);
         replies.push_back(m);

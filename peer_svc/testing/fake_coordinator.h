@@ -4,12 +4,15 @@
 // as many leases as RequestWork asks for, takes failed pieces back as needed, and stops the
 // job once every piece is done (not when it started complete: a seeding job). Tests may also
 // push messages of their own (AddPeers, PiecesVerified) into the session. It records what the
-// worker said, for the test to check.
+// worker said, for the test to check: under `mu`, also in WaitUntil's predicate.
 //
 //   FakeCoordinator c(torrent, "/tmp/out", {seeder_address});
 //   grpc::ServerBuilder b; b.AddListeningPort("127.0.0.1:0", ..., &port);
 //   b.RegisterService(&c); auto server = b.BuildAndStart();
 //   ... start a Worker on 127.0.0.1:port ...
+//   ASSERT_TRUE(c.WaitUntil(
+//       [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
+//       absl::Seconds(60)));
 //   ASSERT_TRUE(c.WaitForAllDone(absl::Seconds(60)));
 #ifndef SWARM_PEER_SVC_TESTING_FAKE_COORDINATOR_H_
 #define SWARM_PEER_SVC_TESTING_FAKE_COORDINATOR_H_
@@ -30,19 +33,24 @@ namespace swarm::peer_svc::testing {
 
 class FakeCoordinator final : public swarm::pb::Coordinator::Service {
  public:
+  struct Options {
+    // Register must carry this token.
+    std::string auth_token;
+    // Hand out peers after the first only once a heartbeat has shown lease progress (so the
+    // first peer surely has pieces in flight).
+    bool stagger_peers = false;
+    // False: never grant leases (upload tests, where the worker is to fetch nothing).
+    bool grant_leases = true;
+    // False: keep the job running once every piece is done (the worker seeds on), instead of
+    // sending StopJob, which closes the worker's connections at once.
+    bool stop_when_done = true;
+  };
+
   FakeCoordinator(const TestTorrent& t, std::string output_dir,
                   std::vector<swarm::pb::PeerAddress> peers);
+  FakeCoordinator(const TestTorrent& t, std::string output_dir,
+                  std::vector<swarm::pb::PeerAddress> peers, const Options& options);
 
-  // Register must carry this token (set before the first worker connects).
-  std::string auth_token;
-  // Hand out peers after the first only once a heartbeat has shown lease progress (so the
-  // first peer surely has pieces in flight). Set before the first worker connects.
-  bool stagger_peers = false;
-  // False: never grant leases (upload tests, where the worker is to fetch nothing).
-  bool grant_leases = true;
-  // False: keep the job running once every piece is done (the worker seeds on), instead of
-  // sending StopJob, which closes the worker's connections at once.
-  bool stop_when_done = true;
   const std::string job_id = "job-1";
 
   // StartJob.verified (a bitfield); those pieces are not leased. Before the first worker
@@ -59,7 +67,9 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
                             swarm::pb::FetchTorrentResponse* resp) override;
 
   bool WaitForAllDone(absl::Duration timeout);
-  // Waits until `done(*this)` holds, evaluated with `mu` held.
+  // Waits until `done(*this)` holds; false after `timeout`. `done` runs with `mu` held: a
+  // lambda that reads the fields below says so with ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu), as
+  // in the example above.
   bool WaitUntil(const std::function<bool(FakeCoordinator&)>& done, absl::Duration timeout);
 
   absl::Mutex mu;
@@ -83,6 +93,7 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
   bool Write(Stream* stream, const swarm::pb::CoordinatorMessage& m);
 
   const TestTorrent& t_;
+  const Options options_;
   const std::string output_dir_;
   const std::vector<swarm::pb::PeerAddress> peers_;
   std::string verified_ ABSL_GUARDED_BY(mu);

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "storage/content_files.h"
@@ -167,7 +168,8 @@ int main(int argc, char** argv) {
     std::cout << "  (files left in " << dir << ")\n";
     return done && got == t.content ? 0 : 1;
   }
-  seed_coord.WaitUntil([](swarm::peer_svc::testing::FakeCoordinator& c) { return c.work_requests > 0; },
+  seed_coord.WaitUntil([](swarm::peer_svc::testing::FakeCoordinator& c)
+                           ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return c.work_requests > 0; },
                        absl::Seconds(30));
 
   swarm::pb::PeerAddress addr;
@@ -196,7 +198,7 @@ int main(int argc, char** argv) {
             << "  CPU s, both workers: " << CpuSeconds() - cpu << "\n";
   // Wait for the seeder's next heartbeat, which carries the bytes it sent.
   seed_coord.WaitUntil(
-      [&](swarm::peer_svc::testing::FakeCoordinator& c) {
+      [&](swarm::peer_svc::testing::FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) {
         return !c.heartbeats.empty() && c.heartbeats.back().uploaded_bytes() >= t.content.size();
       },
       absl::Seconds(5));
