@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "net/socket_address.h"
 
 namespace swarm::peer_svc {
 namespace {
@@ -22,7 +23,7 @@ constexpr absl::Duration kAcceptBackoff = absl::Milliseconds(100);
 
 struct Pending {
   int fd;
-  PeerEndpoint remote;
+  bt::Endpoint remote;
   absl::Time deadline;
   size_t got = 0;
   char buf[bt::kHandshakeSize];
@@ -43,21 +44,20 @@ Listener::Listener(const Options& options, Handler handler)
 
 absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const Options& options, Handler handler) {
   std::unique_ptr<Listener> l(new Listener(options, std::move(handler)));
-  sockaddr_storage addr;
-  socklen_t len;
-  if (!ToSockaddr(options.ip, options.port, &addr, &len)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("listen address \"", options.ip, "\" is not a numeric IP"));
+  absl::StatusOr<bt::IpAddress> ip = bt::IpAddress::Parse(options.ip);
+  if (!ip.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("listen address: ", ip.status().message()));
   }
-  l->listen_fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  l->address_ = *ip;
+  const net::SocketAddress addr = net::ToSocketAddress(*ip, options.port);
+  l->listen_fd_ = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (l->listen_fd_ < 0) return absl::InternalError(absl::StrCat("socket: ", strerror(errno)));
   // A fixed port can be bound again at once after a restart (old connections in TIME_WAIT).
   const int one = 1;
   setsockopt(l->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (bind(l->listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ",
-                                               PeerEndpoint{options.ip, options.port}.ToString(),
-                                               ": ", strerror(errno)));
+  if (bind(l->listen_fd_, addr.get(), addr.size) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", ip->ToString(), " port ",
+                                               options.port, ": ", strerror(errno)));
   }
   if (listen(l->listen_fd_, 128) != 0) {
     return absl::InternalError(absl::StrCat("listen: ", strerror(errno)));
@@ -65,7 +65,9 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const Options& options
   sockaddr_storage bound;
   socklen_t bound_len = sizeof(bound);
   getsockname(l->listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  l->port_ = EndpointFromSockaddr(bound).port;
+  absl::StatusOr<bt::Endpoint> bound_endpoint = net::FromSocketAddress(bound);
+  if (!bound_endpoint.ok()) return bound_endpoint.status();
+  l->port_ = bound_endpoint->port();
   l->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (l->wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
   l->thread_ = std::thread([p = l.get()] { p->Run(); });
@@ -169,9 +171,14 @@ void Listener::Run() {
           }
           break;  // EAGAIN: all taken; ECONNABORTED and the like: the next poll retries
         }
+        absl::StatusOr<bt::Endpoint> remote = net::FromSocketAddress(addr);
+        if (!remote.ok()) {  // not an IP peer (cannot happen on a TCP/IP socket)
+          close(fd);
+          continue;
+        }
         Pending& p = pending.emplace_back();
         p.fd = fd;
-        p.remote = EndpointFromSockaddr(addr);
+        p.remote = *std::move(remote);
         p.deadline = absl::Now() + options_.handshake_timeout;
       }
     }

@@ -9,7 +9,7 @@
 //   Listener::Options o;
 //   o.ip = "127.0.0.2";                       // port 0: the system picks one
 //   SWARM_ASSIGN_OR_RETURN(std::unique_ptr<Listener> l, Listener::Start(o,
-//       [&](int fd, const bt::Handshake& h, const PeerEndpoint& from) {
+//       [&](int fd, const bt::Handshake& h, const bt::Endpoint& from) {
 //         return AdoptIfWeServe(h.info_hash, fd, h, from);   // true: fd is ours now
 //       }));
 //   Register(l->ip(), l->port());
@@ -28,7 +28,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bt/wire.h"
-#include "peer_svc/net_address.h"
+#include "bt/endpoint.h"
 
 namespace swarm::peer_svc {
 
@@ -49,7 +49,7 @@ class Listener {
   // read past the handshake, nothing sent yet): the handler closes it from then on. False:
   // the listener closes it. Runs on the listener's thread, so it must not block for long.
   using Handler =
-      std::function<bool(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote)>;
+      std::function<bool(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote)>;
 
   // Binds and listens, then accepts on a thread of its own until Stop.
   static absl::StatusOr<std::unique_ptr<Listener>> Start(const Options& options, Handler handler);
@@ -58,7 +58,10 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  const std::string& ip() const { return options_.ip; }
+  // The address bound, in canonical form.
+  const std::string& ip() const { return address_.ToString(); }
+  // Bound to every interface (0.0.0.0 or ::): not an address peers elsewhere can reach.
+  bool any_address() const { return address_.IsUnspecified(); }
   // The port bound (the system's choice when Options::port was 0).
   uint16_t port() const { return port_; }
   // Connections closed without reaching the handler (bad or late handshakes), and refused
@@ -75,6 +78,7 @@ class Listener {
   const Handler handler_;
   int listen_fd_ = -1;
   int wake_fd_ = -1;
+  bt::IpAddress address_;
   uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> refused_{0};

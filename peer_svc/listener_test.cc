@@ -51,7 +51,7 @@ bt::Handshake MakeHandshake(uint8_t fill) {
 class Recorder {
  public:
   Listener::Handler handler() {
-    return [this](int fd, const bt::Handshake& h, const PeerEndpoint& from) {
+    return [this](int fd, const bt::Handshake& h, const bt::Endpoint& from) {
       absl::MutexLock lock(&mu_);
       handshakes_.push_back(h);
       from_.push_back(from);
@@ -71,7 +71,7 @@ class Recorder {
 
   absl::Mutex mu_;
   std::vector<bt::Handshake> handshakes_ ABSL_GUARDED_BY(mu_);
-  std::vector<PeerEndpoint> from_ ABSL_GUARDED_BY(mu_);
+  std::vector<bt::Endpoint> from_ ABSL_GUARDED_BY(mu_);
   std::vector<int> fds_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -89,8 +89,8 @@ TEST(ListenerTest, HandsOverTheHandshakeAndTheSocket) {
   ASSERT_TRUE(rec.WaitForCalls(1));
   absl::MutexLock lock(&rec.mu_);
   EXPECT_EQ(rec.handshakes_[0], MakeHandshake(0xAA));
-  EXPECT_EQ(rec.from_[0].ip, "127.0.0.1");
-  EXPECT_NE(rec.from_[0].port, 0);
+  EXPECT_EQ(rec.from_[0].ip().ToString(), "127.0.0.1");
+  EXPECT_NE(rec.from_[0].port(), 0);
   ASSERT_EQ(rec.fds_.size(), 1u);
   char buf[16];
   const ssize_t n = recv(rec.fds_[0], buf, sizeof(buf), MSG_DONTWAIT);

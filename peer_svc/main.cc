@@ -55,8 +55,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::cout << "peer_svc registered as worker " << (*worker)->worker_id() << ", accepting peers on "
-            << swarm::peer_svc::PeerEndpoint{(*worker)->listen_ip(), (*worker)->listen_port()}.ToString()
-            << std::endl;
+            << (*worker)->listen_ip() << " port " << (*worker)->listen_port() << std::endl;
 
   swarm::peer_svc::Worker* w = worker->get();
   std::thread signal_waiter([w, signals] {

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "net/socket_address.h"
 #include "bt/bencode.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
@@ -172,13 +173,8 @@ void PeerConnection::Run() {
 }
 
 absl::Status PeerConnection::Connect() {
-  sockaddr_storage addr;
-  socklen_t len;
-  if (!ToSockaddr(options_.endpoint.ip, options_.endpoint.port, &addr, &len)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("peer address \"", options_.endpoint.ip, "\" is not a numeric IP"));
-  }
-  fd_ = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const net::SocketAddress addr = net::ToSocketAddress(options_.endpoint);
+  fd_ = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd_ < 0) return Errno("socket");
   // Our messages are small (requests, interested) and already batched into one send per
   // loop; Nagle would hold one back for a delayed ACK (~40 ms), e.g. "interested" right
@@ -186,18 +182,17 @@ absl::Status PeerConnection::Connect() {
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (!options_.bind_ip.empty()) {
-    sockaddr_storage local;
-    socklen_t local_len;
-    if (!ToSockaddr(options_.bind_ip, 0, &local, &local_len)) {
+    absl::StatusOr<bt::IpAddress> local_ip = bt::IpAddress::Parse(options_.bind_ip);
+    if (!local_ip.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("bind address \"", options_.bind_ip, "\" is not a numeric IP"));
+          absl::StrCat("bind address: ", local_ip.status().message()));
     }
-    if (local.ss_family == addr.ss_family &&
-        bind(fd_, reinterpret_cast<sockaddr*>(&local), local_len) != 0) {
+    const net::SocketAddress local = net::ToSocketAddress(*local_ip, 0);
+    if (local.family() == addr.family() && bind(fd_, local.get(), local.size) != 0) {
       return Errno(absl::StrCat("bind to ", options_.bind_ip));
     }
   }
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 && errno != EINPROGRESS) {
+  if (connect(fd_, addr.get(), addr.size) != 0 && errno != EINPROGRESS) {
     return Errno("connect");
   }
   const absl::Time deadline = absl::Now() + options_.connect_timeout;

@@ -51,11 +51,11 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "bt/bitfield.h"
+#include "bt/endpoint.h"
 #include "bt/piece_layout.h"
 #include "bt/sha1.h"
 #include "bt/wire.h"
 #include "peer_svc/block_pipeline.h"
-#include "peer_svc/net_address.h"
 #include "peer_svc/piece_buffer.h"
 #include "peer_svc/piece_pool.h"
 #include "peer_svc/upload_queue.h"
@@ -114,7 +114,7 @@ class PeerConnection {
 
   struct Options {
     PeerKey key = 0;
-    PeerEndpoint endpoint;
+    bt::Endpoint endpoint;
     // Source address to connect from (empty: the system's choice). Ignored for a peer of the
     // other address family.
     std::string bind_ip;
@@ -186,7 +186,7 @@ class PeerConnection {
   bool done() const { return done_.load(std::memory_order_acquire); }
 
   PeerKey key() const { return options_.key; }
-  const PeerEndpoint& endpoint() const { return options_.endpoint; }
+  const bt::Endpoint& endpoint() const { return options_.endpoint; }
   bool incoming() const { return incoming_; }
   // The peer has unchoked us (we may request).
   bool unchoked() const { return unchoked_.load(std::memory_order_relaxed); }

@@ -125,7 +125,7 @@ class PeerConnectionTest : public ::testing::Test {
   std::unique_ptr<PeerConnection> Connect(const FakeSeeder& seeder, TestJob* job,
                                           PeerConnection::Options o = {}) {
     o.key = 1;
-    o.endpoint = PeerEndpoint{seeder.ip(), seeder.port()};
+    o.endpoint = *bt::Endpoint::Make(seeder.ip(), seeder.port());
     o.info_hash = t_.metainfo.info_hash;
     o.peer_id.fill('p');
     o.layout = t_.metainfo.layout();
@@ -330,7 +330,7 @@ TEST_F(PeerConnectionTest, ConnectionRefused) {
   TestJob job(t_);
   PeerConnection::Options o;
   o.key = 1;
-  o.endpoint = PeerEndpoint{"127.0.0.1", port};
+  o.endpoint = *bt::Endpoint::Make("127.0.0.1", port);
   o.info_hash = t_.metainfo.info_hash;
   o.layout = t_.metainfo.layout();
   o.piece_hashes = t_.metainfo.piece_hashes;

@@ -58,7 +58,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
   lo.port = options.listen_port;
   SWARM_ASSIGN_OR_RETURN(
       w->listener_,
-      Listener::Start(lo, [p = w.get()](int fd, const bt::Handshake& h, const PeerEndpoint& from) {
+      Listener::Start(lo, [p = w.get()](int fd, const bt::Handshake& h, const bt::Endpoint& from) {
         return p->OnIncomingPeer(fd, h, from);
       }));
   w->channel_ = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
@@ -157,7 +157,7 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   r->set_sees_output(true);
   r->set_listen_port(listener_->port());
   // A wildcard is no address to give out: the coordinator uses the one it sees us at.
-  r->set_listen_ip(IsWildcardAddress(listener_->ip()) ? "" : listener_->ip());
+  r->set_listen_ip(listener_->any_address() ? "" : listener_->ip());
 
   pb::CoordinatorMessage welcome;
   bool got_welcome = false;
@@ -442,7 +442,7 @@ absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint
   }
 }
 
-bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote) {
+bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote) {
   if (handshake.peer_id == peer_id_) {
     // Ourselves, dialled at the address the tracker handed out. Answering (with the same
     // handshake: it is ours) lets the dialling side see its own peer id and ban the address,

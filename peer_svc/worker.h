@@ -123,7 +123,7 @@ class Worker {
                   const std::string& why);
   void StopAllJobs();
   // The Listener's handler: hands an incoming peer to the job with its info-hash.
-  bool OnIncomingPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote);
+  bool OnIncomingPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote);
   void ControlLoop();
   void Send(swarm::pb::WorkerMessage m);
   void Poke();

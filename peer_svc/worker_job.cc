@@ -34,9 +34,9 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
 
 WorkerJob::~WorkerJob() { Stop(); }
 
-void WorkerJob::SetPeer(pb::PeerAddress* out, const PeerEndpoint& endpoint) const {
-  out->set_ip(endpoint.ip);
-  out->set_port(endpoint.port);
+void WorkerJob::SetPeer(pb::PeerAddress* out, const bt::Endpoint& endpoint) const {
+  out->set_ip(endpoint.ip().ToString());
+  out->set_port(endpoint.port());
 }
 
 void WorkerJob::CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
@@ -54,7 +54,7 @@ void WorkerJob::WakeAll(PiecePool::PeerKey except) {
   }
 }
 
-void WorkerJob::SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const PeerEndpoint* peer,
+void WorkerJob::SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const bt::Endpoint* peer,
                                 std::string detail) {
   WorkerMessage m;
   pb::PieceFailed* f = m.mutable_piece_failed();
@@ -76,7 +76,7 @@ void WorkerJob::SendPeerClosed(const pb::PeerAddress& peer, std::string reason, 
   send_(std::move(m));
 }
 
-PeerConnection::Options WorkerJob::ConnectionOptions(PeerEndpoint endpoint) {
+PeerConnection::Options WorkerJob::ConnectionOptions(bt::Endpoint endpoint) {
   PeerConnection::Options o = options_.connection;
   o.key = next_key_++;
   o.endpoint = std::move(endpoint);
@@ -102,23 +102,23 @@ void WorkerJob::AddPeers(const pb::AddPeers& add) {
   if (stopping_) return;
   const absl::Time now = absl::Now();
   for (const pb::PeerAddress& p : add.peers()) {
-    PeerEndpoint endpoint{p.ip(), static_cast<uint16_t>(p.port())};
-    const std::string name = endpoint.ToString();
-    if (banned_.contains(name) || connected_.contains(name)) continue;
-    if (p.port() == 0 || p.port() > 65535) {
-      SendPeerClosed(p, absl::StrCat("invalid port ", p.port()));
+    absl::StatusOr<bt::Endpoint> endpoint = bt::Endpoint::Make(p.ip(), p.port());
+    if (!endpoint.ok()) {
+      SendPeerClosed(p, std::string(endpoint.status().message()));
       continue;
     }
+    const std::string name = endpoint->ToString();
+    if (banned_.contains(name) || connected_.contains(name)) continue;
     if (verified_.All() && seeds_.contains(name)) {
       // Handed back at once, so the coordinator can give us a peer we can serve instead.
       SendPeerClosed(p, "a seed, and so are we: nothing to trade");
       continue;
     }
-    AddConnection(PeerConnection::Start(ConnectionOptions(std::move(endpoint)), this), now);
+    AddConnection(PeerConnection::Start(ConnectionOptions(*std::move(endpoint)), this), now);
   }
 }
 
-bool WorkerJob::AcceptPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote) {
+bool WorkerJob::AcceptPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
   AddConnection(PeerConnection::Adopt(ConnectionOptions(remote), fd, handshake, this), absl::Now());
@@ -403,7 +403,7 @@ void WorkerJob::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffe
                 });
 }
 
-void WorkerJob::OnPieceWritten(uint32_t piece, const PeerEndpoint& peer,
+void WorkerJob::OnPieceWritten(uint32_t piece, const bt::Endpoint& peer,
                                const absl::Status& written) {
   {
     absl::MutexLock lock(&mu_);

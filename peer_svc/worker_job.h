@@ -46,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bt/bitfield.h"
+#include "bt/endpoint.h"
 #include "bt/metainfo.h"
 #include "bt/wire.h"
 #include "peer_svc/choker.h"
@@ -104,7 +105,7 @@ class WorkerJob : public PeerConnection::Delegate {
   // --- from the Listener ---
   // A peer connected to us with this job's info-hash in `handshake`: adopts `fd` as a
   // connection (true), or returns false when the job is stopping (the caller closes fd).
-  bool AcceptPeer(int fd, const bt::Handshake& handshake, const PeerEndpoint& remote);
+  bool AcceptPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote);
   // Drops every peer and lease and joins the connections' threads. Nothing more is sent.
   void Stop();
 
@@ -143,24 +144,24 @@ class WorkerJob : public PeerConnection::Delegate {
 
  private:
   struct PendingReport {
-    PeerEndpoint endpoint;
+    bt::Endpoint endpoint;
     bool has_bitfield = false;
     std::string bitfield;
     std::vector<uint32_t> haves;
   };
 
   // On the writer's thread: reports a piece that `peer` sent, now written (or not).
-  void OnPieceWritten(uint32_t piece, const PeerEndpoint& peer, const absl::Status& written);
-  void SetPeer(swarm::pb::PeerAddress* out, const PeerEndpoint& endpoint) const;
+  void OnPieceWritten(uint32_t piece, const bt::Endpoint& peer, const absl::Status& written);
+  void SetPeer(swarm::pb::PeerAddress* out, const bt::Endpoint& endpoint) const;
   // Cancels `piece` on each connection in `keys` except `except`.
   void CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
                 PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SendPieceFailed(uint32_t piece, swarm::pb::PieceFailure reason, const PeerEndpoint* peer,
+  void SendPieceFailed(uint32_t piece, swarm::pb::PieceFailure reason, const bt::Endpoint* peer,
                        std::string detail);
   void SendPeerClosed(const swarm::pb::PeerAddress& peer, std::string reason, bool banned = false);
   // Options for a new connection to `endpoint`, with the next key.
-  PeerConnection::Options ConnectionOptions(PeerEndpoint endpoint)
+  PeerConnection::Options ConnectionOptions(bt::Endpoint endpoint)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts tracking a new connection (conns_, choker).
   void AddConnection(std::unique_ptr<PeerConnection> conn, absl::Time now)

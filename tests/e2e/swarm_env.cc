@@ -121,7 +121,7 @@ absl::StatusOr<std::vector<std::pair<std::string, int>>> SwarmEnv::TrackerPeers(
   SWARM_ASSIGN_OR_RETURN(bt::tracker::AnnounceReply reply, bt::tracker::ParseAnnounceResponse(body));
   std::vector<std::pair<std::string, int>> peers;
   for (const auto& p : reply.peers) {
-    if (p.port != 9) peers.emplace_back(p.ip, p.port);
+    if (p.endpoint.port() != 9) peers.emplace_back(p.endpoint.ip().ToString(), p.endpoint.port());
   }
   return peers;
 }
