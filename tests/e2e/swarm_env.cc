@@ -263,8 +263,10 @@ absl::Status SwarmEnv::WaitForSeeders(absl::Duration timeout) {
       const size_t at = body->find("8:completei");
       if (at != std::string::npos) {
         const size_t start = at + 11;
-        absl::SimpleAtoi(body->substr(start, body->find('e', start) - start), &complete);
-        if (complete >= static_cast<int64_t>(seeders_.size())) return absl::OkStatus();
+        if (absl::SimpleAtoi(body->substr(start, body->find('e', start) - start), &complete) &&
+            complete >= static_cast<int64_t>(seeders_.size())) {
+          return absl::OkStatus();
+        }
       }
     }
     for (Seeder& s : seeders_) {
