@@ -11,10 +11,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-#define SWARM_RETURN_IF_ERROR(expr)                 \
-  do {                                              \
-    ::absl::Status swarm_status_ = (expr);          \
-    if (!swarm_status_.ok()) return swarm_status_;  \
+#define SWARM_RETURN_IF_ERROR(expr)                \
+  do {                                             \
+    ::absl::Status swarm_status_ = (expr);         \
+    if (!swarm_status_.ok()) return swarm_status_; \
   } while (0)
 
 #define SWARM_STATUS_CONCAT_INNER_(a, b) a##b
@@ -23,8 +23,8 @@
 #define SWARM_ASSIGN_OR_RETURN(lhs, expr) \
   SWARM_ASSIGN_OR_RETURN_IMPL_(SWARM_STATUS_CONCAT_(swarm_statusor_, __LINE__), lhs, expr)
 
-#define SWARM_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr) \
-  auto statusor = (expr);                                 \
+#define SWARM_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, expr)  \
+  auto statusor = (expr);                                  \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = *std::move(statusor)
 

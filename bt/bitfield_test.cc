@@ -279,7 +279,8 @@ TEST(BitfieldTest, MismatchedSizesAreAnErrorAndChangeNothing) {
   for (uint32_t other_size : {0u, 9u, 11u, 64u, 100000u}) {
     Bitfield other(other_size);
     other.SetAll();
-    for (absl::Status s : {mine.UnionWith(other), mine.IntersectWith(other), mine.Subtract(other)}) {
+    for (absl::Status s :
+         {mine.UnionWith(other), mine.IntersectWith(other), mine.Subtract(other)}) {
       EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << other_size;
       EXPECT_THAT(s.message(), HasSubstr("different sizes")) << other_size;
     }

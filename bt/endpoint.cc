@@ -45,8 +45,7 @@ absl::StatusOr<IpAddress> IpAddress::Parse(std::string_view text) {
   // inet_pton wants a NUL-terminated string; the longest IPv6 text form is 45 characters.
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
       text.find('\0') != std::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Quote(text), " is not an IPv4 or IPv6 address"));
+    return absl::InvalidArgumentError(absl::StrCat(Quote(text), " is not an IPv4 or IPv6 address"));
   }
   char buf[INET6_ADDRSTRLEN] = {};
   std::memcpy(buf, text.data(), text.size());
@@ -69,8 +68,8 @@ bool IpAddress::IsUnspecified() const { return bytes_ == std::string(bytes_.size
 
 absl::StatusOr<Endpoint> Endpoint::Make(const IpAddress& ip, uint32_t port) {
   if (port == 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("port ", port, " of ", ip.ToString(),
-                                                   " is not in 1..65535"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("port ", port, " of ", ip.ToString(), " is not in 1..65535"));
   }
   return Endpoint(ip, static_cast<uint16_t>(port));
 }

@@ -51,9 +51,9 @@ TEST(EndpointTest, ToStringParsesBack) {
 }
 
 TEST(EndpointTest, RefusesWhatIsNotANumericAddressAndPort) {
-  for (const char* ip : {"", "localhost", "tracker.example.com", "1.2.3", "1.2.3.4.5",
-                         "256.1.1.1", "01.2.3.4", " 1.2.3.4", "1.2.3.4 ", "[::1]", "fe80::1%eth0",
-                         "::1::2", "1.2.3.4:80", "0123456789012345678901234567890123456789abcdef"}) {
+  for (const char* ip : {"", "localhost", "tracker.example.com", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+                         "01.2.3.4", " 1.2.3.4", "1.2.3.4 ", "[::1]", "fe80::1%eth0", "::1::2",
+                         "1.2.3.4:80", "0123456789012345678901234567890123456789abcdef"}) {
     EXPECT_FALSE(IpAddress::Parse(ip).ok()) << ip;
   }
   EXPECT_FALSE(IpAddress::Parse(std::string("1.2.3.4\0", 8)).ok());
@@ -61,9 +61,8 @@ TEST(EndpointTest, RefusesWhatIsNotANumericAddressAndPort) {
   EXPECT_FALSE(Endpoint::Make("1.2.3.4", 65536).ok());
   EXPECT_TRUE(Endpoint::Make("1.2.3.4", 65535).ok());
   for (const char* text : {"", ":", "1.2.3.4", "1.2.3.4:", "1.2.3.4:0", "1.2.3.4:65536",
-                           "1.2.3.4:+80", "1.2.3.4:-1", "1.2.3.4:8o", "1.2.3.4:000080",
-                           "::1:80", "[::1]", "[::1]80", "[::1:80", "[1.2.3.4]x:80",
-                           "host:80"}) {
+                           "1.2.3.4:+80", "1.2.3.4:-1", "1.2.3.4:8o", "1.2.3.4:000080", "::1:80",
+                           "[::1]", "[::1]80", "[::1:80", "[1.2.3.4]x:80", "host:80"}) {
     EXPECT_FALSE(Endpoint::Parse(text).ok()) << text;
   }
   for (size_t n : {0, 3, 5, 15, 17}) {

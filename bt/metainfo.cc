@@ -5,9 +5,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "bt/bencode.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
+#include "bt/bencode.h"
 
 namespace swarm::bt {
 namespace {

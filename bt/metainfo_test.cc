@@ -2,10 +2,10 @@
 
 #include <string>
 
+#include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/testing/files.h"
 
 namespace swarm::bt {
 namespace {

@@ -1,8 +1,8 @@
 #include "bt/torrent_builder.h"
 
+#include "base/status_macros.h"
 #include "bt/bencode.h"
 #include "bt/metainfo.h"
-#include "base/status_macros.h"
 
 namespace swarm::bt {
 

@@ -7,8 +7,8 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "cli/binaries.h"
 #include "base/status_macros.h"
+#include "cli/binaries.h"
 
 namespace swarm::cli {
 namespace {
@@ -26,8 +26,8 @@ std::string AddressFromLine(const std::string& line) {
   return at == std::string::npos ? line : line.substr(at + 1);
 }
 
-absl::StatusOr<std::unique_ptr<process::Subprocess>> StartService(const std::vector<std::string>& argv,
-                                                         bool verbose) {
+absl::StatusOr<std::unique_ptr<process::Subprocess>> StartService(
+    const std::vector<std::string>& argv, bool verbose) {
   process::SubprocessOptions options;
   options.quiet_stderr = !verbose;
   return process::Subprocess::Start(argv, options);

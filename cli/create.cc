@@ -17,12 +17,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
 #include "bt/torrent_builder.h"
 #include "cli/args.h"
 #include "storage/content_files.h"
-#include "base/status_macros.h"
 
 namespace swarm::cli {
 namespace {
@@ -102,8 +102,8 @@ absl::StatusOr<std::string> CreateTorrent(const CreateOptions& options) {
   spec.creation_date = absl::ToUnixSeconds(absl::Now());
   SWARM_ASSIGN_OR_RETURN(std::string draft, bt::BuildTorrent(spec));
   SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(draft));
-  SWARM_ASSIGN_OR_RETURN(auto files,
-                         storage::ContentFiles::Open(metainfo, parent, storage::ContentMode::kReadOnly));
+  SWARM_ASSIGN_OR_RETURN(
+      auto files, storage::ContentFiles::Open(metainfo, parent, storage::ContentMode::kReadOnly));
 
   // Each thread hashes every n-th piece: reads stay large and spread over the files.
   const int threads = std::max(1, options.threads > 0

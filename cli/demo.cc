@@ -17,17 +17,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
 #include "bt/metainfo.h"
 #include "cli/args.h"
 #include "cli/cluster.h"
 #include "cli/create.h"
 #include "cli/job_runner.h"
-#include "rpc/auth_token.h"
+#include "grpcpp/grpcpp.h"
 #include "process/opentracker.h"
 #include "process/ports.h"
-#include "base/status_macros.h"
-#include "grpcpp/grpcpp.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "rpc/auth_token.h"
 
 namespace swarm::cli {
 namespace {
@@ -87,8 +87,8 @@ absl::Status StartSeeder(DemoWorld* world, const std::string& torrent) {
   ClusterOptions options;
   options.workers = 1;
   SWARM_ASSIGN_OR_RETURN(world->seeder, EmbeddedCluster::Start(options));
-  auto stub = pb::Coordinator::NewStub(grpc::CreateChannel(
-      world->seeder->coordinator_address(), grpc::InsecureChannelCredentials()));
+  auto stub = pb::Coordinator::NewStub(grpc::CreateChannel(world->seeder->coordinator_address(),
+                                                           grpc::InsecureChannelCredentials()));
   pb::SubmitJobRequest submit;
   submit.set_torrent(torrent);
   submit.set_output_dir(world->dir + "/seed");
@@ -126,7 +126,6 @@ int Fail(const absl::Status& s) {
 }
 
 }  // namespace
-
 
 int RunDemo(int argc, char** argv) {
   uint64_t size_mib = 64;

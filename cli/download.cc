@@ -11,12 +11,12 @@ namespace swarm::cli {
 namespace {
 
 const std::string& Usage() {
-  static const std::string* const usage = new std::string(absl::StrCat(
-      "usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [options]\n"
-      "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified.\n\n"
-      "  -o, --output DIR          folder to write the content into (default: .)\n"
-      "  --seed                    go on seeding after the download, until Ctrl+C\n",
-      kJobFlagsUsage));
+  static const std::string* const usage = new std::string(
+      absl::StrCat("usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [options]\n"
+                   "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified.\n\n"
+                   "  -o, --output DIR          folder to write the content into (default: .)\n"
+                   "  --seed                    go on seeding after the download, until Ctrl+C\n",
+                   kJobFlagsUsage));
   return *usage;
 }
 

@@ -24,10 +24,10 @@
 #include "cli/cluster.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
-#include "rpc/auth_token.h"
-#include "process/stop_signals.h"
 #include "grpcpp/grpcpp.h"
+#include "process/stop_signals.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "rpc/auth_token.h"
 
 namespace swarm::cli {
 namespace {
@@ -78,9 +78,7 @@ class InterruptWatcher {
 
 std::string Mb(uint64_t bytes) { return absl::StrFormat("%.1f MB", bytes / 1e6); }
 
-bool Terminal(pb::JobState s) {
-  return s == pb::COMPLETE || s == pb::FAILED || s == pb::CANCELLED;
-}
+bool Terminal(pb::JobState s) { return s == pb::COMPLETE || s == pb::FAILED || s == pb::CANCELLED; }
 
 InterruptWatcher* Interrupts() {
   static InterruptWatcher* const watcher = new InterruptWatcher();
@@ -181,8 +179,8 @@ int RunJob(const JobRunOptions& args) {
     }
   }
   std::cerr << "swarm: " << job.name() << " (" << Mb(job.total_bytes()) << ", " << job.num_pieces()
-            << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ") << *output_dir
-            << "/" << metainfo->name << "\n";
+            << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ") << *output_dir << "/"
+            << metainfo->name << "\n";
 
   ProgressDisplay display(isatty(STDERR_FILENO));
   pb::JobProgress last;

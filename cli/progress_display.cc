@@ -18,12 +18,18 @@ std::string FormatEta(double seconds) {
 
 const char* StateName(pb::JobState s) {
   switch (s) {
-    case pb::CHECKING: return "checking";
-    case pb::DOWNLOADING: return "downloading";
-    case pb::COMPLETE: return "complete";
-    case pb::FAILED: return "failed";
-    case pb::CANCELLED: return "cancelled";
-    case pb::SEEDING: return "seeding";
+    case pb::CHECKING:
+      return "checking";
+    case pb::DOWNLOADING:
+      return "downloading";
+    case pb::COMPLETE:
+      return "complete";
+    case pb::FAILED:
+      return "failed";
+    case pb::CANCELLED:
+      return "cancelled";
+    case pb::SEEDING:
+      return "seeding";
     default: return "starting";
   }
 }

@@ -12,11 +12,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "bt/metainfo.h"
 #include "bt/peer_id.h"
-#include "rpc/auth_token.h"
-#include "rpc/grpc_status.h"
-#include "base/status_macros.h"
 #include "coordinator/job.h"
 #include "coordinator/own_peers.h"
 #include "coordinator/worker_address.h"
@@ -27,6 +25,8 @@
 #include "grpcpp/server_builder.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/tracker.grpc.pb.h"
+#include "rpc/auth_token.h"
+#include "rpc/grpc_status.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -80,9 +80,8 @@ struct WorkerConn {
       {
         absl::MutexLock lock(&out_mu);
         writing = false;
-        auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(out_mu) {
-          return closed || !queue.empty();
-        };
+        auto ready = [this]()
+                         ABSL_EXCLUSIVE_LOCKS_REQUIRED(out_mu) { return closed || !queue.empty(); };
         out_mu.Await(absl::Condition(&ready));
         if (queue.empty()) return;  // closed and drained
         m = std::move(queue.front());
@@ -237,7 +236,8 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
                           grpc::ServerWriter<pb::JobProgress>* writer);
   absl::Status DoCancelJob(const pb::CancelJobRequest& request);
   absl::Status DoWork(grpc::ServerContext* ctx, WorkStream* stream) ABSL_LOCKS_EXCLUDED(mu_);
-  absl::Status DoFetchTorrent(const pb::FetchTorrentRequest& request, pb::FetchTorrentResponse* response);
+  absl::Status DoFetchTorrent(const pb::FetchTorrentRequest& request,
+                              pb::FetchTorrentResponse* response);
 
   void HandleWorkerMessage(const WorkerConn& w, const pb::WorkerMessage& m);
   void RemoveWorker(const std::shared_ptr<WorkerConn>& w) ABSL_LOCKS_EXCLUDED(mu_);
@@ -511,7 +511,8 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
     return absl::InvalidArgumentError("the first message on a Work stream must be register");
   }
   const pb::Register& reg = first.register_();
-  if (!options_.auth_token.empty() && !rpc::ConstantTimeEquals(reg.auth_token(), options_.auth_token)) {
+  if (!options_.auth_token.empty() &&
+      !rpc::ConstantTimeEquals(reg.auth_token(), options_.auth_token)) {
     Log(absl::StrCat("refused worker \"", reg.name().substr(0, 64), "\" from ", ctx->peer(),
                      ": wrong auth token"));
     return absl::UnauthenticatedError("wrong auth token");
@@ -586,7 +587,8 @@ void CoordinatorServer::Service::RemoveWorker(const std::shared_ptr<WorkerConn>&
   Log(absl::StrCat("worker ", w->info.id, " (", w->name, ") is gone"));
 }
 
-void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w, const pb::WorkerMessage& m) {
+void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w,
+                                                     const pb::WorkerMessage& m) {
   Outbox out;
   auto with_job = [&](const std::string& job_id, auto f) {
     if (std::shared_ptr<Job> job = FindJob(job_id)) f(*job);

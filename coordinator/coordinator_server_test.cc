@@ -20,12 +20,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "bt/bitfield.h"
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
-#include "rpc/auth_token.h"
-#include "storage/content_files.h"
 #include "coordinator/clock.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -35,7 +34,8 @@
 #include "gtest/gtest.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/tracker.grpc.pb.h"
-#include "base/testing/files.h"
+#include "rpc/auth_token.h"
+#include "storage/content_files.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -177,7 +177,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   // Waits for the `nth` announce that matches; returns it and (in *at) the fake time it
   // came in.
   std::optional<swarm::pb::AnnounceRequest> WaitFor(const AnnouncePred& pred,
-                                                         absl::Time* at = nullptr, int nth = 1) {
+                                                    absl::Time* at = nullptr, int nth = 1) {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       int n = 0;
@@ -195,8 +195,8 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   }
   // The `nth` announce of `event` by the peer with `peer_id`.
   std::optional<swarm::pb::AnnounceRequest> WaitFor(swarm::pb::AnnounceEvent event,
-                                                         const std::string& peer_id,
-                                                         absl::Time* at = nullptr, int nth = 1) {
+                                                    const std::string& peer_id,
+                                                    absl::Time* at = nullptr, int nth = 1) {
     return WaitFor(
         [event, peer_id](const swarm::pb::AnnounceRequest& r) {
           return r.event() == event && r.peer_id() == peer_id;
@@ -279,7 +279,8 @@ class FakeWorker {
   // `customize` edits the Register message (listen_port, listen_ip, peer_id...).
   FakeWorker(const std::string& address, const std::string& token, bool sees_output = true,
              const std::function<void(pb::Register*)>& customize = nullptr) {
-    stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    stub_ =
+        pb::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
     stream_ = stub_->Work(&ctx_);
     pb::WorkerMessage m;
     pb::Register* r = m.mutable_register_();
@@ -483,7 +484,8 @@ class CoordinatorServerTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     address_ = absl::StrCat("127.0.0.1:", server_->port());
-    stub_ = pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+    stub_ =
+        pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
   void StartCoordinator() { StartCoordinator(DefaultOptions()); }
 
@@ -499,7 +501,8 @@ class CoordinatorServerTest : public ::testing::Test {
     request.set_max_announce_interval_s(max_announce_interval_s);
     return stub_->SubmitJob(&ctx, request, response);
   }
-  pb::SubmitJobResponse SubmitOk(pb::JobMode mode = pb::DOWNLOAD, uint32_t max_announce_interval_s = 0) {
+  pb::SubmitJobResponse SubmitOk(pb::JobMode mode = pb::DOWNLOAD,
+                                 uint32_t max_announce_interval_s = 0) {
     pb::SubmitJobResponse response;
     const grpc::Status s = Submit(torrent_.bytes, dir_, &response, mode, max_announce_interval_s);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -510,11 +513,12 @@ class CoordinatorServerTest : public ::testing::Test {
   // id made of `id_char`; registered (Welcome received), not waiting for StartJob.
   std::unique_ptr<FakeWorker> ListeningWorker(char id_char, uint32_t port,
                                               const std::string& ip = "") {
-    auto w = std::make_unique<FakeWorker>(address_, kToken, /*sees_output=*/true, [&](pb::Register* r) {
-      r->set_peer_id(std::string(20, id_char));
-      r->set_listen_port(port);
-      r->set_listen_ip(ip);
-    });
+    auto w =
+        std::make_unique<FakeWorker>(address_, kToken, /*sees_output=*/true, [&](pb::Register* r) {
+          r->set_peer_id(std::string(20, id_char));
+          r->set_listen_port(port);
+          r->set_listen_ip(ip);
+        });
     EXPECT_NE(w->id(), 0u);
     return w;
   }
@@ -543,7 +547,7 @@ class CoordinatorServerTest : public ::testing::Test {
   // Reads the job's progress stream until `until` holds or the stream ends; returns the last
   // report (and every state seen, in order, in *states).
   pb::JobProgress Watch(const std::function<bool(const pb::JobProgress&)>& until,
-                    std::vector<pb::JobState>* states = nullptr) {
+                        std::vector<pb::JobState>* states = nullptr) {
     grpc::ClientContext ctx;
     swarm::rpc::AttachAuthToken(kToken, &ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
@@ -637,8 +641,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(fetched, torrent_.bytes);
 
   // The coordinator announced "started" with its own identity.
-  std::optional<swarm::pb::AnnounceRequest> started =
-      tracker_.WaitFor(swarm::pb::STARTED);
+  std::optional<swarm::pb::AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->info_hash(), std::string(bt::AsBytes(torrent_.metainfo.info_hash)));
   EXPECT_THAT(started->peer_id(), StartsWith("-SW0001-"));
@@ -680,8 +683,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(last.known_peers(), 3u);
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
 
-  std::optional<swarm::pb::AnnounceRequest> completed =
-      tracker_.WaitFor(swarm::pb::COMPLETED);
+  std::optional<swarm::pb::AnnounceRequest> completed = tracker_.WaitFor(swarm::pb::COMPLETED);
   ASSERT_TRUE(completed.has_value());
   EXPECT_EQ(completed->left(), 0u);
   EXPECT_EQ(completed->downloaded(), 100000u);
@@ -800,11 +802,11 @@ TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
   SubmitOk();
   auto worker = StartedWorker();  // StartJob comes once CHECKING is over
 
-  const pb::JobProgress p = Watch([](const pb::JobProgress& p) { return p.state() == pb::DOWNLOADING; });
+  const pb::JobProgress p =
+      Watch([](const pb::JobProgress& p) { return p.state() == pb::DOWNLOADING; });
   EXPECT_EQ(p.verified_pieces(), 3u);
   EXPECT_EQ(p.verified_bytes(), 2u * 16384 + (100000 - 6 * 16384));
-  std::optional<swarm::pb::AnnounceRequest> started =
-      tracker_.WaitFor(swarm::pb::STARTED);
+  std::optional<swarm::pb::AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->left(), 100000u - p.verified_bytes());
 
@@ -1032,8 +1034,7 @@ TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
 
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
   EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
-  std::optional<swarm::pb::AnnounceRequest> stopped =
-      tracker_.WaitFor(swarm::pb::STOPPED);
+  std::optional<swarm::pb::AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->left(), 100000u);
 
@@ -1089,12 +1090,12 @@ TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
   const std::vector<pb::PeerAddress> peers = worker->Peers();
   ASSERT_EQ(peers.size(), 3u);
   absl::Time started;
-  ASSERT_TRUE(tracker_
-                  .WaitFor([](const swarm::pb::AnnounceRequest& r) {
-                    return r.event() == swarm::pb::STARTED;
-                  },
-                  &started)
-                  .has_value());
+  ASSERT_TRUE(
+      tracker_
+          .WaitFor(
+              [](const swarm::pb::AnnounceRequest& r) { return r.event() == swarm::pb::STARTED; },
+              &started)
+          .has_value());
   for (const pb::PeerAddress& p : peers) {
     pb::WorkerMessage m;
     m.mutable_peer_closed()->set_job_id(torrent_.id);
@@ -1105,12 +1106,11 @@ TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
   // With no peer left to try, it asks again once 5 minutes (not 30) have passed.
   clock_.Advance(absl::Minutes(5));
   absl::Time early;
-  ASSERT_TRUE(tracker_
-                  .WaitFor([](const swarm::pb::AnnounceRequest& r) {
-                    return r.event() == swarm::pb::NONE;
-                  },
-                  &early)
-                  .has_value());
+  ASSERT_TRUE(
+      tracker_
+          .WaitFor([](const swarm::pb::AnnounceRequest& r) { return r.event() == swarm::pb::NONE; },
+                   &early)
+          .has_value());
   EXPECT_EQ(early - started, absl::Minutes(5));
 }
 

@@ -53,7 +53,8 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metain
   // Seeding only reads: a wrong data path must not sprout a tree of empty preallocated files.
   const bool seed_only = options.mode == pb::SEED;
   absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files = storage::ContentFiles::Open(
-      metainfo, output_dir, seed_only ? storage::ContentMode::kReadOnly : storage::ContentMode::kCreate);
+      metainfo, output_dir,
+      seed_only ? storage::ContentMode::kReadOnly : storage::ContentMode::kCreate);
   if (!files.ok()) {
     return absl::Status(
         files.status().code(),
@@ -465,7 +466,8 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
     if (failed.reason() == pb::WRITE_ERROR) reason = FailReason::kWriteError;
     if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
     if (reason == FailReason::kHashMismatch && failed.has_peer()) {
-      absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(failed.peer().ip(), failed.peer().port());
+      absl::StatusOr<bt::Endpoint> addr =
+          bt::Endpoint::Make(failed.peer().ip(), failed.peer().port());
       if (addr.ok() && pool_.RecordBadPiece(addr->ToString())) {
         Log(absl::StrCat("banned peer ", addr->ToString(), " after bad pieces"));
         ForgetPeerEverywhere(addr->ToString());
@@ -485,7 +487,8 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
 void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Serving()) return;
-  absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(bitfield.peer().ip(), bitfield.peer().port());
+  absl::StatusOr<bt::Endpoint> addr =
+      bt::Endpoint::Make(bitfield.peer().ip(), bitfield.peer().port());
   if (!addr.ok()) return;
   const std::string key = addr->ToString();
   const absl::Time now = clock_->Now();

@@ -53,7 +53,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bt/metainfo.h"
-#include "storage/content_files.h"
 #include "coordinator/announce_schedule.h"
 #include "coordinator/clock.h"
 #include "coordinator/own_peers.h"
@@ -64,6 +63,7 @@
 #include "grpcpp/client_context.h"
 #include "proto/coordinator.pb.h"
 #include "proto/tracker.grpc.pb.h"
+#include "storage/content_files.h"
 
 namespace swarm::coordinator {
 

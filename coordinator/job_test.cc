@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "bt/sha1.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/testing/files.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -87,7 +87,8 @@ class JobTest : public ::testing::Test {
 
   // Writes pieces [0, n) of the content into dir_.
   void WriteFirstPieces(uint32_t n) {
-    auto files = storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
     ASSERT_TRUE(files.ok());
     for (uint32_t p = 0; p < n; ++p) {
       ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());
@@ -139,8 +140,7 @@ class JobTest : public ::testing::Test {
     std::vector<uint32_t> pieces;
     for (const auto& [to, m] : out) {
       EXPECT_EQ(to, worker.id);
-      for (const swarm::pb::Lease& l : m.grant_leases().leases())
-        pieces.push_back(l.piece());
+      for (const swarm::pb::Lease& l : m.grant_leases().leases()) pieces.push_back(l.piece());
     }
     return pieces;
   }
@@ -182,7 +182,8 @@ TEST_F(JobTest, CreateLaysOutTheFilesAndLeasesNothingWhileChecking) {
 
 TEST_F(JobTest, CompleteDataOnDiskGoesStraightToComplete) {
   {
-    auto files = storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
     ASSERT_TRUE(files.ok());
     for (uint32_t p = 0; p < kPieces; ++p) {
       ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());

@@ -22,8 +22,8 @@ ABSL_FLAG(std::string, tracker_svc, "",
 ABSL_FLAG(std::string, auth_token, "", "token workers must present when they register");
 
 int main(int argc, char** argv) {
-  swarm::process::ParseMainFlags(
-      argc, argv, "Coordinates swarm downloads across peer workers over gRPC.");
+  swarm::process::ParseMainFlags(argc, argv,
+                                 "Coordinates swarm downloads across peer workers over gRPC.");
 
   const sigset_t stop_signals = swarm::process::BlockStopSignals();
 

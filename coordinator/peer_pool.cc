@@ -25,7 +25,7 @@ size_t PeerPool::Add(absl::Span<const bt::Endpoint> peers) {
 }
 
 std::vector<bt::Endpoint> PeerPool::Take(WorkerId worker, size_t max, absl::Time now,
-                                     const absl::flat_hash_set<std::string>& exclude) {
+                                         const absl::flat_hash_set<std::string>& exclude) {
   std::vector<bt::Endpoint> out;
   if (max == 0 || worker == 0) return out;
   std::vector<std::pair<int, size_t>> free;  // (failures, index)

@@ -64,7 +64,7 @@ class PeerPool {
   // then the longest known. Keys in `exclude` (the worker's own listening address) are
   // skipped.
   std::vector<bt::Endpoint> Take(WorkerId worker, size_t max, absl::Time now,
-                             const absl::flat_hash_set<std::string>& exclude = {});
+                                 const absl::flat_hash_set<std::string>& exclude = {});
 
   // `worker`'s connection to `key` ended: the peer is free again at now + backoff. Returns
   // false (and changes nothing) unless the peer was given to that worker.

@@ -155,7 +155,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Check(whole.messages == bytewise.messages && whole.messages == chunked.messages);
 
   // The standalone handshake parser agrees with the parser's handshake mode.
-  absl::StatusOr<swarm::bt::Handshake> h = swarm::bt::ParseHandshake(stream.substr(0, swarm::bt::kHandshakeSize));
+  absl::StatusOr<swarm::bt::Handshake> h =
+      swarm::bt::ParseHandshake(stream.substr(0, swarm::bt::kHandshakeSize));
   if (start == swarm::bt::MessageParser::StreamStart::kHandshake) {
     const bool parser_got_it =
         !whole.messages.empty() && whole.messages[0].type == swarm::bt::MessageType::kHandshake;

@@ -27,8 +27,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "bt/wire.h"
 #include "bt/endpoint.h"
+#include "bt/wire.h"
 
 namespace swarm::peer_svc {
 

@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
   options.listen_port = static_cast<uint16_t>(absl::GetFlag(FLAGS_listen_port));
   options.job.choker.upload_slots = absl::GetFlag(FLAGS_upload_slots);
   options.name = absl::GetFlag(FLAGS_name);
-  absl::StatusOr<std::unique_ptr<swarm::peer_svc::Worker>> worker = swarm::peer_svc::Worker::Start(options);
+  absl::StatusOr<std::unique_ptr<swarm::peer_svc::Worker>> worker =
+      swarm::peer_svc::Worker::Start(options);
   if (!worker.ok()) {
     std::cerr << "peer_svc: " << worker.status() << "\n";
     return 1;

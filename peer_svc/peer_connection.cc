@@ -14,10 +14,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "net/socket_address.h"
-#include "bt/bencode.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
+#include "bt/bencode.h"
+#include "net/socket_address.h"
 
 namespace swarm::peer_svc {
 namespace {

@@ -12,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "bt/bitfield.h"
 #include "bt/wire.h"
-#include "storage/content_files.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -21,6 +20,7 @@
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "storage/content_files.h"
 
 namespace swarm::peer_svc {
 namespace {

@@ -11,14 +11,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "base/status_macros.h"
 #include "bt/metainfo.h"
 #include "bt/peer_id.h"
-#include "rpc/auth_token.h"
-#include "storage/content_files.h"
-#include "rpc/grpc_status.h"
-#include "base/status_macros.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "rpc/auth_token.h"
+#include "rpc/grpc_status.h"
+#include "storage/content_files.h"
 
 namespace swarm::peer_svc {
 
@@ -366,7 +366,8 @@ void Worker::StartJob(const pb::StartJob& start) {
     SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(torrent));
     SWARM_ASSIGN_OR_RETURN(
         std::unique_ptr<swarm::storage::ContentFiles> files,
-        swarm::storage::ContentFiles::Open(metainfo, start.output_dir(), swarm::storage::ContentMode::kOpenExisting));
+        swarm::storage::ContentFiles::Open(metainfo, start.output_dir(),
+                                           swarm::storage::ContentMode::kOpenExisting));
     // Empty: nothing verified yet (or a coordinator that does not say).
     bt::Bitfield verified(metainfo.num_pieces());
     if (!start.verified().empty()) {

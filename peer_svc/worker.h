@@ -34,9 +34,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "bt/wire.h"
-#include "peer_svc/worker_job.h"
 #include "peer_svc/listener.h"
 #include "peer_svc/peer_connection.h"
+#include "peer_svc/worker_job.h"
 #include "proto/coordinator.grpc.pb.h"
 
 namespace swarm::peer_svc {
@@ -98,8 +98,7 @@ class Worker {
   void Shutdown();
 
  private:
-  using Stream = grpc::ClientReaderWriter<swarm::pb::WorkerMessage,
-                                          swarm::pb::CoordinatorMessage>;
+  using Stream = grpc::ClientReaderWriter<swarm::pb::WorkerMessage, swarm::pb::CoordinatorMessage>;
   struct Session {
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<Stream> stream;

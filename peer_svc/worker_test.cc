@@ -11,7 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "storage/content_files.h"
+#include "base/testing/files.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -19,7 +19,7 @@
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "proto/coordinator.grpc.pb.h"
-#include "base/testing/files.h"
+#include "storage/content_files.h"
 
 namespace swarm::peer_svc {
 namespace {
@@ -42,8 +42,9 @@ class WorkerTest : public ::testing::Test {
                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
     mkdir(output_dir_.c_str(), 0755);
     // The coordinator lays the files out before leasing; the worker opens them as they are.
-    ASSERT_TRUE(
-        swarm::storage::ContentFiles::Open(t_.metainfo, output_dir_, swarm::storage::ContentMode::kCreate).ok());
+    ASSERT_TRUE(swarm::storage::ContentFiles::Open(t_.metainfo, output_dir_,
+                                                   swarm::storage::ContentMode::kCreate)
+                    .ok());
   }
 
   // Gives the seeders' addresses out in this order, one per RequestWork.

@@ -73,8 +73,8 @@ absl::Status WaitForWhitelistedAnnounce(int port, const std::string& probe_hash,
   probe.info_hash = probe_hash;
   probe.peer_id = std::string(20, 'p');
   probe.port = 1;
-  absl::Status result = absl::DeadlineExceededError(absl::StrCat(
-      "opentracker did not answer a UDP announce on port ", port, " in time"));
+  absl::Status result = absl::DeadlineExceededError(
+      absl::StrCat("opentracker did not answer a UDP announce on port ", port, " in time"));
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
     for (uint32_t tid = 1; absl::Now() < deadline; tid += 2) {
       if (!process->running()) {
@@ -154,11 +154,12 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
     if (!tcp.ok()) return tcp.status();
     if (!udp.ok()) return udp.status();
     // Through sh only to send its output to the log file; `exec` keeps the pid.
-    absl::StatusOr<std::unique_ptr<swarm::process::Subprocess>> process = swarm::process::Subprocess::Start(
-        {"/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh",
-         tracker->log_path_, options.binary, "-i", "127.0.0.1", "-p", std::to_string(*tcp), "-P",
-         std::to_string(*udp), "-d", tracker->dir_, "-w", "whitelist"},
-        {.capture_stdout = false});
+    absl::StatusOr<std::unique_ptr<swarm::process::Subprocess>> process =
+        swarm::process::Subprocess::Start(
+            {"/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh",
+             tracker->log_path_, options.binary, "-i", "127.0.0.1", "-p", std::to_string(*tcp),
+             "-P", std::to_string(*udp), "-d", tracker->dir_, "-w", "whitelist"},
+            {.capture_stdout = false});
     if (!process.ok()) return process.status();
     swarm::process::Subprocess* p = process->get();
     last = WaitForTcpPort(*tcp, deadline, "127.0.0.1", [p] { return !p->running(); });

@@ -7,8 +7,8 @@
 // announce for a whitelisted hash (it reads the whitelist on a thread of its own, after
 // binding its ports). The destructor kills it and removes its directory (unless keep_dir).
 //
-//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::process::Opentracker::Start({.info_hashes = {ih}}));
-//   announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
+//   SWARM_ASSIGN_OR_RETURN(auto tracker, swarm::process::Opentracker::Start({.info_hashes =
+//   {ih}})); announce_urls = {tracker->http_announce_url(), tracker->udp_announce_url()};
 //
 // Notes from ../shared/real-peers.md: it records the announcer's source address (ignores ip=),
 // it lists the announcer itself among the peers, and it refuses unlisted info-hashes

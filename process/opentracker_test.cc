@@ -108,8 +108,7 @@ TEST(OpentrackerTest, RejectsBadHashes) {
 TEST(OpentrackerTest, ABinaryThatDiesIsAClearError) {
   auto tracker = Opentracker::Start({.binary = "/bin/false", .start_timeout = absl::Seconds(10)});
   EXPECT_EQ(tracker.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(absl::StrContains(tracker.status().message(), "did not start"))
-      << tracker.status();
+  EXPECT_TRUE(absl::StrContains(tracker.status().message(), "did not start")) << tracker.status();
 }
 
 }  // namespace

@@ -15,8 +15,8 @@
 
 namespace swarm::process {
 
-absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(
-    const std::vector<std::string>& argv, const SubprocessOptions& options) {
+absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Start(const std::vector<std::string>& argv,
+                                                              const SubprocessOptions& options) {
   if (argv.empty()) return absl::InvalidArgumentError("no program to start");
   int pipe_fds[2] = {-1, -1};
   if (options.capture_stdout && pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -91,9 +91,9 @@ absl::StatusOr<std::string> Subprocess::ReadLineMatching(const std::string& need
     }
     const absl::Duration left = deadline - absl::Now();
     if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("no line with \"", needle, "\" from pid ", pid_, " within ",
-                       absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(absl::StrCat("no line with \"", needle, "\" from pid ",
+                                                      pid_, " within ",
+                                                      absl::FormatDuration(timeout)));
     }
     pollfd p{stdout_fd_, POLLIN, 0};
     const int rc = poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
@@ -103,8 +103,10 @@ absl::StatusOr<std::string> Subprocess::ReadLineMatching(const std::string& need
     const ssize_t n = read(stdout_fd_, buf, sizeof(buf));
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      return absl::UnavailableError(absl::StrCat("pid ", pid_, " exited or closed stdout before "
-                                                 "printing \"", needle, "\""));
+      return absl::UnavailableError(absl::StrCat("pid ", pid_,
+                                                 " exited or closed stdout before "
+                                                 "printing \"",
+                                                 needle, "\""));
     }
     output_.append(buf, static_cast<size_t>(n));
   }

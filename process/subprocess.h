@@ -42,8 +42,8 @@ struct SubprocessOptions {
 class Subprocess {
  public:
   // argv[0] is the program path (searched in PATH when it has no '/').
-  static absl::StatusOr<std::unique_ptr<Subprocess>> Start(
-      const std::vector<std::string>& argv, const SubprocessOptions& options = {});
+  static absl::StatusOr<std::unique_ptr<Subprocess>> Start(const std::vector<std::string>& argv,
+                                                           const SubprocessOptions& options = {});
   ~Subprocess();  // Stop(absl::Seconds(5))
 
   // Reads stdout lines until one contains `needle` and returns it; fails when the child

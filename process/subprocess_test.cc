@@ -9,7 +9,8 @@ namespace swarm::process {
 namespace {
 
 TEST(SubprocessTest, ReadsTheLineAServerPrints) {
-  auto child = Subprocess::Start({"sh", "-c", "echo starting; echo 'listening on 127.0.0.1:4242'; sleep 60"});
+  auto child = Subprocess::Start(
+      {"sh", "-c", "echo starting; echo 'listening on 127.0.0.1:4242'; sleep 60"});
   ASSERT_TRUE(child.ok()) << child.status();
   auto line = (*child)->ReadLineMatching("listening on", absl::Seconds(10));
   ASSERT_TRUE(line.ok()) << line.status();
@@ -31,7 +32,8 @@ TEST(SubprocessTest, ChildThatExitsEarlyIsAnError) {
 }
 
 TEST(SubprocessTest, ChildIgnoringSigtermIsKilled) {
-  auto child = Subprocess::Start({"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"});
+  auto child =
+      Subprocess::Start({"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"});
   ASSERT_TRUE(child.ok());
   ASSERT_TRUE((*child)->ReadLineMatching("ready", absl::Seconds(10)).ok());
   const int status = (*child)->Stop(absl::Milliseconds(200));

@@ -15,10 +15,9 @@ namespace {
 
 absl::Status Errno(std::string_view what, const std::string& path) {
   const int e = errno;
-  return absl::Status(e == ENOSPC ? absl::StatusCode::kResourceExhausted
-                                  : absl::StatusCode::kInternal,
-                      absl::StrCat(absl::string_view(what.data(), what.size()), " ", path, ": ",
-                                   std::strerror(e)));
+  return absl::Status(
+      e == ENOSPC ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kInternal,
+      absl::StrCat(absl::string_view(what.data(), what.size()), " ", path, ": ", std::strerror(e)));
 }
 
 }  // namespace
@@ -51,7 +50,8 @@ absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metai
                                                                  size_t max_open_files) {
   const int root = open(output_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return Errno("cannot open output folder", output_dir);
-  std::unique_ptr<ContentFiles> files(new ContentFiles(metainfo, root, max_open_files, mode == ContentMode::kReadOnly));
+  std::unique_ptr<ContentFiles> files(
+      new ContentFiles(metainfo, root, max_open_files, mode == ContentMode::kReadOnly));
   if (mode == ContentMode::kCreate) {
     SWARM_RETURN_IF_ERROR(files->CreateLayout());
   } else {
@@ -150,8 +150,8 @@ absl::StatusOr<std::shared_ptr<ContentFiles::Fd>> ContentFiles::FileFd(uint32_t 
 absl::Status ContentFiles::WritePiece(uint32_t piece, std::string_view data) {
   if (read_only_) return absl::FailedPreconditionError("content opened read-only");
   if (piece >= layout_.num_pieces() || data.size() != layout_.piece_size(piece)) {
-    return absl::InvalidArgumentError(absl::StrCat("piece ", piece, " of ", data.size(),
-                                                   " bytes does not fit the torrent"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("piece ", piece, " of ", data.size(), " bytes does not fit the torrent"));
   }
   for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece), data.size())) {
     if (metainfo_.files[s.file_index].pad) continue;

@@ -3,11 +3,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
+#include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "base/testing/files.h"
 
 namespace swarm::storage {
 namespace {
@@ -79,8 +78,9 @@ TEST(ContentFilesTest, CreatesTreeAndRoundTripsPiecesAcrossFiles) {
 TEST(ContentFilesTest, ReopenKeepsDataAndExistingModeNeedsFiles) {
   const std::string dir = MakeTempDir("content");
   const bt::Metainfo m = MultiFile();
-  EXPECT_THAT(std::string(ContentFiles::Open(m, dir, ContentMode::kOpenExisting).status().message()),
-              HasSubstr("cannot open folder of root/a"));
+  EXPECT_THAT(
+      std::string(ContentFiles::Open(m, dir, ContentMode::kOpenExisting).status().message()),
+      HasSubstr("cannot open folder of root/a"));
   {
     auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
     ASSERT_TRUE(files.ok());

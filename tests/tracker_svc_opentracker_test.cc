@@ -10,9 +10,9 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
-#include "proto/tracker.grpc.pb.h"
 #include "process/opentracker.h"
 #include "process/ports.h"
+#include "proto/tracker.grpc.pb.h"
 #include "tracker_svc/tracker_server.h"
 
 namespace {

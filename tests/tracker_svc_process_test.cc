@@ -13,10 +13,10 @@
 #include "absl/time/clock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "process/opentracker.h"
 #include "process/subprocess.h"
 #include "proto/tracker.grpc.pb.h"
 #include "tests/testing/health_check.h"
-#include "process/opentracker.h"
 
 namespace {
 
@@ -72,7 +72,7 @@ TEST(TrackerSvcProcessTest, ServesAnnouncesAndStopsOnSigterm) {
 
 TEST(TrackerSvcProcessTest, BadListenAddressExitsNonZero) {
   auto child = swarm::process::Subprocess::Start({BinaryPath(), "--listen=nonsense"},
-                                        {.capture_stdout = false, .quiet_stderr = true});
+                                                 {.capture_stdout = false, .quiet_stderr = true});
   ASSERT_TRUE(child.ok()) << child.status();
   std::optional<int> status = (*child)->Wait(kTimeout);
   ASSERT_TRUE(status.has_value());

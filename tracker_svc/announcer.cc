@@ -5,9 +5,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "base/status_macros.h"
 #include "bt/tracker/http_url.h"
 #include "bt/tracker/tracker_url.h"
-#include "base/status_macros.h"
 
 namespace swarm::tracker_svc {
 namespace {

@@ -6,11 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "rpc/grpc_status.h"
 #include "base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/tracker.grpc.pb.h"
+#include "rpc/grpc_status.h"
 
 namespace swarm::tracker_svc {
 namespace {

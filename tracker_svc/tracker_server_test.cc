@@ -359,8 +359,7 @@ TEST_F(TrackerServerTest, HealthCheckServes) {
   auto overall = swarm::testing::CheckHealth(channel_, "", absl::Seconds(10));
   ASSERT_TRUE(overall.ok()) << overall.status();
   EXPECT_EQ(*overall, swarm::testing::HealthStatus::kServing);
-  auto service =
-      swarm::testing::CheckHealth(channel_, "swarm.pb.TrackerQuery", absl::Seconds(10));
+  auto service = swarm::testing::CheckHealth(channel_, "swarm.pb.TrackerQuery", absl::Seconds(10));
   ASSERT_TRUE(service.ok()) << service.status();
   EXPECT_EQ(*service, swarm::testing::HealthStatus::kServing);
 }

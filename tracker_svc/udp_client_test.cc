@@ -35,7 +35,8 @@ AnnounceReply Reply() {
   r.interval_s = 900;
   r.seeders = 1;
   r.leechers = 2;
-  r.peers = {{*bt::Endpoint::Make("127.0.0.1", 7000), ""}, {*bt::Endpoint::Make("10.0.0.9", 7001), ""}};
+  r.peers = {{*bt::Endpoint::Make("127.0.0.1", 7000), ""},
+             {*bt::Endpoint::Make("10.0.0.9", 7001), ""}};
   return r;
 }
 

@@ -1,6 +1,5 @@
 #include "bt/tracker/announce.h"
 
-
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -48,8 +47,8 @@ absl::Status ValidateAnnounceParams(const AnnounceParams& params) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes,
-                                                             IpFamily family, size_t max_peers) {
+absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes, IpFamily family,
+                                                     size_t max_peers) {
   const size_t size = CompactPeerSize(family);
   const size_t addr_size = size - 2;
   if (bytes.size() % size != 0) {
@@ -77,8 +76,7 @@ absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes,
   return peers;
 }
 
-absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<Peer>& peers,
-                                               IpFamily family) {
+absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<Peer>& peers, IpFamily family) {
   std::string out;
   for (const Peer& peer : peers) {
     const IpAddress& ip = peer.endpoint.ip();

@@ -66,9 +66,7 @@ struct Peer {
   Endpoint endpoint;
   std::string peer_id;  // 20 bytes from the dictionary model; empty otherwise
 
-  bool operator==(const Peer& o) const {
-    return endpoint == o.endpoint && peer_id == o.peer_id;
-  }
+  bool operator==(const Peer& o) const { return endpoint == o.endpoint && peer_id == o.peer_id; }
 };
 
 // A successful answer to an announce.
@@ -105,14 +103,12 @@ inline constexpr size_t CompactPeerSize(IpFamily family) {
 // Decodes a run of compact peers (BEP 23 for IPv4, BEP 7 for IPv6). Fails when the length
 // is not a multiple of the peer size or there are more than `max_peers` peers. Peers with
 // port 0 are dropped (they cannot be dialled).
-absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes,
-                                                             IpFamily family,
-                                                             size_t max_peers = 100'000);
+absl::StatusOr<std::vector<Peer>> DecodeCompactPeers(std::string_view bytes, IpFamily family,
+                                                     size_t max_peers = 100'000);
 
 // Encodes peers of one family in compact form (test trackers use this). Fails on a peer
 // whose ip is not an address of that family.
-absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<Peer>& peers,
-                                               IpFamily family);
+absl::StatusOr<std::string> EncodeCompactPeers(const std::vector<Peer>& peers, IpFamily family);
 
 // Tracker-supplied text (failure reasons, warnings) made safe to put into logs and status
 // messages: valid UTF-8 is kept, control characters and invalid bytes become '?', and the

@@ -5,9 +5,9 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "bt/bencode.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
+#include "bt/bencode.h"
 #include "bt/endpoint.h"
 
 namespace swarm::bt::tracker {
@@ -69,8 +69,7 @@ absl::Status ReadInt(const BView& dict, std::string_view key, int64_t lo, int64_
 }
 
 // Appends the dictionary-model peers of `list`; counts entries that are not usable.
-void ReadPeerDicts(const BView& list, size_t max_peers, std::vector<Peer>* peers,
-                   size_t* skipped) {
+void ReadPeerDicts(const BView& list, size_t max_peers, std::vector<Peer>* peers, size_t* skipped) {
   for (const BView& entry : list.items()) {
     if (peers->size() >= max_peers) {
       ++*skipped;

@@ -4,9 +4,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "bt/tracker/tracker_url.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
+#include "bt/tracker/tracker_url.h"
 
 namespace swarm::bt::tracker {
 namespace {

@@ -3,9 +3,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/absl_view.h"
 #include "bt/endpoint.h"
 #include "bt/tracker/announce.h"
-#include "base/absl_view.h"
 
 namespace swarm::bt::tracker {
 namespace {

@@ -150,8 +150,7 @@ grpc::Status FakeCoordinator::Work(
   return grpc::Status::OK;
 }
 
-grpc::Status FakeCoordinator::FetchTorrent(grpc::ServerContext*,
-                                           const pb::FetchTorrentRequest* req,
+grpc::Status FakeCoordinator::FetchTorrent(grpc::ServerContext*, const pb::FetchTorrentRequest* req,
                                            pb::FetchTorrentResponse* resp) {
   if (req->job_id() != job_id) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no job");
   // Small chunks, so the worker has to put the torrent together.

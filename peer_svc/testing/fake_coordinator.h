@@ -62,8 +62,7 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
   grpc::Status Work(grpc::ServerContext* ctx,
                     grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage,
                                              swarm::pb::WorkerMessage>* stream) override;
-  grpc::Status FetchTorrent(grpc::ServerContext* ctx,
-                            const swarm::pb::FetchTorrentRequest* req,
+  grpc::Status FetchTorrent(grpc::ServerContext* ctx, const swarm::pb::FetchTorrentRequest* req,
                             swarm::pb::FetchTorrentResponse* resp) override;
 
   bool WaitForAllDone(absl::Duration timeout);
@@ -87,8 +86,7 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
   int duplicate_dones ABSL_GUARDED_BY(mu) = 0;
 
  private:
-  using Stream = grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage,
-                                          swarm::pb::WorkerMessage>;
+  using Stream = grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage, swarm::pb::WorkerMessage>;
   // gRPC allows one writer at a time: the session's thread and Push share this.
   bool Write(Stream* stream, const swarm::pb::CoordinatorMessage& m);
 

@@ -21,12 +21,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "storage/content_files.h"
 #include "grpcpp/grpcpp.h"
 #include "peer_svc/testing/fake_coordinator.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
 #include "process/ports.h"
+#include "storage/content_files.h"
 
 namespace {
 
@@ -97,7 +97,10 @@ int main(int argc, char** argv) {
   swarm::peer_svc::testing::TestTorrent t =
       swarm::peer_svc::testing::MakeTestTorrent("bench.bin", mib << 20, piece_kib * 1024);
   std::ofstream(seed_dir + "/bench.bin", std::ios::binary) << t.content;
-  if (!swarm::storage::ContentFiles::Open(t.metainfo, leech_dir, swarm::storage::ContentMode::kCreate).ok()) return 1;
+  if (!swarm::storage::ContentFiles::Open(t.metainfo, leech_dir,
+                                          swarm::storage::ContentMode::kCreate)
+           .ok())
+    return 1;
 
   // A real client downloads into leech_dir; the seeder's coordinator gives it as a peer.
   pid_t client_pid = -1;

@@ -17,13 +17,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "storage/content_files.h"
 #include "grpcpp/grpcpp.h"
 #include "peer_svc/testing/fake_coordinator.h"
 #include "peer_svc/testing/fake_seeder.h"
 #include "peer_svc/testing/test_torrent.h"
 #include "peer_svc/worker.h"
 #include "process/ports.h"
+#include "storage/content_files.h"
 
 namespace {
 
@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
 
   swarm::peer_svc::testing::TestTorrent t =
       swarm::peer_svc::testing::MakeTestTorrent("bench.bin", mib << 20, piece_kib * 1024);
-  if (!swarm::storage::ContentFiles::Open(t.metainfo, dir, swarm::storage::ContentMode::kCreate).ok()) return 1;
+  if (!swarm::storage::ContentFiles::Open(t.metainfo, dir, swarm::storage::ContentMode::kCreate)
+           .ok())
+    return 1;
   const bool aria2c = argc > 4 && std::string(argv[4]) == "aria2c";
   const bool external = argc > 4 && std::string(argv[4]) == "external";
   swarm::peer_svc::testing::FakeSeeder seeder(t, {});

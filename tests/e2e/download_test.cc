@@ -12,11 +12,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "bt/bencode.h"
-#include "rpc/auth_token.h"
-#include "process/subprocess.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "process/subprocess.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "rpc/auth_token.h"
 #include "tests/e2e/swarm_env.h"
 
 namespace swarm::testing {
@@ -175,13 +175,15 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/2 << 20));
   ASSERT_OK(env.WaitForSeeders());
 
-  auto tracker_svc = process::Subprocess::Start({"tracker_svc/tracker_svc", "--listen=127.0.0.1:0"});
+  auto tracker_svc =
+      process::Subprocess::Start({"tracker_svc/tracker_svc", "--listen=127.0.0.1:0"});
   ASSERT_TRUE(tracker_svc.ok());
   auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
   ASSERT_TRUE(line.ok()) << line.status();
   const std::string tracker_address = line->substr(line->rfind(' ') + 1);
-  auto coordinator = process::Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
-                                        "--tracker_svc=" + tracker_address, "--auth_token=t0k"});
+  auto coordinator =
+      process::Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
+                                  "--tracker_svc=" + tracker_address, "--auth_token=t0k"});
   ASSERT_TRUE(coordinator.ok());
   line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
   ASSERT_TRUE(line.ok()) << line.status();
@@ -189,7 +191,7 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   std::vector<std::unique_ptr<process::Subprocess>> workers;
   for (int i = 0; i < 2; ++i) {
     auto worker = process::Subprocess::Start({"peer_svc/peer_svc", "--coordinator=" + address,
-                                     "--auth_token=t0k", absl::StrCat("--name=w", i)});
+                                              "--auth_token=t0k", absl::StrCat("--name=w", i)});
     ASSERT_TRUE(worker.ok());
     ASSERT_TRUE((*worker)->ReadLineMatching("registered as worker", absl::Seconds(20)).ok());
     (*worker)->DrainStdout();
@@ -198,15 +200,15 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
 
   process::SubprocessOptions options;
   options.stderr_to_stdout = true;
-  auto cli = process::Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
-                                env.download_dir(), "--coordinator=" + address,
-                                "--auth-token=t0k"},
-                               options);
+  auto cli = process::Subprocess::Start(
+      {SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o", env.download_dir(),
+       "--coordinator=" + address, "--auth-token=t0k"},
+      options);
   ASSERT_TRUE(cli.ok());
 
   // Watch the job from the coordinator itself and kill a worker once a fifth is verified.
-  auto stub = pb::Coordinator::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub =
+      pb::Coordinator::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   pb::WatchJobRequest watch;
   watch.set_job_id(env.info_hash_hex());
   std::unique_ptr<grpc::ClientReader<pb::JobProgress>> stream;

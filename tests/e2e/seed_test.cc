@@ -83,8 +83,8 @@ TEST(SeedTest, MixedSwarmCompletesForEveryLeecher) {
   options.stderr_to_stdout = true;
   auto swarm_leecher =
       process::Subprocess::Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o",
-                         env.download_dir(), "--workers=2"},
-                        options);
+                                  env.download_dir(), "--workers=2"},
+                                 options);
   ASSERT_TRUE(swarm_leecher.ok());
   (*swarm_leecher)->ReadLineMatching("\x01never\x01", absl::Seconds(180)).IgnoreError();
   std::optional<int> status = (*swarm_leecher)->Wait(absl::Seconds(10));

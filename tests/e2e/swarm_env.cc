@@ -2,10 +2,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,11 +20,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "base/status_macros.h"
+#include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "bt/metainfo.h"
 #include "bt/tracker/http_response.h"
-#include "base/status_macros.h"
-#include "base/testing/files.h"
 
 namespace swarm::testing {
 namespace {
@@ -96,9 +96,10 @@ absl::Status SwarmEnv::AddSwarmSeeder(int workers) {
   process::SubprocessOptions options;
   options.stderr_to_stdout = true;
   SWARM_ASSIGN_OR_RETURN(
-      auto seeder, process::Subprocess::Start({SwarmCli(), "seed", torrent_path_, seed_dir_,
-                                      absl::StrCat("--workers=", workers), "--announce-interval=1"},
-                                     options));
+      auto seeder,
+      process::Subprocess::Start({SwarmCli(), "seed", torrent_path_, seed_dir_,
+                                  absl::StrCat("--workers=", workers), "--announce-interval=1"},
+                                 options));
   auto line = seeder->ReadLineMatching("seeding until Ctrl+C", absl::Seconds(60));
   if (!line.ok()) {
     return absl::UnavailableError(absl::StrCat("swarm seeder: ", line.status().message(), "\n",

@@ -20,9 +20,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "process/opentracker.h"
 #include "process/subprocess.h"
 #include "tests/e2e/seeders.h"
-#include "process/opentracker.h"
 
 // For gtest bodies: fails the test with the status when `expr` is not OK.
 #define ASSERT_OK(expr)                                    \
