@@ -4,6 +4,7 @@
 // message, a recorded announce) with a generous bound that only matters when a test fails.
 #include "coordinator/coordinator_server.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1242,6 +1243,21 @@ TEST_F(CoordinatorServerTest, ATorrentSubmittedManyTimesAtOnceMakesOneJob) {
     }
   }
   EXPECT_EQ(accepted, 1);
+}
+
+// A submit whose files cannot be made leaves no mark behind: the same torrent can be
+// submitted again at once (a stale "being created" mark would make it wait for ever).
+TEST_F(CoordinatorServerTest, AFailedSubmitLeavesTheTorrentFreeToSubmitAgain) {
+  StartCoordinator();
+  const std::string torrent = ManyFilesTorrent(3);
+  const std::string dir = MakeTempDir("coordinator");
+  const std::string not_a_folder = dir + "/file";
+  ASSERT_EQ(close(open(not_a_folder.c_str(), O_CREAT | O_WRONLY, 0644)), 0);
+  pb::SubmitJobResponse response;
+  EXPECT_FALSE(Submit(torrent, not_a_folder, &response).ok());
+  const grpc::Status again = Submit(torrent, dir, &response);
+  EXPECT_TRUE(again.ok()) << again.error_message();
+  EXPECT_EQ(FileSize(dir + "/many/d2/f"), 1);
 }
 
 // --- seeding and announcing as peers --------------------------------------------------------

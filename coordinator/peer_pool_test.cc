@@ -36,6 +36,16 @@ TEST(PeerKeyTest, ValidatesAndCanonicalizes) {
   EXPECT_FALSE(bt::Endpoint::Make(std::string(1000, '1'), 1).ok());
 }
 
+// However a tracker or a worker writes one peer, the pool holds it once.
+TEST(PeerPoolTest, OneEntryForEveryFormOfOnePeer) {
+  PeerPool pool;
+  EXPECT_EQ(pool.Add({P("10.0.0.1", 6881)}), 1u);
+  EXPECT_EQ(pool.Add({P("::ffff:10.0.0.1", 6881), P("::FFFF:a00:1", 6881)}), 0u);
+  EXPECT_EQ(pool.Add({P("2001:db8::1", 1)}), 1u);
+  EXPECT_EQ(pool.Add({P("2001:DB8:0::0:1", 1)}), 0u);
+  EXPECT_EQ(pool.known(), 2u);
+}
+
 TEST(PeerPoolTest, EachPeerGoesToOneWorkerAtATime) {
   PeerPool pool;
   EXPECT_EQ(pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2), P("10.0.0.3", 3)}), 3u);

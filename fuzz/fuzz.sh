@@ -18,8 +18,10 @@ TARGETS=("$@")
 
 labels=()
 for t in "${TARGETS[@]}"; do labels+=("//fuzz:${t}_fuzzer"); done
-bazel build --config=fuzz "${labels[@]}" 2>&1 | grep -v 'src/main/tools/linux-sandbox' |
-  grep -E '^(ERROR|FAILED)|error:' && { echo "fuzz.sh: build failed" >&2; exit 1; }
+if ! bazel build --config=fuzz "${labels[@]}"; then
+  echo "fuzz.sh: build failed" >&2
+  exit 1
+fi
 bin=$(bazel info --config=fuzz bazel-bin 2>/dev/null)
 
 for t in "${TARGETS[@]}"; do

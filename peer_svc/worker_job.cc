@@ -105,6 +105,7 @@ void WorkerJob::AddPeers(const pb::AddPeers& add) {
     absl::StatusOr<bt::Endpoint> endpoint = bt::Endpoint::Make(p.ip(), p.port());
     if (!endpoint.ok()) {
       SendPeerClosed(p, std::string(endpoint.status().message()));
+      peers_changed_ = true;  // ask for another in its place
       continue;
     }
     const std::string name = endpoint->ToString();

@@ -1,8 +1,6 @@
 #include "process/ports.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,48 +9,48 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bt/endpoint.h"
+#include "net/socket_address.h"
 
 namespace swarm::process {
 namespace {
 
-absl::StatusOr<sockaddr_in> Loopback(const std::string& ip, int port) {
-  sockaddr_in addr;
-  std::memset(&addr, 0, sizeof(addr));
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  if (inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", ip));
-  }
-  return addr;
+absl::StatusOr<net::SocketAddress> Address(const std::string& ip, int port) {
+  absl::StatusOr<bt::IpAddress> parsed = bt::IpAddress::Parse(ip);
+  if (!parsed.ok()) return parsed.status();
+  return net::ToSocketAddress(*parsed, static_cast<uint16_t>(port));
 }
 
 }  // namespace
 
 absl::StatusOr<int> PickUnusedPort(int socket_type, const std::string& ip) {
-  absl::StatusOr<sockaddr_in> addr = Loopback(ip, 0);
+  absl::StatusOr<net::SocketAddress> addr = Address(ip, 0);
   if (!addr.ok()) return addr.status();
-  int fd = socket(AF_INET, socket_type | SOCK_CLOEXEC, 0);
+  int fd = socket(addr->family(), socket_type | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  socklen_t len = sizeof(*addr);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&*addr), &len) != 0) {
+  sockaddr_storage bound;
+  socklen_t len = sizeof(bound);
+  if (bind(fd, addr->get(), addr->size) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
     absl::Status s = absl::InternalError(absl::StrCat("bind ", ip, ":0: ", std::strerror(errno)));
     close(fd);
     return s;
   }
   close(fd);
-  return static_cast<int>(ntohs(addr->sin_port));
+  absl::StatusOr<bt::Endpoint> endpoint = net::FromSocketAddress(bound);
+  if (!endpoint.ok()) return endpoint.status();
+  return static_cast<int>(endpoint->port());
 }
 
 absl::Status WaitForTcpPort(int port, absl::Time deadline, const std::string& ip,
                             const std::function<bool()>& give_up) {
-  absl::StatusOr<sockaddr_in> addr = Loopback(ip, port);
+  absl::StatusOr<net::SocketAddress> addr = Address(ip, port);
   if (!addr.ok()) return addr.status();
   absl::Duration pause = absl::Milliseconds(1);
   for (;;) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-    const bool connected = connect(fd, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) == 0;
+    const bool connected = connect(fd, addr->get(), addr->size) == 0;
     close(fd);
     if (connected) return absl::OkStatus();
     if (give_up && give_up()) {

@@ -40,6 +40,12 @@ absl::StatusOr<Resolved> MakeResolved(const sockaddr* addr, uint16_t port) {
   SWARM_ASSIGN_OR_RETURN(bt::Endpoint endpoint, net::FromSocketAddress(addr, port));
   Resolved r;
   r.socket = net::ToSocketAddress(endpoint);
+  if (addr->sa_family == AF_INET6 && r.socket.family() == AF_INET6) {
+    // A link-local address (fe80::/10) means nothing without its interface, which the
+    // resolver gives as the scope id and an endpoint does not hold.
+    reinterpret_cast<sockaddr_in6*>(&r.socket.storage)->sin6_scope_id =
+        reinterpret_cast<const sockaddr_in6*>(addr)->sin6_scope_id;
+  }
   r.family = endpoint.ip().is_v4() ? IpFamily::kV4 : IpFamily::kV6;
   r.key = endpoint.ToString();
   return r;

@@ -30,6 +30,20 @@ TEST(CompactPeersTest, DecodesIpv6) {
   EXPECT_EQ((*peers)[0], P("2001:db8::1", 6881));
 }
 
+// A tracker that lists an IPv4 peer in its IPv6 list (as ::ffff:a.b.c.d) names the same peer
+// as its IPv4 list: one key, so the coordinator gives it to one worker and bans it once.
+TEST(CompactPeersTest, MappedIpv6IsTheIpv4Peer) {
+  std::string bytes = std::string(10, '\0') + "\xff\xff\x0a\x01\x02\x03\x1a\xe1"s;
+  auto peers = DecodeCompactPeers(bytes, IpFamily::kV6);
+  ASSERT_TRUE(peers.ok()) << peers.status();
+  ASSERT_EQ(peers->size(), 1u);
+  EXPECT_EQ((*peers)[0], P("10.1.2.3", 6881));
+  EXPECT_EQ((*peers)[0].endpoint.ToString(), "10.1.2.3:6881");
+  // It cannot go back into an IPv6 list.
+  EXPECT_FALSE(EncodeCompactPeers(*peers, IpFamily::kV6).ok());
+  EXPECT_TRUE(EncodeCompactPeers(*peers, IpFamily::kV4).ok());
+}
+
 TEST(CompactPeersTest, EmptyIsNoPeers) {
   auto peers = DecodeCompactPeers("", IpFamily::kV4);
   ASSERT_TRUE(peers.ok());

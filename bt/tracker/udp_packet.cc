@@ -237,7 +237,11 @@ absl::StatusOr<UdpRequest> DecodeUdpRequest(std::string_view packet) {
         default:
           a.event = AnnounceEvent::kNone;
       }
-      if (Get32(packet, 84) != 0) a.ip = IpAddress::FromBytes(packet.substr(84, 4))->ToString();
+      if (Get32(packet, 84) != 0) {
+        if (absl::StatusOr<IpAddress> ip = IpAddress::FromBytes(packet.substr(84, 4)); ip.ok()) {
+          a.ip = ip->ToString();
+        }
+      }
       a.key = Get32(packet, 88);
       uint32_t numwant = Get32(packet, 92);
       a.numwant = numwant == 0xffffffffu ? 0 : numwant;

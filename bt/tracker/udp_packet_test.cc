@@ -102,6 +102,12 @@ TEST(UdpPacketTest, AnnounceRequestIpField) {
   ASSERT_TRUE(packet.ok());
   EXPECT_EQ(packet->substr(84, 4), "\0\0\0\0"s);
 
+  // An IPv4-mapped IPv6 address is an IPv4 address (bt::IpAddress): it fits the field.
+  p.ip = "::ffff:192.168.7.9";
+  packet = EncodeUdpAnnounceRequest(1, 2, p);
+  ASSERT_TRUE(packet.ok());
+  EXPECT_EQ(packet->substr(84, 4), "\xc0\xa8\x07\x09"s);
+
   p.ip = "not-an-ip";
   EXPECT_EQ(EncodeUdpAnnounceRequest(1, 2, p).status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -1,6 +1,5 @@
 #include "peer_svc/testing/fake_peer.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,7 +10,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "bt/endpoint.h"
 #include "bt/piece_layout.h"
+#include "net/socket_address.h"
 
 namespace swarm::peer_svc::testing {
 namespace {
@@ -20,14 +21,19 @@ absl::Status Errno(const char* what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
 }
 
-absl::StatusOr<sockaddr_in> Address(const std::string& ip, uint16_t port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  if (inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("bad IPv4 address ", ip));
-  }
-  return addr;
+absl::StatusOr<net::SocketAddress> Address(const std::string& ip, uint16_t port) {
+  absl::StatusOr<bt::IpAddress> parsed = bt::IpAddress::Parse(ip);
+  if (!parsed.ok()) return parsed.status();
+  return net::ToSocketAddress(*parsed, port);
+}
+
+// The port a socket is bound to.
+uint16_t BoundPort(int fd) {
+  sockaddr_storage bound;
+  socklen_t len = sizeof(bound);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return 0;
+  absl::StatusOr<bt::Endpoint> endpoint = net::FromSocketAddress(bound);
+  return endpoint.ok() ? endpoint->port() : 0;
 }
 
 bt::MessageParser::Limits LimitsFor(uint32_t num_pieces) {
@@ -54,18 +60,16 @@ absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Connect(const std::string& i
                                                             uint32_t num_pieces,
                                                             const std::string& bind_ip) {
   std::unique_ptr<FakePeer> p(new FakePeer(num_pieces));
-  absl::StatusOr<sockaddr_in> addr = Address(ip, port);
+  absl::StatusOr<net::SocketAddress> addr = Address(ip, port);
   if (!addr.ok()) return addr.status();
-  p->fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  p->fd_ = socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (p->fd_ < 0) return Errno("socket");
   if (!bind_ip.empty()) {
-    absl::StatusOr<sockaddr_in> local = Address(bind_ip, 0);
+    absl::StatusOr<net::SocketAddress> local = Address(bind_ip, 0);
     if (!local.ok()) return local.status();
-    if (bind(p->fd_, reinterpret_cast<sockaddr*>(&*local), sizeof(*local)) != 0) {
-      return Errno("bind");
-    }
+    if (bind(p->fd_, local->get(), local->size) != 0) return Errno("bind");
   }
-  if (connect(p->fd_, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0) {
+  if (connect(p->fd_, addr->get(), addr->size) != 0) {
     return Errno("connect");
   }
   const int one = 1;
@@ -78,18 +82,15 @@ absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Connect(const std::string& i
 absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Listen(const std::string& ip,
                                                            uint32_t num_pieces) {
   std::unique_ptr<FakePeer> p(new FakePeer(num_pieces));
-  absl::StatusOr<sockaddr_in> addr = Address(ip, 0);
+  absl::StatusOr<net::SocketAddress> addr = Address(ip, 0);
   if (!addr.ok()) return addr.status();
-  p->listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  p->listen_fd_ = socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (p->listen_fd_ < 0) return Errno("socket");
-  if (bind(p->listen_fd_, reinterpret_cast<sockaddr*>(&*addr), sizeof(*addr)) != 0 ||
-      listen(p->listen_fd_, 4) != 0) {
+  if (bind(p->listen_fd_, addr->get(), addr->size) != 0 || listen(p->listen_fd_, 4) != 0) {
     return Errno("bind/listen");
   }
-  socklen_t len = sizeof(*addr);
-  getsockname(p->listen_fd_, reinterpret_cast<sockaddr*>(&*addr), &len);
   p->ip_ = ip;
-  p->port_ = ntohs(addr->sin_port);
+  p->port_ = BoundPort(p->listen_fd_);
   return p;
 }
 

@@ -1,6 +1,5 @@
 #include "peer_svc/testing/fake_seeder.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,7 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "bt/bencode.h"
+#include "bt/endpoint.h"
 #include "bt/wire.h"
+#include "net/socket_address.h"
 
 namespace swarm::peer_svc::testing {
 namespace {
@@ -44,21 +45,20 @@ FakeSeeder::FakeSeeder(const TestTorrent& torrent, const Options& options)
 FakeSeeder::~FakeSeeder() { Stop(); }
 
 absl::Status FakeSeeder::Start() {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  absl::StatusOr<bt::IpAddress> ip = bt::IpAddress::Parse(options_.ip);
+  if (!ip.ok()) return ip.status();
+  const net::SocketAddress addr = net::ToSocketAddress(*ip, 0);
+  listen_fd_ = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return absl::InternalError("socket");
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  if (inet_pton(AF_INET, options_.ip.c_str(), &addr.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("bad ip ", options_.ip));
-  }
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      listen(listen_fd_, 16) != 0) {
+  if (bind(listen_fd_, addr.get(), addr.size) != 0 || listen(listen_fd_, 16) != 0) {
     return absl::InternalError(absl::StrCat("bind/listen: ", strerror(errno)));
   }
-  socklen_t len = sizeof(addr);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
+  sockaddr_storage bound;
+  socklen_t len = sizeof(bound);
+  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
+  absl::StatusOr<bt::Endpoint> endpoint = net::FromSocketAddress(bound);
+  if (!endpoint.ok()) return endpoint.status();
+  port_ = endpoint->port();
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   return absl::OkStatus();
 }
