@@ -121,10 +121,16 @@ TEST_F(PieceWriterTest, WritesInOrderReportsAndGivesTheBuffersBack) {
   std::set<char*> buffers;
   {
     PieceWriter writer(PieceWriter::Options(), disk_.sink(), &pool_);
+    // All three taken from the pool first: a buffer the writer already gave back would
+    // otherwise be handed out again, and fewer than three would be in play.
+    std::vector<PieceBuffer> pieces;
     for (uint32_t p = 0; p < 3; ++p) {
-      PieceBuffer b = Piece(p, 100 + p);
-      buffers.insert(b.data());
-      EXPECT_TRUE(writer.Write(p, std::move(b), disk_.done(p)));
+      pieces.push_back(Piece(p, 100 + p));
+      buffers.insert(pieces.back().data());
+    }
+    ASSERT_EQ(buffers.size(), 3u);
+    for (uint32_t p = 0; p < 3; ++p) {
+      EXPECT_TRUE(writer.Write(p, std::move(pieces[p]), disk_.done(p)));
     }
     writer.Stop();
     writer.Stop();  // idempotent
