@@ -234,8 +234,11 @@ void Job::Run() {
 
 void Job::RunCheck() {
   const uint32_t n = metainfo_.num_pieces();
+  // Files this job has just created (or found empty) hold nothing a check could find: the
+  // download leases at once instead of reading back what it preallocated.
+  const bool check = files_->found_existing_data();
   std::string buffer;
-  for (uint32_t piece = 0; piece < n; ++piece) {
+  for (uint32_t piece = 0; check && piece < n; ++piece) {
     {
       absl::MutexLock lock(&mu_);
       if (state_ != pb::CHECKING) return;  // cancelled
@@ -258,7 +261,8 @@ void Job::RunCheck() {
     absl::MutexLock lock(&mu_);
     if (state_ != pb::CHECKING) return;
     const uint32_t missing = n - ledger_.verified_pieces();
-    Log(absl::StrCat("checked ", n, " pieces, ", n - missing, " already verified"));
+    Log(check ? absl::StrCat("checked ", n, " pieces, ", n - missing, " already verified")
+              : absl::StrCat("new files: nothing to check, ", n, " pieces to fetch"));
     const absl::Time now = clock_->Now();
     upload_rate_.Reset(now, UploadedLocked());
     if (missing == 0 && options_.mode == pb::DOWNLOAD) {

@@ -31,10 +31,11 @@ struct Torrent {
   bt::Metainfo metainfo;
 };
 
-Torrent MakeTorrent() {
+// `zeros`: content of zero bytes, which a preallocated file already holds.
+Torrent MakeTorrent(bool zeros = false) {
   Torrent t;
   std::mt19937 rng(3);
-  for (uint64_t i = 0; i < kTotal; ++i) t.content.push_back(static_cast<char>(rng()));
+  for (uint64_t i = 0; i < kTotal; ++i) t.content.push_back(zeros ? 0 : static_cast<char>(rng()));
   std::string hashes;
   for (size_t off = 0; off < t.content.size(); off += 16384) {
     hashes += std::string(bt::AsBytes(bt::Sha1(t.content.substr(off, 16384))));
@@ -198,6 +199,34 @@ TEST_F(JobTest, CompleteDataOnDiskGoesStraightToComplete) {
   EXPECT_EQ(p.verified_pieces(), kPieces);
   EXPECT_EQ(p.eta_s(), 0);
   EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_start_job), 0);
+}
+
+// A download into files it has just created reads nothing back before leasing. Seen through
+// a torrent of zeros: the preallocated files would pass a check, so a job that checked them
+// would be complete at once; one that did not must fetch every piece.
+TEST_F(JobTest, FilesTheJobCreatedAreNotChecked) {
+  torrent_ = MakeTorrent(/*zeros=*/true);
+  std::unique_ptr<Job> job = Downloading(Options());
+  EXPECT_EQ(job->Progress(0).verified_pieces(), 0u);
+  EXPECT_EQ(Lease(*job, Worker(1), kPieces).size(), kPieces);
+  job->Cancel();
+  job->Join();
+}
+
+// The same files found again (a restarted download) are checked: the zeros are verified.
+TEST_F(JobTest, FilesFoundOnDiskAreChecked) {
+  torrent_ = MakeTorrent(/*zeros=*/true);
+  {
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
+    ASSERT_TRUE(files.ok());
+  }
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, Options());
+  ASSERT_TRUE(job.ok());
+  (*job)->Start();
+  EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::COMPLETE);
+  (*job)->Join();
+  EXPECT_EQ((*job)->Progress(0).verified_pieces(), kPieces);
 }
 
 TEST_F(JobTest, WriteErrorsInARowFailTheJob) {

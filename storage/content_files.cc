@@ -102,13 +102,16 @@ absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create) const {
 }
 
 absl::Status ContentFiles::CreateLayout() {
+  found_existing_data_ = false;
   for (uint32_t i = 0; i < metainfo_.files.size(); ++i) {
     const bt::FileEntry& file = metainfo_.files[i];
     if (file.pad) continue;
     SWARM_ASSIGN_OR_RETURN(int fd, OpenPath(i, /*create=*/true));
     struct stat st;
     absl::Status status;
-    if (fstat(fd, &st) != 0) {
+    const bool stat_ok = fstat(fd, &st) == 0;
+    if (stat_ok && st.st_size > 0) found_existing_data_ = true;  // a resume, or someone's file
+    if (!stat_ok) {
       status = Errno("cannot stat", file.RelativePath());
     } else if (static_cast<uint64_t>(st.st_size) > file.length &&
                ftruncate(fd, static_cast<off_t>(file.length)) != 0) {

@@ -59,6 +59,10 @@ class ContentFiles {
   absl::Status Sync();
 
   const bt::Metainfo& metainfo() const { return metainfo_; }
+  // Whether any file held bytes when it was opened. kCreate: false when every file was
+  // created now or found empty, so there is nothing on disk a check could find (a fresh
+  // download leases at once). Other modes: true (the files exist; their bytes are unknown).
+  bool found_existing_data() const { return found_existing_data_; }
 
  private:
   ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, bool read_only);
@@ -86,6 +90,7 @@ class ContentFiles {
   const int root_fd_;
   const size_t max_open_;
   const bool read_only_;
+  bool found_existing_data_ = true;  // set once by Open, before anyone else sees the object
 
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Fd>> fds_ ABSL_GUARDED_BY(mu_);

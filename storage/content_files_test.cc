@@ -1,5 +1,6 @@
 #include "storage/content_files.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -92,6 +93,32 @@ TEST(ContentFilesTest, ReopenKeepsDataAndExistingModeNeedsFiles) {
   ASSERT_TRUE((*again)->ReadPiece(0, &piece).ok());
   EXPECT_EQ(piece, "ABCDEFGHIJKLMNOP");
   EXPECT_TRUE(ContentFiles::Open(m, dir, ContentMode::kOpenExisting).ok());
+}
+
+// What a job can skip checking: files it created now, or found empty, hold nothing.
+TEST(ContentFilesTest, SaysWhetherAnyFileHeldDataBefore) {
+  const std::string dir = MakeTempDir("content");
+  const bt::Metainfo m = MultiFile();
+  {
+    auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
+    ASSERT_TRUE(files.ok()) << files.status();
+    EXPECT_FALSE((*files)->found_existing_data());  // all created now
+  }
+  {
+    // Preallocated by the first open: bytes (zeros) that a check would have to read.
+    auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
+    ASSERT_TRUE(files.ok());
+    EXPECT_TRUE((*files)->found_existing_data());
+  }
+  const std::string empty_dir = MakeTempDir("content");
+  ASSERT_EQ(mkdir((empty_dir + "/root").c_str(), 0755), 0);
+  ASSERT_EQ(close(open((empty_dir + "/root/a").c_str(), O_CREAT | O_WRONLY, 0644)), 0);
+  auto files = ContentFiles::Open(m, empty_dir, ContentMode::kCreate);
+  ASSERT_TRUE(files.ok());
+  EXPECT_FALSE((*files)->found_existing_data());  // an empty file holds nothing either
+  files = ContentFiles::Open(m, empty_dir, ContentMode::kOpenExisting);
+  ASSERT_TRUE(files.ok());
+  EXPECT_TRUE((*files)->found_existing_data());  // not known: its bytes were never looked at
 }
 
 TEST(ContentFilesTest, RefusesSymlinkInsideOutputFolder) {
