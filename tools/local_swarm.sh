@@ -1,5 +1,5 @@
 # Shell helpers that build a throwaway BitTorrent swarm on loopback: a payload, a .torrent,
-# a real opentracker and an aria2c seeder. Sourced by tools/demo.sh and bench/*.sh.
+# a real opentracker and an aria2c seeder. Sourced by tools/demo.sh.
 #
 #   source tools/local_swarm.sh
 #   swarm_setup 64            # MiB; sets WORK, TORRENT, PAYLOAD, TRACKER_PORT, INFO_HASH
