@@ -24,6 +24,7 @@ _LIBS = {
     ],
     "crypto": ["libcrypto"],
     "curl": ["libcurl"],
+    "benchmark": ["benchmark"],
     "gtest": ["gtest", "gmock"],
     "gtest_main": ["gtest_main", "gmock"],
 }
