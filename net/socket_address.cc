@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cerrno>
 #include <cstring>
 #include <string_view>
 
@@ -55,6 +56,23 @@ absl::StatusOr<bt::Endpoint> FromSocketAddress(const sockaddr* addr, uint16_t po
 
 absl::StatusOr<bt::Endpoint> FromSocketAddress(const sockaddr_storage& addr) {
   return FromSocketAddress(reinterpret_cast<const sockaddr*>(&addr), 0);
+}
+
+absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view ip, uint16_t port) {
+  absl::StatusOr<bt::IpAddress> parsed = bt::IpAddress::Parse(ip);
+  if (!parsed.ok()) return parsed.status();
+  return ToSocketAddress(*parsed, port);
+}
+
+absl::StatusOr<uint16_t> BoundPort(int fd) {
+  sockaddr_storage bound;
+  socklen_t len = sizeof(bound);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+    return absl::InternalError(absl::StrCat("getsockname: ", std::strerror(errno)));
+  }
+  absl::StatusOr<bt::Endpoint> endpoint = FromSocketAddress(bound);
+  if (!endpoint.ok()) return endpoint.status();
+  return endpoint->port();
 }
 
 }  // namespace swarm::net

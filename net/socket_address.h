@@ -8,10 +8,17 @@
 //   sockaddr_storage from;  socklen_t len = sizeof(from);
 //   int client = accept(listen_fd, reinterpret_cast<sockaddr*>(&from), &len);
 //   absl::StatusOr<bt::Endpoint> remote = FromSocketAddress(from);   // "10.0.0.3:51234"
+//
+//   SWARM_ASSIGN_OR_RETURN(SocketAddress any, ParseSocketAddress(flag_ip, 0));
+//   bind(fd, any.get(), any.size);
+//   SWARM_ASSIGN_OR_RETURN(uint16_t port, BoundPort(fd));
 #ifndef SWARM_NET_SOCKET_ADDRESS_H_
 #define SWARM_NET_SOCKET_ADDRESS_H_
 
 #include <sys/socket.h>
+
+#include <cstdint>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "bt/endpoint.h"
@@ -36,6 +43,13 @@ inline SocketAddress ToSocketAddress(const bt::Endpoint& e) {
 // Other families, and port 0, are errors.
 absl::StatusOr<bt::Endpoint> FromSocketAddress(const sockaddr_storage& addr);
 absl::StatusOr<bt::Endpoint> FromSocketAddress(const sockaddr* addr, uint16_t port);
+
+// `ip` as bt::IpAddress::Parse takes it (a flag, an option) with `port`, to bind or connect
+// to; port 0 binds an ephemeral port.
+absl::StatusOr<SocketAddress> ParseSocketAddress(std::string_view ip, uint16_t port);
+
+// The port socket `fd` is bound to (after binding port 0: the one the system picked).
+absl::StatusOr<uint16_t> BoundPort(int fd);
 
 }  // namespace swarm::net
 

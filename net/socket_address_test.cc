@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -47,6 +48,20 @@ TEST(SocketAddressTest, PortGivenOrRefused) {
   std::memset(&unix_addr, 0, sizeof(unix_addr));
   unix_addr.ss_family = AF_UNIX;
   EXPECT_FALSE(FromSocketAddress(unix_addr).ok());
+}
+
+TEST(SocketAddressTest, ParseAndBoundPort) {
+  EXPECT_FALSE(ParseSocketAddress("localhost", 0).ok());  // numeric addresses only
+  absl::StatusOr<SocketAddress> any = ParseSocketAddress("127.0.0.1", 0);
+  ASSERT_TRUE(any.ok());
+  const int fd = socket(any->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(bind(fd, any->get(), any->size), 0);
+  absl::StatusOr<uint16_t> port = BoundPort(fd);
+  close(fd);
+  ASSERT_TRUE(port.ok()) << port.status();
+  EXPECT_NE(*port, 0);
+  EXPECT_FALSE(BoundPort(-1).ok());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "net/socket_address.h"
 
 namespace swarm::peer_svc {
@@ -62,12 +63,7 @@ absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(const Options& options
   if (listen(l->listen_fd_, 128) != 0) {
     return absl::InternalError(absl::StrCat("listen: ", strerror(errno)));
   }
-  sockaddr_storage bound;
-  socklen_t bound_len = sizeof(bound);
-  getsockname(l->listen_fd_, reinterpret_cast<sockaddr*>(&bound), &bound_len);
-  absl::StatusOr<bt::Endpoint> bound_endpoint = net::FromSocketAddress(bound);
-  if (!bound_endpoint.ok()) return bound_endpoint.status();
-  l->port_ = bound_endpoint->port();
+  SWARM_ASSIGN_OR_RETURN(l->port_, net::BoundPort(l->listen_fd_));
   l->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (l->wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
   l->thread_ = std::thread([p = l.get()] { p->Run(); });

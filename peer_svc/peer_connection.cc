@@ -182,13 +182,11 @@ absl::Status PeerConnection::Connect() {
   const int one = 1;
   setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   if (!options_.bind_ip.empty()) {
-    absl::StatusOr<bt::IpAddress> local_ip = bt::IpAddress::Parse(options_.bind_ip);
-    if (!local_ip.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bind address: ", local_ip.status().message()));
+    absl::StatusOr<net::SocketAddress> local = net::ParseSocketAddress(options_.bind_ip, 0);
+    if (!local.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("bind address: ", local.status().message()));
     }
-    const net::SocketAddress local = net::ToSocketAddress(*local_ip, 0);
-    if (local.family() == addr.family() && bind(fd_, local.get(), local.size) != 0) {
+    if (local->family() == addr.family() && bind(fd_, local->get(), local->size) != 0) {
       return Errno(absl::StrCat("bind to ", options_.bind_ip));
     }
   }

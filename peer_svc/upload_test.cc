@@ -25,7 +25,6 @@
 namespace swarm::peer_svc {
 namespace {
 
-namespace pb = ::swarm::pb;
 using bt::MessageType;
 using ::swarm::peer_svc::testing::FakeCoordinator;
 using ::swarm::peer_svc::testing::FakePeer;

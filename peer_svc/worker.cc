@@ -22,8 +22,6 @@
 
 namespace swarm::peer_svc {
 
-namespace pb = ::swarm::pb;
-
 namespace {
 
 // A .torrent larger than this is refused (bt::MetainfoLimits' default cap).

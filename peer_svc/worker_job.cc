@@ -9,8 +9,6 @@
 
 namespace swarm::peer_svc {
 
-namespace pb = ::swarm::pb;
-
 WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
                      std::unique_ptr<swarm::storage::ContentFiles> files,
                      const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,

@@ -26,7 +26,6 @@ namespace {
 
 using ::swarm::testing::ReadWholeFile;
 
-namespace pb = ::swarm::pb;
 using ::swarm::peer_svc::testing::FakeCoordinator;
 using ::swarm::peer_svc::testing::FakeSeeder;
 using ::swarm::peer_svc::testing::MakeTestTorrent;

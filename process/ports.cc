@@ -9,42 +9,29 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bt/endpoint.h"
 #include "net/socket_address.h"
 
 namespace swarm::process {
-namespace {
-
-absl::StatusOr<net::SocketAddress> Address(const std::string& ip, int port) {
-  absl::StatusOr<bt::IpAddress> parsed = bt::IpAddress::Parse(ip);
-  if (!parsed.ok()) return parsed.status();
-  return net::ToSocketAddress(*parsed, static_cast<uint16_t>(port));
-}
-
-}  // namespace
 
 absl::StatusOr<int> PickUnusedPort(int socket_type, const std::string& ip) {
-  absl::StatusOr<net::SocketAddress> addr = Address(ip, 0);
+  absl::StatusOr<net::SocketAddress> addr = net::ParseSocketAddress(ip, 0);
   if (!addr.ok()) return addr.status();
   int fd = socket(addr->family(), socket_type | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_storage bound;
-  socklen_t len = sizeof(bound);
-  if (bind(fd, addr->get(), addr->size) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) {
+  if (bind(fd, addr->get(), addr->size) != 0) {
     absl::Status s = absl::InternalError(absl::StrCat("bind ", ip, ":0: ", std::strerror(errno)));
     close(fd);
     return s;
   }
+  absl::StatusOr<uint16_t> port = net::BoundPort(fd);
   close(fd);
-  absl::StatusOr<bt::Endpoint> endpoint = net::FromSocketAddress(bound);
-  if (!endpoint.ok()) return endpoint.status();
-  return static_cast<int>(endpoint->port());
+  if (!port.ok()) return port.status();
+  return static_cast<int>(*port);
 }
 
 absl::Status WaitForTcpPort(int port, absl::Time deadline, const std::string& ip,
                             const std::function<bool()>& give_up) {
-  absl::StatusOr<net::SocketAddress> addr = Address(ip, port);
+  absl::StatusOr<net::SocketAddress> addr = net::ParseSocketAddress(ip, static_cast<uint16_t>(port));
   if (!addr.ok()) return addr.status();
   absl::Duration pause = absl::Milliseconds(1);
   for (;;) {

@@ -15,7 +15,6 @@
 namespace swarm::tracker_svc {
 namespace {
 
-namespace pb = ::swarm::pb;
 using bt::tracker::AnnounceEvent;
 using bt::tracker::AnnounceParams;
 

@@ -22,7 +22,6 @@
 namespace swarm::tracker_svc {
 namespace {
 
-namespace pb = ::swarm::pb;
 using testing::FakeHttpTracker;
 using testing::FakeUdpTracker;
 

@@ -5,8 +5,6 @@
 
 namespace swarm::peer_svc::testing {
 
-namespace pb = ::swarm::pb;
-
 FakeCoordinator::FakeCoordinator(const TestTorrent& t, std::string output_dir,
                                  std::vector<pb::PeerAddress> peers)
     : FakeCoordinator(t, std::move(output_dir), std::move(peers), Options()) {}

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "bt/endpoint.h"
+#include "base/status_macros.h"
 #include "bt/piece_layout.h"
 #include "net/socket_address.h"
 
@@ -19,21 +19,6 @@ namespace {
 
 absl::Status Errno(const char* what) {
   return absl::UnavailableError(absl::StrCat(what, ": ", strerror(errno)));
-}
-
-absl::StatusOr<net::SocketAddress> Address(const std::string& ip, uint16_t port) {
-  absl::StatusOr<bt::IpAddress> parsed = bt::IpAddress::Parse(ip);
-  if (!parsed.ok()) return parsed.status();
-  return net::ToSocketAddress(*parsed, port);
-}
-
-// The port a socket is bound to.
-uint16_t BoundPort(int fd) {
-  sockaddr_storage bound;
-  socklen_t len = sizeof(bound);
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0) return 0;
-  absl::StatusOr<bt::Endpoint> endpoint = net::FromSocketAddress(bound);
-  return endpoint.ok() ? endpoint->port() : 0;
 }
 
 bt::MessageParser::Limits LimitsFor(uint32_t num_pieces) {
@@ -60,12 +45,12 @@ absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Connect(const std::string& i
                                                             uint32_t num_pieces,
                                                             const std::string& bind_ip) {
   std::unique_ptr<FakePeer> p(new FakePeer(num_pieces));
-  absl::StatusOr<net::SocketAddress> addr = Address(ip, port);
+  absl::StatusOr<net::SocketAddress> addr = net::ParseSocketAddress(ip, port);
   if (!addr.ok()) return addr.status();
   p->fd_ = socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (p->fd_ < 0) return Errno("socket");
   if (!bind_ip.empty()) {
-    absl::StatusOr<net::SocketAddress> local = Address(bind_ip, 0);
+    absl::StatusOr<net::SocketAddress> local = net::ParseSocketAddress(bind_ip, 0);
     if (!local.ok()) return local.status();
     if (bind(p->fd_, local->get(), local->size) != 0) return Errno("bind");
   }
@@ -82,15 +67,15 @@ absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Connect(const std::string& i
 absl::StatusOr<std::unique_ptr<FakePeer>> FakePeer::Listen(const std::string& ip,
                                                            uint32_t num_pieces) {
   std::unique_ptr<FakePeer> p(new FakePeer(num_pieces));
-  absl::StatusOr<net::SocketAddress> addr = Address(ip, 0);
+  absl::StatusOr<net::SocketAddress> addr = net::ParseSocketAddress(ip, 0);
   if (!addr.ok()) return addr.status();
   p->listen_fd_ = socket(addr->family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (p->listen_fd_ < 0) return Errno("socket");
   if (bind(p->listen_fd_, addr->get(), addr->size) != 0 || listen(p->listen_fd_, 4) != 0) {
     return Errno("bind/listen");
   }
+  SWARM_ASSIGN_OR_RETURN(p->port_, net::BoundPort(p->listen_fd_));
   p->ip_ = ip;
-  p->port_ = BoundPort(p->listen_fd_);
   return p;
 }
 

@@ -11,8 +11,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "bt/bencode.h"
-#include "bt/endpoint.h"
 #include "bt/wire.h"
 #include "net/socket_address.h"
 
@@ -45,20 +45,13 @@ FakeSeeder::FakeSeeder(const TestTorrent& torrent, const Options& options)
 FakeSeeder::~FakeSeeder() { Stop(); }
 
 absl::Status FakeSeeder::Start() {
-  absl::StatusOr<bt::IpAddress> ip = bt::IpAddress::Parse(options_.ip);
-  if (!ip.ok()) return ip.status();
-  const net::SocketAddress addr = net::ToSocketAddress(*ip, 0);
+  SWARM_ASSIGN_OR_RETURN(const net::SocketAddress addr, net::ParseSocketAddress(options_.ip, 0));
   listen_fd_ = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) return absl::InternalError("socket");
   if (bind(listen_fd_, addr.get(), addr.size) != 0 || listen(listen_fd_, 16) != 0) {
     return absl::InternalError(absl::StrCat("bind/listen: ", strerror(errno)));
   }
-  sockaddr_storage bound;
-  socklen_t len = sizeof(bound);
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&bound), &len);
-  absl::StatusOr<bt::Endpoint> endpoint = net::FromSocketAddress(bound);
-  if (!endpoint.ok()) return endpoint.status();
-  port_ = endpoint->port();
+  SWARM_ASSIGN_OR_RETURN(port_, net::BoundPort(listen_fd_));
   accept_thread_ = std::thread([this] { AcceptLoop(); });
   return absl::OkStatus();
 }
