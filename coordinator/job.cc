@@ -13,6 +13,13 @@
 namespace swarm::coordinator {
 namespace {
 
+// The pool's and the ledger's key for a peer a worker reports ("ip:port"); empty when the
+// address does not parse (a worker's report is not trusted).
+std::string PeerKey(const pb::PeerAddress& peer) {
+  absl::StatusOr<bt::Endpoint> endpoint = bt::Endpoint::Make(peer.ip(), peer.port());
+  return endpoint.ok() ? endpoint->ToString() : "";
+}
+
 AnnounceSchedule::Options ScheduleOptions(const Job::Options& o) {
   AnnounceSchedule::Options s;
   s.retry = o.announce_retry;
@@ -470,11 +477,10 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
     if (failed.reason() == pb::WRITE_ERROR) reason = FailReason::kWriteError;
     if (!ledger_.PieceFailed(worker.id, failed.piece(), reason).ok()) return;
     if (reason == FailReason::kHashMismatch && failed.has_peer()) {
-      absl::StatusOr<bt::Endpoint> addr =
-          bt::Endpoint::Make(failed.peer().ip(), failed.peer().port());
-      if (addr.ok() && pool_.RecordBadPiece(addr->ToString())) {
-        Log(absl::StrCat("banned peer ", addr->ToString(), " after bad pieces"));
-        ForgetPeerEverywhere(addr->ToString());
+      const std::string key = PeerKey(failed.peer());
+      if (!key.empty() && pool_.RecordBadPiece(key)) {
+        Log(absl::StrCat("banned peer ", key, " after bad pieces"));
+        ForgetPeerEverywhere(key);
       }
     }
     if (reason != FailReason::kWriteError ||
@@ -491,10 +497,8 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
 void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Serving()) return;
-  absl::StatusOr<bt::Endpoint> addr =
-      bt::Endpoint::Make(bitfield.peer().ip(), bitfield.peer().port());
-  if (!addr.ok()) return;
-  const std::string key = addr->ToString();
+  const std::string key = PeerKey(bitfield.peer());
+  if (key.empty()) return;
   const absl::Time now = clock_->Now();
   if (pool_.IsBanned(key)) return;
   if (!Active()) {  // seeding: what peers have no longer matters, only that they connect
@@ -514,9 +518,8 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
 void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out) {
   absl::MutexLock lock(&mu_);
   if (!Active()) return;
-  absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(have.peer().ip(), have.peer().port());
-  if (!addr.ok()) return;
-  const std::string key = addr->ToString();
+  const std::string key = PeerKey(have.peer());
+  if (key.empty()) return;
   const absl::Time now = clock_->Now();
   if (pool_.IsBanned(key)) return;
   JobWorker& w = Worker(worker);
@@ -528,9 +531,8 @@ void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox*
 
 void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(closed.peer().ip(), closed.peer().port());
-  if (!addr.ok()) return;
-  const std::string key = addr->ToString();
+  const std::string key = PeerKey(closed.peer());
+  if (key.empty()) return;
   auto it = workers_.find(worker.id);
   if (it != workers_.end() && it->second.peers.erase(key) > 0) {
     ledger_.RemovePeer(LedgerKey(worker.id, key));
