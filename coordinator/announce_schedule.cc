@@ -7,7 +7,7 @@
 
 namespace swarm::coordinator {
 
-using swarm::pb::AnnounceEvent;
+using pb::AnnounceEvent;
 
 void AnnounceSchedule::SetIdentities(const std::vector<AnnounceIdentity>& identities,
                                      absl::Time now) {
@@ -74,12 +74,12 @@ std::vector<DueAnnounce> AnnounceSchedule::TakeDue(absl::Time now) {
         it = slots_.erase(it);
         continue;
       }
-      d.event = slot.completed_pending ? swarm::pb::COMPLETED : swarm::pb::STOPPED;
+      d.event = slot.completed_pending ? pb::COMPLETED : pb::STOPPED;
       d.final = true;
     } else if (now >= slot.next_at) {
-      d.event = !slot.started            ? swarm::pb::STARTED
-                : slot.completed_pending ? swarm::pb::COMPLETED
-                                         : swarm::pb::NONE;
+      d.event = !slot.started            ? pb::STARTED
+                : slot.completed_pending ? pb::COMPLETED
+                                         : pb::NONE;
     } else {
       ++it;
       continue;
@@ -118,12 +118,12 @@ absl::Duration AnnounceSchedule::Succeeded(WorkerId who, AnnounceEvent event,
   if (it == slots_.end()) return absl::ZeroDuration();
   Slot& slot = it->second;
   slot.in_flight = false;
-  if (event == swarm::pb::STOPPED) {
+  if (event == pb::STOPPED) {
     slots_.erase(it);
     return absl::ZeroDuration();
   }
-  if (event == swarm::pb::STARTED) slot.started = true;
-  if (event == swarm::pb::COMPLETED) slot.completed_pending = false;
+  if (event == pb::STARTED) slot.started = true;
+  if (event == pb::COMPLETED) slot.completed_pending = false;
   if (!answer.tracker_id.empty() && (slot.tracker_ids.size() < kMaxTrackerIds ||
                                      slot.tracker_ids.count(answer.tracker_url) > 0)) {
     slot.tracker_ids[answer.tracker_url] = answer.tracker_id;
@@ -142,17 +142,17 @@ absl::Duration AnnounceSchedule::Failed(WorkerId who, AnnounceEvent event, absl:
   if (it == slots_.end()) return absl::ZeroDuration();
   Slot& slot = it->second;
   slot.in_flight = false;
-  if (event == swarm::pb::STOPPED) {  // final either way: the tracker forgets it in time
+  if (event == pb::STOPPED) {  // final either way: the tracker forgets it in time
     slots_.erase(it);
     return absl::ZeroDuration();
   }
   if (slot.leaving) {
     // No retries on the way out; a `completed` that failed is given up, `stopped` is next.
-    if (event == swarm::pb::COMPLETED) slot.completed_pending = false;
+    if (event == pb::COMPLETED) slot.completed_pending = false;
     return absl::ZeroDuration();
   }
   // A `started` that failed is retried, and by then says left = 0 if the job completed.
-  if (event == swarm::pb::STARTED) slot.completed_pending = false;
+  if (event == pb::STARTED) slot.completed_pending = false;
   slot.early_wait = absl::InfiniteDuration();  // the retries keep their own pace
   absl::Duration delay = slot.retry;
   if (options_.max_interval > absl::ZeroDuration()) {

@@ -54,7 +54,7 @@ struct AnnounceIdentity {
 // An announce to perform now.
 struct DueAnnounce {
   AnnounceIdentity who;
-  swarm::pb::AnnounceEvent event = swarm::pb::NONE;
+  pb::AnnounceEvent event = pb::NONE;
   // The identity is leaving the swarm (worker gone, job over): tried once, with the short
   // budget, never retried.
   bool final = false;
@@ -117,9 +117,9 @@ class AnnounceSchedule {
   // (zero when it has left or goes on at once), for logs. After a success the interval runs
   // from `sent`, the `now` the announce was taken at: it is the time between two announces,
   // however long the answer took. After a failure the retry delay runs from `now`.
-  absl::Duration Succeeded(WorkerId who, swarm::pb::AnnounceEvent event,
+  absl::Duration Succeeded(WorkerId who, pb::AnnounceEvent event,
                            const TrackerAnswer& answer, absl::Time sent);
-  absl::Duration Failed(WorkerId who, swarm::pb::AnnounceEvent event, absl::Time now);
+  absl::Duration Failed(WorkerId who, pb::AnnounceEvent event, absl::Time now);
 
   // Nobody is announced or still has to say `stopped`: after LeaveAll, the job may end.
   bool empty() const { return slots_.empty(); }

@@ -9,10 +9,10 @@
 namespace swarm::coordinator {
 namespace {
 
-using swarm::pb::COMPLETED;
-using swarm::pb::NONE;
-using swarm::pb::STARTED;
-using swarm::pb::STOPPED;
+using pb::COMPLETED;
+using pb::NONE;
+using pb::STARTED;
+using pb::STOPPED;
 using ::testing::IsEmpty;
 
 const absl::Time kT0 = absl::FromUnixSeconds(1000);
@@ -35,14 +35,14 @@ TrackerAnswer Answer(uint32_t interval_s = 1800, uint32_t min_interval_s = 0) {
 }
 
 // (worker, event) of each due announce, in worker order.
-std::vector<std::pair<WorkerId, swarm::pb::AnnounceEvent>> Events(
+std::vector<std::pair<WorkerId, pb::AnnounceEvent>> Events(
     const std::vector<DueAnnounce>& due) {
-  std::vector<std::pair<WorkerId, swarm::pb::AnnounceEvent>> out;
+  std::vector<std::pair<WorkerId, pb::AnnounceEvent>> out;
   for (const DueAnnounce& d : due) out.emplace_back(d.who.worker, d.event);
   return out;
 }
 
-using Ev = std::vector<std::pair<WorkerId, swarm::pb::AnnounceEvent>>;
+using Ev = std::vector<std::pair<WorkerId, pb::AnnounceEvent>>;
 
 TEST(AnnounceScheduleTest, EachIdentityStartsThenAnnouncesAtTheInterval) {
   AnnounceSchedule s;

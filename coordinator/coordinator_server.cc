@@ -134,7 +134,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
 
   absl::Status Init() {
     if (!options_.tracker_address.empty()) {
-      tracker_ = swarm::pb::TrackerQuery::NewStub(
+      tracker_ = pb::TrackerQuery::NewStub(
           grpc::CreateChannel(options_.tracker_address, grpc::InsecureChannelCredentials()));
     }
     ticker_ = std::thread([this] { TickLoop(); });
@@ -259,7 +259,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   Clock* const clock_;
   std::string peer_id_;
   uint32_t announce_key_ = 0;
-  std::unique_ptr<swarm::pb::TrackerQuery::Stub> tracker_;
+  std::unique_ptr<pb::TrackerQuery::Stub> tracker_;
   // Our workers as swarm peers; read by every job (a leaf lock, see own_peers.h).
   OwnPeers own_peers_;
 

@@ -133,14 +133,14 @@ std::string PieceData(const TestTorrent& t, uint32_t piece) {
 
 // --- fake tracker_svc ------------------------------------------------------------------------
 
-using AnnouncePred = std::function<bool(const swarm::pb::AnnounceRequest&)>;
+using AnnouncePred = std::function<bool(const pb::AnnounceRequest&)>;
 
-class FakeTracker final : public swarm::pb::TrackerQuery::Service {
+class FakeTracker final : public pb::TrackerQuery::Service {
  public:
   explicit FakeTracker(Clock* clock) : clock_(clock) {}
 
-  grpc::Status Announce(grpc::ServerContext*, const swarm::pb::AnnounceRequest* request,
-                        swarm::pb::AnnounceResponse* response) override {
+  grpc::Status Announce(grpc::ServerContext*, const pb::AnnounceRequest* request,
+                        pb::AnnounceResponse* response) override {
     absl::MutexLock lock(&mu_);
     requests_.push_back(*request);
     times_.push_back(clock_->Now());
@@ -149,11 +149,11 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "tracker down");
     }
     for (int i = 1; i <= 3; ++i) {
-      swarm::pb::Peer* p = response->add_peers();
+      pb::Peer* p = response->add_peers();
       p->set_ip(absl::StrCat("10.0.0.", i));
       p->set_port(6880 + i);
     }
-    for (const swarm::pb::Peer& p : extra_peers_) *response->add_peers() = p;
+    for (const pb::Peer& p : extra_peers_) *response->add_peers() = p;
     response->set_interval_s(interval_s_);
     response->set_min_interval_s(min_interval_s_);
     response->set_tracker_url("http://tracker.test/announce");
@@ -168,7 +168,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   // Answers list this peer too (after the three 10.0.0.x ones).
   void AddPeer(const std::string& ip, uint32_t port, const std::string& peer_id = "") {
     absl::MutexLock lock(&mu_);
-    swarm::pb::Peer p;
+    pb::Peer p;
     p.set_ip(ip);
     p.set_port(port);
     p.set_peer_id(peer_id);
@@ -177,7 +177,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
 
   // Waits for the `nth` announce that matches; returns it and (in *at) the fake time it
   // came in.
-  std::optional<swarm::pb::AnnounceRequest> WaitFor(const AnnouncePred& pred,
+  std::optional<pb::AnnounceRequest> WaitFor(const AnnouncePred& pred,
                                                     absl::Time* at = nullptr, int nth = 1) {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -195,11 +195,11 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
     return std::nullopt;
   }
   // The `nth` announce of `event` by the peer with `peer_id`.
-  std::optional<swarm::pb::AnnounceRequest> WaitFor(swarm::pb::AnnounceEvent event,
+  std::optional<pb::AnnounceRequest> WaitFor(pb::AnnounceEvent event,
                                                     const std::string& peer_id,
                                                     absl::Time* at = nullptr, int nth = 1) {
     return WaitFor(
-        [event, peer_id](const swarm::pb::AnnounceRequest& r) {
+        [event, peer_id](const pb::AnnounceRequest& r) {
           return r.event() == event && r.peer_id() == peer_id;
         },
         at, nth);
@@ -213,7 +213,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   }
 
   // Waits for an announce with `event`; returns it.
-  std::optional<swarm::pb::AnnounceRequest> WaitFor(swarm::pb::AnnounceEvent event) {
+  std::optional<pb::AnnounceRequest> WaitFor(pb::AnnounceEvent event) {
     absl::MutexLock lock(&mu_);
     auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (const auto& r : requests_) {
@@ -229,7 +229,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
   }
 
   // Waits until `n` announces with `event` have come in.
-  bool WaitForCount(swarm::pb::AnnounceEvent event, int n) {
+  bool WaitForCount(pb::AnnounceEvent event, int n) {
     absl::MutexLock lock(&mu_);
     auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       int count = 0;
@@ -245,7 +245,7 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
     fail_next_ = n;
   }
 
-  int Count(swarm::pb::AnnounceEvent event) {
+  int Count(pb::AnnounceEvent event) {
     absl::MutexLock lock(&mu_);
     int n = 0;
     for (const auto& r : requests_) n += r.event() == event;
@@ -255,9 +255,9 @@ class FakeTracker final : public swarm::pb::TrackerQuery::Service {
  private:
   Clock* const clock_;
   absl::Mutex mu_;
-  std::vector<swarm::pb::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<pb::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> times_ ABSL_GUARDED_BY(mu_);
-  std::vector<swarm::pb::Peer> extra_peers_ ABSL_GUARDED_BY(mu_);
+  std::vector<pb::Peer> extra_peers_ ABSL_GUARDED_BY(mu_);
   uint32_t interval_s_ ABSL_GUARDED_BY(mu_) = 1800;
   uint32_t min_interval_s_ ABSL_GUARDED_BY(mu_) = 0;
   int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
@@ -494,7 +494,7 @@ class CoordinatorServerTest : public ::testing::Test {
                       pb::SubmitJobResponse* response, pb::JobMode mode = pb::DOWNLOAD,
                       uint32_t max_announce_interval_s = 0) {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::SubmitJobRequest request;
     request.set_torrent(torrent);
     request.set_output_dir(dir);
@@ -526,7 +526,7 @@ class CoordinatorServerTest : public ::testing::Test {
 
   void Cancel() {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::CancelJobRequest request;
     request.set_job_id(torrent_.id);
     pb::CancelJobResponse response;
@@ -550,7 +550,7 @@ class CoordinatorServerTest : public ::testing::Test {
   pb::JobProgress Watch(const std::function<bool(const pb::JobProgress&)>& until,
                         std::vector<pb::JobState>* states = nullptr) {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     ctx.set_deadline(absl::ToChronoTime(absl::Now() + kWait));
     pb::WatchJobRequest request;
     request.set_job_id(torrent_.id);
@@ -629,7 +629,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   std::string fetched;
   for (;;) {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::FetchTorrentRequest request;
     request.set_job_id(torrent_.id);
     request.set_offset(fetched.size());
@@ -642,7 +642,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(fetched, torrent_.bytes);
 
   // The coordinator announced "started" with its own identity.
-  std::optional<swarm::pb::AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED);
+  std::optional<pb::AnnounceRequest> started = tracker_.WaitFor(pb::STARTED);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->info_hash(), std::string(bt::AsBytes(torrent_.metainfo.info_hash)));
   EXPECT_THAT(started->peer_id(), StartsWith("-SW0001-"));
@@ -684,7 +684,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(last.known_peers(), 3u);
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
 
-  std::optional<swarm::pb::AnnounceRequest> completed = tracker_.WaitFor(swarm::pb::COMPLETED);
+  std::optional<pb::AnnounceRequest> completed = tracker_.WaitFor(pb::COMPLETED);
   ASSERT_TRUE(completed.has_value());
   EXPECT_EQ(completed->left(), 0u);
   EXPECT_EQ(completed->downloaded(), 100000u);
@@ -753,7 +753,7 @@ TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
       pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   for (const std::string token : {"", "not-the-token"}) {
     grpc::ClientContext submit_ctx;
-    swarm::rpc::AttachAuthToken(token, &submit_ctx);
+    rpc::AttachAuthToken(token, &submit_ctx);
     pb::SubmitJobRequest submit;
     submit.set_torrent(torrent_.bytes);
     submit.set_output_dir(dir_);
@@ -761,14 +761,14 @@ TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
     EXPECT_EQ(stub->SubmitJob(&submit_ctx, submit, &submitted).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext fetch_ctx;
-    swarm::rpc::AttachAuthToken(token, &fetch_ctx);
+    rpc::AttachAuthToken(token, &fetch_ctx);
     pb::FetchTorrentRequest fetch;
     fetch.set_job_id(torrent_.id);
     pb::FetchTorrentResponse fetched;
     EXPECT_EQ(stub->FetchTorrent(&fetch_ctx, fetch, &fetched).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext cancel_ctx;
-    swarm::rpc::AttachAuthToken(token, &cancel_ctx);
+    rpc::AttachAuthToken(token, &cancel_ctx);
     pb::CancelJobRequest cancel;
     cancel.set_job_id(torrent_.id);
     pb::CancelJobResponse cancelled;
@@ -784,7 +784,7 @@ TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
   auto stub =
       pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
-  swarm::rpc::AttachAuthToken(kToken, &ctx);
+  rpc::AttachAuthToken(kToken, &ctx);
   auto stream = stub->Work(&ctx);
   pb::WorkerMessage m;
   m.mutable_heartbeat();
@@ -807,7 +807,7 @@ TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
       Watch([](const pb::JobProgress& p) { return p.state() == pb::DOWNLOADING; });
   EXPECT_EQ(p.verified_pieces(), 3u);
   EXPECT_EQ(p.verified_bytes(), 2u * 16384 + (100000 - 6 * 16384));
-  std::optional<swarm::pb::AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED);
+  std::optional<pb::AnnounceRequest> started = tracker_.WaitFor(pb::STARTED);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->left(), 100000u - p.verified_bytes());
 
@@ -1027,7 +1027,7 @@ TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
 
   grpc::ClientContext ctx;
 
-  swarm::rpc::AttachAuthToken(kToken, &ctx);
+  rpc::AttachAuthToken(kToken, &ctx);
   pb::CancelJobRequest request;
   request.set_job_id(torrent_.id);
   pb::CancelJobResponse response;
@@ -1035,7 +1035,7 @@ TEST_F(CoordinatorServerTest, CancelStopsWorkersAndAnnouncesStopped) {
 
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
   EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
-  std::optional<swarm::pb::AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED);
+  std::optional<pb::AnnounceRequest> stopped = tracker_.WaitFor(pb::STOPPED);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->left(), 100000u);
 
@@ -1051,7 +1051,7 @@ TEST_F(CoordinatorServerTest, ShutdownAnnouncesStoppedAndEndsWorkerStreams) {
   worker->RequestWork(torrent_.id, 0, 1);
   ASSERT_EQ(worker->Peers().size(), 1u);  // the "started" announce has been applied
   server_->Shutdown();
-  EXPECT_EQ(tracker_.Count(swarm::pb::STOPPED), 1);
+  EXPECT_EQ(tracker_.Count(pb::STOPPED), 1);
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
   worker->WaitEnd();
   server_->Shutdown();  // idempotent
@@ -1067,19 +1067,19 @@ TEST_F(CoordinatorServerTest, RetriesAFailedAnnounceAndAnnouncesAgainAtTheInterv
   const pb::JobProgress failed = Watch([](const pb::JobProgress& p) { return !p.error().empty(); });
   EXPECT_THAT(failed.error(), HasSubstr("tracker down"));
   EXPECT_EQ(failed.state(), pb::DOWNLOADING);
-  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 1);
+  EXPECT_EQ(tracker_.Count(pb::STARTED), 1);
 
   // Retried ("started" again) 5 s later, by the clock.
   clock_.Advance(absl::Seconds(5));
-  ASSERT_TRUE(tracker_.WaitForCount(swarm::pb::STARTED, 2));
+  ASSERT_TRUE(tracker_.WaitForCount(pb::STARTED, 2));
   ASSERT_EQ(worker->Peers().size(), 1u);  // the answer was applied
-  EXPECT_EQ(tracker_.Count(swarm::pb::NONE), 0);
+  EXPECT_EQ(tracker_.Count(pb::NONE), 0);
   EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).error(), "");
 
   // The next one is a regular announce at the tracker's interval (1800 s).
   clock_.Advance(absl::Seconds(1800));
-  ASSERT_TRUE(tracker_.WaitForCount(swarm::pb::NONE, 1));
-  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 2);
+  ASSERT_TRUE(tracker_.WaitForCount(pb::NONE, 1));
+  EXPECT_EQ(tracker_.Count(pb::STARTED), 2);
 }
 
 TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
@@ -1094,7 +1094,7 @@ TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
   ASSERT_TRUE(
       tracker_
           .WaitFor(
-              [](const swarm::pb::AnnounceRequest& r) { return r.event() == swarm::pb::STARTED; },
+              [](const pb::AnnounceRequest& r) { return r.event() == pb::STARTED; },
               &started)
           .has_value());
   for (const pb::PeerAddress& p : peers) {
@@ -1109,7 +1109,7 @@ TEST_F(CoordinatorServerTest, AJobOutOfPeersAnnouncesEarly) {
   absl::Time early;
   ASSERT_TRUE(
       tracker_
-          .WaitFor([](const swarm::pb::AnnounceRequest& r) { return r.event() == swarm::pb::NONE; },
+          .WaitFor([](const pb::AnnounceRequest& r) { return r.event() == pb::NONE; },
                    &early)
           .has_value());
   EXPECT_EQ(early - started, absl::Minutes(5));
@@ -1160,7 +1160,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
 
   {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::FetchTorrentRequest request;
     request.set_job_id("nope");
     pb::FetchTorrentResponse r;
@@ -1168,7 +1168,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   }
   {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::CancelJobRequest request;
     request.set_job_id("nope");
     pb::CancelJobResponse r;
@@ -1176,7 +1176,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   }
   {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::WatchJobRequest request;
     request.set_job_id("nope");
     auto reader = stub_->WatchJob(&ctx, request);
@@ -1198,7 +1198,7 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   SubmitOk();
   {
     grpc::ClientContext ctx;
-    swarm::rpc::AttachAuthToken(kToken, &ctx);
+    rpc::AttachAuthToken(kToken, &ctx);
     pb::FetchTorrentRequest request;
     request.set_job_id(torrent_.id);
     request.set_offset(torrent_.bytes.size() + 1);
@@ -1262,7 +1262,7 @@ TEST_F(CoordinatorServerTest, AFailedSubmitLeavesTheTorrentFreeToSubmitAgain) {
 
 // --- seeding and announcing as peers --------------------------------------------------------
 
-using swarm::pb::AnnounceRequest;
+using pb::AnnounceRequest;
 
 TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
   WritePieces(AllPieces(), storage::ContentMode::kCreate);
@@ -1275,7 +1275,7 @@ TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
 
   // The worker is announced as a peer of its own, as a seeder from the start.
   const std::string seeder_id(20, 'S');
-  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED, seeder_id);
+  std::optional<AnnounceRequest> started = tracker_.WaitFor(pb::STARTED, seeder_id);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->port(), 7001u);
   EXPECT_EQ(started->ip(), "127.0.0.5");
@@ -1301,7 +1301,7 @@ TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
   EXPECT_EQ(p.state(), pb::SEEDING);
   EXPECT_EQ(p.verified_pieces(), torrent_.num_pieces);
   EXPECT_EQ(p.workers(), 1u);
-  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 1);
+  EXPECT_EQ(tracker_.Count(pb::STARTED), 1);
   // A worker listens, so the coordinator does not announce itself.
   const std::string own_id = server_->peer_id();
   EXPECT_EQ(tracker_.Count([&](const AnnounceRequest& r) { return r.peer_id() == own_id; }), 0);
@@ -1309,11 +1309,11 @@ TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
   Cancel();
   EXPECT_TRUE(seeder->Wait(IsStopJob).has_value());
   EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
-  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED, seeder_id);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(pb::STOPPED, seeder_id);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->port(), 7001u);
   EXPECT_EQ(stopped->left(), 0u);
-  EXPECT_EQ(tracker_.Count(swarm::pb::COMPLETED), 0);  // it never downloaded anything
+  EXPECT_EQ(tracker_.Count(pb::COMPLETED), 0);  // it never downloaded anything
 }
 
 TEST_F(CoordinatorServerTest, SeedModeOnIncompleteDataFailsWithTheCount) {
@@ -1325,7 +1325,7 @@ TEST_F(CoordinatorServerTest, SeedModeOnIncompleteDataFailsWithTheCount) {
   EXPECT_EQ(p.error(), "the data does not match the torrent: 4 of 7 pieces missing or corrupt");
   EXPECT_EQ(p.verified_pieces(), 3u);
   EXPECT_TRUE(worker->NoneQueued(IsStartJob));
-  EXPECT_EQ(tracker_.Count(swarm::pb::STARTED), 0);
+  EXPECT_EQ(tracker_.Count(pb::STARTED), 0);
 
   // No data there at all: refused at once, and nothing is created.
   const std::string empty = MakeTempDir("coordinator");
@@ -1348,7 +1348,7 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
     EXPECT_EQ(start->start_job().verified(), Bits({}));
   }
   const std::string a_id(20, 'A');
-  std::optional<AnnounceRequest> started = tracker_.WaitFor(swarm::pb::STARTED, a_id);
+  std::optional<AnnounceRequest> started = tracker_.WaitFor(pb::STARTED, a_id);
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->port(), 7001u);
   EXPECT_EQ(started->ip(), "");
@@ -1367,7 +1367,7 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
   // Every newly verified piece reaches every worker, the one that delivered it included.
   EXPECT_EQ(a->Verified(torrent_.num_pieces), AllPieces());
   EXPECT_EQ(b->Verified(torrent_.num_pieces), AllPieces());
-  std::optional<AnnounceRequest> completed = tracker_.WaitFor(swarm::pb::COMPLETED, a_id);
+  std::optional<AnnounceRequest> completed = tracker_.WaitFor(pb::COMPLETED, a_id);
   ASSERT_TRUE(completed.has_value());
   EXPECT_EQ(completed->left(), 0u);
   EXPECT_EQ(completed->port(), 7001u);
@@ -1377,10 +1377,10 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
   EXPECT_TRUE(a->Wait(IsStopJob).has_value());
   EXPECT_TRUE(b->Wait(IsStopJob).has_value());
   EXPECT_EQ(WatchState(pb::CANCELLED).state(), pb::CANCELLED);
-  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED, a_id);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(pb::STOPPED, a_id);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->left(), 0u);
-  EXPECT_EQ(tracker_.Count(swarm::pb::COMPLETED), 1);
+  EXPECT_EQ(tracker_.Count(pb::COMPLETED), 1);
 }
 
 TEST_F(CoordinatorServerTest, StartJobCarriesTheVerifiedPiecesAndLaterOnesFollow) {
@@ -1417,8 +1417,8 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
   auto w2 = ListeningWorker('2', 7002, "127.0.0.12");
   SubmitOk(pb::SEED, /*max_announce_interval_s=*/2);
   const std::string id1(20, '1'), id2(20, '2');
-  std::optional<AnnounceRequest> s1 = tracker_.WaitFor(swarm::pb::STARTED, id1);
-  std::optional<AnnounceRequest> s2 = tracker_.WaitFor(swarm::pb::STARTED, id2);
+  std::optional<AnnounceRequest> s1 = tracker_.WaitFor(pb::STARTED, id1);
+  std::optional<AnnounceRequest> s2 = tracker_.WaitFor(pb::STARTED, id2);
   ASSERT_TRUE(s1.has_value() && s2.has_value());
   EXPECT_EQ(s1->port(), 7001u);
   EXPECT_EQ(s1->ip(), "127.0.0.11");
@@ -1435,7 +1435,7 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
   clock_.Advance(absl::Seconds(2));
   auto regular = [](const std::string& id) {
     return [id](const AnnounceRequest& r) {
-      return r.event() == swarm::pb::NONE && r.peer_id() == id;
+      return r.event() == pb::NONE && r.peer_id() == id;
     };
   };
   std::optional<AnnounceRequest> r1 = tracker_.WaitFor(regular(id1));
@@ -1449,7 +1449,7 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
 
   // A worker that dies is announced "stopped" with what it uploaded, which stays counted.
   w1->Kill();
-  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(swarm::pb::STOPPED, id1);
+  std::optional<AnnounceRequest> stopped = tracker_.WaitFor(pb::STOPPED, id1);
   ASSERT_TRUE(stopped.has_value());
   EXPECT_EQ(stopped->uploaded(), 5000u);
   EXPECT_EQ(stopped->port(), 7001u);
@@ -1458,7 +1458,7 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
   EXPECT_EQ(p.upload_peers(), 1u);
   EXPECT_EQ(p.state(), pb::SEEDING);
   EXPECT_EQ(tracker_.Count([&](const AnnounceRequest& r) {
-    return r.event() == swarm::pb::STOPPED && r.peer_id() == id2;
+    return r.event() == pb::STOPPED && r.peer_id() == id2;
   }),
             0);
 }
@@ -1476,18 +1476,18 @@ TEST_F(CoordinatorServerTest, MaxAnnounceIntervalCapsTheTrackersIntervalButNotIt
     clock_.Advance(second);
   };
   absl::Time t_started, t1, t2, t3;
-  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::STARTED, id, &t_started).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(pb::STARTED, id, &t_started).has_value());
   // The tracker says 1800 s; the job's cap says 2 s.
   advance_in_steps(absl::Seconds(1), absl::Seconds(1));
-  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::NONE, id, &t1).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(pb::NONE, id, &t1).has_value());
   EXPECT_EQ(t1 - t_started, absl::Seconds(2));
   // The cap overrides a tracker's min interval too (opentracker asks for ~16 minutes).
   tracker_.SetIntervals(1800, 951);
   clock_.Advance(absl::Seconds(2));
-  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::NONE, id, &t2, 2).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(pb::NONE, id, &t2, 2).has_value());
   EXPECT_EQ(t2 - t1, absl::Seconds(2));
   advance_in_steps(absl::Seconds(1), absl::Seconds(1));
-  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::NONE, id, &t3, 3).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(pb::NONE, id, &t3, 3).has_value());
   EXPECT_EQ(t3 - t2, absl::Seconds(2));
 }
 
@@ -1505,7 +1505,7 @@ TEST_F(CoordinatorServerTest, WorkersAreNeverGivenThemselvesOrEachOther) {
   const std::vector<pb::PeerAddress> peers = w1->Peers();
   ASSERT_EQ(peers.size(), 3u);
   for (const pb::PeerAddress& p : peers) EXPECT_THAT(p.ip(), StartsWith("10.0.0.")) << p.port();
-  ASSERT_TRUE(tracker_.WaitFor(swarm::pb::STARTED, std::string(20, '2')).has_value());
+  ASSERT_TRUE(tracker_.WaitFor(pb::STARTED, std::string(20, '2')).has_value());
   EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).known_peers(), 3u);
 }
 
@@ -1515,7 +1515,7 @@ TEST_F(CoordinatorServerTest, AListeningWorkerTakesOverFromTheCoordinatorsOwnAnn
   SubmitOk();
   // Nobody listens: the coordinator announces itself, with port 0.
   const std::string own_id = server_->peer_id();
-  std::optional<AnnounceRequest> own = tracker_.WaitFor(swarm::pb::STARTED, own_id);
+  std::optional<AnnounceRequest> own = tracker_.WaitFor(pb::STARTED, own_id);
   ASSERT_TRUE(own.has_value());
   EXPECT_EQ(own->port(), 0u);
   EXPECT_EQ(Watch([](const pb::JobProgress& p) { return p.known_peers() == 4; }).known_peers(), 4u);
@@ -1527,10 +1527,10 @@ TEST_F(CoordinatorServerTest, AListeningWorkerTakesOverFromTheCoordinatorsOwnAnn
   ASSERT_EQ(peers.size(), 3u);  // the pool's fourth peer is w3 itself
   for (const pb::PeerAddress& p : peers) EXPECT_NE(p.ip(), "127.0.0.13");
   std::optional<AnnounceRequest> started =
-      tracker_.WaitFor(swarm::pb::STARTED, std::string(20, '3'));
+      tracker_.WaitFor(pb::STARTED, std::string(20, '3'));
   ASSERT_TRUE(started.has_value());
   EXPECT_EQ(started->port(), 7003u);
-  std::optional<AnnounceRequest> left = tracker_.WaitFor(swarm::pb::STOPPED, own_id);
+  std::optional<AnnounceRequest> left = tracker_.WaitFor(pb::STOPPED, own_id);
   ASSERT_TRUE(left.has_value());
   EXPECT_EQ(left->port(), 0u);
 }

@@ -91,7 +91,7 @@ class Job {
     pb::JobMode mode = pb::DOWNLOAD;
     // Announces go through this tracker_svc stub (not owned, outlives the job). Null: no
     // announces and so no peers from trackers, which is not an error (the job just waits).
-    swarm::pb::TrackerQuery::StubInterface* tracker = nullptr;
+    pb::TrackerQuery::StubInterface* tracker = nullptr;
     // 20-byte peer id and key the coordinator announces with while no worker listens.
     std::string peer_id;
     uint32_t announce_key = 0;
@@ -240,10 +240,10 @@ class Job {
   std::vector<AnnounceIdentity> IdentitiesLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Performs every announce due now, in parallel, with no lock held; applies the answers.
   void RunDueAnnounces();
-  swarm::pb::AnnounceRequest RequestFor(const DueAnnounce& due) const
+  pb::AnnounceRequest RequestFor(const DueAnnounce& due) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Puts a tracker answer's peers into the pool (not banned ones, not our own workers).
-  size_t AddTrackerPeers(const swarm::pb::AnnounceResponse& response)
+  size_t AddTrackerPeers(const pb::AnnounceResponse& response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job is over: every identity leaves, announces in flight (not final ones) are cut.
   void LeaveSwarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

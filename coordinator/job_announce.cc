@@ -13,15 +13,15 @@
 namespace swarm::coordinator {
 namespace {
 
-using swarm::pb::AnnounceEvent;
+using pb::AnnounceEvent;
 
 const char* EventName(AnnounceEvent e) {
   switch (e) {
-    case swarm::pb::STARTED:
+    case pb::STARTED:
       return "started";
-    case swarm::pb::COMPLETED:
+    case pb::COMPLETED:
       return "completed";
-    case swarm::pb::STOPPED:
+    case pb::STOPPED:
       return "stopped";
     default:
       return "regular";
@@ -61,15 +61,15 @@ void Job::LeaveSwarmLocked() {
   }
 }
 
-swarm::pb::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
-  swarm::pb::AnnounceRequest request;
+pb::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
+  pb::AnnounceRequest request;
   request.set_info_hash(std::string(bt::AsBytes(metainfo_.info_hash)));
   request.set_peer_id(due.who.peer_id);
   request.set_port(due.who.port);
   request.set_ip(due.who.ip);
   request.set_key(due.who.key);
   request.set_event(due.event);
-  request.set_numwant(due.event == swarm::pb::STOPPED ? 0 : options_.numwant);
+  request.set_numwant(due.event == pb::STOPPED ? 0 : options_.numwant);
   if (due.who.worker == kCoordinatorIdentity) {
     request.set_uploaded(UploadedLocked());
     request.set_downloaded(ledger_.verified_bytes());
@@ -79,17 +79,17 @@ swarm::pb::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
   }
   request.set_left(ledger_.missing_bytes());
   for (const std::vector<std::string>& tier : metainfo_.trackers) {
-    swarm::pb::TrackerTier* t = request.add_tiers();
+    pb::TrackerTier* t = request.add_tiers();
     for (const std::string& url : tier) t->add_urls(url);
   }
   for (const auto& [url, id] : due.tracker_ids) (*request.mutable_tracker_ids())[url] = id;
   return request;
 }
 
-size_t Job::AddTrackerPeers(const swarm::pb::AnnounceResponse& response) {
+size_t Job::AddTrackerPeers(const pb::AnnounceResponse& response) {
   const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
   std::vector<bt::Endpoint> peers;
-  for (const swarm::pb::Peer& p : response.peers()) {
+  for (const pb::Peer& p : response.peers()) {
     if (!p.peer_id().empty() && own->peer_ids.contains(p.peer_id())) continue;
     absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(p.ip(), p.port());
     if (!addr.ok()) continue;
@@ -113,8 +113,8 @@ bool Job::OutOfPeersLocked(absl::Time now) const {
 void Job::RunDueAnnounces() {
   struct Call {
     DueAnnounce due;
-    swarm::pb::AnnounceRequest request;
-    swarm::pb::AnnounceResponse response;
+    pb::AnnounceRequest request;
+    pb::AnnounceResponse response;
     grpc::ClientContext ctx;
     grpc::Status status;
   };
@@ -170,7 +170,7 @@ void Job::RunDueAnnounces() {
                              : Truncate(absl::StrCat("tracker warning: ", c->response.warnings(0)));
         // Regular announces may come every second or two (max_announce_interval_s): only
         // the events are worth a line.
-        if (event != swarm::pb::NONE) {
+        if (event != pb::NONE) {
           Log(absl::StrCat(
               "announced ", WhoName(c->due.who), " (", EventName(event), ") to ",
               c->response.tracker_url(), ": ", c->response.peers_size(), " peers, ", added, " new",

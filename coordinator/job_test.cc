@@ -141,7 +141,7 @@ class JobTest : public ::testing::Test {
     std::vector<uint32_t> pieces;
     for (const auto& [to, m] : out) {
       EXPECT_EQ(to, worker.id);
-      for (const swarm::pb::Lease& l : m.grant_leases().leases()) pieces.push_back(l.piece());
+      for (const pb::Lease& l : m.grant_leases().leases()) pieces.push_back(l.piece());
     }
     return pieces;
   }

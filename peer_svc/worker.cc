@@ -172,7 +172,7 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
     watchdog.join();
   }
   if (!got_welcome) {
-    const absl::Status status = swarm::rpc::FromGrpcStatus(s.stream->Finish());
+    const absl::Status status = rpc::FromGrpcStatus(s.stream->Finish());
     forget_context();
     if (absl::IsUnauthenticated(status) || absl::IsPermissionDenied(status)) return status;
     return absl::UnavailableError(
@@ -255,7 +255,7 @@ absl::Status Worker::ReadSession() {
   absl::MutexLock lock(&session_mu_);
   // Under session_mu_: no Write is in progress, and none follows (alive = false).
   session_.alive = false;
-  absl::Status status = swarm::rpc::FromGrpcStatus(stream->Finish());
+  absl::Status status = rpc::FromGrpcStatus(stream->Finish());
   {
     absl::MutexLock cancel_lock(&cancel_mu_);
     if (current_context_ == session_.context.get()) current_context_ = nullptr;
@@ -363,9 +363,9 @@ void Worker::StartJob(const pb::StartJob& start) {
     SWARM_ASSIGN_OR_RETURN(std::string torrent, FetchTorrent(id, start.torrent_size()));
     SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(torrent));
     SWARM_ASSIGN_OR_RETURN(
-        std::unique_ptr<swarm::storage::ContentFiles> files,
-        swarm::storage::ContentFiles::Open(metainfo, start.output_dir(),
-                                           swarm::storage::ContentMode::kOpenExisting));
+        std::unique_ptr<storage::ContentFiles> files,
+        storage::ContentFiles::Open(metainfo, start.output_dir(),
+                                           storage::ContentMode::kOpenExisting));
     // Empty: nothing verified yet (or a coordinator that does not say).
     bt::Bitfield verified(metainfo.num_pieces());
     if (!start.verified().empty()) {
@@ -414,12 +414,12 @@ absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      std::chrono::milliseconds(absl::ToInt64Milliseconds(kFetchTimeout)));
-    swarm::rpc::AttachAuthToken(options_.auth_token, &ctx);
+    rpc::AttachAuthToken(options_.auth_token, &ctx);
     pb::FetchTorrentRequest req;
     req.set_job_id(job_id);
     req.set_offset(out.size());
     pb::FetchTorrentResponse resp;
-    const absl::Status status = swarm::rpc::FromGrpcStatus(stub_->FetchTorrent(&ctx, req, &resp));
+    const absl::Status status = rpc::FromGrpcStatus(stub_->FetchTorrent(&ctx, req, &resp));
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat("FetchTorrent: ", status.message()));
     }

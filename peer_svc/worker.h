@@ -98,7 +98,7 @@ class Worker {
   void Shutdown();
 
  private:
-  using Stream = grpc::ClientReaderWriter<swarm::pb::WorkerMessage, swarm::pb::CoordinatorMessage>;
+  using Stream = grpc::ClientReaderWriter<pb::WorkerMessage, pb::CoordinatorMessage>;
   struct Session {
     std::unique_ptr<grpc::ClientContext> context;
     std::unique_ptr<Stream> stream;
@@ -114,17 +114,17 @@ class Worker {
   void ReaderLoop();
   // Returns the status the stream ended with.
   absl::Status ReadSession();
-  void Dispatch(const swarm::pb::CoordinatorMessage& m);
-  void StartJob(const swarm::pb::StartJob& start);
+  void Dispatch(const pb::CoordinatorMessage& m);
+  void StartJob(const pb::StartJob& start);
   absl::StatusOr<std::string> FetchTorrent(const std::string& job_id, uint64_t size);
   // Answers leases / peers given for a job this worker cannot serve, so they are not stuck.
-  void RefuseWork(const std::string& job_id, const swarm::pb::CoordinatorMessage& m,
+  void RefuseWork(const std::string& job_id, const pb::CoordinatorMessage& m,
                   const std::string& why);
   void StopAllJobs();
   // The Listener's handler: hands an incoming peer to the job with its info-hash.
   bool OnIncomingPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote);
   void ControlLoop();
-  void Send(swarm::pb::WorkerMessage m);
+  void Send(pb::WorkerMessage m);
   void Poke();
   void Log(const std::string& line) const;
   void Finish(const absl::Status& status);
@@ -132,7 +132,7 @@ class Worker {
   const Options options_;
   std::array<uint8_t, 20> peer_id_;
   std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<swarm::pb::Coordinator::Stub> stub_;
+  std::unique_ptr<pb::Coordinator::Stub> stub_;
   std::atomic<uint64_t> downloaded_bytes_{0};
   std::atomic<uint64_t> uploaded_bytes_{0};
   // Started before the session (its port goes into Register), stopped first at Shutdown.
@@ -152,7 +152,7 @@ class Worker {
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
-  std::deque<swarm::pb::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);
+  std::deque<pb::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, std::shared_ptr<WorkerJob>> jobs_ ABSL_GUARDED_BY(mu_);
   // Jobs this worker could not start, and why.

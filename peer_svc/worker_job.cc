@@ -10,7 +10,7 @@
 namespace swarm::peer_svc {
 
 WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
-                     std::unique_ptr<swarm::storage::ContentFiles> files,
+                     std::unique_ptr<storage::ContentFiles> files,
                      const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
                      std::function<void()> poke)
     : options_(options),

@@ -62,7 +62,7 @@ namespace swarm::peer_svc {
 
 class WorkerJob : public PeerConnection::Delegate {
  public:
-  using WorkerMessage = swarm::pb::WorkerMessage;
+  using WorkerMessage = pb::WorkerMessage;
 
   struct Options {
     std::string job_id;
@@ -88,7 +88,7 @@ class WorkerJob : public PeerConnection::Delegate {
   // piece count: none). `send` queues a message for the coordinator; it must not block and
   // may be called with the job's lock held. `poke` asks for an early Tick (work to report).
   WorkerJob(const Options& options, bt::Metainfo metainfo,
-            std::unique_ptr<swarm::storage::ContentFiles> files, const bt::Bitfield& verified,
+            std::unique_ptr<storage::ContentFiles> files, const bt::Bitfield& verified,
             std::function<void(WorkerMessage)> send, std::function<void()> poke);
   // Stops (see Stop).
   ~WorkerJob() override;
@@ -97,10 +97,10 @@ class WorkerJob : public PeerConnection::Delegate {
   const bt::Metainfo& metainfo() const { return metainfo_; }
 
   // --- from the coordinator ---
-  void AddPeers(const swarm::pb::AddPeers& add);
-  void GrantLeases(const swarm::pb::GrantLeases& grant);
-  void RevokeLeases(const swarm::pb::RevokeLeases& revoke);
-  void PiecesVerified(const swarm::pb::PiecesVerified& verified);
+  void AddPeers(const pb::AddPeers& add);
+  void GrantLeases(const pb::GrantLeases& grant);
+  void RevokeLeases(const pb::RevokeLeases& revoke);
+  void PiecesVerified(const pb::PiecesVerified& verified);
 
   // --- from the Listener ---
   // A peer connected to us with this job's info-hash in `handshake`: adopts `fd` as a
@@ -117,7 +117,7 @@ class WorkerJob : public PeerConnection::Delegate {
   absl::Time Tick(absl::Time now, uint32_t free_peer_slots);
   // Progress of leases in flight since the last call, and the job's transfer totals, for
   // the heartbeat.
-  void TakeProgress(swarm::pb::Heartbeat* heartbeat);
+  void TakeProgress(pb::Heartbeat* heartbeat);
   // Connections open or opening.
   size_t num_peers() const;
   // Leases held.
@@ -152,14 +152,14 @@ class WorkerJob : public PeerConnection::Delegate {
 
   // On the writer's thread: reports a piece that `peer` sent, now written (or not).
   void OnPieceWritten(uint32_t piece, const bt::Endpoint& peer, const absl::Status& written);
-  void SetPeer(swarm::pb::PeerAddress* out, const bt::Endpoint& endpoint) const;
+  void SetPeer(pb::PeerAddress* out, const bt::Endpoint& endpoint) const;
   // Cancels `piece` on each connection in `keys` except `except`.
   void CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
                 PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void SendPieceFailed(uint32_t piece, swarm::pb::PieceFailure reason, const bt::Endpoint* peer,
+  void SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const bt::Endpoint* peer,
                        std::string detail);
-  void SendPeerClosed(const swarm::pb::PeerAddress& peer, std::string reason, bool banned = false);
+  void SendPeerClosed(const pb::PeerAddress& peer, std::string reason, bool banned = false);
   // Options for a new connection to `endpoint`, with the next key.
   PeerConnection::Options ConnectionOptions(bt::Endpoint endpoint)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -177,7 +177,7 @@ class WorkerJob : public PeerConnection::Delegate {
 
   const Options options_;
   const bt::Metainfo metainfo_;
-  const std::unique_ptr<swarm::storage::ContentFiles> files_;
+  const std::unique_ptr<storage::ContentFiles> files_;
   const std::function<void(WorkerMessage)> send_;
   const std::function<void()> poke_;
   // Piece buffers, shared by the connections (which fill them) and the writer.

@@ -41,8 +41,8 @@ class WorkerTest : public ::testing::Test {
                                ::testing::UnitTest::GetInstance()->current_test_info()->name());
     mkdir(output_dir_.c_str(), 0755);
     // The coordinator lays the files out before leasing; the worker opens them as they are.
-    ASSERT_TRUE(swarm::storage::ContentFiles::Open(t_.metainfo, output_dir_,
-                                                   swarm::storage::ContentMode::kCreate)
+    ASSERT_TRUE(storage::ContentFiles::Open(t_.metainfo, output_dir_,
+                                                   storage::ContentMode::kCreate)
                     .ok());
   }
 

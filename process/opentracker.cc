@@ -61,7 +61,7 @@ std::string Exchange(int fd, const std::string& request, uint32_t transaction_id
 // one with event=stopped is answered without a look at the whitelist. (It leaves a peer in
 // the probe's own swarm, which no test uses.) Pauses 20 ms between tries.
 absl::Status WaitForWhitelistedAnnounce(int port, const std::string& probe_hash,
-                                        absl::Time deadline, swarm::process::Subprocess* process) {
+                                        absl::Time deadline, process::Subprocess* process) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   sockaddr_in addr;
@@ -154,14 +154,14 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
     if (!tcp.ok()) return tcp.status();
     if (!udp.ok()) return udp.status();
     // Through sh only to send its output to the log file; `exec` keeps the pid.
-    absl::StatusOr<std::unique_ptr<swarm::process::Subprocess>> process =
-        swarm::process::Subprocess::Start(
+    absl::StatusOr<std::unique_ptr<process::Subprocess>> process =
+        process::Subprocess::Start(
             {"/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh",
              tracker->log_path_, options.binary, "-i", "127.0.0.1", "-p", std::to_string(*tcp),
              "-P", std::to_string(*udp), "-d", tracker->dir_, "-w", "whitelist"},
             {.capture_stdout = false});
     if (!process.ok()) return process.status();
-    swarm::process::Subprocess* p = process->get();
+    process::Subprocess* p = process->get();
     last = WaitForTcpPort(*tcp, deadline, "127.0.0.1", [p] { return !p->running(); });
     if (last.ok()) last = WaitForWhitelistedAnnounce(*udp, probe_hash, deadline, p);
     if (last.ok()) {

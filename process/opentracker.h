@@ -67,7 +67,7 @@ class Opentracker {
   std::string log_path_;
   int http_port_ = 0;
   int udp_port_ = 0;
-  std::unique_ptr<swarm::process::Subprocess> process_;
+  std::unique_ptr<process::Subprocess> process_;
 };
 
 }  // namespace swarm::process

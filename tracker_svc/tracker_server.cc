@@ -92,12 +92,12 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
 
   grpc::Status Announce(grpc::ServerContext* context, const pb::AnnounceRequest* request,
                         pb::AnnounceResponse* response) override {
-    return swarm::rpc::ToGrpcStatus(DoAnnounce(context, *request, response));
+    return rpc::ToGrpcStatus(DoAnnounce(context, *request, response));
   }
 
   grpc::Status Scrape(grpc::ServerContext* context, const pb::ScrapeRequest* request,
                       pb::ScrapeResponse* response) override {
-    return swarm::rpc::ToGrpcStatus(DoScrape(context, *request, response));
+    return rpc::ToGrpcStatus(DoScrape(context, *request, response));
   }
 
  private:

@@ -31,7 +31,7 @@
 
 namespace swarm::peer_svc::testing {
 
-class FakeCoordinator final : public swarm::pb::Coordinator::Service {
+class FakeCoordinator final : public pb::Coordinator::Service {
  public:
   struct Options {
     // Register must carry this token.
@@ -47,9 +47,9 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
   };
 
   FakeCoordinator(const TestTorrent& t, std::string output_dir,
-                  std::vector<swarm::pb::PeerAddress> peers);
+                  std::vector<pb::PeerAddress> peers);
   FakeCoordinator(const TestTorrent& t, std::string output_dir,
-                  std::vector<swarm::pb::PeerAddress> peers, const Options& options);
+                  std::vector<pb::PeerAddress> peers, const Options& options);
 
   const std::string job_id = "job-1";
 
@@ -57,13 +57,13 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
   // connects.
   void SetVerified(const std::string& bitfield);
   // Writes `m` into the current session; false when there is none.
-  bool Push(const swarm::pb::CoordinatorMessage& m);
+  bool Push(const pb::CoordinatorMessage& m);
 
   grpc::Status Work(grpc::ServerContext* ctx,
-                    grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage,
-                                             swarm::pb::WorkerMessage>* stream) override;
-  grpc::Status FetchTorrent(grpc::ServerContext* ctx, const swarm::pb::FetchTorrentRequest* req,
-                            swarm::pb::FetchTorrentResponse* resp) override;
+                    grpc::ServerReaderWriter<pb::CoordinatorMessage,
+                                             pb::WorkerMessage>* stream) override;
+  grpc::Status FetchTorrent(grpc::ServerContext* ctx, const pb::FetchTorrentRequest* req,
+                            pb::FetchTorrentResponse* resp) override;
 
   bool WaitForAllDone(absl::Duration timeout);
   // Waits until `done(*this)` holds; false after `timeout`. `done` runs with `mu` held: a
@@ -74,26 +74,26 @@ class FakeCoordinator final : public swarm::pb::Coordinator::Service {
   absl::Mutex mu;
   std::set<uint32_t> needed ABSL_GUARDED_BY(mu);
   std::set<uint32_t> done ABSL_GUARDED_BY(mu);
-  std::vector<swarm::pb::Register> registers ABSL_GUARDED_BY(mu);
-  std::vector<swarm::pb::PieceDone> dones ABSL_GUARDED_BY(mu);
-  std::vector<swarm::pb::PieceFailed> failures ABSL_GUARDED_BY(mu);
-  std::vector<swarm::pb::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
-  std::vector<swarm::pb::PeerClosed> closed ABSL_GUARDED_BY(mu);
-  std::vector<swarm::pb::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
+  std::vector<pb::Register> registers ABSL_GUARDED_BY(mu);
+  std::vector<pb::PieceDone> dones ABSL_GUARDED_BY(mu);
+  std::vector<pb::PieceFailed> failures ABSL_GUARDED_BY(mu);
+  std::vector<pb::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
+  std::vector<pb::PeerClosed> closed ABSL_GUARDED_BY(mu);
+  std::vector<pb::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
   int work_requests ABSL_GUARDED_BY(mu) = 0;
-  std::vector<swarm::pb::RequestWork> request_log ABSL_GUARDED_BY(mu);
+  std::vector<pb::RequestWork> request_log ABSL_GUARDED_BY(mu);
   // Duplicate PieceDone messages (a piece reported twice).
   int duplicate_dones ABSL_GUARDED_BY(mu) = 0;
 
  private:
-  using Stream = grpc::ServerReaderWriter<swarm::pb::CoordinatorMessage, swarm::pb::WorkerMessage>;
+  using Stream = grpc::ServerReaderWriter<pb::CoordinatorMessage, pb::WorkerMessage>;
   // gRPC allows one writer at a time: the session's thread and Push share this.
-  bool Write(Stream* stream, const swarm::pb::CoordinatorMessage& m);
+  bool Write(Stream* stream, const pb::CoordinatorMessage& m);
 
   const TestTorrent& t_;
   const Options options_;
   const std::string output_dir_;
-  const std::vector<swarm::pb::PeerAddress> peers_;
+  const std::vector<pb::PeerAddress> peers_;
   std::string verified_ ABSL_GUARDED_BY(mu);
   absl::Mutex write_mu_;
   Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
