@@ -10,15 +10,14 @@
 namespace swarm::cli {
 namespace {
 
-const std::string& Usage() {
-  static const std::string* const usage = new std::string(
-      absl::StrCat("usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [options]\n"
-                   "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified.\n\n"
-                   "  -o, --output DIR          folder to write the content into (default: .)\n"
-                   "  --seed                    go on seeding after the download, until Ctrl+C\n",
-                   kJobFlagsUsage));
-  return *usage;
-}
+// The command's own lines; the shared job flags follow (kJobFlagsUsage).
+constexpr char kUsageHead[] =
+    "usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [options]\n"
+    "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified.\n\n"
+    "  -o, --output DIR          folder to write the content into (default: .)\n"
+    "  --seed                    go on seeding after the download, until Ctrl+C\n";
+
+std::string Usage() { return absl::StrCat(kUsageHead, kJobFlagsUsage); }
 
 }  // namespace
 

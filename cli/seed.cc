@@ -13,14 +13,13 @@
 namespace swarm::cli {
 namespace {
 
-const std::string& Usage() {
-  static const std::string* const usage = new std::string(absl::StrCat(
-      "usage: swarm-cli seed FILE.torrent DATA_PATH [options]\n"
-      "Checks the data (the content itself, or the folder holding it) against the torrent,\n"
-      "then seeds it until Ctrl+C.\n\n",
-      kJobFlagsUsage));
-  return *usage;
-}
+// The command's own lines; the shared job flags follow (kJobFlagsUsage).
+constexpr char kUsageHead[] =
+    "usage: swarm-cli seed FILE.torrent DATA_PATH [options]\n"
+    "Checks the data (the content itself, or the folder holding it) against the torrent,\n"
+    "then seeds it until Ctrl+C.\n\n";
+
+std::string Usage() { return absl::StrCat(kUsageHead, kJobFlagsUsage); }
 
 // The folder holding the content: DATA_PATH itself, or its parent when DATA_PATH is the
 // content (named like the torrent).
