@@ -1,8 +1,8 @@
 #include "coordinator/worker_address.h"
 
 #include <optional>
+#include <string_view>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "bt/endpoint.h"
@@ -17,9 +17,9 @@ constexpr size_t kPeerIdSize = 20;
 std::string HostOfPeer(std::string peer) {
   // gRPC names a TCP peer "ipv4:1.2.3.4:5000" or "ipv6:[::1]:5000", maybe percent-encoded.
   peer = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}, {"%3A", ":"}});
-  for (const char* scheme : {"ipv4:", "ipv6:"}) {
-    if (absl::StartsWith(peer, scheme)) {
-      absl::StatusOr<bt::Endpoint> e = bt::Endpoint::Parse(peer.substr(5));
+  for (const std::string_view scheme : {"ipv4:", "ipv6:"}) {
+    if (std::string_view(peer).substr(0, scheme.size()) == scheme) {
+      absl::StatusOr<bt::Endpoint> e = bt::Endpoint::Parse(std::string_view(peer).substr(scheme.size()));
       return e.ok() ? e->ip().ToString() : "";
     }
   }
