@@ -19,7 +19,8 @@ std::string HostOfPeer(std::string peer) {
   peer = absl::StrReplaceAll(peer, {{"%5B", "["}, {"%5D", "]"}, {"%3A", ":"}});
   for (const std::string_view scheme : {"ipv4:", "ipv6:"}) {
     if (std::string_view(peer).substr(0, scheme.size()) == scheme) {
-      absl::StatusOr<bt::Endpoint> e = bt::Endpoint::Parse(std::string_view(peer).substr(scheme.size()));
+      absl::StatusOr<bt::Endpoint> e =
+          bt::Endpoint::Parse(std::string_view(peer).substr(scheme.size()));
       return e.ok() ? e->ip().ToString() : "";
     }
   }
