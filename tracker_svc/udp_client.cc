@@ -32,7 +32,6 @@ constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(200);
 // A UDP tracker's address, resolved.
 struct Resolved {
   net::SocketAddress socket;
-  IpFamily family = IpFamily::kV4;
   std::string key;  // "ip:port", for the connection-id cache and messages
 };
 
@@ -46,7 +45,6 @@ absl::StatusOr<Resolved> MakeResolved(const sockaddr* addr, uint16_t port) {
     reinterpret_cast<sockaddr_in6*>(&r.socket.storage)->sin6_scope_id =
         reinterpret_cast<const sockaddr_in6*>(addr)->sin6_scope_id;
   }
-  r.family = endpoint.ip().is_v4() ? IpFamily::kV4 : IpFamily::kV6;
   r.key = endpoint.ToString();
   return r;
 }
@@ -147,7 +145,9 @@ class UdpTrackerClient::Exchange {
     return absl::OkStatus();
   }
 
-  IpFamily family() const { return endpoint_.family; }
+  IpFamily family() const {
+    return endpoint_.socket.family() == AF_INET ? IpFamily::kV4 : IpFamily::kV6;
+  }
 
   // Sends `build(connection_id, transaction_id)` and returns the decoded answer, reconnecting
   // when the connection id may be stale and retransmitting on the BEP 15 schedule.
