@@ -8,8 +8,6 @@ namespace {
 
 size_t WordCount(uint32_t num_pieces) { return (size_t{num_pieces} + 63) / 64; }
 
-uint32_t PopCount(uint64_t w) { return static_cast<uint32_t>(__builtin_popcountll(w)); }
-
 // Mask of the bits of the last word that belong to pieces; all ones when size is a multiple
 // of 64 (and for size 0, where there is no last word to mask).
 uint64_t LastWordMask(uint32_t num_pieces) {
@@ -112,7 +110,7 @@ uint32_t Bitfield::NextWhere(uint32_t from, uint64_t flip) const {
 
 void Bitfield::Recount() {
   count_ = 0;
-  for (uint64_t w : words_) count_ += PopCount(w);
+  for (uint64_t w : words_) count_ += Bitfield::PopCount(w);
 }
 
 absl::Status Bitfield::Combine(const Bitfield& other, const char* name,
@@ -137,6 +135,14 @@ absl::Status Bitfield::IntersectWith(const Bitfield& other) {
 
 absl::Status Bitfield::Subtract(const Bitfield& other) {
   return Combine(other, "difference", [](uint64_t a, uint64_t b) { return a & ~b; });
+}
+
+bool Bitfield::IsSubsetOf(const Bitfield& other) const {
+  if (other.size_ != size_) return false;
+  for (size_t i = 0; i < words_.size(); ++i) {
+    if ((words_[i] & ~other.words_[i]) != 0) return false;
+  }
+  return true;
 }
 
 }  // namespace swarm::bt

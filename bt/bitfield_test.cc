@@ -295,5 +295,72 @@ TEST(BitfieldTest, MismatchedSizesAreAnErrorAndChangeNothing) {
   EXPECT_TRUE(empty.All());
 }
 
+TEST(BitfieldTest, ForEachSetVisitsEverySetBitInOrder) {
+  const Bitfield b = Make(200, [](uint32_t i) { return i % 7 == 0 || i == 63 || i == 64; });
+  std::vector<uint32_t> seen;
+  b.ForEachSet([&](uint32_t p) { seen.push_back(p); });
+  std::vector<uint32_t> want;
+  for (uint32_t p = b.NextSet(0); p < b.size(); p = b.NextSet(p + 1)) want.push_back(p);
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(seen.size(), b.Count());
+
+  // The top and bottom bits of a word, and a word with every bit set.
+  seen.clear();
+  Bitfield::ForEachBit(~uint64_t{0}, 2, [&](uint32_t p) { seen.push_back(p); });
+  ASSERT_EQ(seen.size(), 64u);
+  EXPECT_EQ(seen.front(), 128u);
+  EXPECT_EQ(seen.back(), 191u);
+  seen.clear();
+  Bitfield::ForEachBit(0, 5, [&](uint32_t p) { seen.push_back(p); });
+  EXPECT_TRUE(seen.empty());
+
+  Bitfield none(200);
+  none.ForEachSet([&](uint32_t p) { seen.push_back(p); });
+  EXPECT_TRUE(seen.empty());
+  Bitfield().ForEachSet([&](uint32_t p) { seen.push_back(p); });
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST(BitfieldTest, WordsFollowTheWireOrder) {
+  Bitfield b(70);
+  b.Set(0);
+  b.Set(65);
+  ASSERT_EQ(b.words().size(), 2u);
+  EXPECT_EQ(b.words()[0], uint64_t{1} << 63);
+  EXPECT_EQ(b.words()[1], uint64_t{1} << 62);
+  b.SetAll();
+  // Spare bits of the last word stay zero: pieces 64..69 are its top 6 bits.
+  EXPECT_EQ(b.words()[1], ~uint64_t{0} << 58);
+  EXPECT_TRUE(Bitfield().words().empty());
+}
+
+TEST(BitfieldTest, PopCount) {
+  EXPECT_EQ(Bitfield::PopCount(0), 0u);
+  EXPECT_EQ(Bitfield::PopCount(~uint64_t{0}), 64u);
+  EXPECT_EQ(Bitfield::PopCount(uint64_t{1} << 63), 1u);
+  EXPECT_EQ(Bitfield::PopCount(0x8000000000000001u), 2u);
+  uint64_t x = 88172645463325252u;
+  for (int i = 0; i < 1000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    EXPECT_EQ(Bitfield::PopCount(x), static_cast<uint32_t>(__builtin_popcountll(x))) << x;
+  }
+}
+
+TEST(BitfieldTest, IsSubsetOf) {
+  const uint32_t n = 150;
+  const Bitfield sixes = Make(n, [](uint32_t i) { return i % 6 == 0; });
+  const Bitfield twos = Make(n, [](uint32_t i) { return i % 2 == 0; });
+  EXPECT_TRUE(sixes.IsSubsetOf(twos));
+  EXPECT_FALSE(twos.IsSubsetOf(sixes));
+  EXPECT_TRUE(twos.IsSubsetOf(twos));
+  EXPECT_TRUE(Bitfield(n).IsSubsetOf(sixes));
+  Bitfield last = sixes;
+  last.Set(149);  // in the last word only
+  EXPECT_FALSE(last.IsSubsetOf(twos));
+  EXPECT_FALSE(Bitfield(n).IsSubsetOf(Bitfield(n + 1)));
+}
+
 }  // namespace
 }  // namespace swarm::bt

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "absl/random/random.h"
@@ -35,6 +36,14 @@ absl::StatusOr<std::unique_ptr<process::Subprocess>> StartService(
 
 }  // namespace
 
+absl::StatusOr<std::string> DefaultStateDir() {
+  const char* xdg = std::getenv("XDG_STATE_HOME");
+  if (xdg != nullptr && xdg[0] == '/') return absl::StrCat(xdg, "/swarm");
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/') return absl::StrCat(home, "/.local/state/swarm");
+  return absl::FailedPreconditionError("neither XDG_STATE_HOME nor HOME is set");
+}
+
 int DefaultWorkerCount() {
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   return std::max(2, std::min(8, cores));
@@ -55,11 +64,11 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   if (!line.ok()) return absl::UnavailableError(absl::StrCat("tracker_svc did not start: ", line.status().message()));
   const std::string tracker_address = AddressFromLine(*line);
 
-  SWARM_ASSIGN_OR_RETURN(
-      cluster->coordinator_,
-      StartService({coordinator_bin, "--listen=127.0.0.1:0", "--tracker_svc=" + tracker_address,
-                    "--auth_token=" + token},
-                   options.verbose));
+  std::vector<std::string> coordinator_argv = {coordinator_bin, "--listen=127.0.0.1:0",
+                                               "--tracker_svc=" + tracker_address,
+                                               "--auth_token=" + token};
+  if (!options.state_dir.empty()) coordinator_argv.push_back("--state_dir=" + options.state_dir);
+  SWARM_ASSIGN_OR_RETURN(cluster->coordinator_, StartService(coordinator_argv, options.verbose));
   line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
   if (!line.ok()) return absl::UnavailableError(absl::StrCat("coordinator did not start: ", line.status().message()));
   cluster->coordinator_address_ = AddressFromLine(*line);

@@ -22,6 +22,8 @@ struct ClusterOptions {
   std::vector<std::string> worker_bind_ips;
   // Show the services' own stderr (diagnostics) instead of hiding it.
   bool verbose = false;
+  // The coordinator's --state_dir (absolute; empty: no resume records).
+  std::string state_dir;
 };
 
 class EmbeddedCluster {
@@ -47,6 +49,10 @@ class EmbeddedCluster {
 
 // The number of workers a machine sensibly runs: one per core, at least 2, at most 8.
 int DefaultWorkerCount();
+
+// Where the embedded cluster keeps its resume records: $XDG_STATE_HOME/swarm, or
+// $HOME/.local/state/swarm (the XDG default); an error when neither is set.
+absl::StatusOr<std::string> DefaultStateDir();
 
 }  // namespace swarm::cli
 

@@ -50,6 +50,16 @@ absl::StatusOr<std::string> PrepareOutputDir(const std::string& dir) {
   return std::string(resolved);
 }
 
+// `dir` made absolute against the working folder (the coordinator runs elsewhere).
+absl::StatusOr<std::string> AbsolutePath(const std::string& dir) {
+  if (!dir.empty() && dir[0] == '/') return dir;
+  char cwd[PATH_MAX];
+  if (getcwd(cwd, sizeof(cwd)) == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat("no working folder: ", std::strerror(errno)));
+  }
+  return absl::StrCat(cwd, "/", dir);
+}
+
 // Ctrl+C and SIGTERM are taken by one thread with sigwait, which cancels the watch stream;
 // the main thread then stops the job and the cluster in order.
 class InterruptWatcher {
@@ -109,6 +119,10 @@ bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
     if (!absl::SimpleAtoi(v, &options->max_announce_interval_s)) {
       *error = "--announce-interval wants seconds";
     }
+  } else if (const char* v = value("--state-dir"); v) {
+    options->state_dir = v;
+  } else if (arg == "--recheck") {
+    options->recheck = true;
   } else if (arg == "--verbose" || arg == "-v") {
     options->verbose = true;
   } else {
@@ -146,6 +160,14 @@ int RunJob(const JobRunOptions& args) {
     options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
     options.worker_bind_ips = args.bind_ips;
     options.verbose = args.verbose;
+    absl::StatusOr<std::string> state_dir =
+        args.state_dir.empty() ? DefaultStateDir() : AbsolutePath(args.state_dir);
+    if (!state_dir.ok()) {
+      // Not fatal: without records a resume checks the data instead of trusting them.
+      std::cerr << "swarm-cli: no resume records: " << state_dir.status().message() << "\n";
+    } else {
+      options.state_dir = *state_dir;
+    }
     auto started = EmbeddedCluster::Start(options);
     if (!started.ok()) {
       std::cerr << "swarm-cli: " << started.status().message() << "\n";
@@ -165,6 +187,7 @@ int RunJob(const JobRunOptions& args) {
   submit.set_output_dir(*output_dir);
   submit.set_mode(args.mode);
   submit.set_max_announce_interval_s(args.max_announce_interval_s);
+  submit.set_recheck(args.recheck);
   pb::SubmitJobResponse job;
   {
     grpc::ClientContext context;

@@ -29,6 +29,10 @@ struct JobRunOptions {
   std::vector<std::string> bind_ips;
   bool verbose = false;
   uint32_t max_announce_interval_s = 0;
+  // Check all data on disk, whatever the resume record says.
+  bool recheck = false;
+  // The embedded coordinator's resume records; empty: DefaultStateDir().
+  std::string state_dir;
 };
 
 // Blocks SIGINT/SIGTERM in this and every later thread and takes them in a watcher thread
@@ -47,12 +51,15 @@ inline constexpr char kJobFlagsUsage[] =
     "  --auth-token TOKEN        the token that coordinator was started with\n"
     "  --bind-ip IP[,IP...]      source addresses of the embedded workers' peer connections\n"
     "  --announce-interval S     announce at least every S seconds (caps the tracker's)\n"
+    "  --recheck                 check all data already on disk, trusting no resume record\n"
+    "  --state-dir DIR           the embedded cluster's resume records (default:\n"
+    "                            $XDG_STATE_HOME/swarm or ~/.local/state/swarm)\n"
     "  -v, --verbose             the cluster's logs on stderr\n"
     "  -h, --help                this text\n";
 
 // Parses the flags every job command shares (--workers, --coordinator, --auth-token,
-// --bind-ip, --verbose, --announce-interval) at argv[*i]; returns false when argv[*i] is not one of
-// them, and sets *error for a bad value.
+// --bind-ip, --verbose, --announce-interval, --recheck, --state-dir) at argv[*i]; returns false
+// when argv[*i] is not one of them, and sets *error for a bad value.
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error);
 

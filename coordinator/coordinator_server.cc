@@ -1,7 +1,11 @@
 #include "coordinator/coordinator_server.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <thread>
@@ -30,6 +34,28 @@
 
 namespace swarm::coordinator {
 namespace {
+
+// Creates `dir` and its missing parents; the records say what the user downloads, so a
+// folder made here is its owner's only.
+absl::Status MakeStateDir(const std::string& dir) {
+  if (dir.empty() || dir[0] != '/') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the state folder must be an absolute path, got \"", dir, "\""));
+  }
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    const std::string prefix = dir.substr(0, slash);
+    if (mkdir(prefix.c_str(), 0700) != 0 && errno != EEXIST) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create the state folder ", prefix, ": ", std::strerror(errno)));
+    }
+    if (slash == std::string::npos) break;
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("state folder ", dir, " is not a folder"));
+  }
+  return absl::OkStatus();
+}
 
 // FetchTorrent's chunk: well under gRPC's 4 MiB message limit.
 constexpr size_t kFetchChunk = 1 << 20;
@@ -133,6 +159,7 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   ~Service() override { StopTicker(); }
 
   absl::Status Init() {
+    if (!options_.state_dir.empty()) SWARM_RETURN_IF_ERROR(MakeStateDir(options_.state_dir));
     if (!options_.tracker_address.empty()) {
       tracker_ = pb::TrackerQuery::NewStub(
           grpc::CreateChannel(options_.tracker_address, grpc::InsecureChannelCredentials()));
@@ -250,7 +277,8 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   // Tells the jobs which workers are ours (own_peers_), after a worker came or went.
   void PublishOwnPeersLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t WorkerCount() ABSL_LOCKS_EXCLUDED(mu_);
-  Job::Options JobOptions(const pb::SubmitJobRequest& request) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Job::Options JobOptions(const pb::SubmitJobRequest& request, const bt::Sha1Digest& info_hash)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void TickLoop() ABSL_LOCKS_EXCLUDED(mu_, tick_mu_);
   void StopTicker() ABSL_LOCKS_EXCLUDED(tick_mu_);
@@ -342,7 +370,8 @@ uint32_t CoordinatorServer::Service::WorkerCount() {
   return static_cast<uint32_t>(workers_.size());
 }
 
-Job::Options CoordinatorServer::Service::JobOptions(const pb::SubmitJobRequest& request) {
+Job::Options CoordinatorServer::Service::JobOptions(const pb::SubmitJobRequest& request,
+                                                    const bt::Sha1Digest& info_hash) {
   Job::Options o;
   o.mode = request.mode();
   o.max_announce_interval = absl::Seconds(request.max_announce_interval_s());
@@ -356,6 +385,10 @@ Job::Options CoordinatorServer::Service::JobOptions(const pb::SubmitJobRequest& 
   o.deliver = [this](Outbox out) { Deliver(std::move(out)); };
   o.poll = options_.tick_period;
   o.stopped_announce_timeout = options_.stop_announce_timeout;
+  o.recheck = request.recheck();
+  if (!options_.state_dir.empty()) {
+    o.resume_path = absl::StrCat(options_.state_dir, "/", bt::ToHex(info_hash), ".resume");
+  }
   return o;
 }
 
@@ -431,6 +464,7 @@ absl::StatusOr<std::shared_ptr<Job>> CoordinatorServer::Service::FindOrCreateJob
     bool* created) {
   *created = false;
   Job::Options options;
+  std::shared_ptr<Job> previous;  // a run of the same torrent that is over
   for (;;) {
     std::shared_ptr<Job> job;
     {
@@ -448,9 +482,13 @@ absl::StatusOr<std::shared_ptr<Job>> CoordinatorServer::Service::FindOrCreateJob
     if (creating_.contains(id) || FindJobLocked(id) != job) continue;
     if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
     creating_.insert(id);
-    options = JobOptions(request);
+    options = JobOptions(request, metainfo.info_hash);
+    previous = std::move(job);
     break;
   }
+  // The run before saves its resume record as it ends: the new run reads it, so it waits for
+  // that (a few seconds at most, and only right after the same torrent ended).
+  if (previous != nullptr) previous->Join();
   // mkdir and preallocation, with no lock held; same-torrent calls wait on creating_.
   absl::StatusOr<std::unique_ptr<Job>> made =
       Job::Create(request.torrent(), std::move(metainfo), request.output_dir(), options);
@@ -625,6 +663,17 @@ void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w,
       for (const pb::Heartbeat::JobTransfer& t : m.heartbeat().jobs()) {
         with_job(t.job_id(), [&](Job& job) { job.OnTransfer(w.info, t); });
       }
+      break;
+    case pb::WorkerMessage::kRequestChecks:
+      with_job(m.request_checks().job_id(),
+               [&](Job& job) { job.OnRequestChecks(w.info, m.request_checks(), &out); });
+      break;
+    case pb::WorkerMessage::kPiecesChecked:
+      with_job(m.pieces_checked().job_id(),
+               [&](Job& job) { job.OnPiecesChecked(w.info, m.pieces_checked(), &out); });
+      break;
+    case pb::WorkerMessage::kJobStopped:
+      with_job(m.job_stopped().job_id(), [&](Job& job) { job.OnJobStopped(w.info); });
       break;
     case pb::WorkerMessage::kRegister:  // a second register: nothing to do
     case pb::WorkerMessage::KIND_NOT_SET:

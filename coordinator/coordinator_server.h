@@ -58,6 +58,9 @@ class CoordinatorServer {
     absl::Duration shutdown_grace = absl::Seconds(1);
     // Most threads serving RPCs (each Work and WatchJob stream holds one).
     int max_threads = 1024;
+    // Folder for the jobs' resume records (<info-hash>.resume), created if missing; empty:
+    // no records, so a job on existing data has its workers check all of it.
+    std::string state_dir;
   };
 
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(Options options);

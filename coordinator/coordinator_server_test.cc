@@ -27,6 +27,7 @@
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
 #include "coordinator/clock.h"
+#include "coordinator/resume_record.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -274,6 +275,7 @@ bool IsGrant(const pb::CoordinatorMessage& m) { return m.has_grant_leases(); }
 bool IsRevoke(const pb::CoordinatorMessage& m) { return m.has_revoke_leases(); }
 bool IsStopJob(const pb::CoordinatorMessage& m) { return m.has_stop_job(); }
 bool IsVerified(const pb::CoordinatorMessage& m) { return m.has_pieces_verified(); }
+bool IsCheckPieces(const pb::CoordinatorMessage& m) { return m.has_check_pieces(); }
 
 class FakeWorker {
  public:
@@ -391,6 +393,12 @@ class FakeWorker {
     *m.mutable_piece_done()->mutable_peer() = peer;
     Send(m);
   }
+  // The answer to StopJob: the worker writes nothing more into the job's files.
+  void Stopped(const std::string& job) {
+    pb::WorkerMessage m;
+    m.mutable_job_stopped()->set_job_id(job);
+    Send(m);
+  }
   // Heartbeat.jobs with this worker's totals for `job`.
   void Transfer(const std::string& job, uint64_t uploaded, uint64_t downloaded,
                 uint32_t upload_peers) {
@@ -454,6 +462,7 @@ class CoordinatorServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir("coordinator");
+    state_dir_ = MakeTempDir("state");
     torrent_ = MakeTorrent();
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &tracker_port_);
@@ -477,6 +486,7 @@ class CoordinatorServerTest : public ::testing::Test {
     // heartbeat alive through those jumps, except in the test about missed heartbeats.
     o.heartbeat_interval = absl::Hours(1);
     o.tick_period = absl::Milliseconds(20);
+    o.state_dir = state_dir_;
     return o;
   }
 
@@ -592,7 +602,50 @@ class CoordinatorServerTest : public ::testing::Test {
     ASSERT_TRUE((*files)->Sync().ok());
   }
 
+  // Pieces a previous run verified: the resume record it would have left, matching the files
+  // as they are now, so the job trusts it and checks nothing.
+  void VouchFor(const std::set<uint32_t>& pieces) {
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kReadOnly);
+    ASSERT_TRUE(files.ok()) << files.status();
+    ResumeRecord record;
+    record.info_hash = std::string(bt::AsBytes(torrent_.metainfo.info_hash));
+    record.output_dir = dir_;
+    record.verified = bt::Bitfield(torrent_.num_pieces);
+    for (uint32_t p : pieces) record.verified.Set(p);
+    record.files = (*files)->StampNow();
+    ASSERT_TRUE(SaveResumeRecord(state_dir_ + "/" + torrent_.id + ".resume", record).ok());
+  }
+
+  // Plays a worker checking the data on disk: asks for every piece to check at once, reads
+  // and hashes each as peer_svc does, and reports.
+  void CheckAsWorker(FakeWorker& worker) {
+    pb::WorkerMessage request;
+    request.mutable_request_checks()->set_job_id(torrent_.id);
+    request.mutable_request_checks()->set_max_pieces(1000);
+    worker.Send(request);
+    std::optional<pb::CoordinatorMessage> check = worker.Wait(IsCheckPieces);
+    ASSERT_TRUE(check.has_value());
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kReadOnly);
+    ASSERT_TRUE(files.ok()) << files.status();
+    pb::WorkerMessage result;
+    pb::PiecesChecked* checked = result.mutable_pieces_checked();
+    checked->set_job_id(torrent_.id);
+    std::string buffer;
+    for (uint32_t p : check->check_pieces().pieces()) {
+      ASSERT_TRUE((*files)->ReadPiece(p, &buffer).ok());
+      if (bt::AsBytes(bt::Sha1(buffer)) == torrent_.metainfo.piece_hash(p)) {
+        checked->add_verified(p);
+      } else {
+        checked->add_missing(p);
+      }
+    }
+    worker.Send(result);
+  }
+
   std::string dir_;
+  std::string state_dir_;
   TestTorrent torrent_;
   FakeClock clock_;
   FakeTracker tracker_{&clock_};
@@ -683,6 +736,7 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
   EXPECT_EQ(last.workers(), 1u);
   EXPECT_EQ(last.known_peers(), 3u);
   EXPECT_TRUE(worker->Wait(IsStopJob).has_value());
+  worker->Stopped(torrent_.id);
 
   std::optional<pb::AnnounceRequest> completed = tracker_.WaitFor(pb::COMPLETED);
   ASSERT_TRUE(completed.has_value());
@@ -692,7 +746,8 @@ TEST_F(CoordinatorServerTest, DownloadsAJobEndToEnd) {
                 ReadWholeFile(dir_ + "/multi/sub/deep/c"),
             torrent_.content);
 
-  // Submitting the finished torrent again starts a new run, which finds everything on disk.
+  // Submitting the finished torrent again starts a new run, which finds everything on disk:
+  // the resume record the first run left once its worker let go says so (nothing is checked).
   SubmitOk();
   EXPECT_EQ(WatchState(pb::COMPLETE).verified_pieces(), torrent_.num_pieces);
 }
@@ -801,7 +856,13 @@ TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
   WritePieces(on_disk, storage::ContentMode::kCreate);
   StartCoordinator();
   SubmitOk();
-  auto worker = StartedWorker();  // StartJob comes once CHECKING is over
+  // No resume record: the job has its workers check the data (the coordinator reads none).
+  auto worker = std::make_unique<FakeWorker>(address_, kToken);
+  std::optional<pb::CoordinatorMessage> start = worker->Wait(IsStartJob);
+  ASSERT_TRUE(start.has_value());
+  EXPECT_TRUE(start->start_job().check());
+  EXPECT_EQ(start->start_job().verified(), Bits({}));
+  CheckAsWorker(*worker);
 
   const pb::JobProgress p =
       Watch([](const pb::JobProgress& p) { return p.state() == pb::DOWNLOADING; });
@@ -1266,6 +1327,7 @@ using pb::AnnounceRequest;
 
 TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
   WritePieces(AllPieces(), storage::ContentMode::kCreate);
+  VouchFor(AllPieces());
   StartCoordinator();
   auto seeder = ListeningWorker('S', 7001, "127.0.0.5");
   SubmitOk(pb::SEED);
@@ -1318,6 +1380,7 @@ TEST_F(CoordinatorServerTest, SeedModeOnCompleteDataSeedsUntilCancelled) {
 
 TEST_F(CoordinatorServerTest, SeedModeOnIncompleteDataFailsWithTheCount) {
   WritePieces({0, 1, 2}, storage::ContentMode::kCreate);
+  VouchFor({0, 1, 2});
   StartCoordinator();
   auto worker = ListeningWorker('S', 7001);
   SubmitOk(pb::SEED);
@@ -1385,12 +1448,13 @@ TEST_F(CoordinatorServerTest, DownloadThenSeedSeedsAfterTheLastPieceAndAnnounces
 
 TEST_F(CoordinatorServerTest, StartJobCarriesTheVerifiedPiecesAndLaterOnesFollow) {
   WritePieces({0, 2, 6}, storage::ContentMode::kCreate);
+  VouchFor({0, 2, 6});
   StartCoordinator();
   SubmitOk();
   auto first = std::make_unique<FakeWorker>(address_, kToken);
   std::optional<pb::CoordinatorMessage> start = first->Wait(IsStartJob);
   ASSERT_TRUE(start.has_value());
-  EXPECT_EQ(start->start_job().verified(), Bits({0, 2, 6}));  // after the resume check
+  EXPECT_EQ(start->start_job().verified(), Bits({0, 2, 6}));  // on the resume record's word
 
   first->RequestWork(torrent_.id, 1, 1);
   const std::vector<pb::PeerAddress> peers = first->Peers();
@@ -1412,6 +1476,7 @@ TEST_F(CoordinatorServerTest, StartJobCarriesTheVerifiedPiecesAndLaterOnesFollow
 
 TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAndUploads) {
   WritePieces(AllPieces(), storage::ContentMode::kCreate);
+  VouchFor(AllPieces());
   StartCoordinator();
   auto w1 = ListeningWorker('1', 7001, "127.0.0.11");
   auto w2 = ListeningWorker('2', 7002, "127.0.0.12");
@@ -1465,6 +1530,7 @@ TEST_F(CoordinatorServerTest, EachListeningWorkerIsAnnouncedWithItsOwnIdentityAn
 
 TEST_F(CoordinatorServerTest, MaxAnnounceIntervalCapsTheTrackersIntervalButNotItsMinInterval) {
   WritePieces(AllPieces(), storage::ContentMode::kCreate);
+  VouchFor(AllPieces());
   StartCoordinator();
   auto seeder = ListeningWorker('S', 7001);
   SubmitOk(pb::SEED, /*max_announce_interval_s=*/2);

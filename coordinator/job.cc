@@ -9,6 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "bt/sha1.h"
+#include "coordinator/resume_plan.h"
+#include "coordinator/resume_record.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -81,6 +83,7 @@ Job::Job(std::string torrent, bt::Metainfo metainfo, std::string output_dir,
       options_(std::move(options)),
       clock_(options_.clock != nullptr ? options_.clock : Clock::Real()),
       files_(std::move(files)),
+      checks_(metainfo_.num_pieces(), options_.check_ttl),
       ledger_(metainfo_.layout(), options_.ledger),
       pool_(options_.pool),
       schedule_(ScheduleOptions(options_)),
@@ -96,6 +99,7 @@ Job::~Job() {
       LeaveSwarmLocked();
     }
     ordered_.clear();  // the server has stopped the job's workers already, or is going away
+    destroying_ = true;
   }
   Join();
 }
@@ -105,6 +109,7 @@ void Job::Start() {
 }
 
 void Job::Join() {
+  absl::MutexLock lock(&join_mu_);
   if (thread_.joinable()) thread_.join();
 }
 
@@ -123,16 +128,13 @@ pb::StartJob Job::StartJobLocked() const {
   m.set_output_dir(output_dir_);
   m.set_torrent_size(torrent_.size());
   m.set_verified(ledger_.VerifiedBitfield().ToBytes());
+  m.set_check(state_ == pb::CHECKING && !checks_.done());
   return m;
 }
 
 PieceState Job::piece_state(uint32_t piece) const {
   absl::MutexLock lock(&mu_);
   return ledger_.state(piece);
-}
-
-std::string Job::LedgerKey(WorkerId worker, const std::string& peer_key) {
-  return absl::StrCat(worker, "/", peer_key);
 }
 
 std::string Job::Truncate(const std::string& s, size_t max) {
@@ -196,7 +198,8 @@ void Job::QueueVerifiedLocked() {
 void Job::AddWorker(WorkerId worker) {
   {
     absl::MutexLock lock(&mu_);
-    if (state_ != pb::DOWNLOADING && state_ != pb::SEEDING) return;
+    const bool checking = state_ == pb::CHECKING && !checks_.done();
+    if (state_ != pb::DOWNLOADING && state_ != pb::SEEDING && !checking) return;
     QueueStartJobLocked(worker);
   }
   FlushOrdered();
@@ -207,7 +210,7 @@ void Job::AddWorker(WorkerId worker) {
 bool Job::ThreadShouldWake() const { return wake_ || finishing_ || IsTerminal(state_); }
 
 void Job::Run() {
-  RunCheck();
+  PlanCheck();
   for (;;) {
     bool finish = false;
     {
@@ -234,61 +237,158 @@ void Job::Run() {
       Finish();
     } else {
       RunDueAnnounces();
+      SaveResume(/*now_or_never=*/false);
     }
   }
+  if (!options_.resume_path.empty()) {
+    // What a worker still writes after the stamps are taken would cost a check next time:
+    // wait (a little) until they have all let go.
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(this, &Job::WorkersLetGo), options_.stop_ack_timeout);
+  }
+  SaveResume(/*now_or_never=*/true);
   files_.reset();  // no descriptors held by a job that is over
 }
 
-void Job::RunCheck() {
-  const uint32_t n = metainfo_.num_pieces();
-  // Files this job has just created (or found empty) hold nothing a check could find: the
-  // download leases at once instead of reading back what it preallocated.
-  const bool check = files_->found_existing_data();
-  std::string buffer;
-  for (uint32_t piece = 0; check && piece < n; ++piece) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (state_ != pb::CHECKING) return;  // cancelled
-    }
-    const absl::Status read = files_->ReadPiece(piece, &buffer);
-    if (!read.ok()) {
-      {
-        absl::MutexLock lock(&mu_);
-        Fail(absl::StrCat("reading piece ", piece, " while checking: ", read.message()));
-      }
-      FlushOrdered();
-      return;
-    }
-    if (bt::AsBytes(bt::Sha1(buffer)) == metainfo_.piece_hash(piece)) {
-      absl::MutexLock lock(&mu_);
-      ledger_.MarkVerified(piece).IgnoreError();
-    }
+bool Job::WorkersLetGo() const {
+  if (destroying_) return true;
+  for (const auto& [id, w] : workers_) {
+    if (!let_go_.contains(id)) return false;
   }
+  return true;
+}
+
+void Job::SaveResume(bool now_or_never) {
+  if (options_.resume_path.empty()) return;
+  const absl::Time now = absl::Now();  // real time: a record is about the real disk
+  if (!now_or_never && now < next_resume_save_) return;
+  next_resume_save_ = now + options_.resume_interval;
+  ResumeRecord record;
   {
     absl::MutexLock lock(&mu_);
-    if (state_ != pb::CHECKING) return;
-    const uint32_t missing = n - ledger_.verified_pieces();
-    Log(check ? absl::StrCat("checked ", n, " pieces, ", n - missing, " already verified")
-              : absl::StrCat("new files: nothing to check, ", n, " pieces to fetch"));
-    const absl::Time now = clock_->Now();
-    upload_rate_.Reset(now, UploadedLocked());
-    if (missing == 0 && options_.mode == pb::DOWNLOAD) {
-      // All there already: nothing to fetch, nothing to announce; the thread syncs and ends.
-      finishing_ = true;
-      return;
+    // Until every piece on disk has been looked at, the verified set says nothing about the
+    // rest: recorded, they would be taken for missing.
+    if (!checked_) return;
+    record.verified = ledger_.VerifiedBitfield();
+  }
+  record.info_hash = std::string(bt::AsBytes(metainfo_.info_hash));
+  record.output_dir = output_dir_;
+  record.files = files_->StampNow();
+  std::string bytes = EncodeResumeRecord(record);
+  if (bytes == saved_record_) return;
+  const absl::Status saved = SaveResumeRecord(options_.resume_path, record);
+  if (!saved.ok()) {
+    // Not worth failing a download for: the next start checks the data instead.
+    Log(absl::StrCat("cannot save the resume record: ", saved.message()));
+    return;
+  }
+  saved_record_ = std::move(bytes);
+}
+
+void Job::PlanCheck() {
+  // Read without a lock: the record and the stamps are the job's own.
+  const absl::StatusOr<ResumeRecord> record = options_.resume_path.empty()
+                                                  ? absl::NotFoundError("no state folder")
+                                                  : LoadResumeRecord(options_.resume_path);
+  const ResumePlan plan =
+      PlanResume(metainfo_, output_dir_, files_->found(), record, options_.recheck);
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != pb::CHECKING) return;  // cancelled
+    Log(plan.summary);
+    const bt::Bitfield& v = plan.verified;
+    for (uint32_t p = v.NextSet(0); p < v.size(); p = v.NextSet(p + 1)) {
+      ledger_.MarkVerified(p).IgnoreError();
     }
-    if (missing == 0) {
-      EnterSeedingLocked();
-    } else if (options_.mode == pb::SEED) {
-      Fail(absl::StrCat("the data does not match the torrent: ", missing, " of ", n,
-                        " pieces missing or corrupt"));
+    checks_.Add(plan.to_check);
+    if (checks_.done()) {
+      EndCheckLocked(nullptr);
     } else {
-      state_ = pb::DOWNLOADING;
-      download_rate_.Reset(now, ledger_.verified_bytes());
+      // The workers check; each asks for pieces (RequestChecks) as it has room.
+      Log(absl::StrCat("the workers check ", checks_.remaining(), " pieces"));
       QueueStartJobLocked(kAllWorkers);
     }
   }
   FlushOrdered();
+}
+
+void Job::EndCheckLocked(Outbox* out) {
+  checked_ = true;
+  QueueVerifiedLocked();
+  const uint32_t n = metainfo_.num_pieces();
+  const uint32_t missing = n - ledger_.verified_pieces();
+  Log(absl::StrCat(n - missing, " of ", n, " pieces verified, ", missing, " to fetch"));
+  const absl::Time now = clock_->Now();
+  upload_rate_.Reset(now, UploadedLocked());
+  if (missing == 0 && options_.mode == pb::DOWNLOAD) {
+    // All there already: nothing to fetch, nothing to announce; the thread syncs and ends.
+    finishing_ = true;
+    wake_ = true;
+    return;
+  }
+  if (missing == 0) {
+    EnterSeedingLocked();
+  } else if (options_.mode == pb::SEED) {
+    Fail(absl::StrCat("the data does not match the torrent: ", missing, " of ", n,
+                      " pieces missing or corrupt"));
+  } else {
+    state_ = pb::DOWNLOADING;
+    wake_ = true;
+    download_rate_.Reset(now, ledger_.verified_bytes());
+    QueueStartJobLocked(kAllWorkers);
+    // Requests that came while the data was being checked.
+    if (out != nullptr) ServeAll(now, out);
+  }
+}
+
+void Job::ServeChecks(JobWorker& w, absl::Time now, Outbox* out) {
+  if (w.want_checks == 0 || !w.info.sees_output) return;
+  const std::vector<uint32_t> pieces = checks_.Grant(w.info.id, w.want_checks, now);
+  if (pieces.empty()) return;
+  w.want_checks -= static_cast<uint32_t>(pieces.size());
+  pb::CoordinatorMessage m;
+  pb::CheckPieces* c = m.mutable_check_pieces();
+  c->set_job_id(id_);
+  c->mutable_pieces()->Add(pieces.begin(), pieces.end());
+  out->emplace_back(w.info.id, std::move(m));
+}
+
+void Job::OnRequestChecks(const WorkerInfo& worker, const pb::RequestChecks& request, Outbox* out) {
+  absl::MutexLock lock(&mu_);
+  if (state_ != pb::CHECKING || !worker.sees_output) return;
+  JobWorker& w = Worker(worker);
+  w.want_checks = std::min(request.max_pieces(), options_.max_checks_per_request);
+  ServeChecks(w, clock_->Now(), out);
+}
+
+void Job::OnPiecesChecked(const WorkerInfo& worker, const pb::PiecesChecked& checked, Outbox* out) {
+  bool flush = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (state_ != pb::CHECKING) return;
+    const absl::Time now = clock_->Now();
+    for (uint32_t p : checked.verified()) {
+      if (checks_.Finish(worker.id, p, now) && ledger_.MarkVerified(p).ok()) {
+        pending_verified_.push_back(p);
+      }
+    }
+    // Missing pieces simply stay NEEDED.
+    for (uint32_t p : checked.missing()) checks_.Finish(worker.id, p, now);
+    if (pending_verified_.size() >= std::max<size_t>(options_.verified_batch, 1)) {
+      QueueVerifiedLocked();
+      flush = true;
+    }
+    if (checks_.done()) {
+      EndCheckLocked(out);
+      flush = true;
+    }
+  }
+  if (flush) FlushOrdered();
+}
+
+void Job::OnJobStopped(const WorkerInfo& worker) {
+  absl::MutexLock lock(&mu_);
+  let_go_.insert(worker.id);
 }
 
 void Job::EnterSeedingLocked() {
@@ -373,10 +473,7 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
     }
   }
   if (Active() && w.want_pieces > 0 && w.info.sees_output && !w.peers.empty()) {
-    std::vector<std::string> keys;
-    keys.reserve(w.peers.size());
-    for (const std::string& p : w.peers) keys.push_back(LedgerKey(id, p));
-    const std::vector<LeaseGrant> grants = ledger_.Grant(id, keys, w.want_pieces, now);
+    const std::vector<LeaseGrant> grants = ledger_.Grant(id, w.want_pieces, now);
     if (!grants.empty()) {
       pb::CoordinatorMessage m;
       pb::GrantLeases* g = m.mutable_grant_leases();
@@ -421,7 +518,7 @@ void Job::Revoke(WorkerId worker, std::vector<uint32_t> pieces, Outbox* out) con
 
 void Job::ForgetPeerEverywhere(const std::string& key) {
   for (auto& [id, w] : workers_) {
-    if (w.peers.erase(key) > 0) ledger_.RemovePeer(LedgerKey(id, key));
+    if (w.peers.erase(key) > 0) ledger_.RemovePeer(id, key);
   }
 }
 
@@ -437,13 +534,15 @@ void Job::Fail(std::string error) {
 
 void Job::OnRequestWork(const WorkerInfo& worker, const pb::RequestWork& request, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  if (!Serving()) return;
+  const bool checking = state_ == pb::CHECKING;
+  if (!Serving() && !checking) return;
   JobWorker& w = Worker(worker);
-  w.want_pieces = Active() && worker.sees_output
+  w.want_pieces = (Active() || checking) && worker.sees_output
                       ? std::min(request.max_pieces(), options_.max_pieces_per_request)
                       : 0;
   w.want_peers = std::min(request.max_peers(), options_.max_peers_per_request);
-  Serve(w, clock_->Now(), out);
+  // While the data is checked the request waits; the check's end serves it.
+  if (!checking) Serve(w, clock_->Now(), out);
 }
 
 void Job::OnPieceDone(const WorkerInfo& worker, const pb::PieceDone& done, Outbox* out) {
@@ -509,7 +608,7 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
       bt::Bitfield::FromBytes(bitfield.bitfield(), metainfo_.num_pieces());
   if (!have.ok()) return;
   JobWorker& w = Worker(worker);
-  if (!ledger_.SetPeerBitfield(LedgerKey(worker.id, key), *have).ok()) return;
+  if (!ledger_.SetPeerBitfield(worker.id, key, *have).ok()) return;
   w.peers.insert(key);
   pool_.MarkConnected(key);
   Serve(w, now, out);
@@ -523,9 +622,8 @@ void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox*
   const absl::Time now = clock_->Now();
   if (pool_.IsBanned(key)) return;
   JobWorker& w = Worker(worker);
-  const std::string ledger_key = LedgerKey(worker.id, key);
-  for (uint32_t piece : have.pieces()) ledger_.AddPeerHave(ledger_key, piece).IgnoreError();
-  if (ledger_.HasPeer(ledger_key)) w.peers.insert(key);
+  for (uint32_t piece : have.pieces()) ledger_.AddPeerHave(worker.id, key, piece).IgnoreError();
+  if (ledger_.HasPeer(worker.id, key)) w.peers.insert(key);
   Serve(w, now, out);
 }
 
@@ -535,7 +633,7 @@ void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, O
   if (key.empty()) return;
   auto it = workers_.find(worker.id);
   if (it != workers_.end() && it->second.peers.erase(key) > 0) {
-    ledger_.RemovePeer(LedgerKey(worker.id, key));
+    ledger_.RemovePeer(worker.id, key);
   }
   if (closed.banned()) {
     pool_.Ban(key);
@@ -566,7 +664,7 @@ void Job::RemoveWorker(WorkerId worker, Outbox* out) {
   absl::MutexLock lock(&mu_);
   auto it = workers_.find(worker);
   if (it != workers_.end()) {
-    for (const std::string& key : it->second.peers) ledger_.RemovePeer(LedgerKey(worker, key));
+    // Its peers leave the ledger with its leases, in ReleaseWorker below.
     workers_.erase(it);
   }
   // Its uploads stay counted; the entry goes once its "stopped" announce is out (Tick).
@@ -576,7 +674,11 @@ void Job::RemoveWorker(WorkerId worker, Outbox* out) {
   }
   ledger_.ReleaseWorker(worker);
   pool_.ReleaseWorker(worker);
+  checks_.ReleaseWorker(worker);
   if (Serving()) ServeAll(clock_->Now(), out);
+  if (state_ == pb::CHECKING) {
+    for (auto& [id, w] : workers_) ServeChecks(w, clock_->Now(), out);
+  }
 }
 
 // --- periodic work, cancel, progress --------------------------------------------------------
@@ -585,30 +687,37 @@ void Job::Tick(Outbox* out) {
   bool flush = false;
   {
     absl::MutexLock lock(&mu_);
-    if (state_ == pb::CHECKING || IsTerminal(state_)) return;
+    if (IsTerminal(state_)) return;
     const absl::Time now = clock_->Now();
-    for (auto it = transfers_.begin(); it != transfers_.end();) {
-      if (it->second.gone && !schedule_.Has(it->first)) {
-        departed_uploaded_ = SaturatingAdd(departed_uploaded_, it->second.uploaded);
-        it = transfers_.erase(it);
-      } else {
-        ++it;
-      }
-    }
-    upload_rate_.Add(now, UploadedLocked());
     if (!pending_verified_.empty()) {
       QueueVerifiedLocked();
       flush = true;
     }
-    if (Active()) {
-      std::map<WorkerId, std::vector<uint32_t>> revoked;
-      for (const ExpiredLease& e : ledger_.ExpireLeases(now)) {
-        revoked[e.worker].push_back(e.piece);
+    if (state_ == pb::CHECKING) {
+      // Lapsed checks go to whoever waits for more.
+      if (checks_.Expire(now) > 0) {
+        for (auto& [id, w] : workers_) ServeChecks(w, now, out);
       }
-      for (auto& [worker, pieces] : revoked) Revoke(worker, std::move(pieces), out);
-      download_rate_.Add(now, ledger_.verified_bytes());
+    } else {
+      for (auto it = transfers_.begin(); it != transfers_.end();) {
+        if (it->second.gone && !schedule_.Has(it->first)) {
+          departed_uploaded_ = SaturatingAdd(departed_uploaded_, it->second.uploaded);
+          it = transfers_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      upload_rate_.Add(now, UploadedLocked());
+      if (Active()) {
+        std::map<WorkerId, std::vector<uint32_t>> revoked;
+        for (const ExpiredLease& e : ledger_.ExpireLeases(now)) {
+          revoked[e.worker].push_back(e.piece);
+        }
+        for (auto& [worker, pieces] : revoked) Revoke(worker, std::move(pieces), out);
+        download_rate_.Add(now, ledger_.verified_bytes());
+      }
+      if (Serving()) ServeAll(now, out);
     }
-    if (Serving()) ServeAll(now, out);
   }
   if (flush) FlushOrdered();
 }

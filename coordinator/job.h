@@ -6,15 +6,19 @@
 //   Create()   parse the torrent, create the folder tree under output_dir and preallocate the
 //              files (ContentFiles kCreate; SEED mode only opens them, read-only), all before
 //              any lease can exist;
-//   Start()    the job's own thread re-hashes the data already on disk (CHECKING: that is the
-//              resume), then DOWNLOADING (workers get leases), or SEEDING when every piece is
-//              there and the mode seeds (SEED mode with pieces missing: FAILED);
+//   Start()    the job's own thread reads the resume record and decides what to trust
+//              (resume_plan.h); the pieces it does not vouch for are checked by the workers
+//              as verify leases (CHECKING; the coordinator reads no content itself), then
+//              DOWNLOADING (workers get leases), or SEEDING when every piece is there and the
+//              mode seeds (SEED mode with pieces missing: FAILED);
 //   ...        the last PieceDone -> the thread syncs the files -> COMPLETE (mode DOWNLOAD) or
 //              SEEDING (DOWNLOAD_THEN_SEED), `completed` announced; Cancel() -> CANCELLED.
 // Meanwhile the thread announces each listening worker to the trackers as a peer of its own
 // (AnnounceSchedule), or the coordinator itself while no worker listens.
-// The job's thread does every blocking thing the job needs (disk reads, fdatasync, announce
-// RPCs) with no lock held; the other methods only touch memory and return at once.
+// The job's thread does every blocking thing the job needs (the resume record, stat,
+// fdatasync, announce RPCs) with no lock held; the other methods only touch memory and
+// return at once. It saves the resume record every resume_interval when it changed, and
+// once more at the end, after every worker has said it let go of the job (JobStopped).
 //
 //   Job::Options options;
 //   options.deliver = [&](Outbox out) { server.Deliver(std::move(out)); };
@@ -54,6 +58,7 @@
 #include "absl/time/time.h"
 #include "bt/metainfo.h"
 #include "coordinator/announce_schedule.h"
+#include "coordinator/check_queue.h"
 #include "coordinator/clock.h"
 #include "coordinator/own_peers.h"
 #include "coordinator/peer_pool.h"
@@ -129,6 +134,20 @@ class Job {
     int max_write_errors_in_a_row = 10;
     // Window of the download and upload rates.
     absl::Duration rate_window = absl::Seconds(5);
+    // The job's resume record (resume_record.h); empty: none is read or kept, and whatever
+    // data is on disk is checked.
+    std::string resume_path;
+    // Check every piece on disk whatever the record says (SubmitJobRequest.recheck).
+    bool recheck = false;
+    // How often, at most, the record is saved while the job runs (and once at its end).
+    absl::Duration resume_interval = absl::Seconds(10);
+    // A worker's verify leases lapse when it reports no result for this long.
+    absl::Duration check_ttl = absl::Seconds(30);
+    // Cap on one RequestChecks.
+    uint32_t max_checks_per_request = 256;
+    // At its end the job waits this long, at most, for its workers' JobStopped before it
+    // records the files' stamps (a write after them would only cost a check next time).
+    absl::Duration stop_ack_timeout = absl::Seconds(5);
   };
 
   // Parses the torrent (INVALID_ARGUMENT on a bad one), creates the output layout under
@@ -173,6 +192,12 @@ class Job {
   void OnLeaseProgress(const WorkerInfo& worker, const pb::Heartbeat::LeaseProgress& progress);
   // The worker's transfer totals for this job (Heartbeat.jobs): progress and its announces.
   void OnTransfer(const WorkerInfo& worker, const pb::Heartbeat::JobTransfer& transfer);
+  // While CHECKING: the worker has room for this many more pieces to check (CheckPieces in
+  // *out, now or as pieces free up), and its results.
+  void OnRequestChecks(const WorkerInfo& worker, const pb::RequestChecks& request, Outbox* out);
+  void OnPiecesChecked(const WorkerInfo& worker, const pb::PiecesChecked& checked, Outbox* out);
+  // The worker let go of the job after StopJob: it writes nothing more into its files.
+  void OnJobStopped(const WorkerInfo& worker);
   // The worker is gone: its leases become NEEDED (or lose one endgame holder), its peers go
   // back to the pool, and both are offered to the workers still waiting for work.
   void RemoveWorker(WorkerId worker, Outbox* out);
@@ -192,8 +217,9 @@ class Job {
   pb::JobProgress Progress(uint32_t workers) const;
   // Waits until the state is not `seen` or `timeout` passed; returns the state.
   pb::JobState WaitForStateChange(pb::JobState seen, absl::Duration timeout) const;
-  // Waits for the job's thread to end (after a terminal state).
-  void Join();
+  // Waits for the job's thread to end (after a terminal state; its resume record is saved
+  // then). Any thread, any number of times.
+  void Join() ABSL_LOCKS_EXCLUDED(join_mu_, mu_);
 
   // For tests: the ledger's view of one piece.
   PieceState piece_state(uint32_t piece) const;
@@ -206,6 +232,7 @@ class Job {
     // as pieces and peers become available, until its next RequestWork replaces it.
     uint32_t want_pieces = 0;
     uint32_t want_peers = 0;
+    uint32_t want_checks = 0;
     // Peers ("ip:port") the worker has reported a bitfield or have for: its lease candidates.
     absl::flat_hash_set<std::string> peers;
   };
@@ -224,8 +251,18 @@ class Job {
       std::unique_ptr<storage::ContentFiles> files, Options options);
 
   void Run();
-  // CHECKING: re-hashes every piece on disk; marks the matching ones verified.
-  void RunCheck();
+  // CHECKING: reads the resume record and marks what it vouches for verified; queues the
+  // rest of the data on disk for the workers to check.
+  void PlanCheck();
+  // Every check is in: DOWNLOADING, SEEDING, finishing or FAILED. With `out`, serves the
+  // workers whose requests waited for the check.
+  void EndCheckLocked(Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ServeChecks(JobWorker& w, absl::Time now, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // On the job's thread: saves the resume record if it changed (at most every
+  // resume_interval, unless `now_or_never`: the job's end).
+  void SaveResume(bool now_or_never);
+  // Every worker of the job has sent JobStopped, or is gone.
+  bool WorkersLetGo() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Syncs the files and moves to COMPLETE or SEEDING (or FAILED).
   void Finish();
   bool ThreadShouldWake() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -272,7 +309,6 @@ class Job {
   // Forgets `key`'s availability as seen by every worker (a banned peer).
   void ForgetPeerEverywhere(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Fail(std::string error) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  static std::string LedgerKey(WorkerId worker, const std::string& peer_key);
   // Worker- or tracker-supplied text that ends up in a JobProgress: bounded.
   static std::string Truncate(const std::string& s, size_t max = 200);
   void Log(const std::string& text) const;
@@ -289,6 +325,8 @@ class Job {
   // Used by the job's thread only (and released when it ends).
   std::unique_ptr<storage::ContentFiles> files_;
   std::thread thread_;
+  // Serializes Join (the server's shutdown and a new run of the same torrent may both wait).
+  absl::Mutex join_mu_;
 
   // Held while ordered messages are taken from ordered_ and delivered; before mu_.
   absl::Mutex deliver_mu_ ABSL_ACQUIRED_BEFORE(mu_);
@@ -298,6 +336,18 @@ class Job {
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   // Cancel() came while finishing a DOWNLOAD_THEN_SEED job: CANCELLED once synced.
   bool cancel_after_finish_ ABSL_GUARDED_BY(mu_) = false;
+  // The data on disk has been looked at (record and checks): the verified set is the truth
+  // about the files, and may be recorded.
+  bool checked_ ABSL_GUARDED_BY(mu_) = false;
+  // Pieces the workers are to check (CHECKING).
+  CheckQueue checks_ ABSL_GUARDED_BY(mu_);
+  // Workers that sent JobStopped.
+  absl::flat_hash_set<WorkerId> let_go_ ABSL_GUARDED_BY(mu_);
+  // The job is being destroyed: its end waits for nobody.
+  bool destroying_ ABSL_GUARDED_BY(mu_) = false;
+  // The job's thread only: the record last saved, and when the next may be.
+  std::string saved_record_;
+  absl::Time next_resume_save_ = absl::InfinitePast();
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::string error_ ABSL_GUARDED_BY(mu_);
   PieceLedger ledger_ ABSL_GUARDED_BY(mu_);

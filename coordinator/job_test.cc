@@ -2,8 +2,10 @@
 // memory. The full worker protocol over real streams is in coordinator_server_test.
 #include "coordinator/job.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "bt/sha1.h"
+#include "coordinator/resume_record.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -96,14 +99,65 @@ class JobTest : public ::testing::Test {
     }
   }
 
+  // A started job past CHECKING; data it wants checked is checked by worker 1 (honestly).
   std::unique_ptr<Job> Started(pb::JobMode mode, Job::Options options) {
     options.mode = mode;
     absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
     EXPECT_TRUE(job.ok()) << job.status();
     if (!job.ok()) return nullptr;
     (*job)->Start();
+    if (WaitForCheckOrStateChange(**job)) CheckAsWorker(**job, WorkerInfo{1, true, 0});
     (*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20));
     return *std::move(job);
+  }
+
+  // Waits until the job leaves CHECKING or asks its workers to check (StartJob.check):
+  // returns true for the latter.
+  bool WaitForCheckOrStateChange(Job& job) {
+    for (;;) {
+      if (job.WaitForStateChange(pb::CHECKING, absl::Milliseconds(5)) != pb::CHECKING) {
+        return false;
+      }
+      for (const auto& [to, m] : DeliveredOf(&pb::CoordinatorMessage::has_start_job)) {
+        if (m.start_job().check()) return true;
+      }
+    }
+  }
+
+  // Plays worker `w` checking the data on disk for the job, a few pieces per request, until
+  // the job has nothing more for it. `lie` flips the result for the pieces it names.
+  void CheckAsWorker(Job& job, const WorkerInfo& w, std::vector<uint32_t> lie = {}) {
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kOpenExisting);
+    ASSERT_TRUE(files.ok()) << files.status();
+    std::string buffer;
+    for (;;) {
+      Outbox out;
+      pb::RequestChecks request;
+      request.set_max_pieces(3);
+      job.OnRequestChecks(w, request, &out);
+      pb::PiecesChecked checked;
+      for (const auto& [to, m] : out) {
+        EXPECT_EQ(to, w.id);
+        for (uint32_t p : m.check_pieces().pieces()) {
+          ASSERT_TRUE((*files)->ReadPiece(p, &buffer).ok());
+          bool ok = bt::AsBytes(bt::Sha1(buffer)) == torrent_.metainfo.piece_hash(p);
+          if (std::find(lie.begin(), lie.end(), p) != lie.end()) ok = !ok;
+          (ok ? checked.add_verified(p) : checked.add_missing(p));
+        }
+      }
+      if (checked.verified().empty() && checked.missing().empty()) return;
+      Outbox ignored;
+      job.OnPiecesChecked(w, checked, &ignored);
+    }
+  }
+
+  // The StartJobs delivered, all of them asking for a check?
+  bool OnlyCheckStartJobs() {
+    for (const auto& [to, m] : DeliveredOf(&pb::CoordinatorMessage::has_start_job)) {
+      if (!m.start_job().check()) return false;
+    }
+    return true;
   }
 
   // Waits until the job has delivered `n` messages of one kind (it delivers them right after
@@ -190,15 +244,14 @@ TEST_F(JobTest, CompleteDataOnDiskGoesStraightToComplete) {
       ASSERT_TRUE((*files)->WritePiece(p, torrent_.content.substr(p * 16384, 16384)).ok());
     }
   }
-  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, Options());
-  ASSERT_TRUE(job.ok());
-  (*job)->Start();
-  EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::COMPLETE);
-  (*job)->Join();
-  const pb::JobProgress p = (*job)->Progress(0);
+  std::unique_ptr<Job> job = Started(pb::DOWNLOAD, Options());
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), pb::COMPLETE);
+  job->Join();
+  const pb::JobProgress p = job->Progress(0);
   EXPECT_EQ(p.verified_pieces(), kPieces);
   EXPECT_EQ(p.eta_s(), 0);
-  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_start_job), 0);
+  EXPECT_TRUE(OnlyCheckStartJobs()) << "started only to check the data, never to download";
 }
 
 // A download into files it has just created reads nothing back before leasing. Seen through
@@ -221,12 +274,11 @@ TEST_F(JobTest, FilesFoundOnDiskAreChecked) {
         storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kCreate);
     ASSERT_TRUE(files.ok());
   }
-  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, Options());
-  ASSERT_TRUE(job.ok());
-  (*job)->Start();
-  EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::COMPLETE);
-  (*job)->Join();
-  EXPECT_EQ((*job)->Progress(0).verified_pieces(), kPieces);
+  std::unique_ptr<Job> job = Started(pb::DOWNLOAD, Options());
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), pb::COMPLETE);
+  job->Join();
+  EXPECT_EQ(job->Progress(0).verified_pieces(), kPieces);
 }
 
 TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
@@ -324,18 +376,21 @@ TEST_F(JobTest, SeedModeOnCompleteDataSeedsAndStartJobCarriesEveryPiece) {
   std::unique_ptr<Job> job = Started(pb::SEED, Options());
   ASSERT_NE(job, nullptr);
   EXPECT_EQ(job->state(), pb::SEEDING);
-  WaitDelivered(&pb::CoordinatorMessage::has_start_job, 1);
+  WaitDelivered(&pb::CoordinatorMessage::has_start_job, 2);
   bt::Bitfield all(kPieces);
   all.SetAll();
   Outbox starts = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
-  ASSERT_EQ(starts.size(), 1u);
-  EXPECT_EQ(starts[0].first, kAllWorkers);
-  EXPECT_EQ(starts[0].second.start_job().verified(), all.ToBytes());
+  // The first asked the workers to check the data; the second starts the seeding.
+  ASSERT_EQ(starts.size(), 2u);
+  EXPECT_TRUE(starts[0].second.start_job().check());
+  EXPECT_EQ(starts[1].first, kAllWorkers);
+  EXPECT_FALSE(starts[1].second.start_job().check());
+  EXPECT_EQ(starts[1].second.start_job().verified(), all.ToBytes());
   job->AddWorker(9);  // one that registers later
   starts = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
-  ASSERT_EQ(starts.size(), 2u);
-  EXPECT_EQ(starts[1].first, 9u);
-  EXPECT_EQ(starts[1].second.start_job().verified(), all.ToBytes());
+  ASSERT_EQ(starts.size(), 3u);
+  EXPECT_EQ(starts[2].first, 9u);
+  EXPECT_EQ(starts[2].second.start_job().verified(), all.ToBytes());
 
   // Seeding hands out peers only: no leases, whatever RequestWork asks for.
   EXPECT_TRUE(Lease(*job, Worker(1), 3).empty());
@@ -357,7 +412,7 @@ TEST_F(JobTest, SeedModeOnIncompleteDataFailsWithTheCount) {
   EXPECT_EQ(job->state(), pb::FAILED);
   EXPECT_EQ(job->Progress(0).error(),
             "the data does not match the torrent: 4 of 7 pieces missing or corrupt");
-  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_start_job), 0);
+  EXPECT_TRUE(OnlyCheckStartJobs()) << "never started to seed";
   job->Join();
 }
 
@@ -464,6 +519,215 @@ TEST_F(JobTest, UploadsAreSummedOverWorkersAndOutliveTheirWorker) {
   EXPECT_EQ(p.uploaded_bytes(), 3500u);
   // Over the window, from the first sample (0 bytes when DOWNLOADING began) to now.
   EXPECT_DOUBLE_EQ(p.upload_rate_bytes_per_s(), 3500 / 2.0);
+}
+
+// The coordinator reads no content: what the workers say about the data on disk is what the
+// job believes (here a worker that lies about two pieces), and the checks go out in batches.
+TEST_F(JobTest, DataOnDiskIsCheckedByTheWorkersNotTheCoordinator) {
+  WriteFirstPieces(3);
+  absl::StatusOr<std::unique_ptr<Job>> made = Job::Create(torrent_.bytes, dir_, Options());
+  ASSERT_TRUE(made.ok());
+  Job& job = **made;
+  job.Start();
+  ASSERT_TRUE(WaitForCheckOrStateChange(job));
+  EXPECT_EQ(job.state(), pb::CHECKING);
+  // A worker asking for leases meanwhile gets none; its request waits for the check's end.
+  EXPECT_TRUE(Lease(job, Worker(1), 5).empty());
+  CheckAsWorker(job, Worker(1), /*lie=*/{0, 5});
+  EXPECT_EQ(job.WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
+  EXPECT_EQ(job.piece_state(0), PieceState::kNeeded);
+  EXPECT_EQ(job.piece_state(1), PieceState::kVerified);
+  EXPECT_EQ(job.piece_state(2), PieceState::kVerified);
+  EXPECT_EQ(job.piece_state(5), PieceState::kVerified);
+  std::vector<uint32_t> announced;
+  for (const auto& [to, m] : DeliveredOf(&pb::CoordinatorMessage::has_pieces_verified)) {
+    announced.insert(announced.end(), m.pieces_verified().pieces().begin(),
+                     m.pieces_verified().pieces().end());
+  }
+  EXPECT_THAT(announced, ::testing::UnorderedElementsAre(1, 2, 5));
+  job.Cancel();
+  job.Join();
+}
+
+// Checks held by a worker that dies, or that goes silent, go to another worker.
+TEST_F(JobTest, ChecksOfADeadOrSilentWorkerGoToAnother) {
+  WriteFirstPieces(kPieces);
+  Job::Options options = Options();
+  options.check_ttl = absl::Seconds(30);
+  absl::StatusOr<std::unique_ptr<Job>> made = Job::Create(torrent_.bytes, dir_, options);
+  ASSERT_TRUE(made.ok());
+  Job& job = **made;
+  job.Start();
+  ASSERT_TRUE(WaitForCheckOrStateChange(job));
+  auto request = [&](WorkerId id, uint32_t n) {
+    Outbox out;
+    pb::RequestChecks r;
+    r.set_max_pieces(n);
+    job.OnRequestChecks(Worker(id), r, &out);
+    std::vector<uint32_t> pieces;
+    for (const auto& [to, m] : out) {
+      pieces.insert(pieces.end(), m.check_pieces().pieces().begin(),
+                    m.check_pieces().pieces().end());
+    }
+    return pieces;
+  };
+  EXPECT_THAT(request(1, 3), ::testing::ElementsAre(0, 1, 2));
+  EXPECT_THAT(request(2, 3), ::testing::ElementsAre(3, 4, 5));
+  EXPECT_THAT(request(3, 10), ::testing::ElementsAre(6));
+  // Worker 3 reports its piece later on: its batch stays alive.
+  clock_.Advance(absl::Seconds(20));
+  pb::PiecesChecked six;
+  six.add_verified(6);
+  Outbox out;
+  job.OnPiecesChecked(Worker(3), six, &out);
+  job.RemoveWorker(1, &out);  // its pieces go to worker 3, which is waiting for more
+  std::vector<uint32_t> regranted;
+  for (const auto& [to, m] : out) {
+    EXPECT_EQ(to, 3u);
+    regranted.insert(regranted.end(), m.check_pieces().pieces().begin(),
+                     m.check_pieces().pieces().end());
+  }
+  EXPECT_THAT(regranted, ::testing::ElementsAre(0, 1, 2));
+  // Worker 2 says nothing for the check TTL: its batch lapses, and worker 3, still waiting
+  // for more, gets it.
+  clock_.Advance(absl::Seconds(11));
+  out.clear();
+  job.Tick(&out);
+  regranted.clear();
+  for (const auto& [to, m] : out) {
+    EXPECT_EQ(to, 3u);
+    regranted.insert(regranted.end(), m.check_pieces().pieces().begin(),
+                     m.check_pieces().pieces().end());
+  }
+  EXPECT_THAT(regranted, ::testing::ElementsAre(3, 4, 5));
+  job.Cancel();
+  job.Join();
+}
+
+class ResumeTest : public JobTest {
+ protected:
+  Job::Options WithRecord() {
+    Job::Options o = Options();
+    o.resume_path = MakeTempDir("state") + "/job.resume";
+    o.stop_ack_timeout = absl::Seconds(20);
+    return o;
+  }
+
+  // Downloads pieces 0..2 (worker 1 "writes" them, as PieceDone says) and cancels: the job
+  // leaves its record once worker 1 has let go.
+  void DownloadSomeAndStop(const Job::Options& options) {
+    std::unique_ptr<Job> job = Downloading(options);
+    WriteFirstPieces(3);  // the bytes a worker writes
+    const WorkerInfo w = Worker(1);
+    const std::vector<uint32_t> leased = Lease(*job, w, kPieces);
+    ASSERT_EQ(leased.size(), kPieces);
+    for (uint32_t p = 0; p < 3; ++p) {
+      pb::PieceDone d;
+      d.set_piece(p);
+      Outbox out;
+      job->OnPieceDone(w, d, &out);
+    }
+    job->Cancel();
+    job->OnJobStopped(w);
+    job->Join();
+  }
+};
+
+TEST_F(ResumeTest, AMatchingRecordIsTrustedAndNothingIsChecked) {
+  const Job::Options options = WithRecord();
+  DownloadSomeAndStop(options);
+  absl::StatusOr<ResumeRecord> record = LoadResumeRecord(options.resume_path);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->verified.Count(), 3u);
+  EXPECT_EQ(record->output_dir, dir_);
+
+  std::unique_ptr<Job> again = Started(pb::DOWNLOAD, options);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->state(), pb::DOWNLOADING);
+  EXPECT_EQ(again->Progress(0).verified_pieces(), 3u);
+  for (const auto& [to, m] : DeliveredOf(&pb::CoordinatorMessage::has_start_job)) {
+    EXPECT_FALSE(m.start_job().check()) << "a matching record needs no check";
+  }
+  again->Cancel();
+  again->Join();
+}
+
+TEST_F(ResumeTest, AStaleModificationTimeMeansACheck) {
+  const Job::Options options = WithRecord();
+  DownloadSomeAndStop(options);
+  const struct timespec times[2] = {{0, UTIME_OMIT}, {12345, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (dir_ + "/file.bin").c_str(), times, 0), 0);
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
+  ASSERT_TRUE(job.ok());
+  (*job)->Start();
+  EXPECT_TRUE(WaitForCheckOrStateChange(**job)) << "the workers are asked to check";
+  CheckAsWorker(**job, Worker(1));
+  EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
+  EXPECT_EQ((*job)->Progress(0).verified_pieces(), 3u);
+  (*job)->Cancel();
+  (*job)->OnJobStopped(Worker(1));
+  (*job)->Join();
+}
+
+TEST_F(ResumeTest, RecheckChecksDespiteAMatchingRecord) {
+  Job::Options options = WithRecord();
+  DownloadSomeAndStop(options);
+  options.recheck = true;
+  absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
+  ASSERT_TRUE(job.ok());
+  (*job)->Start();
+  EXPECT_TRUE(WaitForCheckOrStateChange(**job));
+  (*job)->Cancel();
+  (*job)->OnJobStopped(Worker(1));
+  (*job)->Join();
+}
+
+// The record is made after the workers let go: a piece a worker writes after StopJob (its
+// writer draining) changes the file, and the record has the file as it is after that.
+TEST_F(ResumeTest, TheRecordWaitsForTheWorkersToLetGo) {
+  const Job::Options options = WithRecord();
+  std::unique_ptr<Job> job = Downloading(options);
+  WriteFirstPieces(1);
+  const WorkerInfo w = Worker(1);
+  ASSERT_EQ(Lease(*job, w, kPieces).size(), kPieces);
+  job->Cancel();
+  WriteFirstPieces(2);  // the late write, after StopJob
+  const struct timespec times[2] = {{0, UTIME_OMIT}, {777, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (dir_ + "/file.bin").c_str(), times, 0), 0);
+  job->OnJobStopped(w);
+  job->Join();
+  absl::StatusOr<ResumeRecord> record = LoadResumeRecord(options.resume_path);
+  ASSERT_TRUE(record.ok()) << record.status();
+  ASSERT_EQ(record->files.size(), 1u);
+  EXPECT_EQ(record->files[0].mtime_ns, int64_t{777} * 1'000'000'000);
+}
+
+// A corrupt or missing record costs a check, never a wrong piece.
+TEST_F(ResumeTest, CorruptOrMissingRecordMeansACheck) {
+  const Job::Options options = WithRecord();
+  DownloadSomeAndStop(options);
+  for (bool corrupt : {true, false}) {
+    if (corrupt) {
+      FILE* f = std::fopen(options.resume_path.c_str(), "r+");
+      ASSERT_NE(f, nullptr);
+      std::fputs("garbage", f);
+      std::fclose(f);
+    } else {
+      std::remove(options.resume_path.c_str());
+    }
+    absl::StatusOr<std::unique_ptr<Job>> job = Job::Create(torrent_.bytes, dir_, options);
+    ASSERT_TRUE(job.ok());
+    (*job)->Start();
+    EXPECT_TRUE(WaitForCheckOrStateChange(**job)) << (corrupt ? "corrupt" : "missing");
+    CheckAsWorker(**job, Worker(1));
+    EXPECT_EQ((*job)->WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
+    EXPECT_EQ((*job)->Progress(0).verified_pieces(), 3u);
+    (*job)->Cancel();
+    (*job)->OnJobStopped(Worker(1));
+    (*job)->Join();
+    absl::MutexLock lock(&mu_);
+    delivered_.clear();
+  }
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:0",
 ABSL_FLAG(std::string, tracker_svc, "",
           "tracker_svc host:port to announce through; empty: no announces");
 ABSL_FLAG(std::string, auth_token, "", "token workers must present when they register");
+ABSL_FLAG(std::string, state_dir, "",
+          "folder for the jobs' resume records (created if missing); empty: none, and a job "
+          "on existing data has its workers check all of it");
 
 int main(int argc, char** argv) {
   swarm::process::ParseMainFlags(argc, argv,
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
   options.listen_address = listen;
   options.tracker_address = absl::GetFlag(FLAGS_tracker_svc);
   options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
   auto server = swarm::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "coordinator: %s\n", server.status().ToString().c_str());

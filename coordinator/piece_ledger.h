@@ -3,6 +3,10 @@
 // have each piece and picks what to lease next, rarest first. coordinator/STATE.md is the
 // state machine this class implements, transition by transition.
 //
+// Sized for huge torrents (millions of pieces): a grant, a renewal, a PieceDone and a have
+// cost the same at any torrent size; a bitfield costs a pass over its 64-bit words plus one
+// step per piece whose count changes (nothing per piece for a seeder's).
+//
 // Pure on purpose: no gRPC, threads, I/O or clock of its own ("now" is an argument), so every
 // transition can be tested with made-up times and the gRPC adapter stays thin. Not
 // thread-safe: the owning Job serializes calls under its mutex.
@@ -14,8 +18,8 @@
 //   PieceLedger::Options options;
 //   options.lease_ttl = absl::Seconds(10);
 //   PieceLedger ledger(layout, options);
-//   ledger.SetPeerBitfield("7/10.0.0.1:6881", have);             // from a worker's report
-//   for (const LeaseGrant& g : ledger.Grant(7, {"7/10.0.0.1:6881"}, 16, now)) ...
+//   ledger.SetPeerBitfield(7, "10.0.0.1:6881", have);    // worker 7 reports a peer's pieces
+//   for (const LeaseGrant& g : ledger.Grant(7, 16, now)) ...   // among what 7's peers have
 //   ...
 //   absl::StatusOr<std::vector<WorkerId>> losers = ledger.PieceDone(7, piece);
 //   // in endgame, *losers are the other holders: send them RevokeLeases.
@@ -29,6 +33,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -78,7 +83,7 @@ class PieceLedger {
     // Most workers that hold one piece at once in endgame, the first holder included. Small:
     // each duplicate fetches the whole piece again.
     int max_endgame_holders = 2;
-    // Most peers whose bitfields are kept; each costs num_pieces / 8 bytes.
+    // Most peers whose bitfields are kept (over all workers); each costs num_pieces / 8 bytes.
     size_t max_peers = 20000;
     // Seeds the random tie-break among equally rare pieces (fixed in tests).
     uint64_t seed = 0;
@@ -96,7 +101,9 @@ class PieceLedger {
   // Pieces `worker` currently holds a lease on, ascending.
   std::vector<uint32_t> LeasesOf(WorkerId worker) const;
   // How many tracked peers have `piece` (0 out of range).
-  uint32_t availability(uint32_t piece) const;
+  uint32_t availability(uint32_t piece) const {
+    return InRange(piece) ? seeds_ + rank_[piece].partial : 0;
+  }
   uint32_t verified_pieces() const { return verified_.Count(); }
   uint32_t needed_pieces() const { return needed_.Count(); }
   uint32_t leased_pieces() const { return num_pieces() - verified_pieces() - needed_pieces(); }
@@ -116,28 +123,32 @@ class PieceLedger {
   absl::Status MarkVerified(uint32_t piece);
 
   // --- availability ---
-  // Sets (or replaces) what `peer` has. `peer` is an opaque key; the Job uses
-  // "<worker id>/<ip:port>" so that the same swarm peer seen by two workers is counted per
-  // connection and removed per connection. INVALID_ARGUMENT if the size is not num_pieces();
-  // RESOURCE_EXHAUSTED past Options::max_peers.
-  absl::Status SetPeerBitfield(const std::string& peer, const bt::Bitfield& have);
-  // `peer` announced `piece`. A peer not seen yet starts with an empty bitfield (BEP 3 lets a
-  // peer with nothing skip the bitfield message).
-  absl::Status AddPeerHave(const std::string& peer, uint32_t piece);
-  // Forgets `peer` and subtracts its pieces from the availability. Unknown peers are ignored.
-  void RemovePeer(const std::string& peer);
-  bool HasPeer(const std::string& peer) const { return peers_.contains(peer); }
-  size_t num_peers() const { return peers_.size(); }
+  // A peer is a connection of one worker: (`worker`, `peer`), where `peer` is an opaque key
+  // (the Job uses "ip:port"). The same swarm peer seen by two workers is counted per
+  // connection and removed per connection, and a worker is granted only what its own peers
+  // have.
+  //
+  // Sets (or replaces) what `worker`'s `peer` has. INVALID_ARGUMENT if the size is not
+  // num_pieces(); RESOURCE_EXHAUSTED past Options::max_peers.
+  absl::Status SetPeerBitfield(WorkerId worker, const std::string& peer, const bt::Bitfield& have);
+  // `worker`'s `peer` announced `piece`. A peer not seen yet starts with an empty bitfield
+  // (BEP 3 lets a peer with nothing skip the bitfield message).
+  absl::Status AddPeerHave(WorkerId worker, const std::string& peer, uint32_t piece);
+  // Forgets `worker`'s `peer` and subtracts its pieces from the availability. Unknown peers
+  // are ignored.
+  void RemovePeer(WorkerId worker, const std::string& peer);
+  bool HasPeer(WorkerId worker, const std::string& peer) const;
+  // Peers tracked, over all workers.
+  size_t num_peers() const { return num_peers_; }
 
   // --- leases ---
-  // Leases up to `max_pieces` pieces to `worker`, chosen among those at least one of `peers`
-  // (keys as in SetPeerBitfield; unknown keys are skipped) has: NEEDED pieces rarest first,
-  // equally rare ones in random order so that workers asking at the same time do not all
-  // start on the same pieces. In endgame it grants LEASED pieces again (fewest holders first,
-  // never one the worker already holds, at most max_endgame_holders per piece). The leases
-  // run until now + lease_ttl.
-  std::vector<LeaseGrant> Grant(WorkerId worker, absl::Span<const std::string> peers,
-                                uint32_t max_pieces, absl::Time now);
+  // Leases up to `max_pieces` pieces to `worker`, chosen among those at least one of its
+  // peers (SetPeerBitfield, AddPeerHave) has: NEEDED pieces rarest first, equally rare ones in
+  // random order so that workers asking at the same time do not all start on the same
+  // pieces. In endgame it grants LEASED pieces again (fewest holders first, never one the
+  // worker already holds, at most max_endgame_holders per piece). The leases run until
+  // now + lease_ttl. A worker without peers gets nothing.
+  std::vector<LeaseGrant> Grant(WorkerId worker, uint32_t max_pieces, absl::Time now);
   // `worker` has `bytes_received` bytes of `piece`: when that is more than it reported
   // before, its lease runs until now + lease_ttl again. NOT_FOUND if it holds no lease on it.
   absl::Status Renew(WorkerId worker, uint32_t piece, uint64_t bytes_received, absl::Time now);
@@ -151,12 +162,32 @@ class PieceLedger {
   absl::Status PieceFailed(WorkerId worker, uint32_t piece, FailReason reason);
   // Takes back every lease whose deadline is <= now. A piece left without holders is NEEDED.
   std::vector<ExpiredLease> ExpireLeases(absl::Time now);
-  // The worker is gone: takes back all its leases. Returns the pieces it held.
+  // The worker is gone: takes back all its leases and forgets its peers (as RemovePeer for
+  // each). Returns the pieces it held.
   std::vector<uint32_t> ReleaseWorker(WorkerId worker);
 
   // Bad pieces and bans are the PeerPool's: it owns the peers (PeerPool::RecordBadPiece).
 
  private:
+  // One worker's peers, and what any of them has.
+  struct WorkerPeers {
+    absl::flat_hash_map<std::string, bt::Bitfield> peers;
+    // The OR of `peers`' bitfields. A bitfield ORs into it a word at a time and a have sets
+    // a bit; a removal (a peer gone, or a bitfield replaced by one that lacks some of the
+    // old bits) cannot be undone that way, so it only marks the union stale and the next
+    // Grant rebuilds it.
+    bt::Bitfield any;
+    bool stale = false;
+    // Set when a Grant found nothing NEEDED in `any`, at needed_epoch_ == none_needed_epoch:
+    // the next Grants skip the search until a piece becomes NEEDED again (the epoch moves)
+    // or `any` gains a NEEDED piece (cleared). A worker whose peers have only what is
+    // already verified asks again at every have; this keeps that O(1).
+    bool none_needed = false;
+    uint64_t none_needed_epoch = 0;
+  };
+  // The leases on one piece; one holder except in endgame.
+  using Holders = absl::InlinedVector<Holder, 1>;
+
   bool InRange(uint32_t piece) const { return piece < num_pieces(); }
   // Holder of `piece` for `worker`, or nullptr.
   Holder* FindHolder(uint32_t piece, WorkerId worker);
@@ -164,10 +195,35 @@ class PieceLedger {
   void DropHolder(uint32_t piece, WorkerId worker);
   void SetNeeded(uint32_t piece);
   void AddLease(uint32_t piece, WorkerId worker, bool endgame, absl::Time now);
-  void AdjustAvailability(const bt::Bitfield& have, int delta);
-  // What any of the given peers has (keys as in SetPeerBitfield; unknown ones are skipped).
-  bt::Bitfield UnionOf(absl::Span<const std::string> peers) const;
+
+  // Availability: replaces what one peer contributes, `before` (nullptr: no peer yet) by
+  // `after` (nullptr: the peer leaves). A seeder counts in seeds_, any other peer per piece
+  // (Recount).
+  void CountPeer(const bt::Bitfield* before, const bt::Bitfield* after);
+  // Per piece, partial -= 1 where only `before` is set, += 1 where only `after` is (words of
+  // a bitfield; an empty span is all zero); only the words where the two differ are visited.
+  void Recount(absl::Span<const uint64_t> before, absl::Span<const uint64_t> after);
+  // The same for one word, `w`, moving each NEEDED piece to its new bucket (`move`), or
+  // only counting and leaving the buckets to RebuildBuckets.
+  void AdjustWord(size_t w, uint64_t up, uint64_t down, bool move);
+  // Puts a NEEDED piece into (takes it out of) the bucket of its availability, where
+  // rarest-first finds it.
+  void BucketInsert(uint32_t piece);
+  void BucketErase(uint32_t piece);
+  // Makes buckets_[level] exist.
+  void AddLevels(uint32_t level);
+  // Sorts every NEEDED piece into its bucket again, in one pass.
+  void RebuildBuckets();
+  // The lowest level >= `from` whose bucket is not empty; buckets_.size() if none.
+  size_t NextLevel(size_t from) const;
+  // Recomputes a stale union from the worker's peers.
+  void Rebuild(WorkerPeers& w);
+
   void GrantNeeded(WorkerId worker, const bt::Bitfield& have, uint32_t max, absl::Time now,
+                   std::vector<LeaseGrant>* out);
+  // GrantNeeded's fallback for a worker whose peers have few of the rarest pieces: one pass
+  // over the words of have & NEEDED, keeping the `max` rarest.
+  void GrantByScan(WorkerId worker, const bt::Bitfield& have, uint32_t max, absl::Time now,
                    std::vector<LeaseGrant>* out);
   void GrantEndgame(WorkerId worker, const bt::Bitfield& have, uint32_t max, absl::Time now,
                     std::vector<LeaseGrant>* out);
@@ -177,21 +233,41 @@ class PieceLedger {
   std::mt19937_64 rng_;
 
   // A piece's state is where its bit is: set in needed_ (NEEDED), set in verified_
-  // (VERIFIED), or in neither (LEASED, and then in leased_). Bitfields, so that choosing
-  // what to grant is a word-at-a-time AND with the peers' pieces.
+  // (VERIFIED), or in neither (LEASED, and then a key of leased_).
   bt::Bitfield needed_;
   bt::Bitfield verified_;
-  // Pieces in state kLeased (for expiry and endgame without a scan of every piece).
-  absl::flat_hash_set<uint32_t> leased_;
-  // Per piece, its holders: non-empty exactly when the piece is LEASED.
-  std::vector<std::vector<Holder>> holders_;
+  // Per LEASED piece (and only those), its holders, never empty: expiry and endgame walk the
+  // leases without a scan of every piece.
+  absl::flat_hash_map<uint32_t, Holders> leased_;
   absl::flat_hash_map<WorkerId, absl::flat_hash_set<uint32_t>> by_worker_;
   uint64_t verified_bytes_ = 0;
   uint32_t hash_failures_ = 0;
 
-  std::vector<uint32_t> availability_;
+  // Per piece: how many peers other than seeders have it, and where it sits in its bucket.
+  // One struct, so that a bucket move touches one cache line of it, not two.
+  struct Rank {
+    uint32_t partial = 0;
+    // Index in buckets_[partial]; meaningful only while the piece is NEEDED.
+    uint32_t pos = 0;
+  };
+  // availability(p) == seeds_ + rank_[p].partial: a seeder (a peer with every piece, the
+  // common case) adds to every piece alike, so it is one count, and its bitfield costs
+  // nothing per piece; it changes no piece's rank either.
+  uint32_t seeds_ = 0;
+  std::vector<Rank> rank_;
+  // Rarest first without a scan: buckets_[a] holds, in no particular order, exactly the
+  // NEEDED pieces p with rank_[p].partial == a, p at index rank_[p].pos. A change of
+  // availability moves a NEEDED piece to the neighbouring bucket (swap with the last, pop,
+  // push: O(1)); a grant walks the buckets from the lowest. Bit a % 64 of nonempty_[a / 64]
+  // is set exactly when buckets_[a] is not empty, so empty levels are skipped 64 at a time.
+  std::vector<std::vector<uint32_t>> buckets_;
+  std::vector<uint64_t> nonempty_;
+  // Moves each time a piece becomes NEEDED again (WorkerPeers::none_needed).
+  uint64_t needed_epoch_ = 0;
+
   // Every bitfield here has num_pieces() bits (SetPeerBitfield checks).
-  absl::flat_hash_map<std::string, bt::Bitfield> peers_;
+  absl::flat_hash_map<WorkerId, WorkerPeers> peers_;
+  size_t num_peers_ = 0;
 };
 
 }  // namespace swarm::coordinator

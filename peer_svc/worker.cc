@@ -285,6 +285,9 @@ void Worker::Dispatch(const pb::CoordinatorMessage& m) {
     case pb::CoordinatorMessage::kPiecesVerified:
       job_id = m.pieces_verified().job_id();
       break;
+    case pb::CoordinatorMessage::kCheckPieces:
+      job_id = m.check_pieces().job_id();
+      break;
     default:
       return;  // a second Welcome, or a kind newer than this worker: nothing to do
   }
@@ -300,6 +303,16 @@ void Worker::Dispatch(const pb::CoordinatorMessage& m) {
       jobs_.erase(job_id);
       failed_jobs_.erase(job_id);
     }
+  }
+  if (m.kind_case() == pb::CoordinatorMessage::kStopJob) {
+    // Connections closed and every verified piece written: then the coordinator may record
+    // the files' stamps, knowing we write nothing more.
+    if (job != nullptr) job->Stop();
+    Log(absl::StrCat("job ", job_id, " stopped"));
+    pb::WorkerMessage stopped;
+    stopped.mutable_job_stopped()->set_job_id(job_id);
+    Send(std::move(stopped));
+    return;
   }
   if (job == nullptr) {
     RefuseWork(job_id, m, failed_why);
@@ -318,9 +331,8 @@ void Worker::Dispatch(const pb::CoordinatorMessage& m) {
     case pb::CoordinatorMessage::kPiecesVerified:
       job->PiecesVerified(m.pieces_verified());
       break;
-    case pb::CoordinatorMessage::kStopJob:
-      job->Stop();
-      Log(absl::StrCat("job ", job_id, " stopped"));
+    case pb::CoordinatorMessage::kCheckPieces:
+      job->CheckPieces(m.check_pieces());
       break;
     default:
       break;
@@ -389,7 +401,8 @@ void Worker::StartJob(const pb::StartJob& start) {
         [this](pb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
   };
   absl::StatusOr<std::shared_ptr<WorkerJob>> job = open();
-  // Asked before taking mu_: the job's lock comes first in the lock order (its `send`).
+  // Before taking mu_: the job's lock comes first in the lock order (its `send`).
+  if (job.ok() && start.check()) (*job)->StartChecking();
   const bool seeding = job.ok() && (*job)->seeding();
   absl::MutexLock lock(&mu_);
   if (!job.ok()) {

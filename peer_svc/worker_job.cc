@@ -6,13 +6,24 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "bt/sha1.h"
 
 namespace swarm::peer_svc {
+namespace {
+
+// Pieces a worker takes to check at once: enough to keep its disk and SHA-1 busy between two
+// answers of the coordinator, few enough that a dead worker's share is quickly redone.
+uint32_t CheckRoom(uint32_t piece_length) {
+  const uint32_t by_bytes =
+      static_cast<uint32_t>((64u << 20) / std::max<uint32_t>(piece_length, 1));
+  return std::clamp<uint32_t>(by_bytes, 4, 256);
+}
+
+}  // namespace
 
 WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
-                     std::unique_ptr<storage::ContentFiles> files,
-                     const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
-                     std::function<void()> poke)
+                     std::unique_ptr<storage::ContentFiles> files, const bt::Bitfield& verified,
+                     std::function<void(WorkerMessage)> send, std::function<void()> poke)
     : options_(options),
       metainfo_(std::move(metainfo)),
       files_(std::move(files)),
@@ -28,7 +39,11 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
           [files = files_.get()](uint32_t piece, std::string_view bytes) {
             return files->WritePiece(piece, bytes);
           },
-          &buffers_) {}
+          &buffers_),
+      checker_([this](uint32_t piece, std::string* buffer) { return CheckOnDisk(piece, buffer); },
+               [this](std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
+                 OnChecked(std::move(verified), std::move(missing));
+               }) {}
 
 WorkerJob::~WorkerJob() { Stop(); }
 
@@ -145,6 +160,75 @@ void WorkerJob::MarkVerified(absl::Span<const uint32_t> pieces) {
   if (verified_.All()) became_seed_ = true;
 }
 
+void WorkerJob::StartChecking() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  checking_ = true;
+  ask_for_checks_ = true;
+}
+
+void WorkerJob::CheckPieces(const pb::CheckPieces& check) {
+  std::vector<uint32_t> pieces;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    for (uint32_t p : check.pieces()) {
+      if (p < metainfo_.num_pieces()) {
+        pieces.push_back(p);
+      } else {
+        checked_bad_.push_back(p);  // answered, so that the coordinator's count adds up
+      }
+    }
+    checks_held_ += pieces.size();
+  }
+  checker_.Add(pieces);
+}
+
+bool WorkerJob::CheckOnDisk(uint32_t piece, std::string* buffer) const {
+  // A piece that cannot be read is not there: the download fetches it (and a broken disk
+  // then shows up as write errors).
+  if (!files_->ReadPiece(piece, buffer).ok()) return false;
+  return bt::AsBytes(bt::Sha1(*buffer)) == metainfo_.piece_hash(piece);
+}
+
+void WorkerJob::OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+    const size_t n = verified.size() + missing.size();
+    checks_held_ -= std::min(checks_held_, n);
+    checked_ok_.insert(checked_ok_.end(), verified.begin(), verified.end());
+    checked_bad_.insert(checked_bad_.end(), missing.begin(), missing.end());
+  }
+  poke_();
+}
+
+void WorkerJob::SendCheckMessages() {
+  if (!checking_) return;
+  if (!checked_ok_.empty() || !checked_bad_.empty()) {
+    WorkerMessage m;
+    pb::PiecesChecked* c = m.mutable_pieces_checked();
+    c->set_job_id(options_.job_id);
+    c->mutable_verified()->Add(checked_ok_.begin(), checked_ok_.end());
+    c->mutable_missing()->Add(checked_bad_.begin(), checked_bad_.end());
+    checked_ok_.clear();
+    checked_bad_.clear();
+    send_(std::move(m));
+    ask_for_checks_ = true;
+  }
+  // Asked again only after results went out: the coordinator remembers the last request,
+  // and a request it cannot serve (the check is over) needs no repeating.
+  const uint32_t room = CheckRoom(metainfo_.piece_length);
+  if (ask_for_checks_ && checks_held_ <= room / 2) {
+    WorkerMessage m;
+    pb::RequestChecks* r = m.mutable_request_checks();
+    r->set_job_id(options_.job_id);
+    r->set_max_pieces(room - static_cast<uint32_t>(checks_held_));
+    send_(std::move(m));
+    ask_for_checks_ = false;
+  }
+}
+
 bool WorkerJob::seeding() const {
   absl::MutexLock lock(&mu_);
   return verified_.All();
@@ -192,6 +276,7 @@ void WorkerJob::Stop() {
   for (auto& c : conns) c->Join();
   // Then the writer, once it has written what the connections handed it.
   writer_.Stop();
+  checker_.Stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,6 +316,7 @@ absl::Time WorkerJob::Tick(absl::Time now, uint32_t free_peer_slots) {
       }
     }
     reports_.clear();
+    SendCheckMessages();
 
     for (uint32_t piece : pool_.TakeOrphans(now, options_.orphan_grace)) {
       SendPieceFailed(piece, pb::ABANDONED, nullptr, "no peer of this worker can serve it");

@@ -6,6 +6,10 @@
 // in batches, PeerClosed, transfer totals for the heartbeat, and RequestWork whenever it has
 // room for more leases or peers.
 //
+// While the coordinator checks the job's data (StartJob.check), the job also checks pieces on
+// disk for it: it asks for them (RequestChecks) while its PieceChecker has room, and reports
+// which matched their hash (PiecesChecked).
+//
 // Once every piece is verified the job seeds: it asks for no leases, only for peers
 // (RequestWork with max_pieces = 0) so that it can dial the leechers the coordinator learns
 // of, and keeps uploading to whoever is connected.
@@ -52,6 +56,7 @@
 #include "peer_svc/choker.h"
 #include "peer_svc/peer_connection.h"
 #include "peer_svc/piece_buffer.h"
+#include "peer_svc/piece_checker.h"
 #include "peer_svc/piece_pool.h"
 #include "peer_svc/piece_writer.h"
 #include "peer_svc/request_pacing.h"
@@ -101,6 +106,9 @@ class WorkerJob : public PeerConnection::Delegate {
   void GrantLeases(const pb::GrantLeases& grant);
   void RevokeLeases(const pb::RevokeLeases& revoke);
   void PiecesVerified(const pb::PiecesVerified& verified);
+  // StartJob.check: the coordinator wants the data on disk checked; ask for pieces.
+  void StartChecking();
+  void CheckPieces(const pb::CheckPieces& check);
 
   // --- from the Listener ---
   // A peer connected to us with this job's info-hash in `handshake`: adopts `fd` as a
@@ -150,6 +158,12 @@ class WorkerJob : public PeerConnection::Delegate {
     std::vector<uint32_t> haves;
   };
 
+  // On the checker's thread: whether `piece` on disk matches its hash.
+  bool CheckOnDisk(uint32_t piece, std::string* buffer) const;
+  // On the checker's thread: results to report at the next Tick.
+  void OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing);
+  // In Tick: sends check results, and RequestChecks when there is room.
+  void SendCheckMessages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // On the writer's thread: reports a piece that `peer` sent, now written (or not).
   void OnPieceWritten(uint32_t piece, const bt::Endpoint& peer, const absl::Status& written);
   void SetPeer(pb::PeerAddress* out, const bt::Endpoint& endpoint) const;
@@ -211,10 +225,18 @@ class WorkerJob : public PeerConnection::Delegate {
   absl::Time last_request_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Since when leases were asked for and none came (InfiniteFuture: not waiting).
   absl::Time starved_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // Checking for the coordinator: asked to (StartJob.check); pieces granted and not yet
+  // reported; results not yet sent; results sent since the last RequestChecks (or none yet).
+  bool checking_ ABSL_GUARDED_BY(mu_) = false;
+  size_t checks_held_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<uint32_t> checked_ok_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint32_t> checked_bad_ ABSL_GUARDED_BY(mu_);
+  bool ask_for_checks_ ABSL_GUARDED_BY(mu_) = false;
 
-  // Last: its thread, which uses files_, buffers_ and mu_, starts after them and is joined
+  // Last: their threads, which use files_, buffers_ and mu_, start after them and are joined
   // before they go.
   PieceWriter writer_;
+  PieceChecker checker_;
 };
 
 }  // namespace swarm::peer_svc

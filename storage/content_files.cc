@@ -20,6 +20,14 @@ absl::Status Errno(std::string_view what, const std::string& path) {
       absl::StrCat(absl::string_view(what.data(), what.size()), " ", path, ": ", std::strerror(e)));
 }
 
+FileStamp StampOf(const struct stat& st) {
+  FileStamp stamp;
+  stamp.exists = true;
+  stamp.size = static_cast<uint64_t>(st.st_size);
+  stamp.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  return stamp;
+}
+
 }  // namespace
 
 ContentFiles::Fd::~Fd() {
@@ -34,6 +42,7 @@ ContentFiles::ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, 
       root_fd_(root_fd),
       max_open_(max_open < 1 ? 1 : max_open),
       read_only_(read_only),
+      found_(m.files.size()),
       fds_(m.files.size()) {}
 
 ContentFiles::~ContentFiles() {
@@ -58,6 +67,8 @@ absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metai
     for (uint32_t i = 0; i < metainfo.files.size(); ++i) {
       if (metainfo.files[i].pad) continue;
       SWARM_ASSIGN_OR_RETURN(int fd, files->OpenPath(i, /*create=*/false));
+      struct stat st;
+      if (fstat(fd, &st) == 0) files->found_[i] = StampOf(st);
       close(fd);
     }
   }
@@ -111,11 +122,16 @@ absl::Status ContentFiles::CreateLayout() {
     absl::Status status;
     const bool stat_ok = fstat(fd, &st) == 0;
     if (stat_ok && st.st_size > 0) found_existing_data_ = true;  // a resume, or someone's file
+    // A file this call created is absent as far as any earlier record is concerned.
+    if (stat_ok && st.st_size > 0) found_[i] = StampOf(st);
     if (!stat_ok) {
       status = Errno("cannot stat", file.RelativePath());
     } else if (static_cast<uint64_t>(st.st_size) > file.length &&
                ftruncate(fd, static_cast<off_t>(file.length)) != 0) {
       status = Errno("cannot truncate", file.RelativePath());
+    } else if (static_cast<uint64_t>(st.st_size) == file.length &&
+               static_cast<uint64_t>(st.st_blocks) * 512 >= file.length) {
+      // Whole and allocated already (a resume): left alone, its modification time too.
     } else if (file.length > 0) {
       // Reserve the blocks now so a full disk shows up before the download, not during it.
       // Filesystems without fallocate get a sparse file of the right size instead.
@@ -131,6 +147,19 @@ absl::Status ContentFiles::CreateLayout() {
     SWARM_RETURN_IF_ERROR(status);
   }
   return absl::OkStatus();
+}
+
+std::vector<FileStamp> ContentFiles::StampNow() const {
+  std::vector<FileStamp> stamps(metainfo_.files.size());
+  for (uint32_t i = 0; i < metainfo_.files.size(); ++i) {
+    if (metainfo_.files[i].pad) continue;
+    absl::StatusOr<int> fd = OpenPath(i, /*create=*/false);
+    if (!fd.ok()) continue;
+    struct stat st;
+    if (fstat(*fd, &st) == 0) stamps[i] = StampOf(st);
+    close(*fd);
+  }
+  return stamps;
 }
 
 absl::StatusOr<std::shared_ptr<ContentFiles::Fd>> ContentFiles::FileFd(uint32_t index) {

@@ -27,6 +27,18 @@
 
 namespace swarm::storage {
 
+// What stat says of one of the torrent's files: enough to tell whether it changed since.
+struct FileStamp {
+  bool exists = false;
+  uint64_t size = 0;
+  // Modification time, nanoseconds since the epoch.
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp& o) const {
+    return exists == o.exists && size == o.size && mtime_ns == o.mtime_ns;
+  }
+  bool operator!=(const FileStamp& o) const { return !(*this == o); }
+};
+
 enum class ContentMode {
   // Create missing folders and files and set every file to its length (preallocated).
   // Existing data is kept (this is how a job resumes).
@@ -63,6 +75,13 @@ class ContentFiles {
   // created now or found empty, so there is nothing on disk a check could find (a fresh
   // download leases at once). Other modes: true (the files exist; their bytes are unknown).
   bool found_existing_data() const { return found_existing_data_; }
+  // Each file (torrent order) as Open found it, before it created, truncated or
+  // preallocated anything: what a resume record is compared with. Padding files read as
+  // absent.
+  const std::vector<FileStamp>& found() const { return found_; }
+  // Each file as it is now (a file that cannot be opened reads as absent). Only metadata:
+  // no content byte is read.
+  std::vector<FileStamp> StampNow() const;
 
  private:
   ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, bool read_only);
@@ -90,7 +109,9 @@ class ContentFiles {
   const int root_fd_;
   const size_t max_open_;
   const bool read_only_;
-  bool found_existing_data_ = true;  // set once by Open, before anyone else sees the object
+  // Both set once by Open, before anyone else sees the object.
+  bool found_existing_data_ = true;
+  std::vector<FileStamp> found_;
 
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Fd>> fds_ ABSL_GUARDED_BY(mu_);

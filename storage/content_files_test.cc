@@ -121,6 +121,39 @@ TEST(ContentFilesTest, SaysWhetherAnyFileHeldDataBefore) {
   EXPECT_TRUE((*files)->found_existing_data());  // not known: its bytes were never looked at
 }
 
+TEST(ContentFilesTest, StampsFilesAsFoundAndAsTheyAreNow) {
+  const std::string dir = MakeTempDir("content");
+  const bt::Metainfo m = MultiFile();
+  std::vector<FileStamp> first;
+  {
+    auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
+    ASSERT_TRUE(files.ok()) << files.status();
+    // Created by this Open: absent as far as an earlier record is concerned.
+    for (const FileStamp& s : (*files)->found()) EXPECT_FALSE(s.exists);
+    first = (*files)->StampNow();
+  }
+  ASSERT_EQ(first.size(), 5u);
+  EXPECT_TRUE(first[0].exists);
+  EXPECT_EQ(first[0].size, 10u);
+  EXPECT_EQ(first[2].size, 25u);
+  EXPECT_FALSE(first[3].exists);  // padding: never on disk
+  auto files = ContentFiles::Open(m, dir, ContentMode::kCreate);
+  ASSERT_TRUE(files.ok());
+  // Found as the first run left them (the empty file reads as absent: it holds nothing).
+  EXPECT_EQ((*files)->found()[0], first[0]);
+  EXPECT_EQ((*files)->found()[2], first[2]);
+  EXPECT_EQ((*files)->found()[4], first[4]);
+  // A write moves the modification time on: the stamp tells.
+  struct timespec old_times[2] = {{0, 0}, {1'000'000, 0}};
+  ASSERT_EQ(utimensat(AT_FDCWD, (dir + "/root/z").c_str(), old_times, 0), 0);
+  ASSERT_TRUE((*files)->WritePiece(2, std::string(16, 'q')).ok());  // c, pad and z
+  const std::vector<FileStamp> now = (*files)->StampNow();
+  EXPECT_NE(now[4].mtime_ns, int64_t{1'000'000} * 1'000'000'000);
+  EXPECT_EQ(now[0], first[0]);  // untouched
+  ASSERT_EQ(unlink((dir + "/root/a").c_str()), 0);
+  EXPECT_FALSE((*files)->StampNow()[0].exists);
+}
+
 TEST(ContentFilesTest, RefusesSymlinkInsideOutputFolder) {
   const std::string dir = MakeTempDir("content");
   const std::string outside = MakeTempDir("content");

@@ -47,8 +47,12 @@ int RunCli(const std::vector<std::string>& args, std::string* output = nullptr) 
 }
 
 std::vector<std::string> DownloadArgs(const SwarmEnv& env, int workers) {
-  return {"download", env.torrent_path(), "-o", env.download_dir(),
-          absl::StrCat("--workers=", workers)};
+  return {"download",
+          env.torrent_path(),
+          "-o",
+          env.download_dir(),
+          absl::StrCat("--workers=", workers),
+          "--state-dir=" + env.root() + "/state"};
 }
 
 TEST(DownloadTest, SingleFileFromAria2WithOneWorker) {
@@ -158,9 +162,53 @@ TEST(DownloadTest, InterruptedDownloadResumes) {
   EXPECT_EQ(WEXITSTATUS(*status), 130) << (*cli)->output();
   EXPECT_NE((*cli)->output().find("run the same command again to resume"), std::string::npos);
 
+  // The first run left its resume record: trusted (the files are as it left them), so
+  // nothing is read back, and only the rest is fetched.
   std::string output;
-  ASSERT_EQ(RunCli(DownloadArgs(env, 2), &output), 0) << output;
+  std::vector<std::string> again = DownloadArgs(env, 2);
+  again.push_back("--verbose");
+  ASSERT_EQ(RunCli(again, &output), 0) << output;
   EXPECT_NE(output.find("already verified"), std::string::npos) << output;
+  EXPECT_NE(output.find("resume record matches the files"), std::string::npos) << output;
+  EXPECT_EQ(output.find("the workers check"), std::string::npos) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+// Data that changed after the record was made is checked by the workers, never trusted: a
+// corrupted piece is found and fetched again; --recheck checks everything.
+TEST(DownloadTest, ChangedDataIsCheckedByTheWorkers) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"changed.bin", 8 << 20}}, /*multi_file=*/false));
+  ASSERT_OK(env.MakeTorrentAndTracker());
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
+  ASSERT_OK(env.WaitForSeeders());
+  std::vector<std::string> args = DownloadArgs(env, 2);
+  args.push_back("--verbose");
+  std::string output;
+  ASSERT_EQ(RunCli(args, &output), 0) << output;
+  ASSERT_OK(env.CheckDownload());
+
+  // Done, and nothing changed: the record says so, without a read.
+  ASSERT_EQ(RunCli(args, &output), 0) << output;
+  EXPECT_NE(output.find("resume record matches the files: 32 of 32 pieces"), std::string::npos)
+      << output;
+
+  // A few bytes in piece 5 (of 256 KiB pieces) overwritten by someone else.
+  {
+    std::fstream f(env.download_dir() + "/changed.bin",
+                   std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5 * (256 << 10) + 1000);
+    f.write("garbage", 7);
+  }
+  ASSERT_EQ(RunCli(args, &output), 0) << output;
+  EXPECT_NE(output.find("the workers check 32 pieces"), std::string::npos) << output;
+  EXPECT_NE(output.find("31 of 32 pieces verified, 1 to fetch"), std::string::npos) << output;
+  ASSERT_OK(env.CheckDownload());
+
+  args.push_back("--recheck");
+  ASSERT_EQ(RunCli(args, &output), 0) << output;
+  EXPECT_NE(output.find("the workers check 32 pieces"), std::string::npos) << output;
+  EXPECT_NE(output.find("32 of 32 pieces verified, 0 to fetch"), std::string::npos) << output;
   ASSERT_OK(env.CheckDownload());
 }
 

@@ -1,0 +1,98 @@
+#include "peer_svc/piece_checker.h"
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace swarm::peer_svc {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+// Collects every report; waits for a number of results.
+struct Reports {
+  absl::Mutex mu;
+  std::vector<uint32_t> verified, missing;
+  int batches = 0;
+  void Add(std::vector<uint32_t> v, std::vector<uint32_t> m) {
+    absl::MutexLock lock(&mu);
+    verified.insert(verified.end(), v.begin(), v.end());
+    missing.insert(missing.end(), m.begin(), m.end());
+    ++batches;
+  }
+  void WaitFor(size_t n) {
+    absl::MutexLock lock(&mu);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return verified.size() + missing.size() >= n;
+    };
+    mu.Await(absl::Condition(&enough));
+  }
+};
+
+TEST(PieceCheckerTest, ChecksEveryPieceAndReportsInBatches) {
+  Reports reports;
+  // Even pieces are on disk.
+  PieceChecker checker(
+      [](uint32_t p, std::string* buffer) {
+        buffer->assign(8, 'x');
+        return p % 2 == 0;
+      },
+      [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
+        reports.Add(std::move(v), std::move(m));
+      },
+      /*batch=*/4);
+  checker.Add({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  reports.WaitFor(10);
+  checker.Stop();
+  std::sort(reports.verified.begin(), reports.verified.end());
+  EXPECT_THAT(reports.verified, ElementsAre(0, 2, 4, 6, 8));
+  EXPECT_THAT(reports.missing, ElementsAre(1, 3, 5, 7, 9));
+  EXPECT_GE(reports.batches, 3);
+  EXPECT_EQ(checker.pending(), 0u);
+}
+
+TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
+  Reports reports;
+  absl::Notification first_started, release;
+  PieceChecker checker(
+      [&](uint32_t p, std::string*) {
+        if (p == 0) {
+          first_started.Notify();
+          release.WaitForNotification();
+        }
+        return true;
+      },
+      [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
+        reports.Add(std::move(v), std::move(m));
+      },
+      /*batch=*/1);
+  checker.Add({0, 1, 2, 3});
+  first_started.WaitForNotification();
+  EXPECT_EQ(checker.pending(), 4u);
+  std::thread stopper([&] { checker.Stop(); });
+  // Stop has cleared the queue: only the piece being checked is left.
+  while (checker.pending() > 1) std::this_thread::yield();
+  release.Notify();
+  stopper.join();
+  const int batches_at_stop = reports.batches;
+  EXPECT_LE(batches_at_stop, 1);  // at most the piece that was being checked
+  checker.Add({7});               // refused after Stop
+  EXPECT_EQ(checker.pending(), 0u);
+  EXPECT_EQ(reports.batches, batches_at_stop);
+}
+
+TEST(PieceCheckerTest, NoThreadUntilThereIsWork) {
+  PieceChecker checker([](uint32_t, std::string*) { return true; },
+                       [](std::vector<uint32_t>, std::vector<uint32_t>) {});
+  EXPECT_EQ(checker.pending(), 0u);
+  checker.Stop();  // nothing to join
+}
+
+}  // namespace
+}  // namespace swarm::peer_svc
