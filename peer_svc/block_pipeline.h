@@ -155,7 +155,7 @@ class BlockPipeline {
     uint32_t next_missing = 0;
     std::vector<uint8_t> blocks;
     // piece_length bytes from the pool; kept for the Assembly's next piece unless taken.
-    std::unique_ptr<char[]> data;
+    PieceBytes data;
   };
 
   Assembly* Find(uint32_t piece) const;

@@ -1,7 +1,9 @@
 // Piece-sized byte buffers that move between threads without copying: a connection assembles
 // a piece in one, hands it to the job's writer, and the writer gives it back to the pool for
 // the next piece. Reusing buffers keeps the allocator (and the page faults of fresh memory)
-// out of the data path.
+// out of the data path. Buffers are page-aligned, so that a whole piece goes to disk (and a
+// checked piece comes from it) with O_DIRECT: no copy through the page cache
+// (storage::ContentFiles).
 //
 //   BufferPool pool(layout.piece_length());
 //   PieceBuffer b(pool.Get(), layout.piece_size(piece));
@@ -22,20 +24,28 @@
 
 namespace swarm::peer_svc {
 
+struct FreeBytes {
+  void operator()(char* p) const;
+};
+// A page-aligned byte buffer.
+using PieceBytes = std::unique_ptr<char[], FreeBytes>;
+// `size` bytes (rounded up to whole pages), page-aligned, uninitialized.
+PieceBytes AllocatePieceBytes(size_t size);
+
 // An owned buffer and the length of the piece in it (the buffer may be longer).
 class PieceBuffer {
  public:
   PieceBuffer() = default;
-  PieceBuffer(std::unique_ptr<char[]> bytes, size_t size) : bytes_(std::move(bytes)), size_(size) {}
+  PieceBuffer(PieceBytes bytes, size_t size) : bytes_(std::move(bytes)), size_(size) {}
 
   char* data() { return bytes_.get(); }
   size_t size() const { return size_; }
   std::string_view view() const { return std::string_view(bytes_.get(), size_); }
   explicit operator bool() const { return bytes_ != nullptr; }
-  std::unique_ptr<char[]> Release() { return std::move(bytes_); }
+  PieceBytes Release() { return std::move(bytes_); }
 
  private:
-  std::unique_ptr<char[]> bytes_;
+  PieceBytes bytes_;
   size_t size_ = 0;
 };
 
@@ -43,19 +53,19 @@ class PieceBuffer {
 class BufferPool {
  public:
   // Keeps at most `max_idle_bytes` of idle buffers (at least two), frees the rest.
-  explicit BufferPool(size_t buffer_size, size_t max_idle_bytes = 64u << 20);
+  explicit BufferPool(size_t buffer_size, size_t max_idle_bytes = 16u << 20);
 
   size_t buffer_size() const { return buffer_size_; }
   // An idle buffer, or a new one. Its contents are garbage.
-  std::unique_ptr<char[]> Get();
+  PieceBytes Get();
   // Gives a buffer (of buffer_size bytes, from Get) back.
-  void Put(std::unique_ptr<char[]> buffer);
+  void Put(PieceBytes buffer);
 
  private:
   const size_t buffer_size_;
   const size_t max_idle_;
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<char[]>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<PieceBytes> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace swarm::peer_svc

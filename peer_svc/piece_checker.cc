@@ -34,7 +34,6 @@ void PieceChecker::Stop() {
 }
 
 void PieceChecker::Run() {
-  std::string buffer;
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
   for (;;) {
     std::vector<uint32_t> pieces;
@@ -54,7 +53,7 @@ void PieceChecker::Run() {
         absl::MutexLock lock(&mu_);
         if (stopping_) return;
       }
-      (check_(p, &buffer) ? verified : missing).push_back(p);
+      (check_(p) ? verified : missing).push_back(p);
     }
     report_(std::move(verified), std::move(missing));
     absl::MutexLock lock(&mu_);

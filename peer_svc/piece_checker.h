@@ -5,10 +5,10 @@
 // learns which pieces the data on disk already holds.
 //
 // The thread starts with the first piece and lives until Stop; a job that never checks has
-// none. One piece buffer, reused.
+// none.
 //
 //   PieceChecker checker(
-//       [&](uint32_t piece, std::string* buffer) { return ReadAndHash(piece, buffer); },
+//       [&](uint32_t piece) { return ReadAndHash(piece); },
 //       [&](std::vector<uint32_t> verified, std::vector<uint32_t> missing) { ... });
 //   checker.Add({4, 5, 6});
 //   checker.Stop();   // queued pieces are dropped; nothing is reported after it returns
@@ -30,9 +30,9 @@ namespace swarm::peer_svc {
 
 class PieceChecker {
  public:
-  // Whether the piece on disk matches its hash (`buffer` is scratch space). On the checker's
-  // thread, with no lock of the checker held.
-  using Check = std::function<bool(uint32_t piece, std::string* buffer)>;
+  // Whether the piece on disk matches its hash. On the checker's thread, with no lock of the
+  // checker held.
+  using Check = std::function<bool(uint32_t piece)>;
   // A batch of results. On the checker's thread, with no lock of the checker held.
   using Report = std::function<void(std::vector<uint32_t> verified, std::vector<uint32_t> missing)>;
 

@@ -38,15 +38,11 @@ struct Reports {
 TEST(PieceCheckerTest, ChecksEveryPieceAndReportsInBatches) {
   Reports reports;
   // Even pieces are on disk.
-  PieceChecker checker(
-      [](uint32_t p, std::string* buffer) {
-        buffer->assign(8, 'x');
-        return p % 2 == 0;
-      },
-      [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
-        reports.Add(std::move(v), std::move(m));
-      },
-      /*batch=*/4);
+  PieceChecker checker([](uint32_t p) { return p % 2 == 0; },
+                       [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
+                         reports.Add(std::move(v), std::move(m));
+                       },
+                       /*batch=*/4);
   checker.Add({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   reports.WaitFor(10);
   checker.Stop();
@@ -61,7 +57,7 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
   Reports reports;
   absl::Notification first_started, release;
   PieceChecker checker(
-      [&](uint32_t p, std::string*) {
+      [&](uint32_t p) {
         if (p == 0) {
           first_started.Notify();
           release.WaitForNotification();
@@ -88,7 +84,7 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
 }
 
 TEST(PieceCheckerTest, NoThreadUntilThereIsWork) {
-  PieceChecker checker([](uint32_t, std::string*) { return true; },
+  PieceChecker checker([](uint32_t) { return true; },
                        [](std::vector<uint32_t>, std::vector<uint32_t>) {});
   EXPECT_EQ(checker.pending(), 0u);
   checker.Stop();  // nothing to join

@@ -148,7 +148,7 @@ TEST_F(PieceWriterTest, WritesInOrderReportsAndGivesTheBuffersBack) {
   std::vector<char*> back;
   for (int i = 0; i < 3; ++i) back.push_back(pool_.Get().release());
   EXPECT_THAT(back, UnorderedElementsAreArray(buffers)) << "every buffer is back in the pool";
-  for (char* b : back) pool_.Put(std::unique_ptr<char[]>(b));
+  for (char* b : back) pool_.Put(PieceBytes(b));
 }
 
 TEST_F(PieceWriterTest, BackPressureBlocksAWriteBeyondTheCapUntilTheDiskCatchesUp) {
@@ -223,7 +223,7 @@ TEST_F(PieceWriterTest, StopWritesWhatWasQueuedAndRefusesTheRest) {
   PieceBuffer late = Piece(3, 10);
   char* const late_buffer = late.data();
   EXPECT_FALSE(writer.Write(3, std::move(late), disk_.done(3)));
-  std::unique_ptr<char[]> again = pool_.Get();
+  PieceBytes again = pool_.Get();
   EXPECT_EQ(again.get(), late_buffer);
   absl::MutexLock lock(&disk_.mu_);
   EXPECT_EQ(disk_.results_.count(3), 0u);

@@ -374,10 +374,10 @@ void Worker::StartJob(const pb::StartJob& start) {
   auto open = [&]() -> absl::StatusOr<std::shared_ptr<WorkerJob>> {
     SWARM_ASSIGN_OR_RETURN(std::string torrent, FetchTorrent(id, start.torrent_size()));
     SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(torrent));
-    SWARM_ASSIGN_OR_RETURN(
-        std::unique_ptr<storage::ContentFiles> files,
-        storage::ContentFiles::Open(metainfo, start.output_dir(),
-                                           storage::ContentMode::kOpenExisting));
+    SWARM_ASSIGN_OR_RETURN(std::unique_ptr<storage::ContentFiles> files,
+                           storage::ContentFiles::Open(metainfo, start.output_dir(),
+                                                       storage::ContentMode::kOpenExisting,
+                                                       /*max_open_files=*/128, /*direct_io=*/true));
     // Empty: nothing verified yet (or a coordinator that does not say).
     bt::Bitfield verified(metainfo.num_pieces());
     if (!start.verified().empty()) {

@@ -40,7 +40,7 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
             return files->WritePiece(piece, bytes);
           },
           &buffers_),
-      checker_([this](uint32_t piece, std::string* buffer) { return CheckOnDisk(piece, buffer); },
+      checker_([this](uint32_t piece) { return CheckOnDisk(piece); },
                [this](std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
                  OnChecked(std::move(verified), std::move(missing));
                }) {}
@@ -184,11 +184,14 @@ void WorkerJob::CheckPieces(const pb::CheckPieces& check) {
   checker_.Add(pieces);
 }
 
-bool WorkerJob::CheckOnDisk(uint32_t piece, std::string* buffer) const {
+bool WorkerJob::CheckOnDisk(uint32_t piece) {
+  if (check_buffer_ == nullptr) check_buffer_ = AllocatePieceBytes(metainfo_.piece_length);
+  const uint32_t size = metainfo_.layout().piece_size(piece);
   // A piece that cannot be read is not there: the download fetches it (and a broken disk
   // then shows up as write errors).
-  if (!files_->ReadPiece(piece, buffer).ok()) return false;
-  return bt::AsBytes(bt::Sha1(*buffer)) == metainfo_.piece_hash(piece);
+  if (!files_->ReadBlock(piece, 0, size, check_buffer_.get()).ok()) return false;
+  return bt::AsBytes(bt::Sha1(std::string_view(check_buffer_.get(), size))) ==
+         metainfo_.piece_hash(piece);
 }
 
 void WorkerJob::OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing) {

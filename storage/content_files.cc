@@ -4,7 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -28,20 +30,41 @@ FileStamp StampOf(const struct stat& st) {
   return stamp;
 }
 
+// Reads shorter than this go through the page cache (uploads: 16 KiB blocks, which the
+// kernel's readahead serves well); whole pieces to check go to the disk directly.
+constexpr uint64_t kMinDirectRead = 256 << 10;
+
+// How [offset, offset + length) of a file splits for a buffer at `data`: `head` bytes up to
+// the first offset where file and buffer are both aligned, then `body` bytes O_DIRECT can
+// move, then the rest. A buffer that never lines up with the file gets body 0.
+struct DirectSplit {
+  uint64_t head;
+  uint64_t body;
+};
+DirectSplit SplitForDirectIo(const void* data, uint64_t offset, uint64_t length) {
+  constexpr uint64_t kAlign = kDirectIoAlignment;
+  if ((reinterpret_cast<uintptr_t>(data) - offset) % kAlign != 0) return {length, 0};
+  const uint64_t head = std::min(length, (kAlign - offset % kAlign) % kAlign);
+  return {head, (length - head) / kAlign * kAlign};
+}
+
 }  // namespace
 
 ContentFiles::Fd::~Fd() {
   if (dirty) fdatasync(fd);
+  if (direct_fd >= 0) close(direct_fd);
   close(fd);
 }
 
-ContentFiles::ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, bool read_only)
+ContentFiles::ContentFiles(const bt::Metainfo& m, int root_fd, size_t max_open, bool read_only,
+                           bool direct_io)
     : metainfo_(m),
       layout_(m.layout()),
       file_map_(m.file_map()),
       root_fd_(root_fd),
       max_open_(max_open < 1 ? 1 : max_open),
       read_only_(read_only),
+      direct_io_(direct_io),
       found_(m.files.size()),
       fds_(m.files.size()) {}
 
@@ -56,11 +79,12 @@ ContentFiles::~ContentFiles() {
 absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metainfo& metainfo,
                                                                  const std::string& output_dir,
                                                                  ContentMode mode,
-                                                                 size_t max_open_files) {
+                                                                 size_t max_open_files,
+                                                                 bool direct_io) {
   const int root = open(output_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) return Errno("cannot open output folder", output_dir);
   std::unique_ptr<ContentFiles> files(
-      new ContentFiles(metainfo, root, max_open_files, mode == ContentMode::kReadOnly));
+      new ContentFiles(metainfo, root, max_open_files, mode == ContentMode::kReadOnly, direct_io));
   if (mode == ContentMode::kCreate) {
     SWARM_RETURN_IF_ERROR(files->CreateLayout());
   } else {
@@ -75,7 +99,7 @@ absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metai
   return files;
 }
 
-absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create) const {
+absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create, int extra_flags) const {
   const bt::FileEntry& file = metainfo_.files[index];
   const std::string rel = file.RelativePath();
   int dir = root_fd_;
@@ -95,8 +119,8 @@ absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create) const {
     }
     dir = next;
   }
-  const int flags =
-      (read_only_ ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0);
+  const int flags = (read_only_ ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC |
+                    (create ? O_CREAT : 0) | extra_flags;
   const int fd = openat(dir, file.path.back().c_str(), flags, 0644);
   const int saved = errno;
   if (dir != root_fd_) close(dir);
@@ -174,7 +198,11 @@ absl::StatusOr<std::shared_ptr<ContentFiles::Fd>> ContentFiles::FileFd(uint32_t 
       --open_count_;
     }
   }
-  fds_[index] = std::make_shared<Fd>(fd);
+  // A filesystem without O_DIRECT (tmpfs before Linux 6.6, some FUSE ones) refuses it: the
+  // page cache then does all the work.
+  absl::StatusOr<int> direct =
+      direct_io_ ? OpenPath(index, /*create=*/false, O_DIRECT) : absl::StatusOr<int>(-1);
+  fds_[index] = std::make_shared<Fd>(fd, direct.ok() ? *direct : -1);
   ++open_count_;
   return fds_[index];
 }
@@ -188,14 +216,19 @@ absl::Status ContentFiles::WritePiece(uint32_t piece, std::string_view data) {
   for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece), data.size())) {
     if (metainfo_.files[s.file_index].pad) continue;
     SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(s.file_index));
-    uint64_t done = 0;
-    while (done < s.length) {
-      const ssize_t n = pwrite(fd->fd, data.data() + s.data_offset + done, s.length - done,
-                               static_cast<off_t>(s.file_offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return Errno("cannot write", metainfo_.files[s.file_index].RelativePath());
-      done += static_cast<uint64_t>(n);
+    const char* src = data.data() + s.data_offset;
+    const DirectSplit d = fd->direct_fd >= 0 ? SplitForDirectIo(src, s.file_offset, s.length)
+                                             : DirectSplit{s.length, 0};
+    SWARM_RETURN_IF_ERROR(WriteAll(fd->fd, src, d.head, s.file_offset, s.file_index));
+    if (d.body > 0 &&
+        !WriteAll(fd->direct_fd, src + d.head, d.body, s.file_offset + d.head, s.file_index).ok()) {
+      // Whatever O_DIRECT did not like, the page cache takes.
+      SWARM_RETURN_IF_ERROR(
+          WriteAll(fd->fd, src + d.head, d.body, s.file_offset + d.head, s.file_index));
     }
+    const uint64_t done = d.head + d.body;
+    SWARM_RETURN_IF_ERROR(
+        WriteAll(fd->fd, src + done, s.length - done, s.file_offset + done, s.file_index));
     fd->dirty = true;
   }
   return absl::OkStatus();
@@ -218,15 +251,44 @@ absl::Status ContentFiles::ReadBlock(uint32_t piece, uint32_t begin, uint32_t le
   for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece) + begin, length)) {
     if (metainfo_.files[s.file_index].pad) continue;
     SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(s.file_index));
-    uint64_t done = 0;
-    while (done < s.length) {
-      const ssize_t n = pread(fd->fd, out + s.data_offset + done, s.length - done,
-                              static_cast<off_t>(s.file_offset + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return Errno("cannot read", metainfo_.files[s.file_index].RelativePath());
-      if (n == 0) break;
-      done += static_cast<uint64_t>(n);
+    char* dst = out + s.data_offset;
+    const DirectSplit d = fd->direct_fd >= 0 && s.length >= kMinDirectRead
+                              ? SplitForDirectIo(dst, s.file_offset, s.length)
+                              : DirectSplit{s.length, 0};
+    SWARM_RETURN_IF_ERROR(ReadAll(fd->fd, dst, d.head, s.file_offset, s.file_index));
+    if (d.body > 0 &&
+        !ReadAll(fd->direct_fd, dst + d.head, d.body, s.file_offset + d.head, s.file_index).ok()) {
+      SWARM_RETURN_IF_ERROR(
+          ReadAll(fd->fd, dst + d.head, d.body, s.file_offset + d.head, s.file_index));
     }
+    const uint64_t done = d.head + d.body;
+    SWARM_RETURN_IF_ERROR(
+        ReadAll(fd->fd, dst + done, s.length - done, s.file_offset + done, s.file_index));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContentFiles::WriteAll(int fd, const char* data, uint64_t length, uint64_t offset,
+                                    uint32_t file_index) const {
+  uint64_t done = 0;
+  while (done < length) {
+    const ssize_t n = pwrite(fd, data + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Errno("cannot write", metainfo_.files[file_index].RelativePath());
+    done += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ContentFiles::ReadAll(int fd, char* out, uint64_t length, uint64_t offset,
+                                   uint32_t file_index) const {
+  uint64_t done = 0;
+  while (done < length) {
+    const ssize_t n = pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("cannot read", metainfo_.files[file_index].RelativePath());
+    if (n == 0) break;  // past the end of the file: the caller's zeros stay
+    done += static_cast<uint64_t>(n);
   }
   return absl::OkStatus();
 }
