@@ -196,7 +196,7 @@ def measure(out_path, cmd):
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     with open(out_path, "w") as f:
         json.dump({"t0": t0, "t1": t1, "rc": child.returncode, "cpu": ru.ru_utime + ru.ru_stime,
-                   "maxrss_kib": ru.ru_maxrss, "leftover": leftover}, f)
+                   "maxrss_kib": ru.ru_maxrss, "inblock": ru.ru_inblock, "leftover": leftover}, f)
 
 
 def children_of(ppid):

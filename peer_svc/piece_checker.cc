@@ -2,10 +2,17 @@
 
 #include <utility>
 
+#include "peer_svc/piece_buffer.h"
+
 namespace swarm::peer_svc {
 
-PieceChecker::PieceChecker(Check check, Report report, size_t batch)
-    : check_(std::move(check)), report_(std::move(report)), batch_(batch < 1 ? 1 : batch) {}
+PieceChecker::PieceChecker(Check check, Report report, size_t buffer_size, int threads,
+                           size_t batch)
+    : check_(std::move(check)),
+      report_(std::move(report)),
+      buffer_size_(buffer_size),
+      threads_(threads < 1 ? 1 : threads),
+      batch_(batch < 1 ? 1 : batch) {}
 
 PieceChecker::~PieceChecker() { Stop(); }
 
@@ -15,7 +22,7 @@ void PieceChecker::Add(absl::Span<const uint32_t> pieces) {
   queue_.insert(queue_.end(), pieces.begin(), pieces.end());
   if (!started_ && !queue_.empty()) {
     started_ = true;
-    thread_ = std::thread([this] { Run(); });
+    for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { Run(); });
   }
 }
 
@@ -30,34 +37,45 @@ void PieceChecker::Stop() {
     stopping_ = true;
     queue_.clear();
   }
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+  absl::MutexLock lock(&mu_);
+  in_progress_ = 0;  // what the threads were checking is dropped with them
 }
 
 void PieceChecker::Run() {
+  const PieceBytes buffer = AllocatePieceBytes(buffer_size_);
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
+  // This thread's results not yet reported.
+  std::vector<uint32_t> verified, missing;
   for (;;) {
-    std::vector<uint32_t> pieces;
+    size_t done = verified.size() + missing.size();
+    // Results go out when a batch is full, and before the thread waits for more work.
+    bool report = false;
+    uint32_t piece = 0;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(&ready));
       if (stopping_) return;
-      while (!queue_.empty() && pieces.size() < batch_) {
-        pieces.push_back(queue_.front());
-        queue_.pop_front();
-      }
-      in_progress_ = pieces.size();
-    }
-    std::vector<uint32_t> verified, missing;
-    for (uint32_t p : pieces) {
-      {
-        absl::MutexLock lock(&mu_);
+      if (done >= batch_ || (done > 0 && queue_.empty())) {
+        report = true;
+      } else {
+        mu_.Await(absl::Condition(&ready));
         if (stopping_) return;
+        piece = queue_.front();
+        queue_.pop_front();
+        ++in_progress_;
       }
-      (check_(p) ? verified : missing).push_back(p);
     }
-    report_(std::move(verified), std::move(missing));
-    absl::MutexLock lock(&mu_);
-    in_progress_ = 0;
+    if (report) {
+      report_(std::move(verified), std::move(missing));
+      verified.clear();
+      missing.clear();
+      absl::MutexLock lock(&mu_);
+      in_progress_ -= done;
+      continue;
+    }
+    (check_(piece, buffer.get()) ? verified : missing).push_back(piece);
   }
 }
 

@@ -1,15 +1,18 @@
 // A job's checker: pieces the coordinator asks this worker to check (CheckPieces, while the
-// job is CHECKING) wait in a queue, and one thread reads each from disk and compares its
-// SHA-1 with the torrent's (through a `check` callback: the job's files and hashes). Results
+// job is CHECKING) wait in a queue, and a few threads read each from disk and compare its
+// SHA-1 with the torrent's (through a `check` callback: the job's files and hashes). Two
+// threads by default: one reads while the other hashes, so neither the disk nor the core
+// waits for the other. Results
 // go out in batches through `report`, so the coordinator, which never reads content itself,
 // learns which pieces the data on disk already holds.
 //
-// The thread starts with the first piece and lives until Stop; a job that never checks has
-// none.
+// The threads start with the first piece and live until Stop; a job that never checks has
+// none. Each has a page-aligned buffer of `buffer_size` bytes (a piece) for `check`.
 //
 //   PieceChecker checker(
-//       [&](uint32_t piece) { return ReadAndHash(piece); },
-//       [&](std::vector<uint32_t> verified, std::vector<uint32_t> missing) { ... });
+//       [&](uint32_t piece, char* buffer) { return ReadAndHash(piece, buffer); },
+//       [&](std::vector<uint32_t> verified, std::vector<uint32_t> missing) { ... },
+//       piece_length);
 //   checker.Add({4, 5, 6});
 //   checker.Stop();   // queued pieces are dropped; nothing is reported after it returns
 #ifndef SWARM_PEER_SVC_PIECE_CHECKER_H_
@@ -30,14 +33,15 @@ namespace swarm::peer_svc {
 
 class PieceChecker {
  public:
-  // Whether the piece on disk matches its hash. On the checker's thread, with no lock of the
-  // checker held.
-  using Check = std::function<bool(uint32_t piece)>;
+  // Whether the piece on disk matches its hash; `buffer` is the calling thread's own. On a
+  // checker thread, with no lock of the checker held; several threads call it at once.
+  using Check = std::function<bool(uint32_t piece, char* buffer)>;
   // A batch of results. On the checker's thread, with no lock of the checker held.
   using Report = std::function<void(std::vector<uint32_t> verified, std::vector<uint32_t> missing)>;
 
-  // `batch`: most results per report (one goes out sooner when the queue runs dry).
-  PieceChecker(Check check, Report report, size_t batch = 16);
+  // `batch`: most results per report from one thread (one goes out sooner when the queue
+  // runs dry).
+  PieceChecker(Check check, Report report, size_t buffer_size, int threads = 2, size_t batch = 16);
   ~PieceChecker();  // Stop()
 
   void Add(absl::Span<const uint32_t> pieces);
@@ -50,13 +54,15 @@ class PieceChecker {
 
   const Check check_;
   const Report report_;
+  const size_t buffer_size_;
+  const int threads_;
   const size_t batch_;
   mutable absl::Mutex mu_;
   std::deque<uint32_t> queue_ ABSL_GUARDED_BY(mu_);
   size_t in_progress_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::vector<std::thread> workers_;
 };
 
 }  // namespace swarm::peer_svc

@@ -38,18 +38,18 @@ struct Reports {
 TEST(PieceCheckerTest, ChecksEveryPieceAndReportsInBatches) {
   Reports reports;
   // Even pieces are on disk.
-  PieceChecker checker([](uint32_t p) { return p % 2 == 0; },
+  PieceChecker checker([](uint32_t p, char*) { return p % 2 == 0; },
                        [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
                          reports.Add(std::move(v), std::move(m));
                        },
-                       /*batch=*/4);
+                       /*buffer_size=*/64, /*threads=*/2, /*batch=*/4);
   checker.Add({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   reports.WaitFor(10);
   checker.Stop();
   std::sort(reports.verified.begin(), reports.verified.end());
   EXPECT_THAT(reports.verified, ElementsAre(0, 2, 4, 6, 8));
   EXPECT_THAT(reports.missing, ElementsAre(1, 3, 5, 7, 9));
-  EXPECT_GE(reports.batches, 3);
+  EXPECT_GE(reports.batches, 3);  // two threads, at most 4 results a report
   EXPECT_EQ(checker.pending(), 0u);
 }
 
@@ -57,7 +57,7 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
   Reports reports;
   absl::Notification first_started, release;
   PieceChecker checker(
-      [&](uint32_t p) {
+      [&](uint32_t p, char*) {
         if (p == 0) {
           first_started.Notify();
           release.WaitForNotification();
@@ -67,7 +67,7 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
       [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
         reports.Add(std::move(v), std::move(m));
       },
-      /*batch=*/1);
+      /*buffer_size=*/64, /*threads=*/1, /*batch=*/1);
   checker.Add({0, 1, 2, 3});
   first_started.WaitForNotification();
   EXPECT_EQ(checker.pending(), 4u);
@@ -84,8 +84,8 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
 }
 
 TEST(PieceCheckerTest, NoThreadUntilThereIsWork) {
-  PieceChecker checker([](uint32_t) { return true; },
-                       [](std::vector<uint32_t>, std::vector<uint32_t>) {});
+  PieceChecker checker([](uint32_t, char*) { return true; },
+                       [](std::vector<uint32_t>, std::vector<uint32_t>) {}, 64);
   EXPECT_EQ(checker.pending(), 0u);
   checker.Stop();  // nothing to join
 }

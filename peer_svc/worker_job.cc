@@ -40,10 +40,11 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
             return files->WritePiece(piece, bytes);
           },
           &buffers_),
-      checker_([this](uint32_t piece) { return CheckOnDisk(piece); },
+      checker_([this](uint32_t piece, char* buffer) { return CheckOnDisk(piece, buffer); },
                [this](std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
                  OnChecked(std::move(verified), std::move(missing));
-               }) {}
+               },
+               metainfo_.piece_length) {}
 
 WorkerJob::~WorkerJob() { Stop(); }
 
@@ -184,14 +185,12 @@ void WorkerJob::CheckPieces(const pb::CheckPieces& check) {
   checker_.Add(pieces);
 }
 
-bool WorkerJob::CheckOnDisk(uint32_t piece) {
-  if (check_buffer_ == nullptr) check_buffer_ = AllocatePieceBytes(metainfo_.piece_length);
+bool WorkerJob::CheckOnDisk(uint32_t piece, char* buffer) const {
   const uint32_t size = metainfo_.layout().piece_size(piece);
   // A piece that cannot be read is not there: the download fetches it (and a broken disk
   // then shows up as write errors).
-  if (!files_->ReadBlock(piece, 0, size, check_buffer_.get()).ok()) return false;
-  return bt::AsBytes(bt::Sha1(std::string_view(check_buffer_.get(), size))) ==
-         metainfo_.piece_hash(piece);
+  if (!files_->ReadBlock(piece, 0, size, buffer).ok()) return false;
+  return bt::AsBytes(bt::Sha1(std::string_view(buffer, size))) == metainfo_.piece_hash(piece);
 }
 
 void WorkerJob::OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing) {

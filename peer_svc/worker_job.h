@@ -159,7 +159,7 @@ class WorkerJob : public PeerConnection::Delegate {
   };
 
   // On the checker's thread: whether `piece` on disk matches its hash.
-  bool CheckOnDisk(uint32_t piece);
+  bool CheckOnDisk(uint32_t piece, char* buffer) const;
   // On the checker's thread: results to report at the next Tick.
   void OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing);
   // In Tick: sends check results, and RequestChecks when there is room.
@@ -232,9 +232,6 @@ class WorkerJob : public PeerConnection::Delegate {
   std::vector<uint32_t> checked_ok_ ABSL_GUARDED_BY(mu_);
   std::vector<uint32_t> checked_bad_ ABSL_GUARDED_BY(mu_);
   bool ask_for_checks_ ABSL_GUARDED_BY(mu_) = false;
-
-  // The checker thread's piece buffer (page-aligned: read with O_DIRECT).
-  PieceBytes check_buffer_;
 
   // Last: their threads, which use files_, buffers_ and mu_, start after them and are joined
   // before they go.

@@ -247,9 +247,11 @@ absl::Status ContentFiles::ReadBlock(uint32_t piece, uint32_t begin, uint32_t le
     return absl::InvalidArgumentError(
         absl::StrCat("range ", begin, "+", length, " of piece ", piece, " is out of range"));
   }
-  std::memset(out, 0, length);  // padding files and bytes past a file's end read as zeros
   for (const bt::FileSlice& s : file_map_.Slices(layout_.piece_offset(piece) + begin, length)) {
-    if (metainfo_.files[s.file_index].pad) continue;
+    if (metainfo_.files[s.file_index].pad) {
+      std::memset(out + s.data_offset, 0, s.length);  // padding reads as zeros
+      continue;
+    }
     SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Fd> fd, FileFd(s.file_index));
     char* dst = out + s.data_offset;
     const DirectSplit d = fd->direct_fd >= 0 && s.length >= kMinDirectRead
@@ -287,7 +289,10 @@ absl::Status ContentFiles::ReadAll(int fd, char* out, uint64_t length, uint64_t 
     const ssize_t n = pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return Errno("cannot read", metainfo_.files[file_index].RelativePath());
-    if (n == 0) break;  // past the end of the file: the caller's zeros stay
+    if (n == 0) {
+      std::memset(out + done, 0, length - done);  // past the end of the file: zeros
+      break;
+    }
     done += static_cast<uint64_t>(n);
   }
   return absl::OkStatus();

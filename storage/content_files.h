@@ -117,7 +117,7 @@ class ContentFiles {
   // pwrite of a whole range, retrying short writes.
   absl::Status WriteAll(int fd, const char* data, uint64_t length, uint64_t offset,
                         uint32_t file_index) const;
-  // Reads up to `length` bytes; bytes past the end of the file are left as they are.
+  // Reads `length` bytes; bytes past the end of the file read as zeros.
   absl::Status ReadAll(int fd, char* out, uint64_t length, uint64_t offset,
                        uint32_t file_index) const;
   absl::Status CreateLayout();
