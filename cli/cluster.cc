@@ -1,8 +1,11 @@
 #include "cli/cluster.h"
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "absl/random/random.h"
@@ -19,12 +22,6 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(20);
 std::string RandomToken() {
   absl::BitGen gen;
   return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
-}
-
-// "... listening on 127.0.0.1:PORT" -> "127.0.0.1:PORT".
-std::string AddressFromLine(const std::string& line) {
-  const size_t at = line.rfind(' ');
-  return at == std::string::npos ? line : line.substr(at + 1);
 }
 
 absl::StatusOr<std::unique_ptr<process::Subprocess>> StartService(
@@ -58,22 +55,28 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   const std::string token = RandomToken();
   cluster->auth_token_ = token;
 
-  SWARM_ASSIGN_OR_RETURN(cluster->tracker_svc_,
-                         StartService({tracker_bin, "--listen=127.0.0.1:0"}, options.verbose));
-  auto line = cluster->tracker_svc_->ReadLineMatching("listening on", kStartTimeout);
-  if (!line.ok()) return absl::UnavailableError(absl::StrCat("tracker_svc did not start: ", line.status().message()));
-  const std::string tracker_address = AddressFromLine(*line);
+  // The services talk over Unix sockets in a folder of our own: their addresses are known
+  // before any of them runs, so all start at once instead of one after the other (each
+  // takes some 50 ms to come up), and no other user of this machine can reach them.
+  char dir[] = "/tmp/swarm-cluster.XXXXXX";
+  if (mkdtemp(dir) == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create a folder for the cluster's sockets: ", std::strerror(errno)));
+  }
+  cluster->socket_dir_ = dir;
+  const std::string tracker_address = absl::StrCat("unix:", dir, "/tracker_svc.sock");
+  cluster->coordinator_address_ = absl::StrCat("unix:", dir, "/coordinator.sock");
 
-  std::vector<std::string> coordinator_argv = {coordinator_bin, "--listen=127.0.0.1:0",
-                                               "--tracker_svc=" + tracker_address,
-                                               "--auth_token=" + token};
+  SWARM_ASSIGN_OR_RETURN(
+      cluster->tracker_svc_,
+      StartService({tracker_bin, "--listen=" + tracker_address}, options.verbose));
+  std::vector<std::string> coordinator_argv = {
+      coordinator_bin, "--listen=" + cluster->coordinator_address_,
+      "--tracker_svc=" + tracker_address, "--auth_token=" + token};
   if (!options.state_dir.empty()) coordinator_argv.push_back("--state_dir=" + options.state_dir);
   SWARM_ASSIGN_OR_RETURN(cluster->coordinator_, StartService(coordinator_argv, options.verbose));
-  line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
-  if (!line.ok()) return absl::UnavailableError(absl::StrCat("coordinator did not start: ", line.status().message()));
-  cluster->coordinator_address_ = AddressFromLine(*line);
-
   for (int i = 0; i < options.workers; ++i) {
+    // A worker retries its connection every 20 ms until the coordinator is up.
     std::vector<std::string> argv = {worker_bin, "--coordinator=" + cluster->coordinator_address_,
                                      "--auth_token=" + token, absl::StrCat("--name=worker-", i)};
     if (!options.worker_bind_ips.empty()) {
@@ -82,10 +85,25 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
     SWARM_ASSIGN_OR_RETURN(auto worker, StartService(argv, options.verbose));
     cluster->workers_.push_back(std::move(worker));
   }
-  // Wait for every worker to register, so the job starts with the whole cluster.
+
+  // Ready when tracker_svc and the coordinator listen and every worker has registered, so
+  // that the job starts with the whole cluster.
+  auto line = cluster->tracker_svc_->ReadLineMatching("listening on", kStartTimeout);
+  if (!line.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("tracker_svc did not start: ", line.status().message()));
+  }
+  line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
+  if (!line.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("coordinator did not start: ", line.status().message()));
+  }
   for (auto& worker : cluster->workers_) {
     line = worker->ReadLineMatching("registered as worker", kStartTimeout);
-    if (!line.ok()) return absl::UnavailableError(absl::StrCat("peer_svc did not register: ", line.status().message()));
+    if (!line.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("peer_svc did not register: ", line.status().message()));
+    }
     worker->DrainStdout();
   }
   cluster->tracker_svc_->DrainStdout();
@@ -103,6 +121,12 @@ void EmbeddedCluster::Stop() {
   coordinator_.reset();
   if (tracker_svc_) tracker_svc_->Stop(absl::Seconds(5));
   tracker_svc_.reset();
+  if (!socket_dir_.empty()) {
+    unlink((socket_dir_ + "/coordinator.sock").c_str());
+    unlink((socket_dir_ + "/tracker_svc.sock").c_str());
+    rmdir(socket_dir_.c_str());
+    socket_dir_.clear();
+  }
 }
 
 }  // namespace swarm::cli

@@ -1,6 +1,7 @@
 // The embedded default of `swarm-cli download`: tracker_svc, a coordinator and N peer
-// workers as child processes on loopback ports they pick themselves, all stopped when the
-// cluster is destroyed (and, through PR_SET_PDEATHSIG, when swarm-cli dies).
+// workers as child processes, talking gRPC over Unix sockets in a private folder (the
+// workers' peer connections are TCP as always), all started at once and all stopped when
+// the cluster is destroyed (and, through PR_SET_PDEATHSIG, when swarm-cli dies).
 //
 //   SWARM_ASSIGN_OR_RETURN(auto cluster, EmbeddedCluster::Start({.workers = 3}));
 //   Connect(cluster->coordinator_address());
@@ -45,6 +46,8 @@ class EmbeddedCluster {
   std::vector<std::unique_ptr<process::Subprocess>> workers_;
   std::string coordinator_address_;
   std::string auth_token_;
+  // The folder of the services' Unix sockets, removed by Stop.
+  std::string socket_dir_;
 };
 
 // The number of workers a machine sensibly runs: one per core, at least 2, at most 8.

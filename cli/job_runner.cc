@@ -252,6 +252,9 @@ int RunJob(const JobRunOptions& args) {
     cancel.set_job_id(job.job_id());
     pb::CancelJobResponse ignored;
     stub->CancelJob(&context, cancel, &ignored);
+    // Our connection closed first: a coordinator shutting down waits for open ones.
+    stub.reset();
+    channel.reset();
     if (cluster) cluster->Stop();
     if (reached_seeding) {
       std::cerr << "swarm: stopped seeding after uploading " << Mb(last.uploaded_bytes()) << "\n";
@@ -261,6 +264,8 @@ int RunJob(const JobRunOptions& args) {
               << " pieces verified; run the same command again to resume\n";
     return 130;
   }
+  stub.reset();
+  channel.reset();
   if (cluster) cluster->Stop();
 
   switch (last.state()) {

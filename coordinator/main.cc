@@ -16,7 +16,7 @@
 #include "process/stop_signals.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
-          "host:port to serve gRPC on; port 0 picks a free port (printed on stdout)");
+          "host:port (port 0 picks a free one) or unix:/path to serve gRPC on; printed on stdout");
 ABSL_FLAG(std::string, tracker_svc, "",
           "tracker_svc host:port to announce through; empty: no announces");
 ABSL_FLAG(std::string, auth_token, "", "token workers must present when they register");
@@ -31,9 +31,9 @@ int main(int argc, char** argv) {
   const sigset_t stop_signals = swarm::process::BlockStopSignals();
 
   const std::string listen = absl::GetFlag(FLAGS_listen);
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    std::fprintf(stderr, "coordinator: --listen must be host:port, got \"%s\"\n", listen.c_str());
+  if (!swarm::process::IsListenAddress(listen)) {
+    std::fprintf(stderr, "coordinator: --listen must be host:port or unix:/path, got \"%s\"\n",
+                 listen.c_str());
     return 2;
   }
   swarm::coordinator::CoordinatorServer::Options options;
@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "coordinator: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  std::printf("coordinator listening on %s:%d\n", listen.substr(0, colon).c_str(),
-              (*server)->port());
+  std::printf("coordinator listening on %s\n",
+              swarm::process::BoundAddress(listen, (*server)->port()).c_str());
   std::fflush(stdout);
 
   const int signal_number = swarm::process::WaitForStopSignal(stop_signals);

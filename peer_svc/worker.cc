@@ -16,6 +16,7 @@
 #include "bt/peer_id.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 #include "rpc/auth_token.h"
 #include "rpc/grpc_status.h"
 #include "storage/content_files.h"
@@ -59,7 +60,15 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
       Listener::Start(lo, [p = w.get()](int fd, const bt::Handshake& h, const bt::Endpoint& from) {
         return p->OnIncomingPeer(fd, h, from);
       }));
-  w->channel_ = grpc::CreateChannel(options.coordinator, grpc::InsecureChannelCredentials());
+  // gRPC waits 1 s after a failed connect, then up to 2 min: a worker started next to its
+  // coordinator (the embedded cluster starts them at once) or outliving a coordinator's
+  // restart would idle that long. Tries again every 20 ms at first, at most every second.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  w->channel_ =
+      grpc::CreateCustomChannel(options.coordinator, grpc::InsecureChannelCredentials(), args);
   w->stub_ = pb::Coordinator::NewStub(w->channel_);
   SWARM_ASSIGN_OR_RETURN(Session session, w->OpenSession(options.connect_timeout));
   {

@@ -19,4 +19,15 @@ void ParseMainFlags(int argc, char** argv, const char* usage) {
   absl::ParseCommandLine(argc, argv);
 }
 
+bool IsListenAddress(const std::string& listen) {
+  if (listen.rfind("unix:", 0) == 0) return listen.size() > 5;
+  const size_t colon = listen.rfind(':');
+  return colon != std::string::npos && colon > 0 && colon + 1 < listen.size();
+}
+
+std::string BoundAddress(const std::string& listen, int port) {
+  if (listen.rfind("unix:", 0) == 0) return listen;
+  return listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
+}
+
 }  // namespace swarm::process
