@@ -350,6 +350,7 @@ void CoordinatorServer::Service::PublishOwnPeersLocked() {
   auto own = std::make_shared<OwnPeers::Snapshot>();
   for (const auto& [id, connected] : workers_) {
     const WorkerConn* w = connected.conn.get();
+    if (w->info.sees_output) ++own->output_workers;
     if (!w->address.listens()) continue;
     if (!w->address.key.empty()) own->keys.insert(w->address.key);
     own->peer_ids.insert(w->peer_id);

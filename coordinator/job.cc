@@ -447,16 +447,17 @@ Job::JobWorker& Job::Worker(const WorkerInfo& info) {
 void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
   const WorkerId id = w.info.id;
   if (w.want_peers > 0) {
-    uint32_t room = w.want_peers;
-    if (w.info.max_peers > 0) {
-      const size_t held = pool_.assigned_to_worker(id);
-      room = held >= w.info.max_peers
-                 ? 0
-                 : std::min<uint32_t>(room, w.info.max_peers - static_cast<uint32_t>(held));
-    }
+    const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
+    // Each worker holds at most its share of the job's peers, so that the first worker to
+    // ask does not take them all and leave the others idle (and alone with every buffer).
+    const size_t workers = std::max<size_t>(1, own->output_workers);
+    size_t cap = (pool_.known() + workers - 1) / workers;
+    if (w.info.max_peers > 0) cap = std::min<size_t>(cap, w.info.max_peers);
+    const size_t held = pool_.assigned_to_worker(id);
+    const uint32_t room =
+        held >= cap ? 0 : static_cast<uint32_t>(std::min<size_t>(w.want_peers, cap - held));
     if (room > 0) {
       // Never a worker's own address, nor another of our workers: trackers list them too.
-      const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
       const std::vector<bt::Endpoint> peers = pool_.Take(id, room, now, own->keys);
       if (!peers.empty()) {
         pb::CoordinatorMessage m;

@@ -37,6 +37,8 @@ class OwnPeers {
     absl::flat_hash_set<std::string> peer_ids;
     // The workers a job announces (they listen and can read the output), in worker order.
     std::vector<AnnounceIdentity> announced;
+    // Connected workers that can read the output: the ones a job's peers are shared among.
+    size_t output_workers = 0;
   };
 
   OwnPeers() : snapshot_(std::make_shared<const Snapshot>()) {}
