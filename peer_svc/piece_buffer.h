@@ -53,7 +53,7 @@ class PieceBuffer {
 class BufferPool {
  public:
   // Keeps at most `max_idle_bytes` of idle buffers (at least two), frees the rest.
-  explicit BufferPool(size_t buffer_size, size_t max_idle_bytes = 16u << 20);
+  explicit BufferPool(size_t buffer_size, size_t max_idle_bytes = 8u << 20);
 
   size_t buffer_size() const { return buffer_size_; }
   // An idle buffer, or a new one. Its contents are garbage.

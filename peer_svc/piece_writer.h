@@ -47,7 +47,7 @@ class PieceWriter {
 
   struct Options {
     // Bytes of pieces queued or being written, at most: a Write beyond it waits for room.
-    size_t max_queue_bytes = 16u << 20;
+    size_t max_queue_bytes = 8u << 20;
     // Called when a Write starts waiting for room, on the waiting thread with the writer's
     // lock held (so it must neither block nor call the writer): for tests and counters.
     std::function<void()> on_wait;
