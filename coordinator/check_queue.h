@@ -46,6 +46,7 @@ class CheckQueue {
   bool done() const { return queued_.None() && held_.empty(); }
   uint32_t remaining() const { return queued_.Count() + static_cast<uint32_t>(held_.size()); }
   uint32_t queued() const { return queued_.Count(); }
+  uint32_t held() const { return static_cast<uint32_t>(held_.size()); }
 
  private:
   struct Batch {

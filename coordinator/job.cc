@@ -240,7 +240,12 @@ void Job::Run() {
       SaveResume(/*now_or_never=*/false);
     }
   }
-  if (!options_.resume_path.empty()) {
+  bool record = false;
+  {
+    absl::MutexLock lock(&mu_);
+    record = !options_.resume_path.empty() && checked_;
+  }
+  if (record) {
     // What a worker still writes after the stamps are taken would cost a check next time:
     // wait (a little) until they have all let go.
     absl::MutexLock lock(&mu_);
@@ -262,7 +267,6 @@ void Job::SaveResume(bool now_or_never) {
   if (options_.resume_path.empty()) return;
   const absl::Time now = absl::Now();  // real time: a record is about the real disk
   if (!now_or_never && now < next_resume_save_) return;
-  next_resume_save_ = now + options_.resume_interval;
   ResumeRecord record;
   {
     absl::MutexLock lock(&mu_);
@@ -271,11 +275,21 @@ void Job::SaveResume(bool now_or_never) {
     if (!checked_) return;
     record.verified = ledger_.VerifiedBitfield();
   }
+  next_resume_save_ = now + options_.resume_interval;
   record.info_hash = std::string(bt::AsBytes(metainfo_.info_hash));
   record.output_dir = output_dir_;
   record.files = files_->StampNow();
   std::string bytes = EncodeResumeRecord(record);
   if (bytes == saved_record_) return;
+  // What the record vouches for must be on disk before the record is: after a power loss a
+  // file may keep its new mtime and lose its unwritten pages. (fdatasync leaves the mtime.)
+  if (const absl::Status synced = files_->Sync(); !synced.ok()) {
+    Log(absl::StrCat("not saving the resume record: syncing the files: ", synced.message()));
+    return;
+  }
+  // Stamped again: a write since the first stamp shows in the record (its piece is not in it).
+  record.files = files_->StampNow();
+  bytes = EncodeResumeRecord(record);
   const absl::Status saved = SaveResumeRecord(options_.resume_path, record);
   if (!saved.ok()) {
     // Not worth failing a download for: the next start checks the data instead.
@@ -306,6 +320,7 @@ void Job::PlanCheck() {
     } else {
       // The workers check; each asks for pieces (RequestChecks) as it has room.
       Log(absl::StrCat("the workers check ", checks_.remaining(), " pieces"));
+      last_check_activity_ = clock_->Now();
       QueueStartJobLocked(kAllWorkers);
     }
   }
@@ -346,6 +361,7 @@ void Job::ServeChecks(JobWorker& w, absl::Time now, Outbox* out) {
   const std::vector<uint32_t> pieces = checks_.Grant(w.info.id, w.want_checks, now);
   if (pieces.empty()) return;
   w.want_checks -= static_cast<uint32_t>(pieces.size());
+  last_check_activity_ = now;
   pb::CoordinatorMessage m;
   pb::CheckPieces* c = m.mutable_check_pieces();
   c->set_job_id(id_);
@@ -367,6 +383,7 @@ void Job::OnPiecesChecked(const WorkerInfo& worker, const pb::PiecesChecked& che
     absl::MutexLock lock(&mu_);
     if (state_ != pb::CHECKING) return;
     const absl::Time now = clock_->Now();
+    last_check_activity_ = now;
     for (uint32_t p : checked.verified()) {
       if (checks_.Finish(worker.id, p, now) && ledger_.MarkVerified(p).ok()) {
         pending_verified_.push_back(p);
@@ -596,12 +613,16 @@ void Job::OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed,
 
 void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  if (!Serving()) return;
+  // While CHECKING, a peer that connected to a worker already counts for availability (it
+  // sends its bitfield once); leases wait for the check's end.
+  const bool checking = state_ == pb::CHECKING;
+  if (!Serving() && !checking) return;
   const std::string key = PeerKey(bitfield.peer());
   if (key.empty()) return;
   const absl::Time now = clock_->Now();
   if (pool_.IsBanned(key)) return;
-  if (!Active()) {  // seeding: what peers have no longer matters, only that they connect
+  if (!Active() &&
+      !checking) {  // seeding: what peers have no longer matters, only that they connect
     pool_.MarkConnected(key);
     return;
   }
@@ -612,12 +633,13 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
   if (!ledger_.SetPeerBitfield(worker.id, key, *have).ok()) return;
   w.peers.insert(key);
   pool_.MarkConnected(key);
-  Serve(w, now, out);
+  if (!checking) Serve(w, now, out);
 }
 
 void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  if (!Active()) return;
+  const bool checking = state_ == pb::CHECKING;
+  if (!Active() && !checking) return;
   const std::string key = PeerKey(have.peer());
   if (key.empty()) return;
   const absl::Time now = clock_->Now();
@@ -625,7 +647,7 @@ void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox*
   JobWorker& w = Worker(worker);
   for (uint32_t piece : have.pieces()) ledger_.AddPeerHave(worker.id, key, piece).IgnoreError();
   if (ledger_.HasPeer(worker.id, key)) w.peers.insert(key);
-  Serve(w, now, out);
+  if (!checking) Serve(w, now, out);
 }
 
 void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, Outbox* out) {
@@ -698,6 +720,16 @@ void Job::Tick(Outbox* out) {
       // Lapsed checks go to whoever waits for more.
       if (checks_.Expire(now) > 0) {
         for (auto& [id, w] : workers_) ServeChecks(w, now, out);
+      }
+      // Workers there, and none takes a check (none can open the files): fetching the
+      // pieces beats waiting for ever; those on disk are only fetched again.
+      if (!checks_.done() && checks_.held() == 0 && Own()->output_workers > 0 &&
+          now - last_check_activity_ >= options_.check_ttl) {
+        Log(absl::StrCat("no worker has checked any piece for ",
+                         absl::FormatDuration(options_.check_ttl), ": fetching the ",
+                         checks_.remaining(), " unchecked pieces instead"));
+        EndCheckLocked(out);
+        flush = true;
       }
     } else {
       for (auto it = transfers_.begin(); it != transfers_.end();) {

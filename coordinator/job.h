@@ -141,7 +141,9 @@ class Job {
     bool recheck = false;
     // How often, at most, the record is saved while the job runs (and once at its end).
     absl::Duration resume_interval = absl::Seconds(10);
-    // A worker's verify leases lapse when it reports no result for this long.
+    // A worker's verify leases lapse when it reports no result for this long; and when
+    // workers are connected but none takes any for this long (none can open the files), the
+    // check is given up: its pieces are fetched instead.
     absl::Duration check_ttl = absl::Seconds(30);
     // Cap on one RequestChecks.
     uint32_t max_checks_per_request = 256;
@@ -341,6 +343,8 @@ class Job {
   bool checked_ ABSL_GUARDED_BY(mu_) = false;
   // Pieces the workers are to check (CHECKING).
   CheckQueue checks_ ABSL_GUARDED_BY(mu_);
+  // When the check started, or a worker last took pieces to check or reported on them.
+  absl::Time last_check_activity_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Workers that sent JobStopped.
   absl::flat_hash_set<WorkerId> let_go_ ABSL_GUARDED_BY(mu_);
   // The job is being destroyed: its end waits for nobody.

@@ -114,7 +114,8 @@ class JobTest : public ::testing::Test {
   // Waits until the job leaves CHECKING or asks its workers to check (StartJob.check):
   // returns true for the latter.
   bool WaitForCheckOrStateChange(Job& job) {
-    for (;;) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(20);
+    while (absl::Now() < deadline) {
       if (job.WaitForStateChange(pb::CHECKING, absl::Milliseconds(5)) != pb::CHECKING) {
         return false;
       }
@@ -122,6 +123,8 @@ class JobTest : public ::testing::Test {
         if (m.start_job().check()) return true;
       }
     }
+    ADD_FAILURE() << "the job neither left CHECKING nor asked for a check";
+    return false;
   }
 
   // Plays worker `w` checking the data on disk for the job, a few pieces per request, until
@@ -535,7 +538,8 @@ TEST_F(JobTest, DataOnDiskIsCheckedByTheWorkersNotTheCoordinator) {
   EXPECT_TRUE(Lease(job, Worker(1), 5).empty());
   CheckAsWorker(job, Worker(1), /*lie=*/{0, 5});
   EXPECT_EQ(job.WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
-  EXPECT_EQ(job.piece_state(0), PieceState::kNeeded);
+  // Piece 0, "missing", is fetched: the request that waited for the check leased it.
+  EXPECT_NE(job.piece_state(0), PieceState::kVerified);
   EXPECT_EQ(job.piece_state(1), PieceState::kVerified);
   EXPECT_EQ(job.piece_state(2), PieceState::kVerified);
   EXPECT_EQ(job.piece_state(5), PieceState::kVerified);
@@ -600,6 +604,64 @@ TEST_F(JobTest, ChecksOfADeadOrSilentWorkerGoToAnother) {
                      m.check_pieces().pieces().end());
   }
   EXPECT_THAT(regranted, ::testing::ElementsAre(3, 4, 5));
+  job.Cancel();
+  job.Join();
+}
+
+// A check nobody takes (workers there, none able to open the files) is given up after
+// check_ttl: the pieces are fetched instead. With no worker at all, the job waits.
+TEST_F(JobTest, ACheckNoWorkerTakesIsGivenUpOnlyWhenWorkersAreThere) {
+  WriteFirstPieces(3);
+  OwnPeers own;
+  Job::Options options = Options();
+  options.own_peers = &own;
+  absl::StatusOr<std::unique_ptr<Job>> made = Job::Create(torrent_.bytes, dir_, options);
+  ASSERT_TRUE(made.ok());
+  Job& job = **made;
+  job.Start();
+  ASSERT_TRUE(WaitForCheckOrStateChange(job));
+  Outbox out;
+  clock_.Advance(absl::Seconds(31));
+  job.Tick(&out);
+  EXPECT_EQ(job.state(), pb::CHECKING) << "no worker: nothing to give up on";
+  auto workers = std::make_shared<OwnPeers::Snapshot>();
+  workers->output_workers = 1;
+  own.Set(workers);
+  job.Tick(&out);
+  EXPECT_EQ(job.state(), pb::DOWNLOADING);
+  EXPECT_EQ(job.Progress(1).verified_pieces(), 0u);
+  job.Cancel();
+  job.Join();
+}
+
+// A peer that connected to a worker while the data was being checked counts: its bitfield
+// (sent once) is kept, and leases come from it once the check is over.
+TEST_F(JobTest, ABitfieldReportedWhileCheckingIsKept) {
+  WriteFirstPieces(3);
+  absl::StatusOr<std::unique_ptr<Job>> made = Job::Create(torrent_.bytes, dir_, Options());
+  ASSERT_TRUE(made.ok());
+  Job& job = **made;
+  job.Start();
+  ASSERT_TRUE(WaitForCheckOrStateChange(job));
+  const WorkerInfo w = Worker(1);
+  Outbox out;
+  pb::RequestWork request;
+  request.set_max_pieces(kPieces);
+  job.OnRequestWork(w, request, &out);
+  pb::PeerBitfield bitfield;
+  bitfield.mutable_peer()->set_ip("10.0.0.1");
+  bitfield.mutable_peer()->set_port(1);
+  bt::Bitfield all(kPieces);
+  all.SetAll();
+  bitfield.set_bitfield(all.ToBytes());
+  job.OnPeerBitfield(w, bitfield, &out);
+  EXPECT_TRUE(out.empty()) << "no lease while checking";
+  // The check's end serves the request that waited: every missing piece, from that peer.
+  CheckAsWorker(job, w);
+  ASSERT_EQ(job.WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
+  for (uint32_t p = 0; p < kPieces; ++p) {
+    EXPECT_EQ(job.piece_state(p), p < 3 ? PieceState::kVerified : PieceState::kLeased) << p;
+  }
   job.Cancel();
   job.Join();
 }

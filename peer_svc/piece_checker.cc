@@ -2,9 +2,16 @@
 
 #include <utility>
 
+#include "absl/time/time.h"
 #include "peer_svc/piece_buffer.h"
 
 namespace swarm::peer_svc {
+namespace {
+
+constexpr absl::Duration kReportEvery = absl::Seconds(1);
+constexpr absl::Duration kIdle = absl::Seconds(2);
+
+}  // namespace
 
 PieceChecker::PieceChecker(Check check, Report report, size_t buffer_size, int threads,
                            size_t batch)
@@ -45,22 +52,29 @@ void PieceChecker::Stop() {
 }
 
 void PieceChecker::Run() {
-  const PieceBytes buffer = AllocatePieceBytes(buffer_size_);
+  PieceBytes buffer;  // allocated with the first piece, freed when idle
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
   // This thread's results not yet reported.
   std::vector<uint32_t> verified, missing;
+  absl::Time last_report = absl::Now();
   for (;;) {
-    size_t done = verified.size() + missing.size();
-    // Results go out when a batch is full, and before the thread waits for more work.
+    const size_t done = verified.size() + missing.size();
+    // Results go out when a batch is full, before the thread waits for more work, and at
+    // least every second: on a slow disk the coordinator would otherwise take the batch
+    // for lost (it lapses without a result for 30 s).
     bool report = false;
     uint32_t piece = 0;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) return;
-      if (done >= batch_ || (done > 0 && queue_.empty())) {
+      if (done >= batch_ ||
+          (done > 0 && (queue_.empty() || absl::Now() - last_report >= kReportEvery))) {
         report = true;
       } else {
-        mu_.Await(absl::Condition(&ready));
+        if (!mu_.AwaitWithTimeout(absl::Condition(&ready), kIdle)) {
+          buffer.reset();  // nothing to check for a while: the memory goes back
+          continue;
+        }
         if (stopping_) return;
         piece = queue_.front();
         queue_.pop_front();
@@ -71,10 +85,12 @@ void PieceChecker::Run() {
       report_(std::move(verified), std::move(missing));
       verified.clear();
       missing.clear();
+      last_report = absl::Now();
       absl::MutexLock lock(&mu_);
       in_progress_ -= done;
       continue;
     }
+    if (buffer == nullptr) buffer = AllocatePieceBytes(buffer_size_);
     (check_(piece, buffer.get()) ? verified : missing).push_back(piece);
   }
 }

@@ -61,7 +61,8 @@ enum class ContentMode {
 
 class ContentFiles {
  public:
-  // `output_dir` must exist. At most `max_open_files` descriptors are held at once.
+  // `output_dir` must exist. At most `max_open_files` files are held open at once (two
+  // descriptors each with `direct_io`: one of them O_DIRECT).
   static absl::StatusOr<std::unique_ptr<ContentFiles>> Open(const bt::Metainfo& metainfo,
                                                             const std::string& output_dir,
                                                             ContentMode mode,
