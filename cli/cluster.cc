@@ -56,8 +56,9 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   cluster->auth_token_ = token;
 
   // The services talk over Unix sockets in a folder of our own: their addresses are known
-  // before any of them runs, so all start at once instead of one after the other (each
-  // takes some 50 ms to come up), and no other user of this machine can reach them.
+  // before any of them runs, so tracker_svc and the coordinator start at once instead of
+  // one after the other (each takes some 40 ms to come up), and no other user of this
+  // machine can reach them.
   char dir[] = "/tmp/swarm-cluster.XXXXXX";
   if (mkdtemp(dir) == nullptr) {
     return absl::FailedPreconditionError(
@@ -75,8 +76,14 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
       "--tracker_svc=" + tracker_address, "--auth_token=" + token};
   if (!options.state_dir.empty()) coordinator_argv.push_back("--state_dir=" + options.state_dir);
   SWARM_ASSIGN_OR_RETURN(cluster->coordinator_, StartService(coordinator_argv, options.verbose));
+  // Workers start once the coordinator listens: one started earlier fails its first connect
+  // and waits out gRPC's reconnect backoff, which costs more than the wait.
+  auto line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
+  if (!line.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("coordinator did not start: ", line.status().message()));
+  }
   for (int i = 0; i < options.workers; ++i) {
-    // A worker retries its connection every 20 ms until the coordinator is up.
     std::vector<std::string> argv = {worker_bin, "--coordinator=" + cluster->coordinator_address_,
                                      "--auth_token=" + token, absl::StrCat("--name=worker-", i)};
     if (!options.worker_bind_ips.empty()) {
@@ -86,17 +93,12 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
     cluster->workers_.push_back(std::move(worker));
   }
 
-  // Ready when tracker_svc and the coordinator listen and every worker has registered, so
-  // that the job starts with the whole cluster.
-  auto line = cluster->tracker_svc_->ReadLineMatching("listening on", kStartTimeout);
+  // Ready when tracker_svc listens and every worker has registered, so that the job starts
+  // with the whole cluster.
+  line = cluster->tracker_svc_->ReadLineMatching("listening on", kStartTimeout);
   if (!line.ok()) {
     return absl::UnavailableError(
         absl::StrCat("tracker_svc did not start: ", line.status().message()));
-  }
-  line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
-  if (!line.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("coordinator did not start: ", line.status().message()));
   }
   for (auto& worker : cluster->workers_) {
     line = worker->ReadLineMatching("registered as worker", kStartTimeout);

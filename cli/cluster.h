@@ -1,7 +1,8 @@
 // The embedded default of `swarm-cli download`: tracker_svc, a coordinator and N peer
 // workers as child processes, talking gRPC over Unix sockets in a private folder (the
-// workers' peer connections are TCP as always), all started at once and all stopped when
-// the cluster is destroyed (and, through PR_SET_PDEATHSIG, when swarm-cli dies).
+// workers' peer connections are TCP as always), started together (the workers as soon as
+// the coordinator listens) and all stopped when the cluster is destroyed (and, through
+// PR_SET_PDEATHSIG, when swarm-cli dies).
 //
 //   SWARM_ASSIGN_OR_RETURN(auto cluster, EmbeddedCluster::Start({.workers = 3}));
 //   Connect(cluster->coordinator_address());
