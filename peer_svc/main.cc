@@ -1,6 +1,8 @@
 // peer_svc: a peer worker. Registers with a coordinator, downloads the pieces it is leased
 // from the swarm peers it is given, and uploads verified pieces to peers that connect to its
-// listen port or that it dials, until SIGINT/SIGTERM or until the coordinator is gone.
+// listen port or that it dials, until SIGINT/SIGTERM or until its coordinator refuses it. A
+// coordinator that is away (restarting, unreachable) is tried again and again, every 30 s at
+// most, its jobs dropped meanwhile.
 #include <signal.h>
 
 #include <iostream>

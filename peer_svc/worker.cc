@@ -219,20 +219,24 @@ void Worker::ReaderLoop() {
     absl::Status last = ended;
     absl::Duration backoff = options_.reconnect_backoff;
     bool reconnected = false;
-    for (int attempt = 0; attempt < options_.reconnect_attempts; ++attempt) {
+    for (int attempt = 0; options_.reconnect_attempts <= 0 || attempt < options_.reconnect_attempts;
+         ++attempt) {
       {
         absl::MutexLock lock(&mu_);
         mu_.AwaitWithTimeout(absl::Condition(&shutting_down_), backoff);
         if (shutting_down_) return;
       }
-      backoff *= 2;
+      backoff = std::min(backoff * 2,
+                         std::max(options_.max_reconnect_backoff, options_.reconnect_backoff));
       absl::StatusOr<Session> s = OpenSession(options_.reconnect_timeout);
       if (!s.ok()) {
         last = s.status();
+        failed_reconnects_.fetch_add(1);
         Log(absl::StrCat("reconnect attempt ", attempt + 1, " failed: ", last.ToString()));
         if (absl::IsUnauthenticated(last) || absl::IsPermissionDenied(last)) break;
         continue;
       }
+      failed_reconnects_.store(0);
       const uint64_t id = s->worker_id;
       {
         absl::MutexLock lock(&session_mu_);

@@ -64,10 +64,14 @@ class Worker {
     // How long to wait for the coordinator at start (connection and Welcome): long enough for
     // a coordinator started at the same time to come up.
     absl::Duration connect_timeout = absl::Seconds(10);
-    // Attempts to register again after the session ends, with `reconnect_backoff` doubling
-    // between them and `reconnect_timeout` for each, before Wait returns an error.
-    int reconnect_attempts = 3;
+    // After the session ends the worker registers again, and keeps trying while its
+    // coordinator is away (restarting, unreachable): it waits `reconnect_backoff`, doubling
+    // up to `max_reconnect_backoff`, with `reconnect_timeout` for each attempt. A positive
+    // `reconnect_attempts` gives up after that many (Wait then returns the error); 0, the
+    // default, never does.
+    int reconnect_attempts = 0;
     absl::Duration reconnect_backoff = absl::Seconds(1);
+    absl::Duration max_reconnect_backoff = absl::Seconds(30);
     absl::Duration reconnect_timeout = absl::Seconds(2);
     // Every job's tuning: RequestWork pacing, endgame, orphans, choker, writer, and the
     // template of its peer connections (job.connection: timeouts, pipeline, uploads). The
@@ -86,6 +90,8 @@ class Worker {
 
   // The coordinator's id for this worker in the current session.
   uint64_t worker_id() const;
+  // Attempts to register again that failed since the coordinator was last reached.
+  int failed_reconnects() const { return failed_reconnects_.load(); }
   // The peer id in our handshakes: "-SW0001-" and 12 random characters.
   const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
   // Where peers connect to us.
@@ -134,6 +140,7 @@ class Worker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Coordinator::Stub> stub_;
   std::atomic<uint64_t> downloaded_bytes_{0};
+  std::atomic<int> failed_reconnects_{0};
   std::atomic<uint64_t> uploaded_bytes_{0};
   // Started before the session (its port goes into Register), stopped first at Shutdown.
   std::unique_ptr<Listener> listener_;

@@ -1,8 +1,10 @@
 #include "peer_svc/worker.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
@@ -48,7 +50,8 @@ class WorkerTest : public ::testing::Test {
 
   // Gives the seeders' addresses out in this order, one per RequestWork.
   void StartCoordinator(std::vector<const FakeSeeder*> seeders,
-                        const FakeCoordinator::Options& options = FakeCoordinator::Options()) {
+                        const FakeCoordinator::Options& options = FakeCoordinator::Options(),
+                        const std::string& listen = "127.0.0.1:0") {
     std::vector<pb::PeerAddress> peers;
     for (const FakeSeeder* s : seeders) {
       pb::PeerAddress& addr = peers.emplace_back();
@@ -57,7 +60,7 @@ class WorkerTest : public ::testing::Test {
     }
     coordinator_ = std::make_unique<FakeCoordinator>(t_, output_dir_, std::move(peers), options);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port_);
     builder.RegisterService(coordinator_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
@@ -311,6 +314,44 @@ TEST_F(WorkerTest, GivesUpWhenTheCoordinatorIsGone) {
   const absl::Status status = (*worker)->Wait();
   EXPECT_TRUE(absl::IsUnavailable(status)) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("gave up after 2 reconnect attempts"));
+}
+
+// A coordinator that is away for a while (restarting, unreachable) does not lose its
+// workers: they keep trying, and register again when it is back at the same address.
+TEST_F(WorkerTest, KeepsTryingToReachItsCoordinatorUntilItIsBack) {
+  FakeSeeder seeder(t_, FakeSeeder::Options());
+  ASSERT_TRUE(seeder.Start().ok());
+  // A Unix socket, so that the coordinator comes back at the very same address (its path is
+  // limited to 107 bytes: the test's own temp folder may be longer).
+  char dir[] = "/tmp/swarm-worker-test.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string socket = absl::StrCat(dir, "/coordinator.sock");
+  const std::string address = "unix:" + socket;
+  StartCoordinator({&seeder}, FakeCoordinator::Options(), address);
+  Worker::Options o = WorkerOptions();
+  o.coordinator = address;
+  o.reconnect_backoff = absl::Milliseconds(10);
+  o.max_reconnect_backoff = absl::Milliseconds(20);
+  o.reconnect_timeout = absl::Milliseconds(100);
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  server_->Shutdown(std::chrono::system_clock::now());
+  server_.reset();
+  // Away for more attempts than a worker used to make before it gave up (3).
+  const absl::Time deadline = absl::Now() + kWait;
+  while ((*worker)->failed_reconnects() < 6 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_GE((*worker)->failed_reconnects(), 6);
+  StartCoordinator({&seeder}, FakeCoordinator::Options(), address);
+  EXPECT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.registers.empty(); },
+      kWait))
+      << "the worker did not register again";
+  (*worker)->Shutdown();
+  EXPECT_TRUE((*worker)->Wait().ok());
+  unlink(socket.c_str());
+  rmdir(dir);
 }
 
 }  // namespace
