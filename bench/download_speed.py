@@ -394,21 +394,24 @@ class Bench:
         # plus one 16 KiB block message: more than this cannot be protocol overhead alone.
         return 68 + 5 + (self.num_pieces + 7) // 8 + 4096 + 16384
 
-    def received_max(self, ip):
+    def received(self, ip):
+        """Payload-and-all bytes received so far by each TCP connection from `ip`."""
         r = subprocess.run(["ss", "-tinH", "state", "established", "src", ip],
                            capture_output=True, text=True)
-        vals = [int(v) for v in re.findall(r"bytes_received:(\d+)", r.stdout)]
-        return max(vals, default=0)
+        return [int(v) for v in re.findall(r"bytes_received:(\d+)", r.stdout)]
 
-    def download(self, rnd, client, ip):
-        out = os.path.join(self.work, f"dl-{rnd}-{client}")
-        os.makedirs(out)
-        rjson = os.path.join(self.logs, f"{rnd}-{client}.json")
-        log_path = os.path.join(self.logs, f"{rnd}-{client}.log")
+    def received_max(self, ip):
+        return max(self.received(ip), default=0)
+
+    def run_measured(self, name, cmd, ip, log_path, on_poll=None):
+        """Runs `cmd` under the measuring wrapper, its output in `log_path`; returns the
+        wrapper's result and when the first payload block reached a connection from `ip`.
+        `on_poll(received)` is called with the connections' byte counts while it runs."""
+        rjson = log_path[:-4] + ".json"
         with open(log_path, "w") as log:
-            self.current = subprocess.Popen(
-                [PY, SELF, "_measure", rjson, "--"] + self.command(client, out, ip),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.current = subprocess.Popen([PY, SELF, "_measure", rjson, "--"] + cmd,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
             threshold = self.first_byte_threshold()
             first = None
             deadline = time.monotonic() + self.a.timeout
@@ -416,23 +419,29 @@ class Bench:
                 if time.monotonic() > deadline:
                     self.current.terminate()
                     self.current.wait()
-                    die(f"{client} did not finish within {self.a.timeout} s; log {log_path}:\n"
+                    die(f"{name} did not finish within {self.a.timeout} s; log {log_path}:\n"
                         + tail(log_path))
-                if first is None:
-                    if self.received_max(ip) > threshold:
+                if first is None or on_poll:
+                    received = self.received(ip)
+                    if first is None and max(received, default=0) > threshold:
                         first = time.monotonic()
-                    else:
-                        time.sleep(0.01)
-                else:
-                    time.sleep(0.05)
+                    if on_poll:
+                        on_poll(received)
+                time.sleep(0.01 if first is None or on_poll else 0.05)
             self.current = None
         self.check_helpers()
         try:
             with open(rjson) as f:
-                m = json.load(f)
+                return json.load(f), first
         except (OSError, ValueError):
-            die(f"{client}: the measuring wrapper left no result; log {log_path}:\n"
+            die(f"{name}: the measuring wrapper left no result; log {log_path}:\n"
                 + tail(log_path))
+
+    def download(self, rnd, client, ip):
+        out = os.path.join(self.work, f"dl-{rnd}-{client}")
+        os.makedirs(out)
+        log_path = os.path.join(self.logs, f"{rnd}-{client}.log")
+        m, first = self.run_measured(client, self.command(client, out, ip), ip, log_path)
         if m["rc"] != 0:
             die(f"{client} exited with status {m['rc']}; log {log_path}:\n" + tail(log_path))
         if m["leftover"]:

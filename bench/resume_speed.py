@@ -21,54 +21,34 @@ Every download is SHA-256-checked. Prints each round, then the medians.
 """
 
 import argparse
-import json
 import os
 import re
+import shutil
 import signal
 import statistics
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import download_speed as ds  # noqa: E402
 
 
 class ResumeBench(ds.Bench):
-    def received_total(self, ip):
-        r = subprocess.run(["ss", "-tinH", "state", "established", "src", ip],
-                           capture_output=True, text=True)
-        return sum(int(v) for v in re.findall(r"bytes_received:(\d+)", r.stdout))
-
     def swarm(self, out, state, ip, extra, log_path, stop_at_bytes=None):
-        """Runs swarm-cli under the measuring wrapper; returns (result, first byte time)."""
-        rjson = log_path[:-4] + ".json"
+        """Runs swarm-cli under the measuring wrapper, stopped (SIGTERM, as Ctrl+C) once its
+        connections have received `stop_at_bytes`; returns (result, first byte time)."""
         cmd = [self.cli, "download", self.torrent, "-o", out, f"--bind-ip={ip}",
                f"--state-dir={state}", "--verbose"] + extra
         if self.a.workers:
             cmd.append(f"--workers={self.a.workers}")
-        with open(log_path, "w") as log:
-            self.current = subprocess.Popen([ds.PY, ds.SELF, "_measure", rjson, "--"] + cmd,
-                                            stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL)
-            threshold = self.first_byte_threshold()
-            first = None
-            deadline = time.monotonic() + self.a.timeout
-            while self.current.poll() is None:
-                if time.monotonic() > deadline:
-                    self.current.terminate()
-                    self.current.wait()
-                    ds.die(f"swarm did not finish within {self.a.timeout} s; log {log_path}")
-                if first is None and self.received_max(ip) > threshold:
-                    first = time.monotonic()
-                if stop_at_bytes is not None and self.received_total(ip) >= stop_at_bytes:
-                    self.current.send_signal(signal.SIGTERM)  # forwarded to swarm-cli
-                    stop_at_bytes = None
-                time.sleep(0.01)
-            self.current = None
-        self.check_helpers()
-        with open(rjson) as f:
-            m = json.load(f)
+        stop = {"at": stop_at_bytes}
+
+        def on_poll(received):
+            if stop["at"] is not None and sum(received) >= stop["at"]:
+                self.current.send_signal(signal.SIGTERM)  # forwarded to swarm-cli
+                stop["at"] = None
+
+        m, first = self.run_measured("swarm", cmd, ip, log_path,
+                                     on_poll if stop_at_bytes is not None else None)
         if m["leftover"]:
             ds.die(f"swarm left processes running after it exited: {m['leftover']}")
         return m, first
@@ -140,7 +120,6 @@ class ResumeBench(ds.Bench):
                   f"(job {recheck['job_gbps']:.2f}) "
                   f"({recheck['wall']:.2f} s, {recheck['read_mb']:.0f} MB from disk, "
                   f"{'cold' if cold else 'warm'} cache)", flush=True)
-            import shutil
             shutil.rmtree(out)
         med = lambda xs: statistics.median(xs)  # noqa: E731
         print(f"\nmedians of {a.rounds} round(s)")

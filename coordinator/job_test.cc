@@ -55,6 +55,16 @@ Torrent MakeTorrent(bool zeros = false) {
   return t;
 }
 
+// The pieces of every CheckPieces in `out` (in order), each of which must be for `to`.
+std::vector<uint32_t> CheckPiecesIn(const Outbox& out, WorkerId to) {
+  std::vector<uint32_t> pieces;
+  for (const auto& [worker, m] : out) {
+    EXPECT_EQ(worker, to);
+    pieces.insert(pieces.end(), m.check_pieces().pieces().begin(), m.check_pieces().pieces().end());
+  }
+  return pieces;
+}
+
 class JobTest : public ::testing::Test {
  protected:
   void SetUp() override { dir_ = MakeTempDir("job"); }
@@ -140,14 +150,11 @@ class JobTest : public ::testing::Test {
       request.set_max_pieces(3);
       job.OnRequestChecks(w, request, &out);
       pb::PiecesChecked checked;
-      for (const auto& [to, m] : out) {
-        EXPECT_EQ(to, w.id);
-        for (uint32_t p : m.check_pieces().pieces()) {
-          ASSERT_TRUE((*files)->ReadPiece(p, &buffer).ok());
-          bool ok = bt::AsBytes(bt::Sha1(buffer)) == torrent_.metainfo.piece_hash(p);
-          if (std::find(lie.begin(), lie.end(), p) != lie.end()) ok = !ok;
-          (ok ? checked.add_verified(p) : checked.add_missing(p));
-        }
+      for (uint32_t p : CheckPiecesIn(out, w.id)) {
+        ASSERT_TRUE((*files)->ReadPiece(p, &buffer).ok());
+        bool ok = bt::AsBytes(bt::Sha1(buffer)) == torrent_.metainfo.piece_hash(p);
+        if (std::find(lie.begin(), lie.end(), p) != lie.end()) ok = !ok;
+        (ok ? checked.add_verified(p) : checked.add_missing(p));
       }
       if (checked.verified().empty() && checked.missing().empty()) return;
       Outbox ignored;
@@ -568,12 +575,7 @@ TEST_F(JobTest, ChecksOfADeadOrSilentWorkerGoToAnother) {
     pb::RequestChecks r;
     r.set_max_pieces(n);
     job.OnRequestChecks(Worker(id), r, &out);
-    std::vector<uint32_t> pieces;
-    for (const auto& [to, m] : out) {
-      pieces.insert(pieces.end(), m.check_pieces().pieces().begin(),
-                    m.check_pieces().pieces().end());
-    }
-    return pieces;
+    return CheckPiecesIn(out, id);
   };
   EXPECT_THAT(request(1, 3), ::testing::ElementsAre(0, 1, 2));
   EXPECT_THAT(request(2, 3), ::testing::ElementsAre(3, 4, 5));
@@ -585,25 +587,13 @@ TEST_F(JobTest, ChecksOfADeadOrSilentWorkerGoToAnother) {
   Outbox out;
   job.OnPiecesChecked(Worker(3), six, &out);
   job.RemoveWorker(1, &out);  // its pieces go to worker 3, which is waiting for more
-  std::vector<uint32_t> regranted;
-  for (const auto& [to, m] : out) {
-    EXPECT_EQ(to, 3u);
-    regranted.insert(regranted.end(), m.check_pieces().pieces().begin(),
-                     m.check_pieces().pieces().end());
-  }
-  EXPECT_THAT(regranted, ::testing::ElementsAre(0, 1, 2));
+  EXPECT_THAT(CheckPiecesIn(out, 3), ::testing::ElementsAre(0, 1, 2));
   // Worker 2 says nothing for the check TTL: its batch lapses, and worker 3, still waiting
   // for more, gets it.
   clock_.Advance(absl::Seconds(11));
   out.clear();
   job.Tick(&out);
-  regranted.clear();
-  for (const auto& [to, m] : out) {
-    EXPECT_EQ(to, 3u);
-    regranted.insert(regranted.end(), m.check_pieces().pieces().begin(),
-                     m.check_pieces().pieces().end());
-  }
-  EXPECT_THAT(regranted, ::testing::ElementsAre(3, 4, 5));
+  EXPECT_THAT(CheckPiecesIn(out, 3), ::testing::ElementsAre(3, 4, 5));
   job.Cancel();
   job.Join();
 }

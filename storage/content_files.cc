@@ -48,6 +48,18 @@ DirectSplit SplitForDirectIo(const void* data, uint64_t offset, uint64_t length)
   return {head, (length - head) / kAlign * kAlign};
 }
 
+// Moves one range of a file in its three parts, `move(through_fd, at, n)` for each: the head
+// and the rest through the page cache (`fd`), the aligned body with O_DIRECT (`direct_fd`),
+// or through the page cache too when O_DIRECT refuses it.
+template <typename Move>
+absl::Status MoveInParts(int fd, int direct_fd, const DirectSplit& d, uint64_t length, Move move) {
+  SWARM_RETURN_IF_ERROR(move(fd, 0, d.head));
+  if (d.body > 0 && !move(direct_fd, d.head, d.body).ok()) {
+    SWARM_RETURN_IF_ERROR(move(fd, d.head, d.body));
+  }
+  return move(fd, d.head + d.body, length - d.head - d.body);
+}
+
 }  // namespace
 
 ContentFiles::Fd::~Fd() {
@@ -219,16 +231,10 @@ absl::Status ContentFiles::WritePiece(uint32_t piece, std::string_view data) {
     const char* src = data.data() + s.data_offset;
     const DirectSplit d = fd->direct_fd >= 0 ? SplitForDirectIo(src, s.file_offset, s.length)
                                              : DirectSplit{s.length, 0};
-    SWARM_RETURN_IF_ERROR(WriteAll(fd->fd, src, d.head, s.file_offset, s.file_index));
-    if (d.body > 0 &&
-        !WriteAll(fd->direct_fd, src + d.head, d.body, s.file_offset + d.head, s.file_index).ok()) {
-      // Whatever O_DIRECT did not like, the page cache takes.
-      SWARM_RETURN_IF_ERROR(
-          WriteAll(fd->fd, src + d.head, d.body, s.file_offset + d.head, s.file_index));
-    }
-    const uint64_t done = d.head + d.body;
     SWARM_RETURN_IF_ERROR(
-        WriteAll(fd->fd, src + done, s.length - done, s.file_offset + done, s.file_index));
+        MoveInParts(fd->fd, fd->direct_fd, d, s.length, [&](int through, uint64_t at, uint64_t n) {
+          return WriteAll(through, src + at, n, s.file_offset + at, s.file_index);
+        }));
     fd->dirty = true;
   }
   return absl::OkStatus();
@@ -257,15 +263,10 @@ absl::Status ContentFiles::ReadBlock(uint32_t piece, uint32_t begin, uint32_t le
     const DirectSplit d = fd->direct_fd >= 0 && s.length >= kMinDirectRead
                               ? SplitForDirectIo(dst, s.file_offset, s.length)
                               : DirectSplit{s.length, 0};
-    SWARM_RETURN_IF_ERROR(ReadAll(fd->fd, dst, d.head, s.file_offset, s.file_index));
-    if (d.body > 0 &&
-        !ReadAll(fd->direct_fd, dst + d.head, d.body, s.file_offset + d.head, s.file_index).ok()) {
-      SWARM_RETURN_IF_ERROR(
-          ReadAll(fd->fd, dst + d.head, d.body, s.file_offset + d.head, s.file_index));
-    }
-    const uint64_t done = d.head + d.body;
     SWARM_RETURN_IF_ERROR(
-        ReadAll(fd->fd, dst + done, s.length - done, s.file_offset + done, s.file_index));
+        MoveInParts(fd->fd, fd->direct_fd, d, s.length, [&](int through, uint64_t at, uint64_t n) {
+          return ReadAll(through, dst + at, n, s.file_offset + at, s.file_index);
+        }));
   }
   return absl::OkStatus();
 }
