@@ -13,6 +13,8 @@
 #include <memory>
 #include <thread>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -217,6 +219,7 @@ int RunJob(const JobRunOptions& args) {
     auto stream = stub->WatchJob(&context, watch);
     pb::JobProgress progress;
     bool checked = false;
+    absl::flat_hash_set<std::string> refusals_shown;
     while (stream->Read(&progress)) {
       last = progress;
       if (!checked && progress.state() != pb::CHECKING &&
@@ -234,6 +237,14 @@ int RunJob(const JobRunOptions& args) {
         display.Finish();
         std::cerr << "swarm: all " << progress.num_pieces()
                   << " pieces verified; seeding until Ctrl+C\n";
+      }
+      for (const pb::RefusedWorker& r : progress.refused_workers()) {
+        // Once per worker and reason: a worker that cannot take part is news, not a state.
+        if (refusals_shown.insert(absl::StrCat(r.name(), "\n", r.reason())).second) {
+          display.Finish();
+          std::cerr << "swarm: worker " << absl::CHexEscape(r.name())
+                    << " cannot take part: " << absl::CHexEscape(r.reason()) << "\n";
+        }
       }
       display.Update(progress);
       if (Terminal(progress.state())) break;

@@ -565,6 +565,8 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
   w->ctx = ctx;
   w->info.sees_output = reg.sees_output();
   w->info.max_peers = reg.max_peers();
+  w->info.name = w->name;
+  w->info.host = HostOfPeer(ctx->peer());
   std::vector<std::shared_ptr<Job>> jobs;
   {
     absl::MutexLock lock(&mu_);
@@ -675,6 +677,10 @@ void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w,
       break;
     case pb::WorkerMessage::kJobStopped:
       with_job(m.job_stopped().job_id(), [&](Job& job) { job.OnJobStopped(w.info); });
+      break;
+    case pb::WorkerMessage::kJobRefused:
+      with_job(m.job_refused().job_id(),
+               [&](Job& job) { job.OnJobRefused(w.info, m.job_refused(), &out); });
       break;
     case pb::WorkerMessage::kRegister:  // a second register: nothing to do
     case pb::WorkerMessage::KIND_NOT_SET:

@@ -371,7 +371,7 @@ void Job::ServeChecks(JobWorker& w, absl::Time now, Outbox* out) {
 
 void Job::OnRequestChecks(const WorkerInfo& worker, const pb::RequestChecks& request, Outbox* out) {
   absl::MutexLock lock(&mu_);
-  if (state_ != pb::CHECKING || !worker.sees_output) return;
+  if (state_ != pb::CHECKING || !worker.sees_output || refused_.contains(worker.id)) return;
   JobWorker& w = Worker(worker);
   w.want_checks = std::min(request.max_pieces(), options_.max_checks_per_request);
   ServeChecks(w, clock_->Now(), out);
@@ -467,7 +467,7 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
     const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
     // Each worker holds at most its share of the job's peers, so that the first worker to
     // ask does not take them all and leave the others idle (and alone with every buffer).
-    const size_t workers = std::max<size_t>(1, own->output_workers);
+    const size_t workers = TakingPartLocked();
     size_t cap = (pool_.known() + workers - 1) / workers;
     if (w.info.max_peers > 0) cap = std::min<size_t>(cap, w.info.max_peers);
     const size_t held = pool_.assigned_to_worker(id);
@@ -475,7 +475,7 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
         held >= cap ? 0 : static_cast<uint32_t>(std::min<size_t>(w.want_peers, cap - held));
     if (room > 0) {
       // Never a worker's own address, nor another of our workers: trackers list them too.
-      const std::vector<bt::Endpoint> peers = pool_.Take(id, room, now, own->keys);
+      const std::vector<bt::Endpoint> peers = pool_.Take(id, room, now, own->keys, w.info.host);
       if (!peers.empty()) {
         pb::CoordinatorMessage m;
         pb::AddPeers* add = m.mutable_add_peers();
@@ -553,7 +553,7 @@ void Job::Fail(std::string error) {
 void Job::OnRequestWork(const WorkerInfo& worker, const pb::RequestWork& request, Outbox* out) {
   absl::MutexLock lock(&mu_);
   const bool checking = state_ == pb::CHECKING;
-  if (!Serving() && !checking) return;
+  if ((!Serving() && !checking) || refused_.contains(worker.id)) return;
   JobWorker& w = Worker(worker);
   w.want_pieces = (Active() || checking) && worker.sees_output
                       ? std::min(request.max_pieces(), options_.max_pieces_per_request)
@@ -616,7 +616,7 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
   // While CHECKING, a peer that connected to a worker already counts for availability (it
   // sends its bitfield once); leases wait for the check's end.
   const bool checking = state_ == pb::CHECKING;
-  if (!Serving() && !checking) return;
+  if ((!Serving() && !checking) || refused_.contains(worker.id)) return;
   const std::string key = PeerKey(bitfield.peer());
   if (key.empty()) return;
   const absl::Time now = clock_->Now();
@@ -639,7 +639,7 @@ void Job::OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfi
 void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out) {
   absl::MutexLock lock(&mu_);
   const bool checking = state_ == pb::CHECKING;
-  if (!Active() && !checking) return;
+  if ((!Active() && !checking) || refused_.contains(worker.id)) return;
   const std::string key = PeerKey(have.peer());
   if (key.empty()) return;
   const absl::Time now = clock_->Now();
@@ -685,6 +685,27 @@ void Job::OnTransfer(const WorkerInfo& worker, const pb::Heartbeat::JobTransfer&
 
 void Job::RemoveWorker(WorkerId worker, Outbox* out) {
   absl::MutexLock lock(&mu_);
+  refused_.erase(worker);
+  ReleaseWorkerLocked(worker, out);
+}
+
+void Job::OnJobRefused(const WorkerInfo& worker, const pb::JobRefused& refused, Outbox* out) {
+  absl::MutexLock lock(&mu_);
+  if (refused_.contains(worker.id)) return;
+  const std::string reason = Truncate(refused.reason());
+  Log(absl::StrCat("worker ", worker.id, " (", Truncate(worker.name, 64),
+                   ") cannot take part: ", reason));
+  refused_[worker.id] = {Truncate(worker.name, 64), reason};
+  let_go_.insert(worker.id);  // it holds none of the job's files: nothing to wait for
+  ReleaseWorkerLocked(worker.id, out);
+}
+
+size_t Job::TakingPartLocked() const {
+  const size_t connected = Own()->output_workers;
+  return std::max<size_t>(1, connected > refused_.size() ? connected - refused_.size() : 0);
+}
+
+void Job::ReleaseWorkerLocked(WorkerId worker, Outbox* out) {
   auto it = workers_.find(worker);
   if (it != workers_.end()) {
     // Its peers leave the ledger with its leases, in ReleaseWorker below.
@@ -723,7 +744,7 @@ void Job::Tick(Outbox* out) {
       }
       // Workers there, and none takes a check (none can open the files): fetching the
       // pieces beats waiting for ever; those on disk are only fetched again.
-      if (!checks_.done() && checks_.held() == 0 && Own()->output_workers > 0 &&
+      if (!checks_.done() && checks_.held() == 0 && Own()->output_workers > refused_.size() &&
           now - last_check_activity_ >= options_.check_ttl) {
         Log(absl::StrCat("no worker has checked any piece for ",
                          absl::FormatDuration(options_.check_ttl), ": fetching the ",
@@ -788,7 +809,12 @@ pb::JobProgress Job::Progress(uint32_t workers) const {
   p.set_rate_bytes_per_s(rate);
   p.set_known_peers(static_cast<uint32_t>(pool_.known()));
   p.set_assigned_peers(static_cast<uint32_t>(pool_.assigned()));
-  p.set_workers(workers);
+  p.set_workers(workers > refused_.size() ? workers - static_cast<uint32_t>(refused_.size()) : 0);
+  for (const auto& [id, why] : refused_) {
+    pb::RefusedWorker* r = p.add_refused_workers();
+    r->set_name(why.first);
+    r->set_reason(why.second);
+  }
   const uint64_t missing = ledger_.missing_bytes();
   p.set_eta_s(missing == 0 ? 0 : rate > 0 ? static_cast<double>(missing) / rate : -1);
   p.set_hash_failures(ledger_.hash_failures());

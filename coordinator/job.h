@@ -84,6 +84,11 @@ struct WorkerInfo {
   bool sees_output = false;
   // Most peers this worker holds at once (Register.max_peers); 0: no limit of its own.
   uint32_t max_peers = 0;
+  // Register.name, for what the job shows about its workers.
+  std::string name;
+  // The IP address its session comes from; empty when unknown (a Unix socket). Workers on
+  // different known hosts may share a swarm peer (PeerPool::Take).
+  std::string host;
 };
 
 class Job {
@@ -200,6 +205,9 @@ class Job {
   void OnPiecesChecked(const WorkerInfo& worker, const pb::PiecesChecked& checked, Outbox* out);
   // The worker let go of the job after StopJob: it writes nothing more into its files.
   void OnJobStopped(const WorkerInfo& worker);
+  // The worker cannot take part in the job: it loses what it holds (as RemoveWorker), and is
+  // given, counted and announced no more; the job's progress shows it with its reason.
+  void OnJobRefused(const WorkerInfo& worker, const pb::JobRefused& refused, Outbox* out);
   // The worker is gone: its leases become NEEDED (or lose one endgame holder), its peers go
   // back to the pool, and both are offered to the workers still waiting for work.
   void RemoveWorker(WorkerId worker, Outbox* out);
@@ -215,7 +223,8 @@ class Job {
   // cancelled once its files are synced.
   void Cancel();
 
-  // A progress report; `workers` is the number of connected workers (the server knows it).
+  // A progress report; `workers` is the number of connected workers (the server knows it),
+  // of which those that refused the job are not counted.
   pb::JobProgress Progress(uint32_t workers) const;
   // Waits until the state is not `seen` or `timeout` passed; returns the state.
   pb::JobState WaitForStateChange(pb::JobState seen, absl::Duration timeout) const;
@@ -298,6 +307,11 @@ class Job {
   pb::StartJob StartJobLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   JobWorker& Worker(const WorkerInfo& info) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops what `worker` holds of the job and serves the others with it (RemoveWorker, and
+  // OnJobRefused).
+  void ReleaseWorkerLocked(WorkerId worker, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Connected workers that can take part in the job (at least 1, to share peers by).
+  size_t TakingPartLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // DOWNLOADING and not finishing: leases go out.
   bool Active() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Active or SEEDING: peers go out.
@@ -347,6 +361,8 @@ class Job {
   absl::Time last_check_activity_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // Workers that sent JobStopped.
   absl::flat_hash_set<WorkerId> let_go_ ABSL_GUARDED_BY(mu_);
+  // Connected workers that cannot take part (JobRefused): name and reason.
+  absl::flat_hash_map<WorkerId, std::pair<std::string, std::string>> refused_ ABSL_GUARDED_BY(mu_);
   // The job is being destroyed: its end waits for nobody.
   bool destroying_ ABSL_GUARDED_BY(mu_) = false;
   // The job's thread only: the record last saved, and when the next may be.

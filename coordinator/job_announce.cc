@@ -42,6 +42,12 @@ bool Job::AnnouncesActive() const {
 
 std::vector<AnnounceIdentity> Job::IdentitiesLocked() const {
   std::vector<AnnounceIdentity> ids = Own()->announced;
+  // A worker that cannot take part has nothing to give the swarm.
+  ids.erase(std::remove_if(ids.begin(), ids.end(),
+                           [this](const AnnounceIdentity& who) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                             return refused_.contains(who.worker);
+                           }),
+            ids.end());
   if (ids.empty()) {
     // Nobody can be reached: the coordinator still announces (port 0), to get peers.
     AnnounceIdentity self;

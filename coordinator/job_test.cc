@@ -369,6 +369,36 @@ TEST_F(JobTest, TickExpiresLeasesAndRevokesThem) {
   for (uint32_t p : pieces) EXPECT_EQ(job->piece_state(p), PieceState::kNeeded);
 }
 
+// A worker that cannot open the job's files says so: what it held goes to the others, it
+// is given nothing more, and the progress shows it apart from the workers taking part.
+TEST_F(JobTest, AWorkerThatRefusesTheJobLosesItsLeasesAndIsShown) {
+  std::unique_ptr<Job> job = Downloading(Options());
+  WorkerInfo blind = Worker(4);
+  blind.name = "w-blind";
+  const std::vector<uint32_t> held = Lease(*job, blind, 3);
+  ASSERT_EQ(held.size(), 3u);
+  pb::JobRefused refused;
+  refused.set_job_id(job->id());
+  refused.set_reason("cannot open output folder /x: No such file or directory");
+  Outbox out;
+  job->OnJobRefused(blind, refused, &out);
+  for (uint32_t p : held) EXPECT_EQ(job->piece_state(p), PieceState::kNeeded);
+  EXPECT_TRUE(Lease(*job, blind, 3).empty()) << "a refusing worker was given leases";
+
+  const pb::JobProgress progress = job->Progress(/*workers=*/2);
+  EXPECT_EQ(progress.workers(), 1u);
+  ASSERT_EQ(progress.refused_workers_size(), 1);
+  EXPECT_EQ(progress.refused_workers(0).name(), "w-blind");
+  EXPECT_THAT(progress.refused_workers(0).reason(), HasSubstr("cannot open output folder"));
+  EXPECT_EQ(Lease(*job, Worker(5), 3).size(), 3u) << "the other worker takes the pieces";
+
+  Outbox gone;
+  job->RemoveWorker(blind.id, &gone);
+  EXPECT_EQ(job->Progress(1).refused_workers_size(), 0) << "a worker that left is not shown";
+  job->Cancel();
+  job->Join();
+}
+
 TEST_F(JobTest, CancelStopsWorkersOnce) {
   std::unique_ptr<Job> job = Downloading(Options());
   job->Cancel();

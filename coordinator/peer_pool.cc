@@ -25,37 +25,55 @@ size_t PeerPool::Add(absl::Span<const bt::Endpoint> peers) {
 }
 
 std::vector<bt::Endpoint> PeerPool::Take(WorkerId worker, size_t max, absl::Time now,
-                                         const absl::flat_hash_set<std::string>& exclude) {
+                                         const absl::flat_hash_set<std::string>& exclude,
+                                         const std::string& host) {
   std::vector<bt::Endpoint> out;
   if (max == 0 || worker == 0) return out;
-  std::vector<std::pair<int, size_t>> free;  // (failures, index)
+  // (holders, failures, index): free peers first, then the least shared.
+  std::vector<std::tuple<size_t, int, size_t>> candidates;
   for (size_t i = 0; i < entries_.size(); ++i) {
     const Entry& e = entries_[i];
-    if (e.banned || e.worker != 0 || e.free_at > now || exclude.contains(e.key)) continue;
-    free.emplace_back(e.failures, i);
+    if (e.banned || e.free_at > now || exclude.contains(e.key)) continue;
+    if (!e.holders.empty() && !Shareable(e, host)) continue;
+    candidates.emplace_back(e.holders.size(), e.failures, i);
   }
-  const size_t n = std::min(max, free.size());
-  std::partial_sort(free.begin(), free.begin() + n, free.end());
+  const size_t n = std::min(max, candidates.size());
+  std::partial_sort(candidates.begin(), candidates.begin() + n, candidates.end());
   for (size_t i = 0; i < n; ++i) {
-    Entry& e = entries_[free[i].second];
-    e.worker = worker;
-    ++assigned_;
+    Entry& e = entries_[std::get<2>(candidates[i])];
+    if (e.holders.empty()) ++assigned_;
+    e.holders.push_back({worker, host});
     out.push_back(e.addr);
   }
   return out;
+}
+
+bool PeerPool::Shareable(const Entry& e, const std::string& host) {
+  if (host.empty()) return false;
+  for (const Holder& h : e.holders) {
+    if (h.host.empty() || h.host == host) return false;
+  }
+  return true;
 }
 
 bool PeerPool::Release(WorkerId worker, const std::string& key, absl::Time now) {
   auto it = index_.find(key);
   if (it == index_.end()) return false;
   Entry& e = entries_[it->second];
-  if (e.worker == 0 || e.worker != worker) return false;
-  e.worker = 0;
-  --assigned_;
+  if (!DropHolder(e, worker)) return false;
   ++e.failures;
   absl::Duration backoff = options_.base_backoff;
   for (int i = 1; i < e.failures && backoff < options_.max_backoff; ++i) backoff *= 2;
   e.free_at = now + std::min(backoff, options_.max_backoff);
+  return true;
+}
+
+bool PeerPool::DropHolder(Entry& e, WorkerId worker) {
+  auto h = std::find_if(e.holders.begin(), e.holders.end(),
+                        [worker](const Holder& h) { return h.worker == worker; });
+  if (worker == 0 || h == e.holders.end()) return false;
+  e.holders.erase(h);
+  if (e.holders.empty()) --assigned_;
   return true;
 }
 
@@ -80,8 +98,8 @@ void PeerPool::Ban(const std::string& key) {
   if (e.banned) return;
   e.banned = true;
   ++banned_;
-  if (e.worker != 0) {
-    e.worker = 0;
+  if (!e.holders.empty()) {
+    e.holders.clear();
     --assigned_;
   }
 }
@@ -90,10 +108,7 @@ std::vector<std::string> PeerPool::ReleaseWorker(WorkerId worker) {
   std::vector<std::string> keys;
   if (worker == 0) return keys;
   for (Entry& e : entries_) {
-    if (e.worker != worker) continue;
-    e.worker = 0;
-    --assigned_;
-    keys.push_back(e.key);
+    if (DropHolder(e, worker)) keys.push_back(e.key);
   }
   return keys;
 }
@@ -120,26 +135,30 @@ PeerState PeerPool::state(const std::string& key, absl::Time now) const {
   if (it == index_.end()) return PeerState::kUnknown;
   const Entry& e = entries_[it->second];
   if (e.banned) return PeerState::kBanned;
-  if (e.worker != 0) return PeerState::kAssigned;
+  if (!e.holders.empty()) return PeerState::kAssigned;
   if (e.free_at > now) return PeerState::kBackoff;
   return PeerState::kKnown;
 }
 
 WorkerId PeerPool::assigned_to(const std::string& key) const {
   auto it = index_.find(key);
-  return it == index_.end() ? 0 : entries_[it->second].worker;
+  if (it == index_.end() || entries_[it->second].holders.empty()) return 0;
+  return entries_[it->second].holders.front().worker;
 }
 
 size_t PeerPool::available(absl::Time now,
                            const absl::flat_hash_set<std::string>& exclude) const {
   return std::count_if(entries_.begin(), entries_.end(), [&](const Entry& e) {
-    return !e.banned && e.worker == 0 && e.free_at <= now && !exclude.contains(e.key);
+    return !e.banned && e.holders.empty() && e.free_at <= now && !exclude.contains(e.key);
   });
 }
 
 size_t PeerPool::assigned_to_worker(WorkerId worker) const {
   size_t n = 0;
-  for (const Entry& e : entries_) n += (worker != 0 && e.worker == worker) ? 1 : 0;
+  if (worker == 0) return 0;
+  for (const Entry& e : entries_) {
+    for (const Holder& h : e.holders) n += h.worker == worker ? 1 : 0;
+  }
   return n;
 }
 

@@ -1,18 +1,21 @@
-// The swarm peers of one job, as trackers hand them out, and which worker each is given to.
+// The swarm peers of one job, as trackers hand them out, and which workers each is given to.
 //
-// A peer goes to one worker at a time (most clients refuse a second connection from one IP,
-// and two workers fetching from one peer only split its upload). When the worker's
-// connection ends the peer comes back after a backoff that doubles with each failure in a
-// row; a banned peer is never given out again; a dead worker's peers come back at once (they
-// did nothing wrong). The pool is also where bans are decided: a worker's report that the
-// peer misbehaved (PeerClosed.banned) or a third piece from it that failed its hash.
-// coordinator/STATE.md has the peer states.
+// A peer goes to one worker at a time on a host: most clients refuse a second connection from
+// one IP, and two connections from one machine only split the peer's upload. Workers on
+// different hosts (other addresses) may share a peer, but only once the free peers are gone:
+// a worker with room and nothing free to take is given the least shared peers, so that with
+// fewer peers than workers every worker still downloads. When a worker's connection ends the
+// peer comes back after a backoff that doubles with each failure in a row; a banned peer is
+// never given out again; a dead worker's peers come back at once (they did nothing wrong).
+// The pool is also where bans are decided: a worker's report that the peer misbehaved
+// (PeerClosed.banned) or a third piece from it that failed its hash. coordinator/STATE.md
+// has the peer states.
 //
 // Pure like PieceLedger: "now" is an argument, no threads, no I/O. Not thread-safe.
 //
 //   PeerPool pool;
 //   pool.Add({*bt::Endpoint::Make("10.0.0.1", 6881), *bt::Endpoint::Make("::1", 51413)});
-//   for (const bt::Endpoint& p : pool.Take(worker, 8, now)) ...    // AddPeers to the worker
+//   for (const bt::Endpoint& p : pool.Take(worker, 8, now, own_keys, "10.0.0.7")) ...  // AddPeers
 //   pool.Release(worker, "10.0.0.1:6881", now);                // its PeerClosed
 //   if (pool.RecordBadPiece("10.0.0.1:6881")) ...              // banned: forget its pieces
 #ifndef SWARM_COORDINATOR_PEER_POOL_H_
@@ -36,7 +39,7 @@ namespace swarm::coordinator {
 enum class PeerState {
   kUnknown,   // not in the pool
   kKnown,     // free to give out
-  kAssigned,  // given to a worker
+  kAssigned,  // given to one worker or more
   kBackoff,   // free again at some later time
   kBanned,    // never given out again
 };
@@ -60,14 +63,18 @@ class PeerPool {
   // as they are. Returns how many were new.
   size_t Add(absl::Span<const bt::Endpoint> peers);
 
-  // Gives up to `max` free peers to `worker`: peers with the fewest failures in a row first,
-  // then the longest known. Keys in `exclude` (the worker's own listening address) are
-  // skipped.
+  // Gives up to `max` peers to `worker`, which runs on `host` (its IP address; empty when
+  // unknown, as for workers on Unix sockets beside the coordinator). Free peers first: those
+  // with the fewest failures in a row, then the longest known. Then, for a worker with a
+  // host, peers held only by workers on other known hosts, the least shared first. Keys in
+  // `exclude` (our own workers' listening addresses) are skipped.
   std::vector<bt::Endpoint> Take(WorkerId worker, size_t max, absl::Time now,
-                                 const absl::flat_hash_set<std::string>& exclude = {});
+                                 const absl::flat_hash_set<std::string>& exclude = {},
+                                 const std::string& host = {});
 
-  // `worker`'s connection to `key` ended: the peer is free again at now + backoff. Returns
-  // false (and changes nothing) unless the peer was given to that worker.
+  // `worker`'s connection to `key` ended: the peer is given out again at now + backoff (to
+  // new takers; other holders keep it). Returns false (and changes nothing) unless the peer
+  // was given to that worker.
   bool Release(WorkerId worker, const std::string& key, absl::Time now);
   // The worker got as far as the peer's bitfield: its failures in a row start again at 0.
   void MarkConnected(const std::string& key);
@@ -87,27 +94,36 @@ class PeerPool {
   int bad_pieces(const std::string& key) const;
 
   PeerState state(const std::string& key, absl::Time now) const;
-  // The worker `key` is given to, 0 if none.
+  // The first worker `key` is given to, 0 if none.
   WorkerId assigned_to(const std::string& key) const;
   // Peers that are not banned.
   size_t known() const { return entries_.size() - banned_; }
-  // Peers given to some worker.
+  // Peers given to one worker or more.
   size_t assigned() const { return assigned_; }
-  // Peers Take could give out at `now` (not banned, not given out, not backing off, not in
-  // `exclude`).
+  // Free peers at `now` (not banned, given to no worker, not backing off, not in `exclude`).
   size_t available(absl::Time now, const absl::flat_hash_set<std::string>& exclude = {}) const;
   // Peers `worker` holds.
   size_t assigned_to_worker(WorkerId worker) const;
 
  private:
+  struct Holder {
+    WorkerId worker;
+    std::string host;
+  };
   struct Entry {
     bt::Endpoint addr;
     std::string key;
-    WorkerId worker = 0;
+    std::vector<Holder> holders;
     int failures = 0;
     absl::Time free_at = absl::InfinitePast();
     bool banned = false;
   };
+
+  // Whether a worker on `host` may share `e` with its holders: every one of them is on
+  // another known host.
+  static bool Shareable(const Entry& e, const std::string& host);
+  // Removes `worker` from `e`'s holders; false if it was not one.
+  bool DropHolder(Entry& e, WorkerId worker);
 
   const Options options_;
   // In the order first seen; Take prefers older entries among equals.

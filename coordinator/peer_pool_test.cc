@@ -61,6 +61,46 @@ TEST(PeerPoolTest, EachPeerGoesToOneWorkerAtATime) {
   EXPECT_EQ(pool.state("10.9.9.9:3", kT0), PeerState::kUnknown);
 }
 
+// Workers on other hosts share a peer once the free ones are gone, the least shared first;
+// workers on one host (or of unknown host) never do.
+TEST(PeerPoolTest, WorkersOnOtherHostsShareAPeerOnceNoneIsFree) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2)});
+  EXPECT_THAT(Keys(pool.Take(1, 1, kT0, {}, "10.9.0.1")), ElementsAre("10.0.0.1:1"));
+  EXPECT_THAT(Keys(pool.Take(2, 1, kT0, {}, "10.9.0.2")), ElementsAre("10.0.0.2:2"))
+      << "a free peer before a shared one";
+  EXPECT_THAT(Keys(pool.Take(3, 1, kT0, {}, "10.9.0.3")), ElementsAre("10.0.0.1:1"));
+  EXPECT_THAT(Keys(pool.Take(4, 1, kT0, {}, "10.9.0.4")), ElementsAre("10.0.0.2:2"))
+      << "the least shared peer first";
+  EXPECT_THAT(pool.Take(6, 1, kT0, {}, ""), IsEmpty()) << "a worker of unknown host";
+  EXPECT_THAT(Keys(pool.Take(1, 5, kT0, {}, "10.9.0.1")), ElementsAre("10.0.0.2:2"))
+      << "worker 1 may share the other peer, never its own again";
+  EXPECT_THAT(pool.Take(5, 1, kT0, {}, "10.9.0.1"), IsEmpty())
+      << "its host holds both peers already";
+  EXPECT_EQ(pool.assigned(), 2u);
+  EXPECT_EQ(pool.assigned_to_worker(1), 2u);
+
+  // A holder's release backs the peer off for new takers; the other holder keeps it.
+  EXPECT_TRUE(pool.Release(1, "10.0.0.1:1", kT0));
+  EXPECT_FALSE(pool.Release(1, "10.0.0.1:1", kT0));
+  EXPECT_EQ(pool.state("10.0.0.1:1", kT0), PeerState::kAssigned);
+  EXPECT_EQ(pool.assigned_to("10.0.0.1:1"), 3u);
+  EXPECT_THAT(pool.ReleaseWorker(3), ElementsAre("10.0.0.1:1"));
+  EXPECT_EQ(pool.state("10.0.0.1:1", kT0), PeerState::kBackoff);
+  EXPECT_EQ(pool.assigned(), 1u);
+  pool.Ban("10.0.0.2:2");
+  EXPECT_EQ(pool.assigned(), 0u);
+  EXPECT_EQ(pool.assigned_to_worker(4), 0u);
+}
+
+// A worker of unknown host (beside the coordinator on a Unix socket) never shares.
+TEST(PeerPoolTest, WorkersOfUnknownHostNeverShare) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1)});
+  EXPECT_THAT(Keys(pool.Take(1, 1, kT0)), ElementsAre("10.0.0.1:1"));
+  EXPECT_THAT(pool.Take(2, 1, kT0, {}, "10.9.0.2"), IsEmpty());
+}
+
 TEST(PeerPoolTest, AvailableCountsWhatTakeCouldGive) {
   PeerPool pool;
   pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 2), P("10.0.0.3", 3)});

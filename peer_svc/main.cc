@@ -21,7 +21,8 @@ ABSL_FLAG(uint32_t, max_peers, 50, "most swarm peers to hold connections to at o
 ABSL_FLAG(std::string, bind_ip, "", "source address for peer connections (default: any)");
 ABSL_FLAG(std::string, listen_ip, "",
           "address to accept peers on, registered with the coordinator, which announces it to "
-          "trackers (default: --bind_ip if given, else 127.0.0.1; 0.0.0.0 binds every "
+          "trackers (default: --bind_ip if given, else this host's address toward the "
+          "coordinator, loopback beside it; 0.0.0.0 binds every "
           "interface and lets the coordinator announce the address it sees this worker at)");
 ABSL_FLAG(uint32_t, listen_port, 0, "TCP port to accept peers on (0: an ephemeral port)");
 ABSL_FLAG(uint32_t, upload_slots, 4,

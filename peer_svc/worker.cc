@@ -17,6 +17,7 @@
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
+#include "peer_svc/local_address.h"
 #include "rpc/auth_token.h"
 #include "rpc/grpc_status.h"
 #include "storage/content_files.h"
@@ -52,8 +53,9 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
   std::unique_ptr<Worker> w(new Worker(options));
   Listener::Options lo;
   lo.ip = !options.listen_ip.empty() ? options.listen_ip
-          : !options.bind_ip.empty() ? options.bind_ip
-                                     : "127.0.0.1";
+          : !options.bind_ip.empty()
+              ? options.bind_ip
+              : LocalAddressToward(options.coordinator).value_or("127.0.0.1");
   lo.port = options.listen_port;
   SWARM_ASSIGN_OR_RETURN(
       w->listener_,
@@ -421,6 +423,11 @@ void Worker::StartJob(const pb::StartJob& start) {
   if (!job.ok()) {
     failed_jobs_[id] = absl::StrCat("cannot serve job ", id, ": ", job.status().ToString());
     Log(failed_jobs_[id]);
+    // The coordinator shows why with the job's progress, and gives this worker nothing of it.
+    pb::WorkerMessage refused;
+    refused.mutable_job_refused()->set_job_id(id);
+    refused.mutable_job_refused()->set_reason(std::string(job.status().message()));
+    outbox_.push_back(std::move(refused));
     return;
   }
   Log(absl::StrCat("job ", id, " started: ", (*job)->metainfo().name, ", ",

@@ -52,8 +52,9 @@ class Worker {
     // Source address for peer connections (tests give each worker its own 127.x).
     std::string bind_ip;
     // Where swarm peers connect to us: the address bound and registered with the coordinator
-    // (which announces it to trackers). Empty: bind_ip when given, else 127.0.0.1 (a worker
-    // on a single machine; give a routable address, or 0.0.0.0, for peers elsewhere). A
+    // (which announces it to trackers). Empty: bind_ip when given, else this host's address
+    // toward the coordinator (LocalAddressToward: loopback beside it, the host's network
+    // address across machines). A
     // wildcard (0.0.0.0, ::) is registered as empty: the coordinator then announces the
     // address it sees the worker's session come from.
     std::string listen_ip;

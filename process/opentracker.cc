@@ -60,15 +60,19 @@ std::string Exchange(int fd, const std::string& request, uint32_t transaction_id
 // then it refuses every info-hash: a bound port is not enough. The probe is a plain announce:
 // one with event=stopped is answered without a look at the whitelist. (It leaves a peer in
 // the probe's own swarm, which no test uses.) Pauses 20 ms between tries.
-absl::Status WaitForWhitelistedAnnounce(int port, const std::string& probe_hash,
-                                        absl::Time deadline, process::Subprocess* process) {
+absl::Status WaitForWhitelistedAnnounce(const std::string& ip, int port,
+                                        const std::string& probe_hash, absl::Time deadline,
+                                        process::Subprocess* process) {
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
   sockaddr_in addr;
   std::memset(&addr, 0, sizeof(addr));
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (inet_pton(AF_INET, ip.c_str(), &addr.sin_addr) != 1) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", ip));
+  }
   bt::tracker::AnnounceParams probe;
   probe.info_hash = probe_hash;
   probe.peer_id = std::string(20, 'p');
@@ -149,22 +153,23 @@ absl::StatusOr<std::unique_ptr<Opentracker>> Opentracker::Start(Options options)
   const int attempts = options.http_port != 0 && options.udp_port != 0 ? 1 : kMaxAttempts;
   for (int attempt = 0; attempt < attempts && absl::Now() < deadline; ++attempt) {
     absl::StatusOr<int> tcp =
-        options.http_port != 0 ? options.http_port : PickUnusedPort(SOCK_STREAM);
-    absl::StatusOr<int> udp = options.udp_port != 0 ? options.udp_port : PickUnusedPort(SOCK_DGRAM);
+        options.http_port != 0 ? options.http_port : PickUnusedPort(SOCK_STREAM, options.ip);
+    absl::StatusOr<int> udp =
+        options.udp_port != 0 ? options.udp_port : PickUnusedPort(SOCK_DGRAM, options.ip);
     if (!tcp.ok()) return tcp.status();
     if (!udp.ok()) return udp.status();
     // Through sh only to send its output to the log file; `exec` keeps the pid.
-    absl::StatusOr<std::unique_ptr<process::Subprocess>> process =
-        process::Subprocess::Start(
-            {"/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh",
-             tracker->log_path_, options.binary, "-i", "127.0.0.1", "-p", std::to_string(*tcp),
-             "-P", std::to_string(*udp), "-d", tracker->dir_, "-w", "whitelist"},
-            {.capture_stdout = false});
+    absl::StatusOr<std::unique_ptr<process::Subprocess>> process = process::Subprocess::Start(
+        {"/bin/sh", "-c", "log=$1; shift; exec \"$@\" >>\"$log\" 2>&1", "sh", tracker->log_path_,
+         options.binary, "-i", options.ip, "-p", std::to_string(*tcp), "-P", std::to_string(*udp),
+         "-d", tracker->dir_, "-w", "whitelist"},
+        {.capture_stdout = false});
     if (!process.ok()) return process.status();
     process::Subprocess* p = process->get();
-    last = WaitForTcpPort(*tcp, deadline, "127.0.0.1", [p] { return !p->running(); });
-    if (last.ok()) last = WaitForWhitelistedAnnounce(*udp, probe_hash, deadline, p);
+    last = WaitForTcpPort(*tcp, deadline, options.ip, [p] { return !p->running(); });
+    if (last.ok()) last = WaitForWhitelistedAnnounce(options.ip, *udp, probe_hash, deadline, p);
     if (last.ok()) {
+      tracker->ip_ = options.ip;
       tracker->http_port_ = *tcp;
       tracker->udp_port_ = *udp;
       tracker->process_ = *std::move(process);
@@ -184,11 +189,11 @@ Opentracker::~Opentracker() {
 }
 
 std::string Opentracker::http_announce_url() const {
-  return absl::StrCat("http://127.0.0.1:", http_port_, "/announce");
+  return absl::StrCat("http://", ip_, ":", http_port_, "/announce");
 }
 
 std::string Opentracker::udp_announce_url() const {
-  return absl::StrCat("udp://127.0.0.1:", udp_port_, "/announce");
+  return absl::StrCat("udp://", ip_, ":", udp_port_, "/announce");
 }
 
 std::string Opentracker::log() const {

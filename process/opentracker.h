@@ -1,7 +1,8 @@
 // A real opentracker (Debian's package: whitelist mode, IPv4 only, compact announces only) on
-// loopback, for `swarm-cli demo` and for tests that need a tracker to hand out real peers.
+// loopback (or the address given), for `swarm-cli demo` and for tests that need a tracker
+// to hand out real peers.
 // Start() writes the whitelist into a fresh directory, runs
-// `opentracker -i 127.0.0.1 -p TCP -P UDP -d DIR -w FILE` (as root it chroots into DIR and
+// `opentracker -i IP -p TCP -P UDP -d DIR -w FILE` (as root it chroots into DIR and
 // becomes nobody, hence -w relative to DIR), retries with new ports if it loses a race for
 // free ones, and returns once the HTTP side accepts connections and the UDP side answers an
 // announce for a whitelisted hash (it reads the whitelist on a thread of its own, after
@@ -33,6 +34,8 @@ class Opentracker {
     // Raw 20-byte info-hashes the tracker accepts (its whitelist). May be empty.
     std::vector<std::string> info_hashes;
     std::string binary = "/usr/bin/opentracker";
+    // The IPv4 address it listens on (and the announce URLs name).
+    std::string ip = "127.0.0.1";
     // How long Start() may take in all.
     absl::Duration start_timeout = absl::Seconds(30);
     // Ports to listen on; 0 picks a free one (retried with another if a process takes it
@@ -50,9 +53,10 @@ class Opentracker {
 
   int http_port() const { return http_port_; }
   int udp_port() const { return udp_port_; }
-  // "http://127.0.0.1:PORT/announce"
+  const std::string& ip() const { return ip_; }
+  // "http://IP:PORT/announce"
   std::string http_announce_url() const;
-  // "udp://127.0.0.1:PORT/announce"
+  // "udp://IP:PORT/announce"
   std::string udp_announce_url() const;
   // The directory it runs in (holds the whitelist; the log is next to it).
   const std::string& dir() const { return dir_; }
@@ -63,6 +67,7 @@ class Opentracker {
   Opentracker() = default;
 
   std::string dir_;
+  std::string ip_;
   bool keep_dir_ = false;
   std::string log_path_;
   int http_port_ = 0;

@@ -49,18 +49,18 @@ absl::StatusOr<std::string> ReadAll(const std::string& path) {
   return ss.str();
 }
 
-// One HTTP GET on loopback; returns the body.
-absl::StatusOr<std::string> HttpGet(int port, const std::string& target) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+// One HTTP GET; returns the body.
+absl::StatusOr<std::string> HttpGet(const std::string& ip, int port, const std::string& target) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
     return absl::UnavailableError(std::strerror(errno));
   }
-  const std::string request = absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+  const std::string request = absl::StrCat("GET ", target, " HTTP/1.0\r\nHost: ", ip, "\r\n\r\n");
   if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     close(fd);
     return absl::UnavailableError("short write");
@@ -114,11 +114,9 @@ absl::StatusOr<std::vector<std::pair<std::string, int>>> SwarmEnv::TrackerPeers(
   const std::string raw = absl::HexStringToBytes(info_hash_hex_);
   std::string escaped;
   for (unsigned char c : raw) absl::StrAppend(&escaped, "%", absl::Hex(c, absl::kZeroPad2));
-  SWARM_ASSIGN_OR_RETURN(
-      std::string body,
-      HttpGet(tracker_->http_port(), "/announce?info_hash=" + escaped +
-                                         "&peer_id=-PROBE-0000000000000&port=9&left=1"
-                                         "&compact=1&numwant=50"));
+  SWARM_ASSIGN_OR_RETURN(std::string body, TrackerGet("/announce?info_hash=" + escaped +
+                                                      "&peer_id=-PROBE-0000000000000&port=9&left=1"
+                                                      "&compact=1&numwant=50"));
   SWARM_ASSIGN_OR_RETURN(bt::tracker::AnnounceReply reply, bt::tracker::ParseAnnounceResponse(body));
   std::vector<std::pair<std::string, int>> peers;
   for (const auto& p : reply.peers) {
@@ -198,7 +196,8 @@ absl::Status SwarmEnv::MakePayload(const std::vector<std::pair<std::string, uint
   return absl::OkStatus();
 }
 
-absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker maker) {
+absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker maker,
+                                             NetHost* host) {
   // The info-hash does not depend on the announce URL, and the tracker's whitelist needs the
   // info-hash: make the torrent with a placeholder URL, start the tracker, then point the
   // torrent at it (mktorrent writes canonical bencode, so re-encoding keeps the info bytes).
@@ -225,7 +224,12 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker
 
   process::Opentracker::Options tracker_options;
   tracker_options.info_hashes = {std::string(bt::AsBytes(m.info_hash))};
-  SWARM_ASSIGN_OR_RETURN(tracker_, process::Opentracker::Start(tracker_options));
+  tracker_host_ = host;
+  SWARM_RETURN_IF_ERROR(OnHost(host, [&]() -> absl::Status {
+    if (host != nullptr) tracker_options.ip = host->ip();
+    SWARM_ASSIGN_OR_RETURN(tracker_, process::Opentracker::Start(tracker_options));
+    return absl::OkStatus();
+  }));
 
   SWARM_ASSIGN_OR_RETURN(bt::BDocument doc, bt::BDocument::Parse(bytes));
   bt::BValue torrent = bt::BValue::From(doc.root());
@@ -238,18 +242,34 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker
   return absl::OkStatus();
 }
 
-absl::Status SwarmEnv::AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s) {
+absl::Status SwarmEnv::AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s, NetHost* host) {
   SeederOptions o;
   o.torrent = torrent_path_;
   o.data_dir = seed_dir_;
-  o.ip = absl::StrCat("127.0.0.", 2 + next_ip_++);
+  o.ip = host != nullptr ? host->ip() : absl::StrCat("127.0.0.", 2 + next_ip_);
+  ++next_ip_;
   o.max_upload_bytes_per_s = max_upload_bytes_per_s;
   o.work_dir = absl::StrCat(root_, "/seeder", next_ip_);
   SWARM_RETURN_IF_ERROR(MakeDirs(o.work_dir));
-  SWARM_ASSIGN_OR_RETURN(Seeder seeder, kind == SeederKind::kAria2 ? StartAria2Seeder(o)
-                                                                   : StartTransmissionSeeder(o));
-  seeders_.push_back(std::move(seeder));
-  return absl::OkStatus();
+  return OnHost(host, [&]() -> absl::Status {
+    SWARM_ASSIGN_OR_RETURN(Seeder seeder, kind == SeederKind::kAria2 ? StartAria2Seeder(o)
+                                                                     : StartTransmissionSeeder(o));
+    seeders_.push_back(std::move(seeder));
+    return absl::OkStatus();
+  });
+}
+
+absl::Status SwarmEnv::OnHost(NetHost* host, const std::function<absl::Status()>& fn) {
+  return host != nullptr ? host->Run(fn) : fn();
+}
+
+absl::StatusOr<std::string> SwarmEnv::TrackerGet(const std::string& target) {
+  absl::StatusOr<std::string> body = absl::UnknownError("no tracker");
+  OnHost(tracker_host_, [&] {
+    body = HttpGet(tracker_->ip(), tracker_->http_port(), target);
+    return absl::OkStatus();
+  }).IgnoreError();
+  return body;
 }
 
 absl::Status SwarmEnv::WaitForSeeders(absl::Duration timeout) {
@@ -259,7 +279,7 @@ absl::Status SwarmEnv::WaitForSeeders(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   int64_t complete = 0;
   while (absl::Now() < deadline) {
-    auto body = HttpGet(tracker_->http_port(), "/scrape?info_hash=" + escaped);
+    auto body = TrackerGet("/scrape?info_hash=" + escaped);
     if (body.ok()) {
       const size_t at = body->find("8:completei");
       if (at != std::string::npos) {

@@ -13,6 +13,7 @@
 #ifndef SWARM_TESTS_E2E_SWARM_ENV_H_
 #define SWARM_TESTS_E2E_SWARM_ENV_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,6 +24,7 @@
 #include "process/opentracker.h"
 #include "process/subprocess.h"
 #include "tests/e2e/seeders.h"
+#include "tests/testing/net_lab.h"
 
 // For gtest bodies: fails the test with the status when `expr` is not OK.
 #define ASSERT_OK(expr)                                    \
@@ -47,11 +49,14 @@ class SwarmEnv {
   absl::Status MakePayload(const std::vector<std::pair<std::string, uint64_t>>& files,
                            bool multi_file, const std::string& multi_name = "payload");
   // A .torrent (mktorrent or `swarm-cli create`; 256 KiB pieces by default), and a real
-  // opentracker on free loopback ports that knows the torrent and that it announces to.
+  // opentracker on free loopback ports (or on `host`'s address) that knows the torrent and
+  // that it announces to.
   absl::Status MakeTorrentAndTracker(int piece_length_log2 = 18,
-                                     TorrentMaker maker = TorrentMaker::kMktorrent);
-  // A seeder of the given kind on the next free 127.0.0.x address.
-  absl::Status AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s = 0);
+                                     TorrentMaker maker = TorrentMaker::kMktorrent,
+                                     NetHost* host = nullptr);
+  // A seeder of the given kind on the next free 127.0.0.x address, or on `host`.
+  absl::Status AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s = 0,
+                         NetHost* host = nullptr);
   // A swarm seeder: `swarm-cli seed` with its own coordinator and `workers` workers,
   // re-announcing every second; returns once it is seeding and known to the tracker.
   absl::Status AddSwarmSeeder(int workers = 1);
@@ -80,6 +85,11 @@ class SwarmEnv {
   static std::string SwarmCliAbsolute();
 
  private:
+  // Runs `fn` on `host`'s thread, or here when there is no host.
+  static absl::Status OnHost(NetHost* host, const std::function<absl::Status()>& fn);
+  // An HTTP GET to the tracker, from the tracker's host.
+  absl::StatusOr<std::string> TrackerGet(const std::string& target);
+
   std::string root_;
   std::string seed_dir_;
   std::string download_dir_;
@@ -88,6 +98,7 @@ class SwarmEnv {
   std::vector<std::string> relative_files_;
   std::string info_hash_hex_;
   std::unique_ptr<process::Opentracker> tracker_;
+  NetHost* tracker_host_ = nullptr;
   std::vector<Seeder> seeders_;
   struct Leecher {
     SeederKind kind;

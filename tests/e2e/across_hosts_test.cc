@@ -1,0 +1,133 @@
+// End-to-end across hosts: the tracker, each seeder, the coordinator (with tracker_svc and the
+// CLI) and each worker on a host of its own (network namespaces on one bridge, NetLab), every
+// process at its own address as on separate machines. Every download is compared byte for
+// byte with the original.
+#include <sys/wait.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "process/subprocess.h"
+#include "tests/e2e/swarm_env.h"
+#include "tests/testing/net_lab.h"
+
+namespace swarm::testing {
+namespace {
+
+constexpr absl::Duration kDownloadTimeout = absl::Seconds(180);
+constexpr char kToken[] = "across-hosts-token";
+
+class AcrossHostsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto lab = NetLab::Create();
+    ASSERT_TRUE(lab.ok()) << lab.status();
+    lab_ = *std::move(lab);
+    for (const char* name : {"tracker", "seed1", "seed2", "coord"}) {
+      auto host = lab_->AddHost(name);
+      ASSERT_TRUE(host.ok()) << host.status();
+      hosts_[name] = *host;
+    }
+    ASSERT_OK(env_.MakePayload({{"across.bin", (16 << 20) + 4321}}, /*multi_file=*/false));
+    ASSERT_OK(env_.MakeTorrentAndTracker(18, TorrentMaker::kMktorrent, hosts_["tracker"]));
+    ASSERT_OK(env_.AddSeeder(SeederKind::kAria2, 0, hosts_["seed1"]));
+    ASSERT_OK(env_.AddSeeder(SeederKind::kAria2, 0, hosts_["seed2"]));
+    ASSERT_OK(env_.WaitForSeeders());
+  }
+
+  // tracker_svc and the coordinator on the coordinator's host, listening on its address.
+  void StartCoordinator() {
+    NetHost* coord = hosts_["coord"];
+    auto tracker_svc = coord->Start({"tracker_svc/tracker_svc", "--listen=" + coord->ip() + ":0"});
+    ASSERT_TRUE(tracker_svc.ok()) << tracker_svc.status();
+    auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
+    ASSERT_TRUE(line.ok()) << line.status();
+    (*tracker_svc)->DrainStdout();
+    const std::string tracker_address = line->substr(line->rfind(' ') + 1);
+    processes_.push_back(*std::move(tracker_svc));
+
+    auto coordinator =
+        coord->Start({"coordinator/coordinator", "--listen=" + coord->ip() + ":0",
+                      "--tracker_svc=" + tracker_address, std::string("--auth_token=") + kToken,
+                      "--state_dir=" + env_.root() + "/coordinator-state"});
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
+    ASSERT_TRUE(line.ok()) << line.status();
+    (*coordinator)->DrainStdout();
+    coordinator_address_ = line->substr(line->rfind(' ') + 1);
+    processes_.push_back(*std::move(coordinator));
+  }
+
+  // A worker on a host of its own; a blind one runs where the test's folder (and so the
+  // output folder) does not exist.
+  void StartWorker(const std::string& name, bool blind) {
+    auto host = lab_->AddHost(name);
+    ASSERT_TRUE(host.ok()) << host.status();
+    std::vector<std::string> hidden;
+    if (blind) hidden.push_back(env_.root());
+    auto worker = (*host)->Start({"peer_svc/peer_svc", "--coordinator=" + coordinator_address_,
+                                  std::string("--auth_token=") + kToken, "--name=" + name},
+                                 {.stderr_to_stdout = true}, hidden);
+    ASSERT_TRUE(worker.ok()) << worker.status();
+    auto line = (*worker)->ReadLineMatching("registered as worker", absl::Seconds(20));
+    ASSERT_TRUE(line.ok()) << line.status() << (*worker)->output();
+    // Peers elsewhere reach it at its host's address, not on its loopback.
+    EXPECT_NE(line->find("accepting peers on " + (*host)->ip()), std::string::npos) << *line;
+    (*worker)->DrainStdout();
+    processes_.push_back(*std::move(worker));
+  }
+
+  // `swarm-cli download --coordinator` on the coordinator's host; its exit status.
+  int RunCli(std::string* output) {
+    process::SubprocessOptions options;
+    options.stderr_to_stdout = true;
+    auto cli = hosts_["coord"]->Start(
+        {SwarmEnv::SwarmCli(), "download", env_.torrent_path(), "-o", env_.download_dir(),
+         "--coordinator=" + coordinator_address_, std::string("--auth-token=") + kToken},
+        options);
+    if (!cli.ok()) return -1;
+    (*cli)->ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
+    std::optional<int> status = (*cli)->Wait(absl::Seconds(10));
+    *output = (*cli)->output();
+    if (!status) return -2;
+    return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+  }
+
+  // Destroyed in reverse: the processes, then the environment's seeders and tracker, then
+  // the hosts.
+  std::unique_ptr<NetLab> lab_;
+  std::map<std::string, NetHost*> hosts_;
+  SwarmEnv env_;
+  std::string coordinator_address_;
+  std::vector<std::unique_ptr<process::Subprocess>> processes_;
+};
+
+TEST_F(AcrossHostsTest, WorkersOnTheirOwnHostsWithASharedFolder) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(StartWorker("w1", /*blind=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartWorker("w2", /*blind=*/false));
+  std::string output;
+  ASSERT_EQ(RunCli(&output), 0) << output;
+  ASSERT_OK(env_.CheckDownload());
+}
+
+// One worker sees the shared folder, the other runs where it does not exist: the blind one
+// says it cannot take part, the CLI shows why, and the other does the whole download.
+TEST_F(AcrossHostsTest, AWorkerThatCannotSeeTheFolderSaysSoAndTheOtherDownloads) {
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(StartWorker("seeing", /*blind=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartWorker("blind", /*blind=*/true));
+  std::string output;
+  ASSERT_EQ(RunCli(&output), 0) << output;
+  EXPECT_NE(output.find("worker blind cannot take part: cannot open output folder"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(output.find("worker seeing cannot take part"), std::string::npos) << output;
+  ASSERT_OK(env_.CheckDownload());
+}
+
+}  // namespace
+}  // namespace swarm::testing
