@@ -75,6 +75,8 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
       coordinator_bin, "--listen=" + cluster->coordinator_address_,
       "--tracker_svc=" + tracker_address, "--auth_token=" + token};
   if (!options.state_dir.empty()) coordinator_argv.push_back("--state_dir=" + options.state_dir);
+  // Our cluster runs the one job we give it: none saved, none taken up from another run.
+  coordinator_argv.push_back("--keep_jobs=false");
   SWARM_ASSIGN_OR_RETURN(cluster->coordinator_, StartService(coordinator_argv, options.verbose));
   // Workers start once the coordinator listens: one started earlier fails its first connect
   // and waits out gRPC's reconnect backoff, which costs more than the wait.

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
@@ -33,6 +34,9 @@
 
 namespace swarm::cli {
 namespace {
+
+// How long a download waits for a coordinator it lost (a restart, a network cut) to come back.
+constexpr absl::Duration kCoordinatorWait = absl::Minutes(10);
 
 // mkdir -p, then the absolute path (the coordinator and workers may run elsewhere).
 absl::StatusOr<std::string> PrepareOutputDir(const std::string& dir) {
@@ -180,7 +184,13 @@ int RunJob(const JobRunOptions& args) {
     token = cluster->auth_token();
   }
 
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  // gRPC waits up to 2 minutes between reconnects by default: a coordinator that restarts
+  // would be found that late. Every second at most.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_args);
   auto stub = pb::Coordinator::NewStub(channel);
   const absl::Time started_at = absl::Now();
 
@@ -210,7 +220,11 @@ int RunJob(const JobRunOptions& args) {
   ProgressDisplay display(isatty(STDERR_FILENO));
   pb::JobProgress last;
   bool reached_seeding = false;
-  {
+  bool checked = false;
+  absl::flat_hash_set<std::string> refusals_shown;
+  // Set while the coordinator is away: when it went.
+  std::optional<absl::Time> lost_since;
+  for (;;) {
     grpc::ClientContext context;
     rpc::AttachAuthToken(token, &context);
     interrupts->Watch(&context);
@@ -218,12 +232,17 @@ int RunJob(const JobRunOptions& args) {
     watch.set_job_id(job.job_id());
     auto stream = stub->WatchJob(&context, watch);
     pb::JobProgress progress;
-    bool checked = false;
-    absl::flat_hash_set<std::string> refusals_shown;
     while (stream->Read(&progress)) {
       last = progress;
-      if (!checked && progress.state() != pb::CHECKING &&
-          progress.state() != pb::JOB_STATE_UNSPECIFIED) {
+      const bool past_check =
+          progress.state() != pb::CHECKING && progress.state() != pb::JOB_STATE_UNSPECIFIED;
+      if (lost_since.has_value() && past_check) {
+        lost_since.reset();
+        display.Finish();
+        std::cerr << "swarm: the coordinator is back: " << progress.verified_pieces() << " of "
+                  << progress.num_pieces() << " pieces verified\n";
+      }
+      if (!checked && past_check) {
         // The coordinator re-hashed what was already in the output folder.
         checked = true;
         if (progress.verified_pieces() > 0 && args.mode != pb::SEED) {
@@ -252,6 +271,36 @@ int RunJob(const JobRunOptions& args) {
     context.TryCancel();
     stream->Finish();
     interrupts->Watch(nullptr);
+    // Our own cluster does not come back; a coordinator elsewhere may (restarted, or the
+    // network healed): wait for it, then submit again, which re-attaches to the job it took
+    // up from its state folder (or makes it anew, resuming from the data on disk).
+    if (Terminal(last.state()) || interrupts->interrupted() || cluster != nullptr) break;
+    const absl::Time now = absl::Now();
+    if (!lost_since.has_value()) {
+      lost_since = now;
+      display.Finish();
+      std::cerr << "swarm: lost the coordinator at " << address
+                << "; waiting for it to come back (Ctrl+C to stop)\n";
+    }
+    if (now - *lost_since > kCoordinatorWait) break;
+    grpc::ClientContext again;
+    rpc::AttachAuthToken(token, &again);
+    again.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    again.set_wait_for_ready(true);
+    interrupts->Watch(&again);
+    pb::SubmitJobResponse resubmitted;
+    const grpc::Status s = stub->SubmitJob(&again, submit, &resubmitted);
+    interrupts->Watch(nullptr);
+    if (!s.ok() && s.error_code() != grpc::StatusCode::UNAVAILABLE &&
+        s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
+        s.error_code() != grpc::StatusCode::CANCELLED) {
+      std::cerr << "swarm-cli: the coordinator at " << address
+                << " refused the job when it came back: " << s.error_message() << "\n";
+      break;
+    }
+    if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      absl::SleepFor(absl::Milliseconds(500));  // refused at once: do not spin
+    }
   }
   display.Finish();
 

@@ -21,6 +21,7 @@
 #include "bt/peer_id.h"
 #include "coordinator/job.h"
 #include "coordinator/own_peers.h"
+#include "coordinator/saved_jobs.h"
 #include "coordinator/worker_address.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/resource_quota.h"
@@ -165,7 +166,22 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
           grpc::CreateChannel(options_.tracker_address, grpc::InsecureChannelCredentials()));
     }
     ticker_ = std::thread([this] { TickLoop(); });
+    if (KeepsJobs()) TakeUpSavedJobs();
     return absl::OkStatus();
+  }
+
+  bool KeepsJobs() const { return options_.keep_jobs && !options_.state_dir.empty(); }
+
+  // The jobs a previous run saved; one that cannot be taken up is logged and left in place.
+  void TakeUpSavedJobs() {
+    for (const SavedJob& saved : LoadSavedJobs(options_.state_dir)) {
+      pb::SubmitJobResponse response;
+      absl::Status status = saved.error;
+      if (status.ok()) status = DoSubmitJob(saved.request, &response);
+      Log(status.ok() ? absl::StrCat("job ", response.job_id().substr(0, 12),
+                                     ": taken up again from ", saved.path)
+                      : absl::StrCat("cannot take up ", saved.path, ": ", status.message()));
+    }
   }
 
   const std::string& peer_id() const { return peer_id_; }
@@ -281,6 +297,8 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void TickLoop() ABSL_LOCKS_EXCLUDED(mu_, tick_mu_);
+  // On the ticker's thread: a job that completed or failed is not taken up again.
+  void ForgetIfOver(const Job& job);
   void StopTicker() ABSL_LOCKS_EXCLUDED(tick_mu_);
 
   const Options options_;
@@ -304,6 +322,9 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
 
   absl::Mutex tick_mu_;
   bool stop_ticker_ ABSL_GUARDED_BY(tick_mu_) = false;
+  // The ticker's own: the run of each job whose saved file it removed (a new run of the same
+  // torrent is another Job).
+  absl::flat_hash_map<std::string, const Job*> forgotten_;
   std::thread ticker_;
 };
 
@@ -418,8 +439,18 @@ void CoordinatorServer::Service::TickLoop() {
       Outbox out;
       job->Tick(&out);
       Deliver(std::move(out));
+      ForgetIfOver(*job);
     }
   }
+}
+
+void CoordinatorServer::Service::ForgetIfOver(const Job& job) {
+  const pb::JobState state = job.state();
+  if (!KeepsJobs() || (state != pb::COMPLETE && state != pb::FAILED)) return;
+  const Job*& forgotten = forgotten_[job.id()];
+  if (forgotten == &job) return;
+  forgotten = &job;
+  ForgetJob(options_.state_dir, job.id());
 }
 
 void CoordinatorServer::Service::StopTicker() {
@@ -448,6 +479,12 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest&
   if (created) {
     Log(absl::StrCat("job ", id.substr(0, 12), ": \"", job->metainfo().name, "\" into ",
                      request.output_dir()));
+    if (KeepsJobs()) {
+      // Not fatal: the job runs, only a crash of the coordinator would lose it.
+      if (absl::Status saved = SaveJob(options_.state_dir, id, request); !saved.ok()) {
+        Log(absl::StrCat("job ", id.substr(0, 12), ": not saved: ", saved.message()));
+      }
+    }
     job->Start();
   } else if (job->output_dir() != request.output_dir()) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -524,6 +561,8 @@ absl::Status CoordinatorServer::Service::DoCancelJob(const pb::CancelJobRequest&
   std::shared_ptr<Job> job = FindJob(request.job_id());
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
   job->Cancel();
+  // Cancelled by a user: not taken up again (a shutdown cancels jobs too, and keeps them).
+  if (KeepsJobs()) ForgetJob(options_.state_dir, job->id());
   return absl::OkStatus();
 }
 

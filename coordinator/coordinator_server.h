@@ -61,6 +61,10 @@ class CoordinatorServer {
     // Folder for the jobs' resume records (<info-hash>.resume), created if missing; empty:
     // no records, so a job on existing data has its workers check all of it.
     std::string state_dir;
+    // With a state_dir: each job is saved there too (saved_jobs.h), and the saved jobs are
+    // taken up again at Start, so that a coordinator killed mid-download carries on when it
+    // is started again. Off for the CLI's embedded cluster, which runs one job of its own.
+    bool keep_jobs = true;
   };
 
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(Options options);

@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, auth_token, "", "token workers must present when they reg
 ABSL_FLAG(std::string, state_dir, "",
           "folder for the jobs' resume records (created if missing); empty: none, and a job "
           "on existing data has its workers check all of it");
+ABSL_FLAG(bool, keep_jobs, true,
+          "with --state_dir: save each job there and take the saved jobs up again at start, "
+          "so that a coordinator killed mid-download carries on when started again");
 
 int main(int argc, char** argv) {
   swarm::process::ParseMainFlags(argc, argv,
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
   options.tracker_address = absl::GetFlag(FLAGS_tracker_svc);
   options.auth_token = absl::GetFlag(FLAGS_auth_token);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.keep_jobs = absl::GetFlag(FLAGS_keep_jobs);
   auto server = swarm::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "coordinator: %s\n", server.status().ToString().c_str());

@@ -1,15 +1,11 @@
 #include "coordinator/resume_record.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "bt/bencode.h"
+#include "coordinator/state_file.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -20,10 +16,6 @@ constexpr size_t kMaxRecordBytes = 64u << 20;
 
 absl::Status Corrupt(absl::string_view what) {
   return absl::DataLossError(absl::StrCat("resume record: ", what));
-}
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(errno)));
 }
 
 std::optional<int64_t> IntAt(const bt::BView& dict, std::string_view key) {
@@ -99,73 +91,16 @@ absl::StatusOr<ResumeRecord> DecodeResumeRecord(std::string_view bytes) {
 }
 
 absl::StatusOr<ResumeRecord> LoadResumeRecord(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no resume record at ", path));
-    return Corrupt(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  absl::StatusOr<std::string> bytes = ReadStateFile(path, kMaxRecordBytes);
+  if (absl::IsNotFound(bytes.status())) {
+    return absl::NotFoundError(absl::StrCat("no resume record at ", path));
   }
-  std::string bytes;
-  char buf[64 * 1024];
-  absl::Status status;
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = Corrupt(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-      break;
-    }
-    if (n == 0) break;
-    bytes.append(buf, static_cast<size_t>(n));
-    if (bytes.size() > kMaxRecordBytes) {
-      status = Corrupt(absl::StrCat(path, " is too large"));
-      break;
-    }
-  }
-  close(fd);
-  if (!status.ok()) return status;
-  return DecodeResumeRecord(bytes);
+  if (!bytes.ok()) return Corrupt(bytes.status().message());
+  return DecodeResumeRecord(*bytes);
 }
 
 absl::Status SaveResumeRecord(const std::string& path, const ResumeRecord& record) {
-  const std::string bytes = EncodeResumeRecord(record);
-  const std::string temp = path + ".tmp";
-  const int fd = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return Errno("cannot create", temp);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const absl::Status s = Errno("cannot write", temp);
-      close(fd);
-      unlink(temp.c_str());
-      return s;
-    }
-    done += static_cast<size_t>(n);
-  }
-  // Synced before the rename: after a crash the name points at a whole record or the old one.
-  if (fsync(fd) != 0) {
-    const absl::Status s = Errno("cannot sync", temp);
-    close(fd);
-    unlink(temp.c_str());
-    return s;
-  }
-  close(fd);
-  if (rename(temp.c_str(), path.c_str()) != 0) {
-    const absl::Status s = Errno("cannot rename onto", path);
-    unlink(temp.c_str());
-    return s;
-  }
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);  // the rename itself; a folder that cannot be synced still has the record
-    close(dfd);
-  }
-  return absl::OkStatus();
+  return WriteStateFile(path, EncodeResumeRecord(record));
 }
 
 }  // namespace swarm::coordinator

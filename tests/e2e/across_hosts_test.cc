@@ -2,12 +2,17 @@
 // CLI) and each worker on a host of its own (network namespaces on one bridge, NetLab), every
 // process at its own address as on separate machines. Every download is compared byte for
 // byte with the original.
+#include <signal.h>
 #include <sys/wait.h>
 
+#include <cstdio>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "process/subprocess.h"
@@ -31,10 +36,15 @@ class AcrossHostsTest : public ::testing::Test {
       ASSERT_TRUE(host.ok()) << host.status();
       hosts_[name] = *host;
     }
-    ASSERT_OK(env_.MakePayload({{"across.bin", (16 << 20) + 4321}}, /*multi_file=*/false));
+  }
+
+  // The payload, opentracker on its host and an aria2c seeder on each seed host, each
+  // uploading at most `seeder_rate` bytes per second (0: no cap).
+  void StartSwarm(uint64_t size, uint64_t seeder_rate = 0) {
+    ASSERT_OK(env_.MakePayload({{"across.bin", size}}, /*multi_file=*/false));
     ASSERT_OK(env_.MakeTorrentAndTracker(18, TorrentMaker::kMktorrent, hosts_["tracker"]));
-    ASSERT_OK(env_.AddSeeder(SeederKind::kAria2, 0, hosts_["seed1"]));
-    ASSERT_OK(env_.AddSeeder(SeederKind::kAria2, 0, hosts_["seed2"]));
+    ASSERT_OK(env_.AddSeeder(SeederKind::kAria2, seeder_rate, hosts_["seed1"]));
+    ASSERT_OK(env_.AddSeeder(SeederKind::kAria2, seeder_rate, hosts_["seed2"]));
     ASSERT_OK(env_.WaitForSeeders());
   }
 
@@ -46,19 +56,24 @@ class AcrossHostsTest : public ::testing::Test {
     auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
     ASSERT_TRUE(line.ok()) << line.status();
     (*tracker_svc)->DrainStdout();
-    const std::string tracker_address = line->substr(line->rfind(' ') + 1);
+    tracker_svc_address_ = line->substr(line->rfind(' ') + 1);
     processes_.push_back(*std::move(tracker_svc));
+    ASSERT_NO_FATAL_FAILURE(RunCoordinator(coord->ip() + ":0"));
+  }
 
-    auto coordinator =
-        coord->Start({"coordinator/coordinator", "--listen=" + coord->ip() + ":0",
-                      "--tracker_svc=" + tracker_address, std::string("--auth_token=") + kToken,
-                      "--state_dir=" + env_.root() + "/coordinator-state"});
+  // The coordinator process on `listen` (its former address when it is started again), with
+  // a state folder of its own.
+  void RunCoordinator(const std::string& listen) {
+    auto coordinator = hosts_["coord"]->Start(
+        {"coordinator/coordinator", "--listen=" + listen, "--tracker_svc=" + tracker_svc_address_,
+         std::string("--auth_token=") + kToken,
+         "--state_dir=" + env_.root() + "/coordinator-state"});
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
-    line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
+    auto line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
     ASSERT_TRUE(line.ok()) << line.status();
     (*coordinator)->DrainStdout();
     coordinator_address_ = line->substr(line->rfind(' ') + 1);
-    processes_.push_back(*std::move(coordinator));
+    coordinator_ = *std::move(coordinator);
   }
 
   // A worker on a host of its own; a blind one runs where the test's folder (and so the
@@ -80,20 +95,30 @@ class AcrossHostsTest : public ::testing::Test {
     processes_.push_back(*std::move(worker));
   }
 
-  // `swarm-cli download --coordinator` on the coordinator's host; its exit status.
-  int RunCli(std::string* output) {
+  // `swarm-cli download --coordinator` on the coordinator's host.
+  std::unique_ptr<process::Subprocess> StartCli() {
     process::SubprocessOptions options;
     options.stderr_to_stdout = true;
     auto cli = hosts_["coord"]->Start(
         {SwarmEnv::SwarmCli(), "download", env_.torrent_path(), "-o", env_.download_dir(),
          "--coordinator=" + coordinator_address_, std::string("--auth-token=") + kToken},
         options);
-    if (!cli.ok()) return -1;
-    (*cli)->ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
-    std::optional<int> status = (*cli)->Wait(absl::Seconds(10));
-    *output = (*cli)->output();
+    EXPECT_TRUE(cli.ok()) << cli.status();
+    return cli.ok() ? *std::move(cli) : nullptr;
+  }
+
+  // Waits for the CLI to exit: its exit status, and in *output all it printed.
+  static int WaitForCli(process::Subprocess& cli, std::string* output) {
+    cli.ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
+    std::optional<int> status = cli.Wait(absl::Seconds(10));
+    *output = cli.output();
     if (!status) return -2;
     return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+  }
+
+  int RunCli(std::string* output) {
+    std::unique_ptr<process::Subprocess> cli = StartCli();
+    return cli == nullptr ? -1 : WaitForCli(*cli, output);
   }
 
   // Destroyed in reverse: the processes, then the environment's seeders and tracker, then
@@ -101,11 +126,14 @@ class AcrossHostsTest : public ::testing::Test {
   std::unique_ptr<NetLab> lab_;
   std::map<std::string, NetHost*> hosts_;
   SwarmEnv env_;
+  std::string tracker_svc_address_;
   std::string coordinator_address_;
   std::vector<std::unique_ptr<process::Subprocess>> processes_;
+  std::unique_ptr<process::Subprocess> coordinator_;
 };
 
 TEST_F(AcrossHostsTest, WorkersOnTheirOwnHostsWithASharedFolder) {
+  ASSERT_NO_FATAL_FAILURE(StartSwarm((16 << 20) + 4321));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   ASSERT_NO_FATAL_FAILURE(StartWorker("w1", /*blind=*/false));
   ASSERT_NO_FATAL_FAILURE(StartWorker("w2", /*blind=*/false));
@@ -117,6 +145,7 @@ TEST_F(AcrossHostsTest, WorkersOnTheirOwnHostsWithASharedFolder) {
 // One worker sees the shared folder, the other runs where it does not exist: the blind one
 // says it cannot take part, the CLI shows why, and the other does the whole download.
 TEST_F(AcrossHostsTest, AWorkerThatCannotSeeTheFolderSaysSoAndTheOtherDownloads) {
+  ASSERT_NO_FATAL_FAILURE(StartSwarm((16 << 20) + 4321));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
   ASSERT_NO_FATAL_FAILURE(StartWorker("seeing", /*blind=*/false));
   ASSERT_NO_FATAL_FAILURE(StartWorker("blind", /*blind=*/true));
@@ -126,6 +155,47 @@ TEST_F(AcrossHostsTest, AWorkerThatCannotSeeTheFolderSaysSoAndTheOtherDownloads)
             std::string::npos)
       << output;
   EXPECT_EQ(output.find("worker seeing cannot take part"), std::string::npos) << output;
+  ASSERT_OK(env_.CheckDownload());
+}
+
+// The coordinator is killed (SIGKILL) mid-download and started again with the same flags:
+// it takes the job up from its state folder, the workers come back by themselves, the
+// running CLI waits for it and re-attaches, and the download ends byte-exact, with what was
+// verified before the kill found on disk (checked, not fetched again).
+TEST_F(AcrossHostsTest, TheCoordinatorKilledMidDownloadComesBackAndTheJobGoesOn) {
+  ASSERT_NO_FATAL_FAILURE(StartSwarm(24 << 20, /*seeder_rate=*/(3 << 20) / 2));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_NO_FATAL_FAILURE(StartWorker("w1", /*blind=*/false));
+  ASSERT_NO_FATAL_FAILURE(StartWorker("w2", /*blind=*/false));
+  std::unique_ptr<process::Subprocess> cli = StartCli();
+  ASSERT_NE(cli, nullptr);
+
+  // The CLI's plain progress lines start with the percentage verified.
+  double seen = 0;
+  while (seen < 15) {
+    auto line = cli->ReadLineMatching("%", absl::Seconds(60));
+    ASSERT_TRUE(line.ok()) << line.status() << cli->output();
+    double percent = 0;
+    if (absl::SimpleAtod(line->substr(0, line->find('%')), &percent)) seen = percent;
+  }
+  ASSERT_LT(seen, 90) << "too fast to test";
+  coordinator_->Signal(SIGKILL);
+  ASSERT_TRUE(coordinator_->Wait(absl::Seconds(10)).has_value());
+  ASSERT_TRUE(cli->ReadLineMatching("waiting for it to come back", absl::Seconds(30)).ok())
+      << cli->output();
+
+  ASSERT_NO_FATAL_FAILURE(RunCoordinator(coordinator_address_));
+  auto back = cli->ReadLineMatching("the coordinator is back", absl::Seconds(60));
+  ASSERT_TRUE(back.ok()) << back.status() << cli->output();
+  int verified = 0;
+  int pieces = 0;
+  ASSERT_EQ(
+      std::sscanf(back->c_str(), "swarm: the coordinator is back: %d of %d", &verified, &pieces), 2)
+      << *back;
+  EXPECT_GE(verified * 100.0 / pieces, seen - 1) << "verified pieces were lost";
+
+  std::string output;
+  ASSERT_EQ(WaitForCli(*cli, &output), 0) << output;
   ASSERT_OK(env_.CheckDownload());
 }
 
