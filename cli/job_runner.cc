@@ -25,6 +25,7 @@
 #include "bt/metainfo.h"
 #include "cli/args.h"
 #include "cli/cluster.h"
+#include "cli/output_writer.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
 #include "grpcpp/grpcpp.h"
@@ -182,6 +183,21 @@ int RunJob(const JobRunOptions& args) {
     cluster = *std::move(started);
     address = cluster->coordinator_address();
     token = cluster->auth_token();
+  }
+
+  // Workers elsewhere that cannot see the output folder stream their pieces to a writer
+  // here (our own cluster's workers all see it).
+  std::unique_ptr<process::Subprocess> writer;
+  if (cluster == nullptr && args.mode != pb::SEED) {
+    absl::StatusOr<std::unique_ptr<process::Subprocess>> started =
+        StartOutputWriter(address, token, args.verbose);
+    if (started.ok()) {
+      writer = *std::move(started);
+    } else {
+      // Not fatal: workers that see the folder need no writer.
+      std::cerr << "swarm-cli: no writer beside the output folder (" << started.status().message()
+                << "); workers that cannot see it will not take part\n";
+    }
   }
 
   // gRPC waits up to 2 minutes between reconnects by default: a coordinator that restarts

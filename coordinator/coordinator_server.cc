@@ -84,6 +84,8 @@ struct WorkerConn {
   std::string peer_id;
   // Where swarm peers reach it (port 0: it does not listen).
   WorkerAddress address;
+  // Its PieceSink (Register.sink_address); empty: none.
+  std::string sink_address;
   grpc::ServerContext* ctx = nullptr;
 
   absl::Mutex out_mu;
@@ -371,7 +373,9 @@ void CoordinatorServer::Service::PublishOwnPeersLocked() {
   auto own = std::make_shared<OwnPeers::Snapshot>();
   for (const auto& [id, connected] : workers_) {
     const WorkerConn* w = connected.conn.get();
-    if (w->info.sees_output) ++own->output_workers;
+    // A writer only (max_peers 0: it takes no peers) takes no share of a job's peers.
+    if (w->info.sees_output && w->info.max_peers > 0) ++own->output_workers;
+    if (!w->sink_address.empty()) own->sinks.push_back(w->sink_address);
     if (!w->address.listens()) continue;
     if (!w->address.key.empty()) own->keys.insert(w->address.key);
     own->peer_ids.insert(w->peer_id);
@@ -606,6 +610,7 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
   w->info.max_peers = reg.max_peers();
   w->info.name = w->name;
   w->info.host = HostOfPeer(ctx->peer());
+  w->sink_address = reg.sink_address().substr(0, 300);
   std::vector<std::shared_ptr<Job>> jobs;
   {
     absl::MutexLock lock(&mu_);

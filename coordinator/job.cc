@@ -129,6 +129,7 @@ pb::StartJob Job::StartJobLocked() const {
   m.set_torrent_size(torrent_.size());
   m.set_verified(ledger_.VerifiedBitfield().ToBytes());
   m.set_check(state_ == pb::CHECKING && !checks_.done());
+  for (const std::string& sink : Own()->sinks) m.add_sinks(sink);
   return m;
 }
 
@@ -201,6 +202,13 @@ void Job::AddWorker(WorkerId worker) {
     const bool checking = state_ == pb::CHECKING && !checks_.done();
     if (state_ != pb::DOWNLOADING && state_ != pb::SEEDING && !checking) return;
     QueueStartJobLocked(worker);
+    // The newcomer may be the writer that a worker which refused lacked (it could not see
+    // the folder and knew of no worker that could): offer those the job again.
+    for (const auto& [id, why] : refused_) {
+      let_go_.erase(id);
+      QueueStartJobLocked(id);
+    }
+    refused_.clear();
   }
   FlushOrdered();
 }

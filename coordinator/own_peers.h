@@ -39,6 +39,9 @@ class OwnPeers {
     std::vector<AnnounceIdentity> announced;
     // Connected workers that can read the output: the ones a job's peers are shared among.
     size_t output_workers = 0;
+    // PieceSink addresses of the connected workers (Register.sink_address), in worker order:
+    // where a worker that cannot see a job's folder streams its pieces (StartJob.sinks).
+    std::vector<std::string> sinks;
   };
 
   OwnPeers() : snapshot_(std::make_shared<const Snapshot>()) {}

@@ -62,6 +62,30 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
       Listener::Start(lo, [p = w.get()](int fd, const bt::Handshake& h, const bt::Endpoint& from) {
         return p->OnIncomingPeer(fd, h, from);
       }));
+  // The sink listens where peers reach us, or on every address when they do; it is given
+  // out at our address toward the coordinator then.
+  const bool wildcard = w->listener_->any_address();
+  const std::string sink_ip =
+      wildcard ? LocalAddressToward(options.coordinator).value_or("127.0.0.1") : lo.ip;
+  PieceSinkServer::Options so;
+  auto bracketed = [](const std::string& ip) {
+    return ip.find(':') != std::string::npos ? absl::StrCat("[", ip, "]") : ip;
+  };
+  so.listen = absl::StrCat(wildcard ? "[::]" : bracketed(lo.ip), ":0");
+  so.auth_token = options.auth_token;
+  so.piece_size = [p = w.get()](const std::string& job_id,
+                                uint32_t piece) -> absl::StatusOr<uint32_t> {
+    std::shared_ptr<WorkerJob> job = p->FindJob(job_id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id, " here"));
+    return job->StreamedPieceSize(piece);
+  };
+  so.write = [p = w.get()](const std::string& job_id, uint32_t piece, std::string_view bytes) {
+    std::shared_ptr<WorkerJob> job = p->FindJob(job_id);
+    if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", job_id, " here"));
+    return job->WriteStreamedPiece(piece, bytes);
+  };
+  SWARM_ASSIGN_OR_RETURN(w->sink_, PieceSinkServer::Start(std::move(so)));
+  w->sink_address_ = absl::StrCat(bracketed(sink_ip), ":", w->sink_->port());
   // gRPC waits 1 s after a failed connect, then up to 2 min: a worker started next to its
   // coordinator (the embedded cluster starts them at once) or outliving a coordinator's
   // restart would idle that long. Tries again every 20 ms at first, at most every second.
@@ -100,8 +124,10 @@ void Worker::Shutdown() {
     absl::MutexLock lock(&mu_);
     shutting_down_ = true;
   }
-  // No new peers from here on (Start may have failed before the listener existed).
+  // No new peers from here on (Start may have failed before the listener existed), nor
+  // streamed pieces (their senders try another worker).
   if (listener_ != nullptr) listener_->Stop();
+  if (sink_ != nullptr) sink_->Shutdown();
   {
     // Ends a blocking Read in the reader (and a Write stuck on flow control).
     absl::MutexLock lock(&cancel_mu_);
@@ -167,6 +193,7 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   r->set_listen_port(listener_->port());
   // A wildcard is no address to give out: the coordinator uses the one it sees us at.
   r->set_listen_ip(listener_->any_address() ? "" : listener_->ip());
+  r->set_sink_address(sink_address_);
 
   pb::CoordinatorMessage welcome;
   bool got_welcome = false;
@@ -389,10 +416,26 @@ void Worker::StartJob(const pb::StartJob& start) {
   auto open = [&]() -> absl::StatusOr<std::shared_ptr<WorkerJob>> {
     SWARM_ASSIGN_OR_RETURN(std::string torrent, FetchTorrent(id, start.torrent_size()));
     SWARM_ASSIGN_OR_RETURN(bt::Metainfo metainfo, bt::ParseMetainfo(torrent));
-    SWARM_ASSIGN_OR_RETURN(std::unique_ptr<storage::ContentFiles> files,
-                           storage::ContentFiles::Open(metainfo, start.output_dir(),
-                                                       storage::ContentMode::kOpenExisting,
-                                                       /*max_open_files=*/128, /*direct_io=*/true));
+    absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files = storage::ContentFiles::Open(
+        metainfo, start.output_dir(), storage::ContentMode::kOpenExisting,
+        /*max_open_files=*/128, /*direct_io=*/true);
+    std::unique_ptr<PieceStreamer> streamer;
+    if (!files.ok()) {
+      // Not here: the files are on a host (or storage) we do not see. Another worker that
+      // sees them writes our pieces, if the coordinator knows of one; else we cannot help.
+      PieceStreamer::Options so;
+      for (const std::string& sink : start.sinks()) {
+        if (sink != sink_address_) so.sinks.push_back(sink);
+      }
+      if (so.sinks.empty()) return files.status();
+      so.job_id = id;
+      // Spread the streaming workers over the writers.
+      so.first_sink = peer_id_[19] + 256u * peer_id_[18];
+      so.auth_token = options_.auth_token;
+      streamer = std::make_unique<PieceStreamer>(std::move(so));
+      Log(absl::StrCat("job ", id, ": ", files.status().message(), "; streaming pieces to ",
+                       streamer->sink()));
+    }
     // Empty: nothing verified yet (or a coordinator that does not say).
     bt::Bitfield verified(metainfo.num_pieces());
     if (!start.verified().empty()) {
@@ -412,12 +455,13 @@ void Worker::StartJob(const pb::StartJob& start) {
     jo.downloaded_bytes = &downloaded_bytes_;
     jo.uploaded_bytes = &uploaded_bytes_;
     return std::make_shared<WorkerJob>(
-        jo, std::move(metainfo), std::move(files), verified,
-        [this](pb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
+        jo, std::move(metainfo), files.ok() ? *std::move(files) : nullptr, std::move(streamer),
+        verified, [this](pb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
   };
   absl::StatusOr<std::shared_ptr<WorkerJob>> job = open();
   // Before taking mu_: the job's lock comes first in the lock order (its `send`).
-  if (job.ok() && start.check()) (*job)->StartChecking();
+  // A streaming job has no files to check: the workers that see them do.
+  if (job.ok() && start.check() && !(*job)->streaming()) (*job)->StartChecking();
   const bool seeding = job.ok() && (*job)->seeding();
   absl::MutexLock lock(&mu_);
   if (!job.ok()) {
@@ -435,6 +479,12 @@ void Worker::StartJob(const pb::StartJob& start) {
                    seeding ? " (seeding)" : ""));
   jobs_[id] = *std::move(job);
   poked_ = true;
+}
+
+std::shared_ptr<WorkerJob> Worker::FindJob(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second;
 }
 
 absl::StatusOr<std::string> Worker::FetchTorrent(const std::string& job_id, uint64_t size) {

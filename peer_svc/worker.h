@@ -36,6 +36,7 @@
 #include "bt/wire.h"
 #include "peer_svc/listener.h"
 #include "peer_svc/peer_connection.h"
+#include "peer_svc/piece_sink_server.h"
 #include "peer_svc/worker_job.h"
 #include "proto/coordinator.grpc.pb.h"
 
@@ -97,6 +98,8 @@ class Worker {
   const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
   // Where peers connect to us.
   const std::string& listen_ip() const { return listener_->ip(); }
+  // Where other workers stream us pieces of jobs whose folder they cannot see (host:port).
+  const std::string& sink_address() const { return sink_address_; }
   uint16_t listen_port() const { return listener_->port(); }
   // Blocks until the worker has stopped: OK after Shutdown, the reason when the coordinator
   // was lost for good (or refused us).
@@ -123,6 +126,8 @@ class Worker {
   absl::Status ReadSession();
   void Dispatch(const pb::CoordinatorMessage& m);
   void StartJob(const pb::StartJob& start);
+  // The PieceSink's way into a job of ours (null when we do not have it).
+  std::shared_ptr<WorkerJob> FindJob(const std::string& id);
   absl::StatusOr<std::string> FetchTorrent(const std::string& job_id, uint64_t size);
   // Answers leases / peers given for a job this worker cannot serve, so they are not stuck.
   void RefuseWork(const std::string& job_id, const pb::CoordinatorMessage& m,
@@ -145,6 +150,10 @@ class Worker {
   std::atomic<uint64_t> uploaded_bytes_{0};
   // Started before the session (its port goes into Register), stopped first at Shutdown.
   std::unique_ptr<Listener> listener_;
+  // Where other workers stream pieces for our jobs' files (Register.sink_address); started
+  // and stopped with the listener.
+  std::unique_ptr<PieceSinkServer> sink_;
+  std::string sink_address_;
 
   // The session: the stream is written only by the control thread under session_mu_, read
   // only by the reader thread; replaced by the reader between sessions (under session_mu_).

@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "bt/sha1.h"
 
 namespace swarm::peer_svc {
@@ -22,11 +23,14 @@ uint32_t CheckRoom(uint32_t piece_length) {
 }  // namespace
 
 WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
-                     std::unique_ptr<storage::ContentFiles> files, const bt::Bitfield& verified,
+                     std::unique_ptr<storage::ContentFiles> files,
+                     std::unique_ptr<PieceStreamer> streamer, const bt::Bitfield& verified,
                      std::function<void(WorkerMessage)> send, std::function<void()> poke)
     : options_(options),
       metainfo_(std::move(metainfo)),
       files_(std::move(files)),
+      streamer_(std::move(streamer)),
+      cache_(streamer_ != nullptr ? options.stream_cache_bytes : 0),
       send_(std::move(send)),
       poke_(std::move(poke)),
       buffers_(metainfo_.piece_length),
@@ -36,9 +40,7 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
       choker_(options.choker, absl::Now()),
       writer_(
           options.writer,
-          [files = files_.get()](uint32_t piece, std::string_view bytes) {
-            return files->WritePiece(piece, bytes);
-          },
+          [this](uint32_t piece, std::string_view bytes) { return Store(piece, bytes); },
           &buffers_),
       checker_([this](uint32_t piece, char* buffer) { return CheckOnDisk(piece, buffer); },
                [this](std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
@@ -47,6 +49,31 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
                metainfo_.piece_length) {}
 
 WorkerJob::~WorkerJob() { Stop(); }
+
+absl::Status WorkerJob::Store(uint32_t piece, std::string_view bytes) {
+  if (streamer_ == nullptr) return files_->WritePiece(piece, bytes);
+  SWARM_RETURN_IF_ERROR(streamer_->Send(piece, bytes));
+  cache_.Put(piece, std::string(bytes));  // before MarkVerified announces it
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint32_t> WorkerJob::StreamedPieceSize(uint32_t piece) const {
+  if (files_ == nullptr) return absl::FailedPreconditionError("this worker cannot see the files");
+  if (piece >= metainfo_.num_pieces()) {
+    return absl::OutOfRangeError(absl::StrCat("no piece ", piece));
+  }
+  return metainfo_.layout().piece_size(piece);
+}
+
+absl::Status WorkerJob::WriteStreamedPiece(uint32_t piece, std::string_view bytes) {
+  SWARM_ASSIGN_OR_RETURN(const uint32_t size, StreamedPieceSize(piece));
+  if (bytes.size() != size) return absl::InvalidArgumentError("wrong piece size");
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("the job is stopping here");
+  }
+  return files_->WritePiece(piece, bytes);
+}
 
 void WorkerJob::SetPeer(pb::PeerAddress* out, const bt::Endpoint& endpoint) const {
   out->set_ip(endpoint.ip().ToString());
@@ -156,6 +183,12 @@ void WorkerJob::MarkVerified(absl::Span<const uint32_t> pieces) {
     if (pool_.Holds(piece)) CancelOn(pool_.Remove(piece), piece, 0);
   }
   if (fresh.empty()) return;
+  if (streaming()) {
+    // Only what we still hold can be uploaded, so only that is announced.
+    fresh.erase(std::remove_if(fresh.begin(), fresh.end(),
+                               [this](uint32_t piece) { return !cache_.Has(piece); }),
+                fresh.end());
+  }
   for (auto& [key, conn] : conns_) conn->AnnouncePieces(fresh);
   pieces_changed_ = true;
   if (verified_.All()) became_seed_ = true;
@@ -189,7 +222,7 @@ bool WorkerJob::CheckOnDisk(uint32_t piece, char* buffer) const {
   const uint32_t size = metainfo_.layout().piece_size(piece);
   // A piece that cannot be read is not there: the download fetches it (and a broken disk
   // then shows up as write errors).
-  if (!files_->ReadBlock(piece, 0, size, buffer).ok()) return false;
+  if (files_ == nullptr || !files_->ReadBlock(piece, 0, size, buffer).ok()) return false;
   return bt::AsBytes(bt::Sha1(std::string_view(buffer, size))) == metainfo_.piece_hash(piece);
 }
 
@@ -560,13 +593,20 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
 
 bt::Bitfield WorkerJob::OurPieces(PeerConnection& conn) {
   absl::MutexLock lock(&mu_);
-  return verified_;
+  if (!streaming()) return verified_;
+  bt::Bitfield held(verified_.size());
+  for (uint32_t p = 0; p < verified_.size(); ++p) {
+    if (verified_.Get(p) && cache_.Has(p)) held.Set(p);
+  }
+  return held;
 }
 
 absl::Status WorkerJob::ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin,
                                   uint32_t length, char* out) {
-  // No job lock: ContentFiles is thread-safe, and the connection only asks for pieces it
-  // has announced, which are verified and on disk.
+  // No job lock: ContentFiles and PieceCache are thread-safe, and the connection only asks
+  // for pieces it has announced, which are verified and on disk (or were held when announced:
+  // one evicted since fails the upload, and the connection ends).
+  if (streaming()) return cache_.Read(piece, begin, length, out);
   return files_->ReadBlock(piece, begin, length, out);
 }
 

@@ -6,6 +6,11 @@
 // in batches, PeerClosed, transfer totals for the heartbeat, and RequestWork whenever it has
 // room for more leases or peers.
 //
+// A job whose output folder this worker cannot see streams instead (a PieceStreamer, to a
+// worker that can see it): each verified piece goes to that worker's PieceSink, which writes
+// it, and stays in a bounded PieceCache, the only pieces such a job uploads and announces.
+// Another worker's streamed pieces arrive through WriteStreamedPiece.
+//
 // While the coordinator checks the job's data (StartJob.check), the job also checks pieces on
 // disk for it: it asks for them (RequestChecks) while its PieceChecker has room, and reports
 // which matched their hash (PiecesChecked).
@@ -42,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -56,8 +62,10 @@
 #include "peer_svc/choker.h"
 #include "peer_svc/peer_connection.h"
 #include "peer_svc/piece_buffer.h"
+#include "peer_svc/piece_cache.h"
 #include "peer_svc/piece_checker.h"
 #include "peer_svc/piece_pool.h"
+#include "peer_svc/piece_streamer.h"
 #include "peer_svc/piece_writer.h"
 #include "peer_svc/request_pacing.h"
 #include "proto/coordinator.pb.h"
@@ -81,25 +89,37 @@ class WorkerJob : public PeerConnection::Delegate {
     // Upload slots, rechoke and optimistic unchoke intervals.
     Choker::Options choker;
     // The disk writer's queue bound: connections wait beyond it, and so stop reading from
-    // their peers (the disk sets the pace).
+    // their peers (the disk sets the pace; when streaming, the writing worker does).
     PieceWriter::Options writer;
+    // Streaming: bytes of pieces kept after they were streamed, to upload.
+    size_t stream_cache_bytes = 64u << 20;
     // Payload bytes received from and sent to peers, for the heartbeat (shared by the
     // worker's jobs).
     std::atomic<uint64_t>* downloaded_bytes = nullptr;
     std::atomic<uint64_t>* uploaded_bytes = nullptr;
   };
 
-  // `verified`: the pieces verified when the job started (any other size than the torrent's
-  // piece count: none). `send` queues a message for the coordinator; it must not block and
-  // may be called with the job's lock held. `poke` asks for an early Tick (work to report).
+  // `files` are the job's output files, or null with a `streamer` when this worker cannot
+  // see them. `verified`: the pieces verified when the job started (any other size than the
+  // torrent's piece count: none). `send` queues a message for the coordinator; it must not
+  // block and may be called with the job's lock held. `poke` asks for an early Tick (work to
+  // report).
   WorkerJob(const Options& options, bt::Metainfo metainfo,
-            std::unique_ptr<storage::ContentFiles> files, const bt::Bitfield& verified,
-            std::function<void(WorkerMessage)> send, std::function<void()> poke);
+            std::unique_ptr<storage::ContentFiles> files, std::unique_ptr<PieceStreamer> streamer,
+            const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
+            std::function<void()> poke);
   // Stops (see Stop).
   ~WorkerJob() override;
 
   const std::string& job_id() const { return options_.job_id; }
   const bt::Metainfo& metainfo() const { return metainfo_; }
+  // Pieces go to another worker, which writes them: this one cannot see the files.
+  bool streaming() const { return streamer_ != nullptr; }
+
+  // --- from the PieceSink (another worker's verified piece, for our files) ---
+  // The size of `piece`, or an error when it is out of range or we cannot write the files.
+  absl::StatusOr<uint32_t> StreamedPieceSize(uint32_t piece) const;
+  absl::Status WriteStreamedPiece(uint32_t piece, std::string_view bytes);
 
   // --- from the coordinator ---
   void AddPeers(const pb::AddPeers& add);
@@ -186,12 +206,17 @@ class WorkerJob : public PeerConnection::Delegate {
   // Unchokes the peers the choker put into free slots.
   void FillFreeSlots() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Rechoke(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The writer's sink: the piece into the files, or to the sink worker (and the cache).
+  absl::Status Store(uint32_t piece, std::string_view bytes);
   // What PaceWorkRequests decides from.
   PacingState GetPacingState(uint32_t free_peer_slots) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const bt::Metainfo metainfo_;
   const std::unique_ptr<storage::ContentFiles> files_;
+  const std::unique_ptr<PieceStreamer> streamer_;
+  // Streaming: the pieces still held after they were streamed (thread-safe).
+  PieceCache cache_;
   const std::function<void(WorkerMessage)> send_;
   const std::function<void()> poke_;
   // Piece buffers, shared by the connections (which fill them) and the writer.
