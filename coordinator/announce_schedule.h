@@ -26,6 +26,7 @@
 
 #include "absl/time/time.h"
 #include "coordinator/worker_id.h"
+#include "proto/tracker.grpc.pb.h"
 #include "proto/tracker.pb.h"
 
 namespace swarm::coordinator {
@@ -44,10 +45,13 @@ struct AnnounceIdentity {
   std::string ip;
   // AnnounceRequest.key; 0 lets tracker_svc derive a stable one.
   uint32_t key = 0;
+  // The tracker_svc on the worker's own host to announce through (Register.tracker_svc), or
+  // null: the coordinator's. Owned by the server, which outlives its jobs.
+  pb::TrackerQuery::StubInterface* via = nullptr;
 
   bool operator==(const AnnounceIdentity& o) const {
     return worker == o.worker && peer_id == o.peer_id && port == o.port && ip == o.ip &&
-           key == o.key;
+           key == o.key && via == o.via;
   }
 };
 

@@ -65,6 +65,9 @@ constexpr size_t kFetchChunk = 1 << 20;
 constexpr size_t kMaxQueuedMessages = 100'000;
 // Workers missing this many heartbeat intervals in a row are dead.
 constexpr int kMissedHeartbeats = 3;
+// Distinct tracker_svc addresses that workers may name (Register.tracker_svc): each gets a
+// channel kept for the server's life.
+constexpr size_t kMaxTrackerStubs = 1024;
 
 void Log(const std::string& text) { std::fprintf(stderr, "coordinator: %s\n", text.c_str()); }
 
@@ -86,6 +89,9 @@ struct WorkerConn {
   WorkerAddress address;
   // Its PieceSink (Register.sink_address); empty: none.
   std::string sink_address;
+  // The tracker_svc on its host that it is announced through (Service::tracker_stubs_), or
+  // null: the coordinator's.
+  pb::TrackerQuery::StubInterface* tracker_via = nullptr;
   grpc::ServerContext* ctx = nullptr;
 
   absl::Mutex out_mu;
@@ -299,6 +305,10 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   void TickLoop() ABSL_LOCKS_EXCLUDED(mu_, tick_mu_);
+  // A stub for the tracker_svc at `address`, made once and kept for the server's life (jobs
+  // hold its pointer); null beyond kMaxTrackerStubs distinct addresses.
+  pb::TrackerQuery::StubInterface* TrackerStubFor(const std::string& address)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // On the ticker's thread: a job that completed or failed is not taken up again.
   void ForgetIfOver(const Job& job);
   void StopTicker() ABSL_LOCKS_EXCLUDED(tick_mu_);
@@ -321,6 +331,9 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   std::map<WorkerId, Connected> workers_ ABSL_GUARDED_BY(mu_);
   WorkerId next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_seed_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::flat_hash_map<std::string, std::unique_ptr<pb::TrackerQuery::StubInterface>> tracker_stubs_
+      ABSL_GUARDED_BY(mu_);
 
   absl::Mutex tick_mu_;
   bool stop_ticker_ ABSL_GUARDED_BY(tick_mu_) = false;
@@ -379,13 +392,15 @@ void CoordinatorServer::Service::PublishOwnPeersLocked() {
     if (!w->address.listens()) continue;
     if (!w->address.key.empty()) own->keys.insert(w->address.key);
     own->peer_ids.insert(w->peer_id);
-    // A worker that cannot read the output has nothing to upload: not announced.
-    if (!w->info.sees_output) continue;
+    // A worker that cannot read the output has nothing to upload, and a writer only (no
+    // peers) accepts none: not announced.
+    if (!w->info.sees_output || w->info.max_peers == 0) continue;
     AnnounceIdentity who;
     who.worker = id;
     who.peer_id = w->peer_id;
     who.port = w->address.port;
     who.ip = w->address.announce_ip;
+    who.via = w->tracker_via;
     own->announced.push_back(std::move(who));
   }
   own_peers_.Set(std::move(own));
@@ -446,6 +461,19 @@ void CoordinatorServer::Service::TickLoop() {
       ForgetIfOver(*job);
     }
   }
+}
+
+pb::TrackerQuery::StubInterface* CoordinatorServer::Service::TrackerStubFor(
+    const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto it = tracker_stubs_.find(address);
+  if (it != tracker_stubs_.end()) return it->second.get();
+  if (tracker_stubs_.size() >= kMaxTrackerStubs) return nullptr;
+  auto stub =
+      pb::TrackerQuery::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  pb::TrackerQuery::StubInterface* raw = stub.get();
+  tracker_stubs_[address] = std::move(stub);
+  return raw;
 }
 
 void CoordinatorServer::Service::ForgetIfOver(const Job& job) {
@@ -611,6 +639,7 @@ absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkSt
   w->info.name = w->name;
   w->info.host = HostOfPeer(ctx->peer());
   w->sink_address = reg.sink_address().substr(0, 300);
+  if (!reg.tracker_svc().empty()) w->tracker_via = TrackerStubFor(reg.tracker_svc());
   std::vector<std::shared_ptr<Job>> jobs;
   {
     absl::MutexLock lock(&mu_);

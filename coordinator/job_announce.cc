@@ -148,7 +148,10 @@ void Job::RunDueAnnounces() {
   // One thread per announce beyond the first: a round is one announce per identity (a
   // handful of workers), and a slow tracker must not make the later ones wait in line.
   auto run = [this](Call* c) {
-    c->status = options_.tracker->Announce(&c->ctx, c->request, &c->response);
+    // A worker with a tracker_svc of its own is announced from its host, at its address.
+    pb::TrackerQuery::StubInterface* tracker =
+        c->due.who.via != nullptr ? c->due.who.via : options_.tracker;
+    c->status = tracker->Announce(&c->ctx, c->request, &c->response);
   };
   std::vector<std::thread> threads;
   for (size_t i = 1; i < calls.size(); ++i) threads.emplace_back(run, calls[i].get());

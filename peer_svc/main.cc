@@ -28,6 +28,9 @@ ABSL_FLAG(uint32_t, listen_port, 0, "TCP port to accept peers on (0: an ephemera
 ABSL_FLAG(uint32_t, upload_slots, 4,
           "peers uploaded to at once per job, besides the optimistic unchoke");
 ABSL_FLAG(std::string, name, "", "name in the coordinator's logs (default: host:pid)");
+ABSL_FLAG(std::string, tracker_svc, "",
+          "host:port of a tracker_svc on this host to be announced through, so that trackers "
+          "which take the announcer's address (opentracker) list this worker at its own");
 
 int main(int argc, char** argv) {
   swarm::process::ParseMainFlags(
@@ -52,6 +55,7 @@ int main(int argc, char** argv) {
   options.listen_port = static_cast<uint16_t>(absl::GetFlag(FLAGS_listen_port));
   options.job.choker.upload_slots = absl::GetFlag(FLAGS_upload_slots);
   options.name = absl::GetFlag(FLAGS_name);
+  options.tracker_svc = absl::GetFlag(FLAGS_tracker_svc);
   absl::StatusOr<std::unique_ptr<swarm::peer_svc::Worker>> worker =
       swarm::peer_svc::Worker::Start(options);
   if (!worker.ok()) {

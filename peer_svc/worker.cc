@@ -194,6 +194,7 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   // A wildcard is no address to give out: the coordinator uses the one it sees us at.
   r->set_listen_ip(listener_->any_address() ? "" : listener_->ip());
   r->set_sink_address(sink_address_);
+  r->set_tracker_svc(options_.tracker_svc);
 
   pb::CoordinatorMessage welcome;
   bool got_welcome = false;

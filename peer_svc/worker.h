@@ -63,6 +63,9 @@ class Worker {
     uint16_t listen_port = 0;
     // For the coordinator's logs; empty: host:pid.
     std::string name;
+    // A tracker_svc on this host (host:port) for the coordinator to announce us through
+    // (Register.tracker_svc); empty: the coordinator's own.
+    std::string tracker_svc;
     // How long to wait for the coordinator at start (connection and Welcome): long enough for
     // a coordinator started at the same time to come up.
     absl::Duration connect_timeout = absl::Seconds(10);

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "process/subprocess.h"
 #include "tests/e2e/swarm_env.h"
@@ -77,22 +79,42 @@ class AcrossHostsTest : public ::testing::Test {
   }
 
   // A worker on a host of its own; a blind one runs where the test's folder (and so the
-  // output folder) does not exist.
-  void StartWorker(const std::string& name, bool blind) {
+  // output folder) does not exist. With `own_tracker_svc` it is announced through a
+  // tracker_svc on its host. Returns where it accepts peers ("ip:port").
+  std::string StartWorker(const std::string& name, bool blind, bool own_tracker_svc = false) {
     auto host = lab_->AddHost(name);
-    ASSERT_TRUE(host.ok()) << host.status();
+    EXPECT_TRUE(host.ok()) << host.status();
+    if (!host.ok()) return "";
     std::vector<std::string> hidden;
     if (blind) hidden.push_back(env_.root());
-    auto worker = (*host)->Start({"peer_svc/peer_svc", "--coordinator=" + coordinator_address_,
-                                  std::string("--auth_token=") + kToken, "--name=" + name},
-                                 {.stderr_to_stdout = true}, hidden);
-    ASSERT_TRUE(worker.ok()) << worker.status();
+    std::vector<std::string> argv = {"peer_svc/peer_svc", "--coordinator=" + coordinator_address_,
+                                     std::string("--auth_token=") + kToken, "--name=" + name};
+    if (own_tracker_svc) {
+      auto tracker_svc =
+          (*host)->Start({"tracker_svc/tracker_svc", "--listen=" + (*host)->ip() + ":0"});
+      EXPECT_TRUE(tracker_svc.ok()) << tracker_svc.status();
+      if (!tracker_svc.ok()) return "";
+      auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
+      EXPECT_TRUE(line.ok()) << line.status();
+      if (!line.ok()) return "";
+      (*tracker_svc)->DrainStdout();
+      argv.push_back("--tracker_svc=" + line->substr(line->rfind(' ') + 1));
+      processes_.push_back(*std::move(tracker_svc));
+    }
+    auto worker = (*host)->Start(argv, {.stderr_to_stdout = true}, hidden);
+    EXPECT_TRUE(worker.ok()) << worker.status();
+    if (!worker.ok()) return "";
     auto line = (*worker)->ReadLineMatching("registered as worker", absl::Seconds(20));
-    ASSERT_TRUE(line.ok()) << line.status() << (*worker)->output();
+    EXPECT_TRUE(line.ok()) << line.status() << (*worker)->output();
+    if (!line.ok()) return "";
     // Peers elsewhere reach it at its host's address, not on its loopback.
-    EXPECT_NE(line->find("accepting peers on " + (*host)->ip()), std::string::npos) << *line;
+    const std::string accepting = "accepting peers on " + (*host)->ip() + " port ";
+    const size_t at = line->find(accepting);
+    EXPECT_NE(at, std::string::npos) << *line;
     (*worker)->DrainStdout();
     processes_.push_back(*std::move(worker));
+    if (at == std::string::npos) return "";
+    return absl::StrCat((*host)->ip(), ":", line->substr(at + accepting.size()));
   }
 
   // `swarm-cli download --coordinator` on the coordinator's host.
@@ -132,13 +154,40 @@ class AcrossHostsTest : public ::testing::Test {
   std::unique_ptr<process::Subprocess> coordinator_;
 };
 
-TEST_F(AcrossHostsTest, WorkersOnTheirOwnHostsWithASharedFolder) {
-  ASSERT_NO_FATAL_FAILURE(StartSwarm((16 << 20) + 4321));
+// Each worker is announced through a tracker_svc on its own host, so opentracker (which
+// takes the announcer's address) lists it where seeders and leechers can reach it, and
+// never at the coordinator's address.
+TEST_F(AcrossHostsTest, WorkersOnTheirOwnHostsWithASharedFolderAreListedAtTheirAddresses) {
+  ASSERT_NO_FATAL_FAILURE(StartSwarm(24 << 20, /*seeder_rate=*/3 << 20));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  ASSERT_NO_FATAL_FAILURE(StartWorker("w1", /*blind=*/false));
-  ASSERT_NO_FATAL_FAILURE(StartWorker("w2", /*blind=*/false));
+  const std::string w1 = StartWorker("w1", /*blind=*/false, /*own_tracker_svc=*/true);
+  const std::string w2 = StartWorker("w2", /*blind=*/false, /*own_tracker_svc=*/true);
+  ASSERT_FALSE(w1.empty());
+  ASSERT_FALSE(w2.empty());
+  std::unique_ptr<process::Subprocess> cli = StartCli();
+  ASSERT_NE(cli, nullptr);
+
+  // The workers are listed while the job runs (it leaves the swarm when it completes).
+  std::vector<std::string> peers;
+  auto listed = [&](const std::string& who) {
+    return std::find(peers.begin(), peers.end(), who) != peers.end();
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!(listed(w1) && listed(w2)) && absl::Now() < deadline && cli->running()) {
+    auto got = env_.TrackerPeers();
+    ASSERT_TRUE(got.ok()) << got.status();
+    peers.clear();
+    for (const auto& [ip, port] : *got) peers.push_back(absl::StrCat(ip, ":", port));
+    absl::SleepFor(absl::Milliseconds(50));  // polling the tracker: nothing to wait on
+  }
+  EXPECT_TRUE(listed(w1) && listed(w2))
+      << w1 << " " << w2 << " not all in " << absl::StrJoin(peers, " ");
+  for (const std::string& p : peers) {
+    EXPECT_NE(p.rfind(hosts_["coord"]->ip() + ":", 0), 0u)
+        << "listed at the coordinator's address: " << p;
+  }
   std::string output;
-  ASSERT_EQ(RunCli(&output), 0) << output;
+  ASSERT_EQ(WaitForCli(*cli, &output), 0) << output;
   ASSERT_OK(env_.CheckDownload());
 }
 
@@ -148,8 +197,8 @@ TEST_F(AcrossHostsTest, WorkersOnTheirOwnHostsWithASharedFolder) {
 TEST_F(AcrossHostsTest, WorkersThatCannotSeeTheFolderStreamTheirPiecesToIt) {
   ASSERT_NO_FATAL_FAILURE(StartSwarm((16 << 20) + 4321));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  ASSERT_NO_FATAL_FAILURE(StartWorker("blind1", /*blind=*/true));
-  ASSERT_NO_FATAL_FAILURE(StartWorker("blind2", /*blind=*/true));
+  ASSERT_FALSE(StartWorker("blind1", /*blind=*/true).empty());
+  ASSERT_FALSE(StartWorker("blind2", /*blind=*/true).empty());
   std::string output;
   ASSERT_EQ(RunCli(&output), 0) << output;
   EXPECT_EQ(output.find("cannot take part"), std::string::npos) << output;
@@ -161,8 +210,8 @@ TEST_F(AcrossHostsTest, WorkersThatCannotSeeTheFolderStreamTheirPiecesToIt) {
 TEST_F(AcrossHostsTest, WorkersThatWriteAndWorkersThatStreamMix) {
   ASSERT_NO_FATAL_FAILURE(StartSwarm((16 << 20) + 4321));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  ASSERT_NO_FATAL_FAILURE(StartWorker("seeing", /*blind=*/false));
-  ASSERT_NO_FATAL_FAILURE(StartWorker("blind", /*blind=*/true));
+  ASSERT_FALSE(StartWorker("seeing", /*blind=*/false).empty());
+  ASSERT_FALSE(StartWorker("blind", /*blind=*/true).empty());
   std::string output;
   ASSERT_EQ(RunCli(&output), 0) << output;
   EXPECT_EQ(output.find("cannot take part"), std::string::npos) << output;
@@ -176,8 +225,8 @@ TEST_F(AcrossHostsTest, WorkersThatWriteAndWorkersThatStreamMix) {
 TEST_F(AcrossHostsTest, TheCoordinatorKilledMidDownloadComesBackAndTheJobGoesOn) {
   ASSERT_NO_FATAL_FAILURE(StartSwarm(24 << 20, /*seeder_rate=*/(3 << 20) / 2));
   ASSERT_NO_FATAL_FAILURE(StartCoordinator());
-  ASSERT_NO_FATAL_FAILURE(StartWorker("w1", /*blind=*/false));
-  ASSERT_NO_FATAL_FAILURE(StartWorker("w2", /*blind=*/false));
+  ASSERT_FALSE(StartWorker("w1", /*blind=*/false).empty());
+  ASSERT_FALSE(StartWorker("w2", /*blind=*/false).empty());
   std::unique_ptr<process::Subprocess> cli = StartCli();
   ASSERT_NE(cli, nullptr);
 
