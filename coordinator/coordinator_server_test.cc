@@ -1118,6 +1118,55 @@ TEST_F(CoordinatorServerTest, ShutdownAnnouncesStoppedAndEndsWorkerStreams) {
   server_->Shutdown();  // idempotent
 }
 
+// A job outlives its coordinator: saved in the state folder, taken up by the next one that
+// starts on it (a shutdown keeps it, as a crash would); a cancel by a user forgets it.
+TEST_F(CoordinatorServerTest, JobsAreTakenUpAgainByTheNextCoordinatorUntilCancelled) {
+  StartCoordinator();
+  SubmitOk();
+  server_->Shutdown();
+  StartCoordinator();
+  EXPECT_EQ(WatchState(pb::DOWNLOADING).state(), pb::DOWNLOADING) << "the job was not taken up";
+  pb::SubmitJobResponse again;
+  ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again).ok()) << "a second submit attaches";
+  EXPECT_EQ(again.job_id(), torrent_.id);
+
+  grpc::ClientContext ctx;
+  rpc::AttachAuthToken(kToken, &ctx);
+  pb::CancelJobRequest cancel;
+  cancel.set_job_id(torrent_.id);
+  pb::CancelJobResponse cancelled;
+  ASSERT_TRUE(stub_->CancelJob(&ctx, cancel, &cancelled).ok());
+  server_->Shutdown();
+  StartCoordinator();
+  grpc::ClientContext watch_ctx;
+  rpc::AttachAuthToken(kToken, &watch_ctx);
+  pb::WatchJobRequest watch;
+  watch.set_job_id(torrent_.id);
+  pb::JobProgress progress;
+  auto stream = stub_->WatchJob(&watch_ctx, watch);
+  EXPECT_FALSE(stream->Read(&progress));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::NOT_FOUND)
+      << "a cancelled job came back";
+}
+
+// The embedded cluster's coordinator (keep_jobs off) neither saves nor takes up jobs.
+TEST_F(CoordinatorServerTest, WithoutKeepJobsNothingIsTakenUp) {
+  CoordinatorServer::Options options = DefaultOptions();
+  options.keep_jobs = false;
+  StartCoordinator(options);
+  SubmitOk();
+  server_->Shutdown();
+  StartCoordinator(DefaultOptions());
+  grpc::ClientContext ctx;
+  rpc::AttachAuthToken(kToken, &ctx);
+  pb::WatchJobRequest watch;
+  watch.set_job_id(torrent_.id);
+  pb::JobProgress progress;
+  auto stream = stub_->WatchJob(&ctx, watch);
+  EXPECT_FALSE(stream->Read(&progress));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(CoordinatorServerTest, RetriesAFailedAnnounceAndAnnouncesAgainAtTheInterval) {
   tracker_.FailNext(1);
   StartCoordinator();

@@ -22,6 +22,7 @@ namespace swarm::coordinator {
 namespace {
 
 using ::swarm::testing::MakeTempDir;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
 constexpr uint32_t kPieces = 7;
@@ -395,6 +396,41 @@ TEST_F(JobTest, AWorkerThatRefusesTheJobLosesItsLeasesAndIsShown) {
   Outbox gone;
   job->RemoveWorker(blind.id, &gone);
   EXPECT_EQ(job->Progress(1).refused_workers_size(), 0) << "a worker that left is not shown";
+  job->Cancel();
+  job->Join();
+}
+
+// StartJob names the workers' PieceSinks, for a worker that cannot see the folder; one that
+// refused for want of them is offered the job again when a worker joins.
+TEST_F(JobTest, StartJobNamesTheSinksAndARefusalIsRetriedWhenAWorkerJoins) {
+  OwnPeers own;
+  auto snapshot = std::make_shared<OwnPeers::Snapshot>();
+  snapshot->sinks = {"10.0.0.5:7001", "10.0.0.6:7001"};
+  snapshot->output_workers = 2;
+  own.Set(snapshot);
+  Job::Options options = Options();
+  options.own_peers = &own;
+  std::unique_ptr<Job> job = Downloading(options);
+  Outbox started = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
+  ASSERT_FALSE(started.empty());
+  EXPECT_THAT(started.back().second.start_job().sinks(),
+              ElementsAre("10.0.0.5:7001", "10.0.0.6:7001"));
+
+  WorkerInfo blind = Worker(7);
+  blind.name = "blind";
+  pb::JobRefused refused;
+  refused.set_job_id(job->id());
+  refused.set_reason("cannot open output folder");
+  Outbox out;
+  job->OnJobRefused(blind, refused, &out);
+  ASSERT_EQ(job->Progress(2).refused_workers_size(), 1);
+
+  const size_t before = DeliveredOf(&pb::CoordinatorMessage::has_start_job).size();
+  job->AddWorker(8);
+  Outbox after = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
+  ASSERT_EQ(after.size(), before + 2) << "one for the newcomer, one for the refusing worker";
+  EXPECT_EQ(after.back().first, 7u);
+  EXPECT_EQ(job->Progress(3).refused_workers_size(), 0);
   job->Cancel();
   job->Join();
 }
