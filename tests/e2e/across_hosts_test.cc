@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,28 @@ class AcrossHostsTest : public ::testing::Test {
     coordinator_ = *std::move(coordinator);
   }
 
+  // Reads the CLI's progress lines (plain: "12.3%  ...  workers N  ...") until `done` says
+  // so; the last percentage seen goes to *percent.
+  static absl::Status ReadProgressUntil(process::Subprocess& cli,
+                                        const std::function<bool(double, int)>& done,
+                                        double* percent, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      absl::StatusOr<std::string> line = cli.ReadLineMatching("%", deadline - absl::Now());
+      if (!line.ok()) return line.status();
+      double p = 0;
+      int workers = -1;
+      const size_t at = line->find("workers ");
+      if (!absl::SimpleAtod(line->substr(0, line->find('%')), &p) || at == std::string::npos ||
+          std::sscanf(line->c_str() + at, "workers %d", &workers) != 1) {
+        continue;
+      }
+      *percent = p;
+      if (done(p, workers)) return absl::OkStatus();
+    }
+    return absl::DeadlineExceededError("the progress never got there");
+  }
+
   // A worker on a host of its own; a blind one runs where the test's folder (and so the
   // output folder) does not exist. With `own_tracker_svc` it is announced through a
   // tracker_svc on its host. Returns where it accepts peers ("ip:port").
@@ -85,6 +108,7 @@ class AcrossHostsTest : public ::testing::Test {
     auto host = lab_->AddHost(name);
     EXPECT_TRUE(host.ok()) << host.status();
     if (!host.ok()) return "";
+    hosts_[name] = *host;
     std::vector<std::string> hidden;
     if (blind) hidden.push_back(env_.root());
     std::vector<std::string> argv = {"peer_svc/peer_svc", "--coordinator=" + coordinator_address_,
@@ -253,6 +277,42 @@ TEST_F(AcrossHostsTest, TheCoordinatorKilledMidDownloadComesBackAndTheJobGoesOn)
       std::sscanf(back->c_str(), "swarm: the coordinator is back: %d of %d", &verified, &pieces), 2)
       << *back;
   EXPECT_GE(verified * 100.0 / pieces, seen - 1) << "verified pieces were lost";
+
+  std::string output;
+  ASSERT_EQ(WaitForCli(*cli, &output), 0) << output;
+  ASSERT_OK(env_.CheckDownload());
+}
+
+// A worker cut off from the network for 30 s (its link down: no reset, no goodbye) is
+// dropped by the coordinator (missed heartbeats) with only its pieces in flight; the other
+// carries on, and the cut-off worker comes back by itself and takes work again.
+TEST_F(AcrossHostsTest, AWorkerCutOffFor30SecondsComesBackAndTakesWorkAgain) {
+  ASSERT_NO_FATAL_FAILURE(StartSwarm(40 << 20, /*seeder_rate=*/(1 << 20) / 2));
+  ASSERT_NO_FATAL_FAILURE(StartCoordinator());
+  ASSERT_FALSE(StartWorker("w1", /*blind=*/false).empty());
+  ASSERT_FALSE(StartWorker("w2", /*blind=*/false).empty());
+  std::unique_ptr<process::Subprocess> cli = StartCli();
+  ASSERT_NE(cli, nullptr);
+  double percent = 0;
+  // w1, w2 and the CLI's writer.
+  ASSERT_OK(ReadProgressUntil(
+      *cli, [](double p, int workers) { return p >= 5 && workers == 3; }, &percent,
+      absl::Seconds(60)));
+  ASSERT_OK(hosts_["w1"]->SetLinkUp(false));
+  absl::Status seen = ReadProgressUntil(
+      *cli, [](double, int workers) { return workers == 2; }, &percent, absl::Seconds(30));
+  ASSERT_TRUE(seen.ok()) << "the cut-off worker was not dropped: " << seen;
+  const double at_cut = percent;
+  // The rest goes on meanwhile: watch it for the 30 s of the cut.
+  seen = ReadProgressUntil(
+      *cli, [](double, int) { return false; }, &percent, absl::Seconds(30));
+  ASSERT_EQ(seen.code(), absl::StatusCode::kDeadlineExceeded) << "ended during the cut: " << seen;
+  EXPECT_GT(percent, at_cut) << "nothing was fetched while w1 was away";
+  ASSERT_LT(percent, 95) << "too fast to see w1 come back";
+  ASSERT_OK(hosts_["w1"]->SetLinkUp(true));
+  seen = ReadProgressUntil(
+      *cli, [](double, int workers) { return workers == 3; }, &percent, absl::Seconds(60));
+  ASSERT_TRUE(seen.ok()) << "the worker did not come back: " << seen;
 
   std::string output;
   ASSERT_EQ(WaitForCli(*cli, &output), 0) << output;

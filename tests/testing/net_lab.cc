@@ -129,6 +129,10 @@ void NetHost::Loop() {
   }
 }
 
+absl::Status NetHost::SetLinkUp(bool up) {
+  return RunCommand({"ip", "-n", netns_, "link", "set", "eth0", up ? "up" : "down"}).status();
+}
+
 absl::Status NetHost::Run(const std::function<absl::Status()>& fn) {
   std::promise<absl::Status> done;
   std::future<absl::Status> result = done.get_future();

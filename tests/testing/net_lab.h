@@ -50,6 +50,9 @@ class NetHost {
   // The network namespace's name (for `ip netns exec` by hand).
   const std::string& netns() const { return netns_; }
 
+  // Takes the host's link down (a cut cable: nothing in or out, no reset sent) or up again.
+  absl::Status SetLinkUp(bool up);
+
   // Runs `fn` on the host's thread and returns its status.
   absl::Status Run(const std::function<absl::Status()>& fn);
 
