@@ -1123,6 +1123,8 @@ TEST_F(CoordinatorServerTest, ShutdownAnnouncesStoppedAndEndsWorkerStreams) {
 TEST_F(CoordinatorServerTest, JobsAreTakenUpAgainByTheNextCoordinatorUntilCancelled) {
   StartCoordinator();
   SubmitOk();
+  // Past its check, so that its resume record vouches for the files it made.
+  ASSERT_EQ(WatchState(pb::DOWNLOADING).state(), pb::DOWNLOADING);
   server_->Shutdown();
   StartCoordinator();
   EXPECT_EQ(WatchState(pb::DOWNLOADING).state(), pb::DOWNLOADING) << "the job was not taken up";

@@ -411,6 +411,7 @@ TEST_F(JobTest, StartJobNamesTheSinksAndARefusalIsRetriedWhenAWorkerJoins) {
   Job::Options options = Options();
   options.own_peers = &own;
   std::unique_ptr<Job> job = Downloading(options);
+  WaitDelivered(&pb::CoordinatorMessage::has_start_job, 1);  // the job's thread sends it
   Outbox started = DeliveredOf(&pb::CoordinatorMessage::has_start_job);
   ASSERT_FALSE(started.empty());
   EXPECT_THAT(started.back().second.start_job().sinks(),
