@@ -9,7 +9,8 @@
 // folder. Two seeders only, so with 4 workers there are fewer peers than workers. The
 // download is --mib_per_worker MiB per worker, checked byte for byte. One line per run: the
 // rate (swarm-cli's own figure, submit to complete), its ratio to N x cap, and the CPU per GB
-// of the coordinator and of the workers (user + system, from /proc).
+// of the coordinator and of the workers (user + system, from /proc, from the CLI's start to
+// the job's end: the processes' own start-up is left out).
 #include <unistd.h>
 
 #include <cstdio>
@@ -139,6 +140,10 @@ absl::StatusOr<Result> RunOnce(int workers, bool streaming) {
     processes.push_back(*std::move(worker));
   }
 
+  // CPU from here on: the job's, not the processes' start-up.
+  const double coordinator_cpu_before = CpuSeconds(coordinator_pid);
+  double workers_cpu_before = 0;
+  for (pid_t pid : worker_pids) workers_cpu_before += CpuSeconds(pid);
   absl::StatusOr<std::unique_ptr<process::Subprocess>> cli =
       coord->Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o", env.download_dir(),
                     "--coordinator=" + *address, std::string("--auth-token=") + kToken},
@@ -158,8 +163,8 @@ absl::StatusOr<Result> RunOnce(int workers, bool streaming) {
     return absl::InternalError(absl::StrCat("cannot read the rate in: ", *done));
   }
   const double gb = static_cast<double>(bytes) / 1e9;
-  r.coordinator_cpu_per_gb = CpuSeconds(coordinator_pid) / gb;
-  double worker_cpu = 0;
+  r.coordinator_cpu_per_gb = (CpuSeconds(coordinator_pid) - coordinator_cpu_before) / gb;
+  double worker_cpu = -workers_cpu_before;
   for (pid_t pid : worker_pids) worker_cpu += CpuSeconds(pid);
   r.worker_cpu_per_gb = worker_cpu / gb;
   return r;

@@ -389,6 +389,7 @@ void CoordinatorServer::Service::PublishOwnPeersLocked() {
     // A writer only (max_peers 0: it takes no peers) takes no share of a job's peers.
     if (w->info.sees_output && w->info.max_peers > 0) ++own->output_workers;
     if (!w->sink_address.empty()) own->sinks.push_back(w->sink_address);
+    if (!w->info.host.empty() && w->info.max_peers > 0) ++own->workers_per_host[w->info.host];
     if (!w->address.listens()) continue;
     if (!w->address.key.empty()) own->keys.insert(w->address.key);
     own->peer_ids.insert(w->peer_id);

@@ -477,6 +477,10 @@ void Job::Serve(JobWorker& w, absl::Time now, Outbox* out) {
     // ask does not take them all and leave the others idle (and alone with every buffer).
     const size_t workers = TakingPartLocked();
     size_t cap = (pool_.known() + workers - 1) / workers;
+    // A worker alone on its host shares peers with workers on other hosts (PeerPool::Take),
+    // so it takes nothing from them by holding every peer: each swarm peer then feeds every
+    // such worker, and with fewer peers than workers none is left with a single peer.
+    if (!w.info.host.empty() && AloneOnHostLocked(w)) cap = pool_.known();
     if (w.info.max_peers > 0) cap = std::min<size_t>(cap, w.info.max_peers);
     const size_t held = pool_.assigned_to_worker(id);
     const uint32_t room =
@@ -706,6 +710,12 @@ void Job::OnJobRefused(const WorkerInfo& worker, const pb::JobRefused& refused, 
   refused_[worker.id] = {Truncate(worker.name, 64), reason};
   let_go_.insert(worker.id);  // it holds none of the job's files: nothing to wait for
   ReleaseWorkerLocked(worker.id, out);
+}
+
+bool Job::AloneOnHostLocked(const JobWorker& w) const {
+  const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
+  auto it = own->workers_per_host.find(w.info.host);
+  return it == own->workers_per_host.end() || it->second <= 1;
 }
 
 size_t Job::TakingPartLocked() const {

@@ -312,6 +312,8 @@ class Job {
   void ReleaseWorkerLocked(WorkerId worker, Outbox* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Connected workers that can take part in the job (at least 1, to share peers by).
   size_t TakingPartLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // No other worker of the job runs on `w`'s host (the same address).
+  bool AloneOnHostLocked(const JobWorker& w) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // DOWNLOADING and not finishing: leases go out.
   bool Active() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Active or SEEDING: peers go out.

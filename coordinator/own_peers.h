@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "coordinator/announce_schedule.h"
@@ -39,6 +40,9 @@ class OwnPeers {
     std::vector<AnnounceIdentity> announced;
     // Connected workers that can read the output: the ones a job's peers are shared among.
     size_t output_workers = 0;
+    // Connected workers that take peers, per host (WorkerInfo.host; Unix sockets left out):
+    // a worker alone on its host may hold every peer (it shares them with other hosts).
+    absl::flat_hash_map<std::string, size_t> workers_per_host;
     // PieceSink addresses of the connected workers (Register.sink_address), in worker order:
     // where a worker that cannot see a job's folder streams its pieces (StartJob.sinks).
     std::vector<std::string> sinks;

@@ -1,12 +1,15 @@
 #include "peer_svc/piece_writer.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace swarm::peer_svc {
 
 PieceWriter::PieceWriter(const Options& options, Sink sink, BufferPool* buffers)
     : options_(options), sink_(std::move(sink)), buffers_(buffers) {
-  thread_ = std::thread([this] { Run(); });
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.emplace_back([this] { Run(); });
+  }
 }
 
 PieceWriter::~PieceWriter() { Stop(); }
@@ -62,7 +65,9 @@ void PieceWriter::Stop() {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
 }
 
 }  // namespace swarm::peer_svc

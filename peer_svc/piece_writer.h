@@ -1,4 +1,4 @@
-// A job's disk writer: verified pieces wait in a queue and one thread stores them (through a
+// A job's disk writer: verified pieces wait in a queue and a thread stores them (through a
 // sink: ContentFiles::WritePiece in the worker), so a connection hashes a piece and goes back
 // to its socket at once instead of waiting for pwrite. The queue is bounded: while more than
 // `max_queue_bytes` are queued or being written, Write waits, and the connection that called
@@ -30,6 +30,7 @@
 #include <functional>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -51,6 +52,10 @@ class PieceWriter {
     // Called when a Write starts waiting for room, on the waiting thread with the writer's
     // lock held (so it must neither block nor call the writer): for tests and counters.
     std::function<void()> on_wait;
+    // Threads storing pieces at once (each takes the next queued piece): more than one for a
+    // sink that waits on a round trip (streaming to another worker), so that several pieces
+    // are in flight. The sink and `done` are then called from several threads at once.
+    int threads = 1;
   };
 
   // Starts the thread. `buffers` (null: buffers are freed) gets each piece's buffer back once
@@ -88,7 +93,7 @@ class PieceWriter {
   // The queue's bytes and the piece being written: it holds memory until its write is over.
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace swarm::peer_svc

@@ -30,6 +30,8 @@ namespace {
 constexpr uint64_t kMaxTorrentBytes = 64u << 20;
 // The control loop runs at least this often (job ticks: reports, RequestWork pacing).
 constexpr absl::Duration kControlInterval = absl::Milliseconds(100);
+// Streams (and so pieces in flight) of a job that streams its pieces to another worker.
+constexpr int kStreamsPerJob = 4;
 constexpr absl::Duration kDefaultHeartbeat = absl::Seconds(5);
 constexpr absl::Duration kFetchTimeout = absl::Seconds(30);
 
@@ -420,7 +422,7 @@ void Worker::StartJob(const pb::StartJob& start) {
     absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files = storage::ContentFiles::Open(
         metainfo, start.output_dir(), storage::ContentMode::kOpenExisting,
         /*max_open_files=*/128, /*direct_io=*/true);
-    std::unique_ptr<PieceStreamer> streamer;
+    std::vector<std::unique_ptr<PieceStreamer>> streamers;
     if (!files.ok()) {
       // Not here: the files are on a host (or storage) we do not see. Another worker that
       // sees them writes our pieces, if the coordinator knows of one; else we cannot help.
@@ -430,12 +432,16 @@ void Worker::StartJob(const pb::StartJob& start) {
       }
       if (so.sinks.empty()) return files.status();
       so.job_id = id;
-      // Spread the streaming workers over the writers.
-      so.first_sink = peer_id_[19] + 256u * peer_id_[18];
       so.auth_token = options_.auth_token;
-      streamer = std::make_unique<PieceStreamer>(std::move(so));
+      // Several streams, so that a piece's round trip does not idle the link; they start at
+      // different writers, spread by our peer id.
+      const size_t first = peer_id_[19] + 256u * peer_id_[18];
+      for (int i = 0; i < kStreamsPerJob; ++i) {
+        so.first_sink = first + i;
+        streamers.push_back(std::make_unique<PieceStreamer>(so));
+      }
       Log(absl::StrCat("job ", id, ": ", files.status().message(), "; streaming pieces to ",
-                       streamer->sink()));
+                       streamers.front()->sink()));
     }
     // Empty: nothing verified yet (or a coordinator that does not say).
     bt::Bitfield verified(metainfo.num_pieces());
@@ -456,7 +462,7 @@ void Worker::StartJob(const pb::StartJob& start) {
     jo.downloaded_bytes = &downloaded_bytes_;
     jo.uploaded_bytes = &uploaded_bytes_;
     return std::make_shared<WorkerJob>(
-        jo, std::move(metainfo), files.ok() ? *std::move(files) : nullptr, std::move(streamer),
+        jo, std::move(metainfo), files.ok() ? *std::move(files) : nullptr, std::move(streamers),
         verified, [this](pb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });
   };
   absl::StatusOr<std::shared_ptr<WorkerJob>> job = open();

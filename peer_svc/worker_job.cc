@@ -24,13 +24,15 @@ uint32_t CheckRoom(uint32_t piece_length) {
 
 WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
                      std::unique_ptr<storage::ContentFiles> files,
-                     std::unique_ptr<PieceStreamer> streamer, const bt::Bitfield& verified,
-                     std::function<void(WorkerMessage)> send, std::function<void()> poke)
+                     std::vector<std::unique_ptr<PieceStreamer>> streamers,
+                     const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
+                     std::function<void()> poke)
     : options_(options),
       metainfo_(std::move(metainfo)),
       files_(std::move(files)),
-      streamer_(std::move(streamer)),
-      cache_(streamer_ != nullptr ? options.stream_cache_bytes : 0),
+      streamers_(std::move(streamers)),
+      streamer_busy_(streamers_.size(), false),
+      cache_(!streamers_.empty() ? options.stream_cache_bytes : 0),
       send_(std::move(send)),
       poke_(std::move(poke)),
       buffers_(metainfo_.piece_length),
@@ -39,7 +41,11 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
                                                           : bt::Bitfield(metainfo_.num_pieces())),
       choker_(options.choker, absl::Now()),
       writer_(
-          options.writer,
+          [&] {
+            PieceWriter::Options o = options.writer;
+            if (!streamers_.empty()) o.threads = static_cast<int>(streamers_.size());
+            return o;
+          }(),
           [this](uint32_t piece, std::string_view bytes) { return Store(piece, bytes); },
           &buffers_),
       checker_([this](uint32_t piece, char* buffer) { return CheckOnDisk(piece, buffer); },
@@ -51,8 +57,20 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
 WorkerJob::~WorkerJob() { Stop(); }
 
 absl::Status WorkerJob::Store(uint32_t piece, std::string_view bytes) {
-  if (streamer_ == nullptr) return files_->WritePiece(piece, bytes);
-  SWARM_RETURN_IF_ERROR(streamer_->Send(piece, bytes));
+  if (streamers_.empty()) return files_->WritePiece(piece, bytes);
+  size_t mine = 0;
+  {
+    absl::MutexLock lock(&streamers_mu_);
+    while (mine < streamer_busy_.size() && streamer_busy_[mine]) ++mine;
+    if (mine == streamer_busy_.size()) return absl::InternalError("no free stream");
+    streamer_busy_[mine] = true;
+  }
+  const absl::Status sent = streamers_[mine]->Send(piece, bytes);
+  {
+    absl::MutexLock lock(&streamers_mu_);
+    streamer_busy_[mine] = false;
+  }
+  SWARM_RETURN_IF_ERROR(sent);
   cache_.Put(piece, std::string(bytes));  // before MarkVerified announces it
   return absl::OkStatus();
 }

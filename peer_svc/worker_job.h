@@ -99,22 +99,22 @@ class WorkerJob : public PeerConnection::Delegate {
     std::atomic<uint64_t>* uploaded_bytes = nullptr;
   };
 
-  // `files` are the job's output files, or null with a `streamer` when this worker cannot
-  // see them. `verified`: the pieces verified when the job started (any other size than the
-  // torrent's piece count: none). `send` queues a message for the coordinator; it must not
-  // block and may be called with the job's lock held. `poke` asks for an early Tick (work to
-  // report).
+  // `files` are the job's output files, or null with `streamers` when this worker cannot
+  // see them: one stream per writer thread, so that as many pieces are in flight. `verified`: the
+  // pieces verified when the job started (any other size than the torrent's piece count: none).
+  // `send` queues a message for the coordinator; it must not block and may be called with the job's
+  // lock held. `poke` asks for an early Tick (work to report).
   WorkerJob(const Options& options, bt::Metainfo metainfo,
-            std::unique_ptr<storage::ContentFiles> files, std::unique_ptr<PieceStreamer> streamer,
-            const bt::Bitfield& verified, std::function<void(WorkerMessage)> send,
-            std::function<void()> poke);
+            std::unique_ptr<storage::ContentFiles> files,
+            std::vector<std::unique_ptr<PieceStreamer>> streamers, const bt::Bitfield& verified,
+            std::function<void(WorkerMessage)> send, std::function<void()> poke);
   // Stops (see Stop).
   ~WorkerJob() override;
 
   const std::string& job_id() const { return options_.job_id; }
   const bt::Metainfo& metainfo() const { return metainfo_; }
   // Pieces go to another worker, which writes them: this one cannot see the files.
-  bool streaming() const { return streamer_ != nullptr; }
+  bool streaming() const { return !streamers_.empty(); }
 
   // --- from the PieceSink (another worker's verified piece, for our files) ---
   // The size of `piece`, or an error when it is out of range or we cannot write the files.
@@ -214,7 +214,10 @@ class WorkerJob : public PeerConnection::Delegate {
   const Options options_;
   const bt::Metainfo metainfo_;
   const std::unique_ptr<storage::ContentFiles> files_;
-  const std::unique_ptr<PieceStreamer> streamer_;
+  const std::vector<std::unique_ptr<PieceStreamer>> streamers_;
+  // Which streamers a writer thread is using (as many as threads: one is always free).
+  absl::Mutex streamers_mu_;
+  std::vector<bool> streamer_busy_ ABSL_GUARDED_BY(streamers_mu_);
   // Streaming: the pieces still held after they were streamed (thread-safe).
   PieceCache cache_;
   const std::function<void(WorkerMessage)> send_;
