@@ -151,6 +151,27 @@ TEST_F(PieceWriterTest, WritesInOrderReportsAndGivesTheBuffersBack) {
   for (char* b : back) pool_.Put(PieceBytes(b));
 }
 
+// With several threads (a sink that waits on a round trip), a piece held in one write does
+// not hold up the next: another thread stores it meanwhile.
+TEST_F(PieceWriterTest, SeveralThreadsStoreAPieceWhileAnotherIsHeld) {
+  PieceWriter::Options options;
+  options.threads = 2;
+  PieceWriter writer(options, disk_.sink(), &pool_);
+  disk_.Hold(0);
+  ASSERT_TRUE(writer.Write(0, Piece(0, 10), disk_.done(0)));
+  ASSERT_TRUE(disk_.WaitUntilWriting());
+  absl::Notification second;
+  ASSERT_TRUE(writer.Write(1, Piece(1, 10), [&](const absl::Status& s) {
+    disk_.done(1)(s);
+    second.Notify();
+  }));
+  EXPECT_TRUE(second.WaitForNotificationWithTimeout(kWait)) << "piece 1 waited for piece 0";
+  disk_.Open();
+  writer.Stop();
+  absl::MutexLock lock(&disk_.mu_);
+  EXPECT_THAT(disk_.results_, ElementsAre(Pair(0, absl::OkStatus()), Pair(1, absl::OkStatus())));
+}
+
 TEST_F(PieceWriterTest, BackPressureBlocksAWriteBeyondTheCapUntilTheDiskCatchesUp) {
   PieceWriter writer(Capped(100), disk_.sink(), &pool_);
   absl::Cleanup open_gate = [this] { disk_.Open(); };
