@@ -1,13 +1,14 @@
 // A job's disk writer: verified pieces wait in a queue and a thread stores them (through a
-// sink: ContentFiles::WritePiece in the worker), so a connection hashes a piece and goes back
-// to its socket at once instead of waiting for pwrite. The queue is bounded: while more than
-// `max_queue_bytes` are queued or being written, Write waits, and the connection that called
-// it stops reading its socket — the disk sets the pace, and memory stays bounded. One piece
-// always fits, however large. Each piece's `done` callback runs on the writer's thread once its
-// write is over, with the write's status (the job reports it to the coordinator), and its
-// buffer goes back to the BufferPool before that.
+// sink: ContentFiles::WritePiece in the worker, or PieceStreamer::Send to the worker that
+// writes them when this one cannot see the files), so a connection hashes a piece and goes
+// back to its socket at once instead of waiting for pwrite. The queue is bounded: while more
+// than `max_queue_bytes` are queued or being written, Write waits, and the connection that
+// called it stops reading its socket — the disk sets the pace, and memory stays bounded. One
+// piece always fits, however large. Each piece's `done` callback runs on the writer thread
+// that stored it once its write is over, with the write's status (the job reports it to the
+// coordinator), and its buffer goes back to the BufferPool before that.
 //
-// Stop lets the thread write everything queued, then joins it; a Write waiting for room, and
+// Stop lets the threads write everything queued, then joins them; a Write waiting for room, and
 // every Write after it, is refused.
 //
 //   PieceWriter writer(PieceWriter::Options(),
