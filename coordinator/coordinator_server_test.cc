@@ -1148,12 +1148,7 @@ TEST_F(CoordinatorServerTest, JobsAreTakenUpAgainByTheNextCoordinatorUntilCancel
   ASSERT_TRUE(Submit(torrent_.bytes, dir_, &again).ok()) << "a second submit attaches";
   EXPECT_EQ(again.job_id(), torrent_.id);
 
-  grpc::ClientContext ctx;
-  rpc::AttachAuthToken(kToken, &ctx);
-  pb::CancelJobRequest cancel;
-  cancel.set_job_id(torrent_.id);
-  pb::CancelJobResponse cancelled;
-  ASSERT_TRUE(stub_->CancelJob(&ctx, cancel, &cancelled).ok());
+  ASSERT_NO_FATAL_FAILURE(Cancel());
   server_->Shutdown();
   StartCoordinator();
   EXPECT_EQ(WatchError(), grpc::StatusCode::NOT_FOUND) << "a cancelled job came back";

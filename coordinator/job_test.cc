@@ -190,8 +190,9 @@ class JobTest : public ::testing::Test {
     return n;
   }
 
-  // Leases for `worker` after it reports a seeder.
-  std::vector<uint32_t> Lease(Job& job, const WorkerInfo& worker, uint32_t n) {
+  // What the job answers `worker`'s request for `n` pieces followed by its report of a
+  // seeder (10.0.0.1:1, every piece).
+  static Outbox AskWithASeeder(Job& job, const WorkerInfo& worker, uint32_t n) {
     Outbox out;
     pb::RequestWork request;
     request.set_max_pieces(n);
@@ -203,6 +204,12 @@ class JobTest : public ::testing::Test {
     all.SetAll();
     bitfield.set_bitfield(all.ToBytes());
     job.OnPeerBitfield(worker, bitfield, &out);
+    return out;
+  }
+
+  // Leases for `worker` after it reports a seeder.
+  std::vector<uint32_t> Lease(Job& job, const WorkerInfo& worker, uint32_t n) {
+    const Outbox out = AskWithASeeder(job, worker, n);
     std::vector<uint32_t> pieces;
     for (const auto& [to, m] : out) {
       EXPECT_EQ(to, worker.id);
@@ -701,18 +708,7 @@ TEST_F(JobTest, ABitfieldReportedWhileCheckingIsKept) {
   job.Start();
   ASSERT_TRUE(WaitForCheckOrStateChange(job));
   const WorkerInfo w = Worker(1);
-  Outbox out;
-  pb::RequestWork request;
-  request.set_max_pieces(kPieces);
-  job.OnRequestWork(w, request, &out);
-  pb::PeerBitfield bitfield;
-  bitfield.mutable_peer()->set_ip("10.0.0.1");
-  bitfield.mutable_peer()->set_port(1);
-  bt::Bitfield all(kPieces);
-  all.SetAll();
-  bitfield.set_bitfield(all.ToBytes());
-  job.OnPeerBitfield(w, bitfield, &out);
-  EXPECT_TRUE(out.empty()) << "no lease while checking";
+  EXPECT_TRUE(AskWithASeeder(job, w, kPieces).empty()) << "no lease while checking";
   // The check's end serves the request that waited: every missing piece, from that peer.
   CheckAsWorker(job, w);
   ASSERT_EQ(job.WaitForStateChange(pb::CHECKING, absl::Seconds(20)), pb::DOWNLOADING);
