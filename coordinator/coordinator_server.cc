@@ -713,9 +713,9 @@ void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w,
       with_job(m.request_work().job_id(),
                [&](Job& job) { job.OnRequestWork(w.info, m.request_work(), &out); });
       break;
-    case pb::WorkerMessage::kPieceDone:
-      with_job(m.piece_done().job_id(),
-               [&](Job& job) { job.OnPieceDone(w.info, m.piece_done(), &out); });
+    case pb::WorkerMessage::kPiecesDone:
+      with_job(m.pieces_done().job_id(),
+               [&](Job& job) { job.OnPiecesDone(w.info, m.pieces_done(), &out); });
       break;
     case pb::WorkerMessage::kPieceFailed:
       with_job(m.piece_failed().job_id(),

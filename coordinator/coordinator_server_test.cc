@@ -388,9 +388,10 @@ class FakeWorker {
   }
   void Done(const std::string& job, uint32_t piece, const pb::PeerAddress& peer) {
     pb::WorkerMessage m;
-    m.mutable_piece_done()->set_job_id(job);
-    m.mutable_piece_done()->set_piece(piece);
-    *m.mutable_piece_done()->mutable_peer() = peer;
+    m.mutable_pieces_done()->set_job_id(job);
+    pb::PiecesDone::Piece* done = m.mutable_pieces_done()->add_pieces();
+    done->set_index(piece);
+    *done->mutable_peer() = peer;
     Send(m);
   }
   // The answer to StopJob: the worker writes nothing more into the job's files.
@@ -609,7 +610,7 @@ class CoordinatorServerTest : public ::testing::Test {
     return w;
   }
 
-  // Writes the pieces into the output, as a worker does before PieceDone.
+  // Writes the pieces into the output, as a worker does before PiecesDone.
   void WritePieces(const std::set<uint32_t>& pieces,
                    storage::ContentMode mode = storage::ContentMode::kOpenExisting) {
     auto files = storage::ContentFiles::Open(torrent_.metainfo, dir_, mode);
@@ -940,7 +941,7 @@ TEST_F(CoordinatorServerTest, LeasesExpireUnlessProgressRenewsThem) {
   ASSERT_TRUE(revoke.has_value());
   EXPECT_THAT(revoke->revoke_leases().pieces(), ElementsAre(renewed));
 
-  // A PieceDone for a lapsed lease is ignored: the piece is still missing.
+  // A PiecesDone for a lapsed lease is ignored: the piece is still missing.
   worker->Done(torrent_.id, renewed, peers[0]);
   worker->RequestWork(torrent_.id, 0, 1);
   ASSERT_EQ(worker->Peers().size(), 1u);  // barrier
@@ -1054,10 +1055,10 @@ TEST_F(CoordinatorServerTest, HostileWorkerMessagesAreIgnored) {
   bad_port.set_ip("10.0.0.1");
   bad_port.set_port(70000);
   std::vector<pb::WorkerMessage> hostile(8);
-  hostile[0].mutable_piece_done()->set_job_id(job);
-  hostile[0].mutable_piece_done()->set_piece(3);  // never leased
-  hostile[1].mutable_piece_done()->set_job_id(job);
-  hostile[1].mutable_piece_done()->set_piece(0xFFFFFFFF);
+  hostile[0].mutable_pieces_done()->set_job_id(job);
+  hostile[0].mutable_pieces_done()->add_pieces()->set_index(3);  // never leased
+  hostile[1].mutable_pieces_done()->set_job_id(job);
+  hostile[1].mutable_pieces_done()->add_pieces()->set_index(0xFFFFFFFF);
   hostile[2].mutable_peer_bitfield()->set_job_id(job);
   *hostile[2].mutable_peer_bitfield()->mutable_peer() = bad_ip;
   hostile[3].mutable_peer_bitfield()->set_job_id(job);

@@ -191,6 +191,7 @@ void Job::QueueVerifiedLocked() {
   v->set_job_id(id_);
   for (uint32_t piece : pending_verified_) v->add_pieces(piece);
   pending_verified_.clear();
+  verified_sent_ = clock_->Now();
   // To every worker the job was started on (the server drops it for the others), the one
   // that delivered the pieces included: each announces them to its own peers.
   ordered_.emplace_back(kAllWorkers, std::move(m));
@@ -575,19 +576,21 @@ void Job::OnRequestWork(const WorkerInfo& worker, const pb::RequestWork& request
   if (!checking) Serve(w, clock_->Now(), out);
 }
 
-void Job::OnPieceDone(const WorkerInfo& worker, const pb::PieceDone& done, Outbox* out) {
+void Job::OnPiecesDone(const WorkerInfo& worker, const pb::PiecesDone& done, Outbox* out) {
   bool flush = false;
   {
     absl::MutexLock lock(&mu_);
     if (!Active()) return;
-    absl::StatusOr<std::vector<WorkerId>> losers = ledger_.PieceDone(worker.id, done.piece());
-    if (!losers.ok()) return;  // a late or bogus report: the ledger is unchanged
-    write_errors_in_a_row_ = 0;
-    for (WorkerId loser : *losers) Revoke(loser, {done.piece()}, out);
-    pending_verified_.push_back(done.piece());
-    if (pending_verified_.size() >= std::max<size_t>(options_.verified_batch, 1)) {
-      QueueVerifiedLocked();
-      flush = true;
+    for (const pb::PiecesDone::Piece& piece : done.pieces()) {
+      absl::StatusOr<std::vector<WorkerId>> losers = ledger_.PieceDone(worker.id, piece.index());
+      if (!losers.ok()) continue;  // a late or bogus report: the ledger is unchanged
+      write_errors_in_a_row_ = 0;
+      for (WorkerId loser : *losers) Revoke(loser, {piece.index()}, out);
+      pending_verified_.push_back(piece.index());
+      if (pending_verified_.size() >= std::max<size_t>(options_.verified_batch, 1)) {
+        QueueVerifiedLocked();
+        flush = true;
+      }
     }
     if (ledger_.complete()) {
       finishing_ = true;
@@ -751,7 +754,7 @@ void Job::Tick(Outbox* out) {
     absl::MutexLock lock(&mu_);
     if (IsTerminal(state_)) return;
     const absl::Time now = clock_->Now();
-    if (!pending_verified_.empty()) {
+    if (!pending_verified_.empty() && now - verified_sent_ >= options_.verified_interval) {
       QueueVerifiedLocked();
       flush = true;
     }

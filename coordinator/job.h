@@ -11,7 +11,7 @@
 //              as verify leases (CHECKING; the coordinator reads no content itself), then
 //              DOWNLOADING (workers get leases), or SEEDING when every piece is there and the
 //              mode seeds (SEED mode with pieces missing: FAILED);
-//   ...        the last PieceDone -> the thread syncs the files -> COMPLETE (mode DOWNLOAD) or
+//   ...        the last PiecesDone -> the thread syncs the files -> COMPLETE (mode DOWNLOAD) or
 //              SEEDING (DOWNLOAD_THEN_SEED), `completed` announced; Cancel() -> CANCELLED.
 // Meanwhile the thread announces each listening worker to the trackers as a peer of its own
 // (AnnounceSchedule), or the coordinator itself while no worker listens.
@@ -122,8 +122,11 @@ class Job {
     // Longest wait between announces, whatever a tracker says; zero: the tracker's interval
     // (SubmitJobRequest.max_announce_interval_s). It overrides the tracker's min interval too.
     absl::Duration max_announce_interval = absl::ZeroDuration();
-    // Newly verified pieces go to the workers (PiecesVerified) at each tick, or as soon as
-    // this many have piled up.
+    // Newly verified pieces go to the workers (PiecesVerified) at the first tick this long
+    // after the last batch, or as soon as this many have piled up: the workers only
+    // announce them to their peers, and a message per tick per worker would make the
+    // coordinator's work follow time at a higher rate than it needs to.
+    absl::Duration verified_interval = absl::Seconds(1);
     size_t verified_batch = 50;
     // Time budget of a regular announce, and of the "stopped" one at cancel/shutdown (kept
     // short so that shutdown stays quick).
@@ -191,7 +194,7 @@ class Job {
   // piece out of range, a lease the worker does not hold, a job not DOWNLOADING) are ignored.
   // While SEEDING only peers are handed out (RequestWork's max_pieces is ignored).
   void OnRequestWork(const WorkerInfo& worker, const pb::RequestWork& request, Outbox* out);
-  void OnPieceDone(const WorkerInfo& worker, const pb::PieceDone& done, Outbox* out);
+  void OnPiecesDone(const WorkerInfo& worker, const pb::PiecesDone& done, Outbox* out);
   void OnPieceFailed(const WorkerInfo& worker, const pb::PieceFailed& failed, Outbox* out);
   void OnPeerBitfield(const WorkerInfo& worker, const pb::PeerBitfield& bitfield, Outbox* out);
   void OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox* out);
@@ -383,6 +386,7 @@ class Job {
   Outbox ordered_ ABSL_GUARDED_BY(mu_);
   // Pieces verified by PieceDone and not yet sent as PiecesVerified.
   std::vector<uint32_t> pending_verified_ ABSL_GUARDED_BY(mu_);
+  absl::Time verified_sent_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
 
   std::map<WorkerId, Transfer> transfers_ ABSL_GUARDED_BY(mu_);
   // Uploads of workers that are gone and folded away.

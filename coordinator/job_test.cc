@@ -317,10 +317,10 @@ TEST_F(JobTest, WriteErrorsInARowFailTheJob) {
   };
   fail(pieces[0]);
   fail(pieces[1]);
-  pb::PieceDone done;
-  done.set_piece(pieces[2]);
+  pb::PiecesDone done;
+  done.add_pieces()->set_index(pieces[2]);
   Outbox out;
-  job->OnPieceDone(w, done, &out);  // a success in between: the count starts again
+  job->OnPiecesDone(w, done, &out);  // a success in between: the count starts again
   fail(pieces[3]);
   fail(pieces[4]);
   EXPECT_EQ(job->state(), pb::DOWNLOADING);
@@ -341,10 +341,10 @@ TEST_F(JobTest, RateAndEtaOverASlidingWindow) {
   ASSERT_EQ(pieces.size(), 2u);
   EXPECT_EQ(job->Progress(1).eta_s(), -1);  // nothing yet: unknown
   for (uint32_t p : pieces) {
-    pb::PieceDone done;
-    done.set_piece(p);
+    pb::PiecesDone done;
+    done.add_pieces()->set_index(p);
     Outbox out;
-    job->OnPieceDone(w, done, &out);
+    job->OnPiecesDone(w, done, &out);
   }
   clock_.Advance(absl::Seconds(2));
   Outbox out;
@@ -536,10 +536,10 @@ TEST_F(JobTest, DownloadThenSeedSeedsAfterTheLastPieceAndSendsVerifiedPiecesInBa
   const std::vector<uint32_t> pieces = Lease(*job, w, kPieces);
   ASSERT_EQ(pieces.size(), kPieces);
   auto done = [&](uint32_t piece) {
-    pb::PieceDone d;
-    d.set_piece(piece);
+    pb::PiecesDone d;
+    d.add_pieces()->set_index(piece);
     Outbox out;
-    job->OnPieceDone(w, d, &out);
+    job->OnPiecesDone(w, d, &out);
   };
   done(pieces[0]);
   done(pieces[1]);
@@ -552,7 +552,10 @@ TEST_F(JobTest, DownloadThenSeedSeedsAfterTheLastPieceAndSendsVerifiedPiecesInBa
               ::testing::ElementsAre(pieces[0], pieces[1], pieces[2]));
   done(pieces[3]);
   Outbox out;
-  job->Tick(&out);  // the rest at the tick
+  job->Tick(&out);  // too soon after the batch: the rest waits
+  EXPECT_EQ(Delivered(&pb::CoordinatorMessage::has_pieces_verified), 1);
+  clock_.Advance(options.verified_interval);
+  job->Tick(&out);  // the rest at the first tick an interval after the batch
   verified = DeliveredOf(&pb::CoordinatorMessage::has_pieces_verified);
   ASSERT_EQ(verified.size(), 2u);
   EXPECT_THAT(verified[1].second.pieces_verified().pieces(), ::testing::ElementsAre(pieces[3]));
@@ -728,7 +731,7 @@ class ResumeTest : public JobTest {
     return o;
   }
 
-  // Downloads pieces 0..2 (worker 1 "writes" them, as PieceDone says) and cancels: the job
+  // Downloads pieces 0..2 (worker 1 "writes" them, as PiecesDone says) and cancels: the job
   // leaves its record once worker 1 has let go.
   void DownloadSomeAndStop(const Job::Options& options) {
     std::unique_ptr<Job> job = Downloading(options);
@@ -737,10 +740,10 @@ class ResumeTest : public JobTest {
     const std::vector<uint32_t> leased = Lease(*job, w, kPieces);
     ASSERT_EQ(leased.size(), kPieces);
     for (uint32_t p = 0; p < 3; ++p) {
-      pb::PieceDone d;
-      d.set_piece(p);
+      pb::PiecesDone d;
+      d.add_pieces()->set_index(p);
       Outbox out;
-      job->OnPieceDone(w, d, &out);
+      job->OnPiecesDone(w, d, &out);
     }
     job->Cancel();
     job->OnJobStopped(w);

@@ -305,6 +305,7 @@ void WorkerJob::GrantLeases(const pb::GrantLeases& grant) {
   // Fresh leases to fetch: duplicating in-flight pieces would waste the peers' time, unless
   // the coordinator itself is in endgame.
   pool_.set_endgame(endgame);
+  shared_endgame_ = endgame;
   WakeAll(0);
 }
 
@@ -385,6 +386,7 @@ absl::Time WorkerJob::Tick(absl::Time now, uint32_t free_peer_slots) {
 
     if (now >= choker_.next_rechoke()) Rechoke(now);
 
+    if (now - done_since_ >= options_.done_delay) SendDoneLocked();
     if (decision.send) {
       WorkerMessage m;
       pb::RequestWork* r = m.mutable_request_work();
@@ -396,7 +398,7 @@ absl::Time WorkerJob::Tick(absl::Time now, uint32_t free_peer_slots) {
       pieces_changed_ = peers_changed_ = became_seed_ = false;
     }
     starved_since_ = decision.starved_since;
-    next = decision.call_again;
+    next = std::min(decision.call_again, done_since_ + options_.done_delay);
   }
   for (auto& c : dead) c->Join();
   return next;
@@ -547,21 +549,35 @@ void WorkerJob::OnPieceWritten(uint32_t piece, const bt::Endpoint& peer,
     absl::MutexLock lock(&mu_);
     // After StopJob the coordinator wants nothing more (the bytes are on disk regardless).
     if (stopping_) return;
-    // On disk: ours to upload and announce now, before the coordinator echoes it back in
-    // PiecesVerified (which then changes nothing).
-    if (written.ok()) MarkVerified({piece});
+    if (written.ok()) {
+      // On disk: ours to upload and announce now, before the coordinator echoes it back in
+      // PiecesVerified (which then changes nothing).
+      MarkVerified({piece});
+      pb::PiecesDone::Piece* done = done_.add_pieces();
+      done->set_index(piece);
+      SetPeer(done->mutable_peer(), peer);
+      if (done_since_ == absl::InfiniteFuture()) done_since_ = absl::Now();
+      // Reported at once where waiting would cost: another worker may be fetching the same
+      // piece (the coordinator's endgame), or this may be the job's last piece; otherwise
+      // Tick sends the batch.
+      if (shared_endgame_ || pool_.size() == 0 ||
+          static_cast<size_t>(done_.pieces_size()) >= options_.done_batch) {
+        SendDoneLocked();
+      }
+    }
   }
-  if (written.ok()) {
-    WorkerMessage m;
-    pb::PieceDone* d = m.mutable_piece_done();
-    d->set_job_id(options_.job_id);
-    d->set_piece(piece);
-    SetPeer(d->mutable_peer(), peer);
-    send_(std::move(m));
-  } else {
-    SendPieceFailed(piece, pb::WRITE_ERROR, &peer, written.ToString());
-  }
+  if (!written.ok()) SendPieceFailed(piece, pb::WRITE_ERROR, &peer, written.ToString());
   poke_();
+}
+
+void WorkerJob::SendDoneLocked() {
+  if (done_.pieces_size() == 0) return;
+  WorkerMessage m;
+  *m.mutable_pieces_done() = std::move(done_);
+  m.mutable_pieces_done()->set_job_id(options_.job_id);
+  done_.Clear();
+  done_since_ = absl::InfiniteFuture();
+  send_(std::move(m));
 }
 
 void WorkerJob::OnPieceCorrupt(PeerConnection& conn, uint32_t piece) {

@@ -2,8 +2,8 @@
 // (PiecePool), its peer connections (dialled to the peers the coordinator gives, and
 // accepted by the worker's Listener), the pieces verified in the job (StartJob.verified,
 // PiecesVerified, and its own), who it uploads to (Choker, rechoked from Tick), and what it
-// owes the coordinator — PieceDone and PieceFailed as they happen, peer bitfields and haves
-// in batches, PeerClosed, transfer totals for the heartbeat, and RequestWork whenever it has
+// owes the coordinator — PieceFailed as it happens, PiecesDone, peer bitfields and haves in
+// batches, PeerClosed, transfer totals for the heartbeat, and RequestWork whenever it has
 // room for more leases or peers.
 //
 // A job whose output folder this worker cannot see streams instead (a PieceStreamer, to a
@@ -91,6 +91,10 @@ class WorkerJob : public PeerConnection::Delegate {
     // The disk writer's queue bound: connections wait beyond it, and so stop reading from
     // their peers (the disk sets the pace; when streaming, the writing worker does).
     PieceWriter::Options writer;
+    // Written pieces are reported (PiecesDone) at most this late, or as soon as this many
+    // are waiting: the coordinator's work then follows time, not the piece rate.
+    absl::Duration done_delay = absl::Milliseconds(500);
+    size_t done_batch = 64;
     // Streaming: bytes of pieces kept after they were streamed, to upload.
     size_t stream_cache_bytes = 64u << 20;
     // Payload bytes received from and sent to peers, for the heartbeat (shared by the
@@ -187,6 +191,8 @@ class WorkerJob : public PeerConnection::Delegate {
   // On the writer's thread: reports a piece that `peer` sent, now written (or not).
   void OnPieceWritten(uint32_t piece, const bt::Endpoint& peer, const absl::Status& written);
   void SetPeer(pb::PeerAddress* out, const bt::Endpoint& endpoint) const;
+  // Sends the written pieces not yet reported, if any.
+  void SendDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cancels `piece` on each connection in `keys` except `except`.
   void CancelOn(const std::vector<PiecePool::PeerKey>& keys, uint32_t piece,
                 PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -246,6 +252,11 @@ class WorkerJob : public PeerConnection::Delegate {
   // whatever the free peer slots, so the coordinator drops the standing lease request.
   bool became_seed_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<PiecePool::PeerKey, PendingReport> reports_ ABSL_GUARDED_BY(mu_);
+  // The last leases granted were endgame leases: other workers may hold the same pieces.
+  bool shared_endgame_ ABSL_GUARDED_BY(mu_) = false;
+  // Written and not yet reported (PiecesDone), and since when the oldest has waited.
+  pb::PiecesDone done_ ABSL_GUARDED_BY(mu_);
+  absl::Time done_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Something changed that may change what to ask for (leases finished or handed back, new
   // availability; a peer gone): ask without waiting for the interval.
   bool pieces_changed_ ABSL_GUARDED_BY(mu_) = true;

@@ -110,13 +110,14 @@ TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
   EXPECT_EQ(reg.listen_port(), (*worker)->listen_port());
   EXPECT_EQ(reg.listen_ip(), "127.0.0.1");
   EXPECT_EQ(reg.max_peers(), 50u);
-  for (const pb::PieceDone& d : coordinator_->dones) {
-    EXPECT_EQ(d.job_id(), "job-1");
+  for (const pb::PiecesDone::Piece& d : coordinator_->dones) {
     EXPECT_EQ(d.peer().ip(), "127.0.0.1");
     EXPECT_EQ(d.peer().port(), seeder.port());
   }
   EXPECT_TRUE(coordinator_->failures.empty());
   EXPECT_EQ(coordinator_->duplicate_dones, 0);
+  // Reported in batches, not a message per piece.
+  EXPECT_LT(coordinator_->done_batches.size(), coordinator_->dones.size());
   ASSERT_FALSE(coordinator_->bitfields.empty());
   EXPECT_EQ(coordinator_->bitfields[0].bitfield(), std::string(4, '\xff') + '\x80');
   EXPECT_GE(coordinator_->work_requests, 1);
@@ -214,7 +215,7 @@ TEST_F(WorkerTest, EndgameFetchesAStalledPieceFromAnotherPeer) {
     EXPECT_FALSE(c.banned());
   }
   EXPECT_EQ(coordinator_->duplicate_dones, 0);
-  for (const pb::PieceDone& d : coordinator_->dones) {
+  for (const pb::PiecesDone::Piece& d : coordinator_->dones) {
     EXPECT_EQ(d.peer().port(), fast.port()) << "the slow peer never finishes a piece";
   }
 }

@@ -106,10 +106,13 @@ grpc::Status FakeCoordinator::Work(
           if (m.grant_leases().leases_size() > 0) replies.push_back(m);
           break;
         }
-        case pb::WorkerMessage::kPieceDone:
-          if (!done.insert(in.piece_done().piece()).second) ++duplicate_dones;
-          leased.erase(in.piece_done().piece());
-          dones.push_back(in.piece_done());
+        case pb::WorkerMessage::kPiecesDone:
+          for (const pb::PiecesDone::Piece& piece : in.pieces_done().pieces()) {
+            if (!done.insert(piece.index()).second) ++duplicate_dones;
+            leased.erase(piece.index());
+            dones.push_back(piece);
+          }
+          done_batches.push_back(in.pieces_done().pieces_size());
           break;
         case pb::WorkerMessage::kPieceFailed:
           failures.push_back(in.piece_failed());

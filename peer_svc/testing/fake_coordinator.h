@@ -75,14 +75,16 @@ class FakeCoordinator final : public pb::Coordinator::Service {
   std::set<uint32_t> needed ABSL_GUARDED_BY(mu);
   std::set<uint32_t> done ABSL_GUARDED_BY(mu);
   std::vector<pb::Register> registers ABSL_GUARDED_BY(mu);
-  std::vector<pb::PieceDone> dones ABSL_GUARDED_BY(mu);
+  // Every piece reported done, and the size of each PiecesDone.
+  std::vector<pb::PiecesDone::Piece> dones ABSL_GUARDED_BY(mu);
+  std::vector<int> done_batches ABSL_GUARDED_BY(mu);
   std::vector<pb::PieceFailed> failures ABSL_GUARDED_BY(mu);
   std::vector<pb::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
   std::vector<pb::PeerClosed> closed ABSL_GUARDED_BY(mu);
   std::vector<pb::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
   int work_requests ABSL_GUARDED_BY(mu) = 0;
   std::vector<pb::RequestWork> request_log ABSL_GUARDED_BY(mu);
-  // Duplicate PieceDone messages (a piece reported twice).
+  // Pieces reported done twice.
   int duplicate_dones ABSL_GUARDED_BY(mu) = 0;
 
  private:
