@@ -11,6 +11,7 @@
 // rate (swarm-cli's own figure, submit to complete), its ratio to N x cap, and the CPU per GB
 // of the coordinator and of the workers (user + system, from /proc, from the CLI's start to
 // the job's end: the processes' own start-up is left out).
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -30,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "process/subprocess.h"
+#include "rpc/token_source.h"
 #include "tests/e2e/swarm_env.h"
 #include "tests/testing/net_lab.h"
 
@@ -112,7 +114,7 @@ absl::StatusOr<Result> RunOnce(int workers, bool streaming) {
   processes.push_back(*std::move(tracker_svc));
   absl::StatusOr<std::unique_ptr<process::Subprocess>> coordinator =
       coord->Start({"coordinator/coordinator", "--listen=" + coord->ip() + ":0",
-                    "--tracker_svc=" + *tracker_address, std::string("--auth_token=") + kToken},
+                    "--tracker_svc=" + *tracker_address},
                    {.quiet_stderr = true});
   if (!coordinator.ok()) return coordinator.status();
   absl::StatusOr<std::string> address = ListenedAddress(**coordinator);
@@ -127,10 +129,9 @@ absl::StatusOr<Result> RunOnce(int workers, bool streaming) {
     if (!host.ok()) return host.status();
     std::vector<std::string> hidden;
     if (streaming) hidden.push_back(env.root());
-    absl::StatusOr<std::unique_ptr<process::Subprocess>> worker =
-        (*host)->Start({"peer_svc/peer_svc", "--coordinator=" + *address,
-                        std::string("--auth_token=") + kToken, absl::StrCat("--name=w", i)},
-                       {.quiet_stderr = true}, hidden);
+    absl::StatusOr<std::unique_ptr<process::Subprocess>> worker = (*host)->Start(
+        {"peer_svc/peer_svc", "--coordinator=" + *address, absl::StrCat("--name=w", i)},
+        {.quiet_stderr = true}, hidden);
     if (!worker.ok()) return worker.status();
     absl::StatusOr<std::string> line =
         (*worker)->ReadLineMatching("registered as worker", absl::Seconds(20));
@@ -146,7 +147,7 @@ absl::StatusOr<Result> RunOnce(int workers, bool streaming) {
   for (pid_t pid : worker_pids) workers_cpu_before += CpuSeconds(pid);
   absl::StatusOr<std::unique_ptr<process::Subprocess>> cli =
       coord->Start({SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o", env.download_dir(),
-                    "--coordinator=" + *address, std::string("--auth-token=") + kToken},
+                    "--coordinator=" + *address},
                    {.stderr_to_stdout = true});
   if (!cli.ok()) return cli.status();
   absl::StatusOr<std::string> done = (*cli)->ReadLineMatching("complete:", absl::Minutes(10));
@@ -204,5 +205,7 @@ int Main() {
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
+  // Every service listens beyond loopback, so each needs the token; they inherit it.
+  setenv(swarm::rpc::kAuthTokenEnv, swarm::bench::kToken, 1);
   return swarm::bench::Main();
 }

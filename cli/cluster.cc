@@ -8,26 +8,22 @@
 #include <cstring>
 #include <thread>
 
-#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "cli/binaries.h"
+#include "rpc/token_source.h"
 
 namespace swarm::cli {
 namespace {
 
 constexpr absl::Duration kStartTimeout = absl::Seconds(20);
 
-std::string RandomToken() {
-  absl::BitGen gen;
-  return absl::StrFormat("%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
-}
-
+// The token goes in the child's environment: its command line is every local user's to read.
 absl::StatusOr<std::unique_ptr<process::Subprocess>> StartService(
-    const std::vector<std::string>& argv, bool verbose) {
+    const std::vector<std::string>& argv, const std::string& token, bool verbose) {
   process::SubprocessOptions options;
   options.quiet_stderr = !verbose;
+  options.env = {{rpc::kAuthTokenEnv, token}};
   return process::Subprocess::Start(argv, options);
 }
 
@@ -52,7 +48,7 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   SWARM_ASSIGN_OR_RETURN(std::string coordinator_bin, FindServiceBinary("coordinator"));
   SWARM_ASSIGN_OR_RETURN(std::string worker_bin, FindServiceBinary("peer_svc"));
   std::unique_ptr<EmbeddedCluster> cluster(new EmbeddedCluster());
-  const std::string token = RandomToken();
+  SWARM_ASSIGN_OR_RETURN(const std::string token, rpc::MakeRandomToken());
   cluster->auth_token_ = token;
 
   // The services talk over Unix sockets in a folder of our own: their addresses are known
@@ -70,14 +66,15 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
 
   SWARM_ASSIGN_OR_RETURN(
       cluster->tracker_svc_,
-      StartService({tracker_bin, "--listen=" + tracker_address}, options.verbose));
-  std::vector<std::string> coordinator_argv = {
-      coordinator_bin, "--listen=" + cluster->coordinator_address_,
-      "--tracker_svc=" + tracker_address, "--auth_token=" + token};
+      StartService({tracker_bin, "--listen=" + tracker_address}, token, options.verbose));
+  std::vector<std::string> coordinator_argv = {coordinator_bin,
+                                               "--listen=" + cluster->coordinator_address_,
+                                               "--tracker_svc=" + tracker_address};
   if (!options.state_dir.empty()) coordinator_argv.push_back("--state_dir=" + options.state_dir);
   // Our cluster runs the one job we give it: none saved, none taken up from another run.
   coordinator_argv.push_back("--keep_jobs=false");
-  SWARM_ASSIGN_OR_RETURN(cluster->coordinator_, StartService(coordinator_argv, options.verbose));
+  SWARM_ASSIGN_OR_RETURN(cluster->coordinator_,
+                         StartService(coordinator_argv, token, options.verbose));
   // Workers start once the coordinator listens: one started earlier fails its first connect
   // and waits out gRPC's reconnect backoff, which costs more than the wait.
   auto line = cluster->coordinator_->ReadLineMatching("listening on", kStartTimeout);
@@ -87,11 +84,11 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(
   }
   for (int i = 0; i < options.workers; ++i) {
     std::vector<std::string> argv = {worker_bin, "--coordinator=" + cluster->coordinator_address_,
-                                     "--auth_token=" + token, absl::StrCat("--name=worker-", i)};
+                                     absl::StrCat("--name=worker-", i)};
     if (!options.worker_bind_ips.empty()) {
       argv.push_back("--bind_ip=" + options.worker_bind_ips[i % options.worker_bind_ips.size()]);
     }
-    SWARM_ASSIGN_OR_RETURN(auto worker, StartService(argv, options.verbose));
+    SWARM_ASSIGN_OR_RETURN(auto worker, StartService(argv, token, options.verbose));
     cluster->workers_.push_back(std::move(worker));
   }
 

@@ -16,6 +16,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -32,6 +33,7 @@
 #include "process/stop_signals.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "rpc/auth_token.h"
+#include "rpc/token_source.h"
 
 namespace swarm::cli {
 namespace {
@@ -116,8 +118,12 @@ bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
     }
   } else if (const char* v = value("--coordinator"); v) {
     options->coordinator = v;
-  } else if (const char* v = value("--auth-token"); v) {
-    options->auth_token = v;
+  } else if (const char* v = value("--auth-token-file"); v) {
+    options->auth_token_file = v;
+  } else if (arg == "--auth-token" || absl::StartsWith(arg, "--auth-token=")) {
+    *error =
+        "--auth-token is gone: every local user can read a command line. Put the token in a "
+        "file of mode 0600 and give --auth-token-file FILE, or set SWARM_AUTH_TOKEN";
   } else if (const char* v = value("--bind-ip"); v) {
     for (absl::string_view ip : absl::StrSplit(v, ',', absl::SkipEmpty())) {
       options->bind_ips.emplace_back(ip);
@@ -161,8 +167,15 @@ int RunJob(const JobRunOptions& args) {
 
   std::unique_ptr<EmbeddedCluster> cluster;
   std::string address = args.coordinator;
-  std::string token = args.auth_token;
-  if (address.empty()) {
+  std::string token;
+  if (!address.empty()) {
+    absl::StatusOr<std::string> loaded = rpc::LoadAuthToken(args.auth_token_file);
+    if (!loaded.ok()) {
+      std::cerr << "swarm-cli: " << loaded.status().message() << "\n";
+      return 1;
+    }
+    token = *std::move(loaded);
+  } else {
     ClusterOptions options;
     options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
     options.worker_bind_ips = args.bind_ips;

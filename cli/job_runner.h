@@ -24,8 +24,9 @@ struct JobRunOptions {
   pb::JobMode mode = pb::DOWNLOAD;
   int workers = 0;  // 0: DefaultWorkerCount()
   std::string coordinator;  // empty: the embedded cluster
-  // The coordinator's secret (--auth-token); the embedded cluster makes its own.
-  std::string auth_token;
+  // The file holding the coordinator's secret (--auth-token-file); empty: $SWARM_AUTH_TOKEN.
+  // The embedded cluster makes its own.
+  std::string auth_token_file;
   std::vector<std::string> bind_ips;
   bool verbose = false;
   uint32_t max_announce_interval_s = 0;
@@ -48,7 +49,8 @@ inline constexpr char kJobFlagsUsage[] =
     "  --workers N               peer workers of the embedded cluster (default: one per core,\n"
     "                            2 to 8)\n"
     "  --coordinator HOST:PORT   submit to a running coordinator instead of starting a cluster\n"
-    "  --auth-token TOKEN        the token that coordinator was started with\n"
+    "  --auth-token-file FILE    file (mode 0600) with the token that coordinator was\n"
+    "                            started with (default: $SWARM_AUTH_TOKEN)\n"
     "  --bind-ip IP[,IP...]      source addresses of the embedded workers' peer connections\n"
     "  --announce-interval S     announce at least every S seconds (caps the tracker's)\n"
     "  --recheck                 check all data already on disk, trusting no resume record\n"
@@ -57,7 +59,7 @@ inline constexpr char kJobFlagsUsage[] =
     "  -v, --verbose             the cluster's logs on stderr\n"
     "  -h, --help                this text\n";
 
-// Parses the flags every job command shares (--workers, --coordinator, --auth-token,
+// Parses the flags every job command shares (--workers, --coordinator, --auth-token-file,
 // --bind-ip, --verbose, --announce-interval, --recheck, --state-dir) at argv[*i]; returns false
 // when argv[*i] is not one of them, and sets *error for a bad value.
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "cli/binaries.h"
+#include "rpc/token_source.h"
 
 namespace swarm::cli {
 
@@ -17,9 +18,10 @@ absl::StatusOr<std::unique_ptr<process::Subprocess>> StartOutputWriter(
   gethostname(host, sizeof(host) - 1);
   std::vector<std::string> argv = {worker_bin, "--coordinator=" + coordinator, "--max_peers=0",
                                    absl::StrCat("--name=writer@", host)};
-  if (!auth_token.empty()) argv.push_back("--auth_token=" + auth_token);
   process::SubprocessOptions options;
   options.quiet_stderr = !verbose;
+  // In its environment, never on its command line (which every local user can read).
+  if (!auth_token.empty()) options.env = {{rpc::kAuthTokenEnv, auth_token}};
   SWARM_ASSIGN_OR_RETURN(auto writer, process::Subprocess::Start(argv, options));
   absl::StatusOr<std::string> line =
       writer->ReadLineMatching("registered as worker", absl::Seconds(30));

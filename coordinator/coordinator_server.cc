@@ -32,6 +32,7 @@
 #include "proto/tracker.grpc.pb.h"
 #include "rpc/auth_token.h"
 #include "rpc/grpc_status.h"
+#include "rpc/token_source.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -71,8 +72,7 @@ constexpr size_t kMaxTrackerStubs = 1024;
 
 void Log(const std::string& text) { std::fprintf(stderr, "coordinator: %s\n", text.c_str()); }
 
-const grpc::Status kUnauthenticated(grpc::StatusCode::UNAUTHENTICATED,
-                                    "missing or wrong auth token (swarm-auth-token metadata)");
+const grpc::Status kUnauthenticated = rpc::WrongAuthToken();
 
 using WorkStream = grpc::ServerReaderWriter<pb::CoordinatorMessage, pb::WorkerMessage>;
 
@@ -331,6 +331,8 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   std::map<WorkerId, Connected> workers_ ABSL_GUARDED_BY(mu_);
   WorkerId next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_seed_ ABSL_GUARDED_BY(mu_) = 0;
+  // Work streams whose Register has not come yet, and when they are ended (DoWork).
+  absl::flat_hash_map<grpc::ServerContext*, absl::Time> awaiting_register_ ABSL_GUARDED_BY(mu_);
 
   absl::flat_hash_map<std::string, std::unique_ptr<pb::TrackerQuery::StubInterface>> tracker_stubs_
       ABSL_GUARDED_BY(mu_);
@@ -421,6 +423,7 @@ Job::Options CoordinatorServer::Service::JobOptions(const pb::SubmitJobRequest& 
   o.ledger.lease_ttl = options_.lease_ttl;
   o.ledger.seed = next_seed_++;
   o.tracker = tracker_.get();
+  o.tracker_token = options_.auth_token;
   o.peer_id = peer_id_;
   o.announce_key = announce_key_;
   o.own_peers = &own_peers_;
@@ -454,6 +457,11 @@ void CoordinatorServer::Service::TickLoop() {
         }
       }
       for (auto& [id, job] : jobs_) jobs.push_back(job);
+      // Each stays in the map until its handler's first Read returns, so ctx is alive here.
+      const absl::Time real_now = absl::Now();
+      for (auto& [ctx, deadline] : awaiting_register_) {
+        if (real_now >= deadline) ctx->TryCancel();
+      }
     }
     for (auto& job : jobs) {
       Outbox out;
@@ -617,7 +625,16 @@ absl::Status CoordinatorServer::Service::DoFetchTorrent(const pb::FetchTorrentRe
 
 absl::Status CoordinatorServer::Service::DoWork(grpc::ServerContext* ctx, WorkStream* stream) {
   pb::WorkerMessage first;
-  if (!stream->Read(&first)) return absl::CancelledError("the stream ended before register");
+  {
+    absl::MutexLock lock(&mu_);
+    awaiting_register_[ctx] = absl::Now() + options_.register_timeout;
+  }
+  const bool read = stream->Read(&first);
+  {
+    absl::MutexLock lock(&mu_);
+    awaiting_register_.erase(ctx);
+  }
+  if (!read) return absl::CancelledError("the stream ended before register");
   if (!first.has_register_()) {
     return absl::InvalidArgumentError("the first message on a Work stream must be register");
   }
@@ -770,6 +787,8 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Opti
       options.heartbeat_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("lease_ttl and heartbeat_interval must be positive");
   }
+  SWARM_RETURN_IF_ERROR(
+      rpc::RequireTokenBeyondLoopback(options.listen_address, options.auth_token));
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   const std::string listen = options.listen_address;
   const int max_threads = options.max_threads;

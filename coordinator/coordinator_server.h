@@ -52,6 +52,9 @@ class CoordinatorServer {
     Clock* clock = nullptr;
     // How often the ticker runs (real time).
     absl::Duration tick_period = absl::Milliseconds(200);
+    // A Work stream that has not sent its Register after this long (real time) is ended:
+    // otherwise anyone who reaches the port could hold a serving thread each for ever.
+    absl::Duration register_timeout = absl::Seconds(10);
     // Time budget of the "stopped" announces that Shutdown() sends.
     absl::Duration stop_announce_timeout = absl::Seconds(3);
     // How long Shutdown() lets RPCs in flight end before cancelling them.

@@ -867,6 +867,22 @@ TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(CoordinatorServerTest, AStreamThatNeverRegistersIsEnded) {
+  CoordinatorServer::Options options = DefaultOptions();
+  options.register_timeout = absl::Milliseconds(200);
+  StartCoordinator(options);
+  auto stub =
+      pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  auto stream = stub->Work(&ctx);  // and nothing sent
+  pb::CoordinatorMessage reply;
+  EXPECT_FALSE(stream->Read(&reply));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // A worker that registers in time is not cut off by it.
+  FakeWorker worker(address_, kToken);
+  EXPECT_TRUE(worker.Wait(IsWelcome).has_value());
+}
+
 TEST_F(CoordinatorServerTest, ResumeVerifiesExistingPiecesAndNeverLeasesThem) {
   // Pieces 0, 2 and 6 (the short last one) are on disk already.
   const std::set<uint32_t> on_disk = {0, 2, 6};

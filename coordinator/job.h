@@ -102,6 +102,8 @@ class Job {
     // Announces go through this tracker_svc stub (not owned, outlives the job). Null: no
     // announces and so no peers from trackers, which is not an error (the job just waits).
     pb::TrackerQuery::StubInterface* tracker = nullptr;
+    // Presented to every tracker_svc (the cluster's token); empty: none.
+    std::string tracker_token;
     // 20-byte peer id and key the coordinator announces with while no worker listens.
     std::string peer_id;
     uint32_t announce_key = 0;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "coordinator/job.h"
+#include "rpc/auth_token.h"
 
 namespace swarm::coordinator {
 namespace {
@@ -139,6 +140,7 @@ void Job::RunDueAnnounces() {
       call->request.set_timeout_ms(static_cast<uint32_t>(absl::ToInt64Milliseconds(budget)));
       // A little past the service's own budget, so that its answer (with its error text) wins.
       call->ctx.set_deadline(absl::ToChronoTime(absl::Now() + budget + absl::Seconds(1)));
+      rpc::AttachAuthToken(options_.tracker_token, &call->ctx);
       announces_in_flight_[&call->ctx] = call->due.final;
       calls.push_back(std::move(call));
     }

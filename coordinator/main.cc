@@ -1,7 +1,7 @@
 // coordinator: serves the Coordinator service (proto/coordinator.proto) until SIGINT or
 // SIGTERM, then cancels its jobs (a "stopped" announce goes out) and exits.
 //
-//   coordinator --listen=127.0.0.1:0 --tracker_svc=127.0.0.1:7001 --auth_token=SECRET
+//   SWARM_AUTH_TOKEN=... coordinator --listen=127.0.0.1:0 --tracker_svc=127.0.0.1:7001
 //   -> coordinator listening on 127.0.0.1:41235      (the one line on stdout)
 #include <pthread.h>
 #include <signal.h>
@@ -14,12 +14,15 @@
 #include "coordinator/coordinator_server.h"
 #include "process/main_flags.h"
 #include "process/stop_signals.h"
+#include "rpc/token_source.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port (port 0 picks a free one) or unix:/path to serve gRPC on; printed on stdout");
 ABSL_FLAG(std::string, tracker_svc, "",
           "tracker_svc host:port to announce through; empty: no announces");
-ABSL_FLAG(std::string, auth_token, "", "token workers must present when they register");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file (mode 0600) holding the token that workers, swarm-cli and tracker_svc share; "
+          "else $SWARM_AUTH_TOKEN; required to listen beyond loopback");
 ABSL_FLAG(std::string, state_dir, "",
           "folder for the jobs' resume records (created if missing); empty: none, and a job "
           "on existing data has its workers check all of it");
@@ -42,7 +45,13 @@ int main(int argc, char** argv) {
   swarm::coordinator::CoordinatorServer::Options options;
   options.listen_address = listen;
   options.tracker_address = absl::GetFlag(FLAGS_tracker_svc);
-  options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  absl::StatusOr<std::string> token =
+      swarm::rpc::LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file));
+  if (!token.ok()) {
+    std::fprintf(stderr, "coordinator: %s\n", std::string(token.status().message()).c_str());
+    return 2;
+  }
+  options.auth_token = *std::move(token);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.keep_jobs = absl::GetFlag(FLAGS_keep_jobs);
   auto server = swarm::coordinator::CoordinatorServer::Start(options);

@@ -14,9 +14,12 @@
 #include "peer_svc/worker.h"
 #include "process/main_flags.h"
 #include "process/stop_signals.h"
+#include "rpc/token_source.h"
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)");
-ABSL_FLAG(std::string, auth_token, "", "shared secret the coordinator was started with");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "file (mode 0600) holding the token the coordinator was started with; else "
+          "$SWARM_AUTH_TOKEN");
 ABSL_FLAG(uint32_t, max_peers, 50, "most swarm peers to hold connections to at once");
 ABSL_FLAG(std::string, bind_ip, "", "source address for peer connections (default: any)");
 ABSL_FLAG(std::string, listen_ip, "",
@@ -37,14 +40,20 @@ int main(int argc, char** argv) {
       argc, argv,
       "A peer worker: registers with a coordinator and fetches, verifies, writes and seeds the "
       "pieces it is given.\n\n"
-      "  peer_svc --coordinator=HOST:PORT [--auth_token=T] [--listen_ip=IP] ...");
+      "  peer_svc --coordinator=HOST:PORT [--auth_token_file=F] [--listen_ip=IP] ...");
 
   // Blocked before any thread starts, so only the waiter below receives these signals.
   const sigset_t signals = swarm::process::BlockStopSignals();
 
   swarm::peer_svc::Worker::Options options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
-  options.auth_token = absl::GetFlag(FLAGS_auth_token);
+  absl::StatusOr<std::string> token =
+      swarm::rpc::LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file));
+  if (!token.ok()) {
+    std::cerr << "peer_svc: " << token.status().message() << "\n";
+    return 2;
+  }
+  options.auth_token = *std::move(token);
   options.max_peers = absl::GetFlag(FLAGS_max_peers);
   options.bind_ip = absl::GetFlag(FLAGS_bind_ip);
   options.listen_ip = absl::GetFlag(FLAGS_listen_ip);

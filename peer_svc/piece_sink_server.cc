@@ -3,8 +3,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "proto/piece_sink.grpc.pb.h"
 #include "rpc/auth_token.h"
+#include "rpc/token_source.h"
 
 namespace swarm::peer_svc {
 
@@ -66,6 +68,7 @@ class PieceSinkServer::Service final : public pb::PieceSink::Service {
 };
 
 absl::StatusOr<std::unique_ptr<PieceSinkServer>> PieceSinkServer::Start(Options options) {
+  SWARM_RETURN_IF_ERROR(rpc::RequireTokenBeyondLoopback(options.listen, options.auth_token));
   std::unique_ptr<PieceSinkServer> server(new PieceSinkServer());
   const std::string listen = options.listen;
   server->service_ = std::make_unique<Service>(std::move(options));

@@ -28,7 +28,7 @@ class PieceSinkServer {
   struct Options {
     // gRPC listen address ("ip:0" picks a port).
     std::string listen;
-    // Required of every stream when not empty.
+    // Required of every stream when not empty; required to listen beyond loopback.
     std::string auth_token;
     // The size of `piece` in job `job_id`; an error when the job is not here or the piece
     // is out of range (the stream's piece is refused).

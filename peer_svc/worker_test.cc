@@ -254,9 +254,16 @@ TEST_F(WorkerTest, LostPeerIsReportedAndItsPiecesHandedBack) {
 TEST_F(WorkerTest, WildcardListenAddressIsRegisteredEmpty) {
   // Bound to every interface: the coordinator is to announce the address it sees us at.
   FakeSeeder seeder(t_, FakeSeeder::Options());
-  StartCoordinator({&seeder});
+  FakeCoordinator::Options co;
+  co.auth_token = "t0k";
+  StartCoordinator({&seeder}, co);
   Worker::Options o = WorkerOptions();
   o.listen_ip = "0.0.0.0";
+  // Its PieceSink then listens on every address too, which takes a token.
+  absl::StatusOr<std::unique_ptr<Worker>> refused = Worker::Start(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(), HasSubstr("without an auth token"));
+  o.auth_token = "t0k";
   absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
   ASSERT_TRUE(worker.ok()) << worker.status();
   (*worker)->Shutdown();

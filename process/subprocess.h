@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -37,6 +38,9 @@ struct SubprocessOptions {
   bool own_process_group = true;
   // Working directory for the child (empty: ours).
   std::string cwd;
+  // Variables set in the child's environment (replacing ours of the same name); the rest of
+  // ours is inherited. Secrets go here, never into argv, which every local user can read.
+  std::vector<std::pair<std::string, std::string>> env;
 };
 
 class Subprocess {

@@ -1,6 +1,7 @@
 #include "process/subprocess.h"
 
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include "gtest/gtest.h"
@@ -19,6 +20,27 @@ TEST(SubprocessTest, ReadsTheLineAServerPrints) {
   const int status = (*child)->Stop(absl::Seconds(5));
   EXPECT_TRUE(WIFSIGNALED(status));
   EXPECT_FALSE((*child)->running());
+}
+
+TEST(SubprocessTest, EnvironmentIsInheritedWithOurVariablesSetAndNotOnTheCommandLine) {
+  setenv("SUBPROCESS_TEST_KEPT", "kept", 1);
+  setenv("SUBPROCESS_TEST_SECRET", "old", 1);
+  SubprocessOptions options;
+  options.env = {{"SUBPROCESS_TEST_SECRET", "s3cret"}};
+  auto child = Subprocess::Start(
+      {"sh", "-c",
+       "echo \"vars $SUBPROCESS_TEST_KEPT $SUBPROCESS_TEST_SECRET $(env | grep -c "
+       "SUBPROCESS_TEST_SECRET)\"; tr '\\0' ' ' < /proc/$$/cmdline; echo; sleep 60"},
+      options);
+  ASSERT_TRUE(child.ok()) << child.status();
+  auto line = (*child)->ReadLineMatching("vars", absl::Seconds(10));
+  ASSERT_TRUE(line.ok()) << line.status();
+  EXPECT_EQ(*line, "vars kept s3cret 1");  // replaced, not added twice
+  auto cmdline = (*child)->ReadLineMatching("sh", absl::Seconds(10));
+  ASSERT_TRUE(cmdline.ok()) << cmdline.status();
+  EXPECT_EQ(cmdline->find("s3cret"), std::string::npos) << *cmdline;
+  unsetenv("SUBPROCESS_TEST_KEPT");
+  unsetenv("SUBPROCESS_TEST_SECRET");
 }
 
 TEST(SubprocessTest, ChildThatExitsEarlyIsAnError) {

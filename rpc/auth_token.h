@@ -44,6 +44,12 @@ inline bool AuthTokenMatches(const grpc::ServerContext& context, const std::stri
   return ConstantTimeEquals(std::string(it->second.data(), it->second.size()), token);
 }
 
+// What a call without the right token gets.
+inline grpc::Status WrongAuthToken() {
+  return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                      "missing or wrong auth token (swarm-auth-token metadata)");
+}
+
 }  // namespace swarm::rpc
 
 #endif  // SWARM_RPC_AUTH_TOKEN_H_

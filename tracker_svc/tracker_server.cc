@@ -10,7 +10,9 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "proto/tracker.grpc.pb.h"
+#include "rpc/auth_token.h"
 #include "rpc/grpc_status.h"
+#include "rpc/token_source.h"
 
 namespace swarm::tracker_svc {
 namespace {
@@ -92,11 +94,13 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
 
   grpc::Status Announce(grpc::ServerContext* context, const pb::AnnounceRequest* request,
                         pb::AnnounceResponse* response) override {
+    if (!rpc::AuthTokenMatches(*context, options_.auth_token)) return rpc::WrongAuthToken();
     return rpc::ToGrpcStatus(DoAnnounce(context, *request, response));
   }
 
   grpc::Status Scrape(grpc::ServerContext* context, const pb::ScrapeRequest* request,
                       pb::ScrapeResponse* response) override {
+    if (!rpc::AuthTokenMatches(*context, options_.auth_token)) return rpc::WrongAuthToken();
     return rpc::ToGrpcStatus(DoScrape(context, *request, response));
   }
 
@@ -168,6 +172,8 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
 };
 
 absl::StatusOr<std::unique_ptr<TrackerServer>> TrackerServer::Start(Options options) {
+  SWARM_RETURN_IF_ERROR(
+      rpc::RequireTokenBeyondLoopback(options.listen_address, options.auth_token));
   std::unique_ptr<TrackerServer> server(new TrackerServer());
   server->options_ = std::move(options);
   server->service_ = std::make_unique<Service>(server->options_);

@@ -29,6 +29,9 @@ class TrackerServer {
   struct Options {
     // host:port to listen on; port 0 picks a free one (see port()).
     std::string listen_address = "127.0.0.1:0";
+    // Calls must carry it (rpc/auth_token.h); required beyond loopback, so that nobody else
+    // can make us send requests to any host and port they like.
+    std::string auth_token;
     // Time budget of a call whose request has timeout_ms = 0.
     absl::Duration default_timeout = absl::Seconds(30);
     // Largest timeout_ms accepted.

@@ -3,6 +3,7 @@
 // process at its own address as on separate machines. Every download is compared byte for
 // byte with the original.
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "process/subprocess.h"
+#include "rpc/token_source.h"
 #include "tests/e2e/swarm_env.h"
 #include "tests/testing/net_lab.h"
 
@@ -31,6 +33,8 @@ constexpr char kToken[] = "across-hosts-token";
 class AcrossHostsTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // Every service here listens beyond loopback, so each needs the token; they inherit it.
+    setenv(rpc::kAuthTokenEnv, kToken, 1);
     auto lab = NetLab::Create();
     ASSERT_TRUE(lab.ok()) << lab.status();
     lab_ = *std::move(lab);
@@ -69,7 +73,6 @@ class AcrossHostsTest : public ::testing::Test {
   void RunCoordinator(const std::string& listen) {
     auto coordinator = hosts_["coord"]->Start(
         {"coordinator/coordinator", "--listen=" + listen, "--tracker_svc=" + tracker_svc_address_,
-         std::string("--auth_token=") + kToken,
          "--state_dir=" + env_.root() + "/coordinator-state"});
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
     auto line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
@@ -112,7 +115,7 @@ class AcrossHostsTest : public ::testing::Test {
     std::vector<std::string> hidden;
     if (blind) hidden.push_back(env_.root());
     std::vector<std::string> argv = {"peer_svc/peer_svc", "--coordinator=" + coordinator_address_,
-                                     std::string("--auth_token=") + kToken, "--name=" + name};
+                                     "--name=" + name};
     if (own_tracker_svc) {
       auto tracker_svc =
           (*host)->Start({"tracker_svc/tracker_svc", "--listen=" + (*host)->ip() + ":0"});
@@ -145,10 +148,10 @@ class AcrossHostsTest : public ::testing::Test {
   std::unique_ptr<process::Subprocess> StartCli() {
     process::SubprocessOptions options;
     options.stderr_to_stdout = true;
-    auto cli = hosts_["coord"]->Start(
-        {SwarmEnv::SwarmCli(), "download", env_.torrent_path(), "-o", env_.download_dir(),
-         "--coordinator=" + coordinator_address_, std::string("--auth-token=") + kToken},
-        options);
+    auto cli =
+        hosts_["coord"]->Start({SwarmEnv::SwarmCli(), "download", env_.torrent_path(), "-o",
+                                env_.download_dir(), "--coordinator=" + coordinator_address_},
+                               options);
     EXPECT_TRUE(cli.ok()) << cli.status();
     return cli.ok() ? *std::move(cli) : nullptr;
   }

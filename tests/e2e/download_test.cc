@@ -2,6 +2,7 @@
 // against a real opentracker and real aria2c / transmission seeders on loopback. Every
 // download is compared byte for byte with the original.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -222,6 +223,12 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/2 << 20));
   ASSERT_OK(env.AddSeeder(SeederKind::kAria2, /*max_upload_bytes_per_s=*/2 << 20));
   ASSERT_OK(env.WaitForSeeders());
+  // The token in a file only we can read, as a user would set it up across machines.
+  const std::string token_file = env.root() + "/token";
+  {
+    std::ofstream(token_file) << "t0k\n";
+    ASSERT_EQ(chmod(token_file.c_str(), 0600), 0);
+  }
 
   auto tracker_svc =
       process::Subprocess::Start({"tracker_svc/tracker_svc", "--listen=127.0.0.1:0"});
@@ -229,9 +236,9 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   auto line = (*tracker_svc)->ReadLineMatching("listening on", absl::Seconds(20));
   ASSERT_TRUE(line.ok()) << line.status();
   const std::string tracker_address = line->substr(line->rfind(' ') + 1);
-  auto coordinator =
-      process::Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
-                                  "--tracker_svc=" + tracker_address, "--auth_token=t0k"});
+  auto coordinator = process::Subprocess::Start({"coordinator/coordinator", "--listen=127.0.0.1:0",
+                                                 "--tracker_svc=" + tracker_address,
+                                                 "--auth_token_file=" + token_file});
   ASSERT_TRUE(coordinator.ok());
   line = (*coordinator)->ReadLineMatching("listening on", absl::Seconds(20));
   ASSERT_TRUE(line.ok()) << line.status();
@@ -239,7 +246,8 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   std::vector<std::unique_ptr<process::Subprocess>> workers;
   for (int i = 0; i < 2; ++i) {
     auto worker = process::Subprocess::Start({"peer_svc/peer_svc", "--coordinator=" + address,
-                                              "--auth_token=t0k", absl::StrCat("--name=w", i)});
+                                              "--auth_token_file=" + token_file,
+                                              absl::StrCat("--name=w", i)});
     ASSERT_TRUE(worker.ok());
     ASSERT_TRUE((*worker)->ReadLineMatching("registered as worker", absl::Seconds(20)).ok());
     (*worker)->DrainStdout();
@@ -250,7 +258,7 @@ TEST(DownloadTest, SurvivesAWorkerKilledMidDownload) {
   options.stderr_to_stdout = true;
   auto cli = process::Subprocess::Start(
       {SwarmEnv::SwarmCli(), "download", env.torrent_path(), "-o", env.download_dir(),
-       "--coordinator=" + address, "--auth-token=t0k"},
+       "--coordinator=" + address, "--auth-token-file", token_file},
       options);
   ASSERT_TRUE(cli.ok());
 
