@@ -12,6 +12,7 @@
 #include "cli/args.h"
 #include "cli/json_writer.h"
 #include "cli/read_file.h"
+#include "cli/terminal_text.h"
 
 namespace swarm::cli {
 namespace {
@@ -34,15 +35,6 @@ std::string HumanSize(uint64_t bytes) {
   return absl::StrFormat("%.2f %s", v, kUnits[unit]);
 }
 
-// Terminal-safe text of untrusted bytes: control characters shown as '?'.
-std::string Printable(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  }
-  return out;
-}
-
 std::string FormatDate(int64_t t) {
   std::time_t tt = static_cast<std::time_t>(t);
   std::tm tm{};
@@ -56,7 +48,7 @@ std::string FormatDate(int64_t t) {
 
 std::string FormatInspectText(const bt::Metainfo& m) {
   std::string out;
-  absl::StrAppend(&out, "name:         ", Printable(m.name), "\n");
+  absl::StrAppend(&out, "name:         ", TerminalSafe(m.name), "\n");
   absl::StrAppend(&out, "info-hash:    ", bt::ToHex(m.info_hash), "\n");
   absl::StrAppend(&out, "total size:   ", HumanSize(m.total_length), " (", m.total_length,
                   " bytes)\n");
@@ -64,17 +56,18 @@ std::string FormatInspectText(const bt::Metainfo& m) {
                   "\n");
   absl::StrAppend(&out, "private:      ", m.is_private ? "yes" : "no", "\n");
   if (m.creation_date) absl::StrAppend(&out, "created:      ", FormatDate(*m.creation_date), "\n");
-  if (!m.created_by.empty()) absl::StrAppend(&out, "created by:   ", Printable(m.created_by), "\n");
-  if (!m.comment.empty()) absl::StrAppend(&out, "comment:      ", Printable(m.comment), "\n");
+  if (!m.created_by.empty())
+    absl::StrAppend(&out, "created by:   ", TerminalSafe(m.created_by), "\n");
+  if (!m.comment.empty()) absl::StrAppend(&out, "comment:      ", TerminalSafe(m.comment), "\n");
   absl::StrAppend(&out, "files (", m.files.size(), "):\n");
   for (const bt::FileEntry& f : m.files) {
     absl::StrAppend(&out, absl::StrFormat("  %12s  ", HumanSize(f.length)),
-                    Printable(f.RelativePath()), f.pad ? "  (padding)" : "", "\n");
+                    TerminalSafe(f.RelativePath()), f.pad ? "  (padding)" : "", "\n");
   }
   absl::StrAppend(&out, "trackers (", m.trackers.size(), " tiers):\n");
   for (size_t t = 0; t < m.trackers.size(); ++t) {
     for (const std::string& url : m.trackers[t]) {
-      absl::StrAppend(&out, "  tier ", t + 1, ": ", Printable(url), "\n");
+      absl::StrAppend(&out, "  tier ", t + 1, ": ", TerminalSafe(url), "\n");
     }
   }
   return out;

@@ -29,6 +29,7 @@
 #include "cli/output_writer.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
+#include "cli/terminal_text.h"
 #include "grpcpp/grpcpp.h"
 #include "process/stop_signals.h"
 #include "proto/coordinator.grpc.pb.h"
@@ -136,6 +137,8 @@ bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
     options->state_dir = v;
   } else if (arg == "--recheck") {
     options->recheck = true;
+  } else if (arg == "--overwrite") {
+    options->overwrite = true;
   } else if (arg == "--verbose" || arg == "-v") {
     options->verbose = true;
   } else {
@@ -229,6 +232,7 @@ int RunJob(const JobRunOptions& args) {
   submit.set_mode(args.mode);
   submit.set_max_announce_interval_s(args.max_announce_interval_s);
   submit.set_recheck(args.recheck);
+  submit.set_overwrite(args.overwrite);
   pb::SubmitJobResponse job;
   {
     grpc::ClientContext context;
@@ -238,13 +242,13 @@ int RunJob(const JobRunOptions& args) {
     const grpc::Status s = stub->SubmitJob(&context, submit, &job);
     if (!s.ok()) {
       std::cerr << "swarm-cli: the coordinator at " << address
-                << " refused the job: " << s.error_message() << "\n";
+                << " refused the job: " << TerminalSafe(s.error_message()) << "\n";
       return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
     }
   }
-  std::cerr << "swarm: " << job.name() << " (" << Mb(job.total_bytes()) << ", " << job.num_pieces()
-            << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ") << *output_dir << "/"
-            << metainfo->name << "\n";
+  std::cerr << "swarm: " << TerminalSafe(job.name()) << " (" << Mb(job.total_bytes()) << ", "
+            << job.num_pieces() << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ")
+            << *output_dir << "/" << TerminalSafe(metainfo->name) << "\n";
 
   ProgressDisplay display(isatty(STDERR_FILENO));
   pb::JobProgress last;
@@ -290,8 +294,8 @@ int RunJob(const JobRunOptions& args) {
         // Once per worker and reason: a worker that cannot take part is news, not a state.
         if (refusals_shown.insert(absl::StrCat(r.name(), "\n", r.reason())).second) {
           display.Finish();
-          std::cerr << "swarm: worker " << absl::CHexEscape(r.name())
-                    << " cannot take part: " << absl::CHexEscape(r.reason()) << "\n";
+          std::cerr << "swarm: worker " << TerminalSafe(r.name())
+                    << " cannot take part: " << TerminalSafe(r.reason()) << "\n";
         }
       }
       display.Update(progress);
@@ -324,7 +328,8 @@ int RunJob(const JobRunOptions& args) {
         s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&
         s.error_code() != grpc::StatusCode::CANCELLED) {
       std::cerr << "swarm-cli: the coordinator at " << address
-                << " refused the job when it came back: " << s.error_message() << "\n";
+                << " refused the job when it came back: " << TerminalSafe(s.error_message())
+                << "\n";
       break;
     }
     if (!s.ok() && s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -365,7 +370,7 @@ int RunJob(const JobRunOptions& args) {
       return 0;
     }
     case pb::FAILED:
-      std::cerr << "swarm: the job failed: " << last.error() << "\n";
+      std::cerr << "swarm: the job failed: " << TerminalSafe(last.error()) << "\n";
       return 1;
     case pb::CANCELLED:
       std::cerr << "swarm: the job was cancelled on the coordinator\n";

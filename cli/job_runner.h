@@ -32,6 +32,8 @@ struct JobRunOptions {
   uint32_t max_announce_interval_s = 0;
   // Check all data on disk, whatever the resume record says.
   bool recheck = false;
+  // Cut longer files at the torrent's paths down to the torrent's lengths (--overwrite).
+  bool overwrite = false;
   // The embedded coordinator's resume records; empty: DefaultStateDir().
   std::string state_dir;
 };
@@ -54,14 +56,16 @@ inline constexpr char kJobFlagsUsage[] =
     "  --bind-ip IP[,IP...]      source addresses of the embedded workers' peer connections\n"
     "  --announce-interval S     announce at least every S seconds (caps the tracker's)\n"
     "  --recheck                 check all data already on disk, trusting no resume record\n"
+    "  --overwrite               cut down longer files found at the torrent's paths (refused\n"
+    "                            otherwise)\n"
     "  --state-dir DIR           the embedded cluster's resume records (default:\n"
     "                            $XDG_STATE_HOME/swarm or ~/.local/state/swarm)\n"
     "  -v, --verbose             the cluster's logs on stderr\n"
     "  -h, --help                this text\n";
 
 // Parses the flags every job command shares (--workers, --coordinator, --auth-token-file,
-// --bind-ip, --verbose, --announce-interval, --recheck, --state-dir) at argv[*i]; returns false
-// when argv[*i] is not one of them, and sets *error for a bad value.
+// --bind-ip, --verbose, --announce-interval, --recheck, --overwrite, --state-dir) at argv[*i];
+// returns false when argv[*i] is not one of them, and sets *error for a bad value.
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error);
 

@@ -97,7 +97,8 @@ absl::Duration AnnounceSchedule::Interval(const TrackerAnswer& answer) const {
   absl::Duration interval =
       answer.interval_s > 0 ? absl::Seconds(answer.interval_s) : options_.default_interval;
   const absl::Duration wait =
-      std::max({interval, options_.min_interval, absl::Seconds(answer.min_interval_s)});
+      std::min(std::max({interval, options_.min_interval, absl::Seconds(answer.min_interval_s)}),
+               options_.longest_interval);
   // The job's cap is the user's explicit choice and overrides both the tracker's interval and
   // its min interval, as aria2's --bt-tracker-interval does: a seeder on a test or demo swarm
   // must learn of new leechers within seconds, and opentracker asks for a 16-minute minimum.
@@ -107,7 +108,8 @@ absl::Duration AnnounceSchedule::Interval(const TrackerAnswer& answer) const {
 
 absl::Duration AnnounceSchedule::EarlyWait(const TrackerAnswer& answer) const {
   const absl::Duration wait =
-      std::max(options_.min_early_interval, absl::Seconds(answer.min_interval_s));
+      std::min(std::max(options_.min_early_interval, absl::Seconds(answer.min_interval_s)),
+               options_.longest_interval);
   if (options_.max_interval > absl::ZeroDuration()) return std::min(wait, options_.max_interval);
   return wait;
 }

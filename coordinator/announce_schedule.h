@@ -84,6 +84,9 @@ class AnnounceSchedule {
     absl::Duration default_interval = absl::Minutes(30);
     // Shortest wait between regular announces, whatever the tracker says.
     absl::Duration min_interval = absl::Seconds(10);
+    // Longest wait between regular announces, whatever the tracker says (its interval and its
+    // min interval both): a tracker answering 2^32-1 s must not silence the job for good.
+    absl::Duration longest_interval = absl::Hours(2);
     // Longest wait between two announces (retries included), whatever the tracker says; zero:
     // no cap (SubmitJobRequest.max_announce_interval_s). A cap below min_interval lowers that
     // floor to the cap; it overrides the tracker's min interval too.

@@ -120,6 +120,11 @@ TEST(AnnounceScheduleTest, IntervalBounds) {
   EXPECT_EQ(plain.Succeeded(1, NONE, Answer(2), kT0), absl::Seconds(10));  // our floor
   plain.TakeDue(kT0 + absl::Hours(1));
   EXPECT_EQ(plain.Succeeded(1, NONE, Answer(60, 120), kT0), absl::Seconds(120));
+  // A tracker's interval or min interval of 2^32-1 s: the ceiling, 2 hours.
+  plain.TakeDue(kT0 + absl::Hours(1));
+  EXPECT_EQ(plain.Succeeded(1, NONE, Answer(0xFFFFFFFF), kT0), absl::Hours(2));
+  plain.TakeDue(kT0 + absl::Hours(3));
+  EXPECT_EQ(plain.Succeeded(1, NONE, Answer(60, 0xFFFFFFFF), kT0), absl::Hours(2));
 
   // A cap (max_announce_interval_s) wins over the tracker's interval, its min interval and
   // our floor.

@@ -20,6 +20,7 @@
 #include "bt/metainfo.h"
 #include "bt/peer_id.h"
 #include "coordinator/job.h"
+#include "coordinator/output_root.h"
 #include "coordinator/own_peers.h"
 #include "coordinator/saved_jobs.h"
 #include "coordinator/worker_address.h"
@@ -431,6 +432,7 @@ Job::Options CoordinatorServer::Service::JobOptions(const pb::SubmitJobRequest& 
   o.poll = options_.tick_period;
   o.stopped_announce_timeout = options_.stop_announce_timeout;
   o.recheck = request.recheck();
+  o.overwrite = request.overwrite();
   if (!options_.state_dir.empty()) {
     o.resume_path = absl::StrCat(options_.state_dir, "/", bt::ToHex(info_hash), ".resume");
   }
@@ -513,6 +515,7 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest&
   if (!metainfo.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
   }
+  SWARM_RETURN_IF_ERROR(CheckInsideOutputRoot(options_.output_root, request.output_dir()));
   const std::string id = bt::ToHex(metainfo->info_hash);
   bool created = false;
   SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Job> job,

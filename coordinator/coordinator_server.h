@@ -43,6 +43,9 @@ class CoordinatorServer {
     // When not empty, a worker's Register must carry exactly this token or its stream ends
     // with UNAUTHENTICATED.
     std::string auth_token;
+    // When not empty, jobs whose output_dir lies outside this folder (symlinks resolved)
+    // are refused with PERMISSION_DENIED (output_root.h).
+    std::string output_root;
     // A lease lapses after this long without progress.
     absl::Duration lease_ttl = absl::Seconds(10);
     // Workers heartbeat this often; one silent for 3 intervals is dead.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <deque>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <random>
@@ -865,6 +866,40 @@ TEST_F(CoordinatorServerTest, FirstMessageMustBeRegister) {
   pb::CoordinatorMessage reply;
   EXPECT_FALSE(stream->Read(&reply));
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(CoordinatorServerTest, JobsStayInsideTheOutputRootAndLeaveForeignFilesAlone) {
+  CoordinatorServer::Options options = DefaultOptions();
+  options.output_root = dir_ + "/root";
+  ASSERT_EQ(mkdir(options.output_root.c_str(), 0755), 0);
+  StartCoordinator(options);
+  pb::SubmitJobResponse response;
+  const grpc::Status outside = Submit(torrent_.bytes, dir_, &response);
+  EXPECT_EQ(outside.error_code(), grpc::StatusCode::PERMISSION_DENIED) << outside.error_message();
+  struct stat st;
+  EXPECT_NE(stat((dir_ + "/multi").c_str(), &st), 0) << "a refused job made files";
+
+  // Inside the root, someone's longer file at the torrent's path "multi/a" (20000 bytes).
+  ASSERT_EQ(mkdir((options.output_root + "/multi").c_str(), 0755), 0);
+  const std::string theirs = options.output_root + "/multi/a";
+  const std::string precious(30000, 'p');
+  std::ofstream(theirs) << precious;
+  const grpc::Status longer = Submit(torrent_.bytes, options.output_root, &response);
+  EXPECT_EQ(longer.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(longer.error_message(), HasSubstr("multi/a already exists and is longer"));
+  EXPECT_EQ(ReadWholeFile(theirs), precious);
+
+  // Asked to overwrite, the job cuts it to the torrent's length and runs.
+  grpc::ClientContext ctx;
+  rpc::AttachAuthToken(kToken, &ctx);
+  pb::SubmitJobRequest request;
+  request.set_torrent(torrent_.bytes);
+  request.set_output_dir(options.output_root);
+  request.set_overwrite(true);
+  const grpc::Status overwritten = stub_->SubmitJob(&ctx, request, &response);
+  ASSERT_TRUE(overwritten.ok()) << overwritten.error_message();
+  ASSERT_EQ(stat(theirs.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 20000);
 }
 
 TEST_F(CoordinatorServerTest, AStreamThatNeverRegistersIsEnded) {

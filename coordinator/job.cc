@@ -61,9 +61,11 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metain
   }
   // Seeding only reads: a wrong data path must not sprout a tree of empty preallocated files.
   const bool seed_only = options.mode == pb::SEED;
-  absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files = storage::ContentFiles::Open(
-      metainfo, output_dir,
-      seed_only ? storage::ContentMode::kReadOnly : storage::ContentMode::kCreate);
+  absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files =
+      storage::ContentFiles::Open(metainfo, output_dir,
+                                  seed_only           ? storage::ContentMode::kReadOnly
+                                  : options.overwrite ? storage::ContentMode::kCreateOverwrite
+                                                      : storage::ContentMode::kCreate);
   if (!files.ok()) {
     return absl::Status(
         files.status().code(),

@@ -149,6 +149,9 @@ class Job {
     std::string resume_path;
     // Check every piece on disk whatever the record says (SubmitJobRequest.recheck).
     bool recheck = false;
+    // Cut longer files at the torrent's paths down (SubmitJobRequest.overwrite); otherwise
+    // such a file fails the job's creation.
+    bool overwrite = false;
     // How often, at most, the record is saved while the job runs (and once at its end).
     absl::Duration resume_interval = absl::Seconds(10);
     // A worker's verify leases lapse when it reports no result for this long; and when

@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, tracker_svc, "",
 ABSL_FLAG(std::string, auth_token_file, "",
           "file (mode 0600) holding the token that workers, swarm-cli and tracker_svc share; "
           "else $SWARM_AUTH_TOKEN; required to listen beyond loopback");
+ABSL_FLAG(std::string, output_root, "",
+          "jobs may write only into this folder and below it (symlinks resolved); empty: "
+          "anywhere this user may write. Set it whenever others can reach the coordinator");
 ABSL_FLAG(std::string, state_dir, "",
           "folder for the jobs' resume records (created if missing); empty: none, and a job "
           "on existing data has its workers check all of it");
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
   }
   options.auth_token = *std::move(token);
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.output_root = absl::GetFlag(FLAGS_output_root);
   options.keep_jobs = absl::GetFlag(FLAGS_keep_jobs);
   auto server = swarm::coordinator::CoordinatorServer::Start(options);
   if (!server.ok()) {

@@ -25,6 +25,7 @@ std::string JobPath(const std::string& state_dir, const std::string& id) {
 absl::Status SaveJob(const std::string& state_dir, const std::string& id,
                      pb::SubmitJobRequest request) {
   request.set_recheck(false);
+  request.set_overwrite(false);
   return WriteStateFile(JobPath(state_dir, id), request.SerializeAsString());
 }
 

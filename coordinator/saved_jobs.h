@@ -26,7 +26,8 @@ struct SavedJob {
 };
 
 // Writes the request as it should be taken up again: without `recheck` (a restart trusts the
-// resume record like any resume).
+// resume record like any resume) and without `overwrite` (what it allowed was done at the
+// first start; a file that grew since is someone else's).
 absl::Status SaveJob(const std::string& state_dir, const std::string& id,
                      pb::SubmitJobRequest request);
 // Every *.job file in the folder, in name order; a folder that does not exist has none.

@@ -97,8 +97,8 @@ absl::StatusOr<std::unique_ptr<ContentFiles>> ContentFiles::Open(const bt::Metai
   if (root < 0) return Errno("cannot open output folder", output_dir);
   std::unique_ptr<ContentFiles> files(
       new ContentFiles(metainfo, root, max_open_files, mode == ContentMode::kReadOnly, direct_io));
-  if (mode == ContentMode::kCreate) {
-    SWARM_RETURN_IF_ERROR(files->CreateLayout());
+  if (mode == ContentMode::kCreate || mode == ContentMode::kCreateOverwrite) {
+    SWARM_RETURN_IF_ERROR(files->CreateLayout(mode == ContentMode::kCreateOverwrite));
   } else {
     for (uint32_t i = 0; i < metainfo.files.size(); ++i) {
       if (metainfo.files[i].pad) continue;
@@ -131,8 +131,11 @@ absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create, int extr
     }
     dir = next;
   }
-  const int flags = (read_only_ ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC |
-                    (create ? O_CREAT : 0) | extra_flags;
+  // O_NONBLOCK: a FIFO or a device planted at the path must not hang the open; it is refused
+  // just below. (Regular files ignore the flag.) A file with other names is only refused
+  // for writing: seeding data that is also linked elsewhere (a media library) is harmless.
+  const int flags = (read_only_ ? O_RDONLY : O_RDWR) | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+                    O_NOCTTY | (create ? O_CREAT : 0) | extra_flags;
   const int fd = openat(dir, file.path.back().c_str(), flags, 0644);
   const int saved = errno;
   if (dir != root_fd_) close(dir);
@@ -141,14 +144,24 @@ absl::StatusOr<int> ContentFiles::OpenPath(uint32_t index, bool create, int extr
     return Errno("cannot open", rel);
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  std::string refused;
+  if (fstat(fd, &st) != 0) {
+    refused = absl::StrCat("cannot stat ", rel, ": ", std::strerror(errno));
+  } else if (!S_ISREG(st.st_mode)) {
+    refused = absl::StrCat(rel, " is not a regular file (a FIFO, device or socket?): refusing it");
+  } else if (st.st_nlink > 1 && !read_only_) {
+    refused = absl::StrCat(rel, " has ", st.st_nlink,
+                           " names (hard links): writing it would change another file too, so "
+                           "it is refused");
+  }
+  if (!refused.empty()) {
     close(fd);
-    return absl::FailedPreconditionError(absl::StrCat(rel, " is not a regular file"));
+    return absl::FailedPreconditionError(refused);
   }
   return fd;
 }
 
-absl::Status ContentFiles::CreateLayout() {
+absl::Status ContentFiles::CreateLayout(bool overwrite) {
   found_existing_data_ = false;
   for (uint32_t i = 0; i < metainfo_.files.size(); ++i) {
     const bt::FileEntry& file = metainfo_.files[i];
@@ -162,6 +175,12 @@ absl::Status ContentFiles::CreateLayout() {
     if (stat_ok && st.st_size > 0) found_[i] = StampOf(st);
     if (!stat_ok) {
       status = Errno("cannot stat", file.RelativePath());
+    } else if (static_cast<uint64_t>(st.st_size) > file.length && !overwrite) {
+      status = absl::FailedPreconditionError(absl::StrCat(
+          file.RelativePath(), " already exists and is longer than the torrent's file (",
+          st.st_size, " bytes, not ", file.length,
+          "): it is not this torrent's download, so it is left alone. Move it away, or ask to "
+          "overwrite it"));
     } else if (static_cast<uint64_t>(st.st_size) > file.length &&
                ftruncate(fd, static_cast<off_t>(file.length)) != 0) {
       status = Errno("cannot truncate", file.RelativePath());

@@ -4,7 +4,9 @@
 //
 // Safety: paths come from bt::Metainfo, whose components are already validated; on top of
 // that every folder and file is opened relative to the output folder with O_NOFOLLOW, so a
-// symlink planted inside the output folder cannot redirect a write outside it.
+// symlink planted inside the output folder cannot redirect a write outside it. Only regular
+// files with no other hard link are opened (a FIFO, a device or a second name of some other
+// file is refused, without blocking on it), and kCreate never cuts a longer file down.
 // BEP 47 padding files are never created: writes to them are dropped, reads give zeros.
 //
 // Direct I/O (Open's `direct_io`, used by the workers): whole pieces go to disk and come back
@@ -51,8 +53,12 @@ inline constexpr size_t kDirectIoAlignment = 4096;
 
 enum class ContentMode {
   // Create missing folders and files and set every file to its length (preallocated).
-  // Existing data is kept (this is how a job resumes).
+  // Existing data is kept (this is how a job resumes). A file longer than the torrent's is
+  // refused: it is not ours to cut down.
   kCreate,
+  // kCreate, except that a longer file is cut to the torrent's length (the user asked to
+  // overwrite).
+  kCreateOverwrite,
   // Files must already exist (a worker writing into a layout the coordinator made).
   kOpenExisting,
   // Files must already exist and are only read (hashing data for a new torrent).
@@ -121,7 +127,7 @@ class ContentFiles {
   // Reads `length` bytes; bytes past the end of the file read as zeros.
   absl::Status ReadAll(int fd, char* out, uint64_t length, uint64_t offset,
                        uint32_t file_index) const;
-  absl::Status CreateLayout();
+  absl::Status CreateLayout(bool overwrite);
 
   const bt::Metainfo metainfo_;
   const bt::PieceLayout layout_;

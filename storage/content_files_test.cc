@@ -258,6 +258,60 @@ TEST(ContentFilesTest, RefusesSymlinkInsideOutputFolder) {
   EXPECT_NE(stat((outside + "/c").c_str(), &st), 0) << "wrote through a symlink";
 }
 
+// Someone's longer file at a torrent's path is theirs: never cut down unless asked.
+TEST(ContentFilesTest, NeverCutsALongerFileDownUnlessAskedToOverwrite) {
+  const std::string dir = MakeTempDir("content");
+  ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);
+  const std::string a = dir + "/root/a";  // the torrent's "a" has 10 bytes
+  const std::string precious(4096, 'p');
+  {
+    const int fd = open(a.c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_EQ(write(fd, precious.data(), precious.size()), 4096);
+    close(fd);
+  }
+  auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate);
+  ASSERT_FALSE(files.ok());
+  EXPECT_THAT(files.status().message(), HasSubstr("root/a already exists and is longer"));
+  EXPECT_EQ(ReadWholeFile(a), precious);
+  files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreateOverwrite);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(ReadWholeFile(a), precious.substr(0, 10));
+}
+
+TEST(ContentFilesTest, RefusesAFifoWithoutBlocking) {
+  const std::string dir = MakeTempDir("content");
+  ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);
+  ASSERT_EQ(mkfifo((dir + "/root/z").c_str(), 0644), 0);
+  for (ContentMode mode :
+       {ContentMode::kCreate, ContentMode::kOpenExisting, ContentMode::kReadOnly}) {
+    auto files = ContentFiles::Open(MultiFile(), dir, mode);
+    ASSERT_FALSE(files.ok());
+    EXPECT_THAT(files.status().message(), HasSubstr("root/z is not a regular file"));
+  }
+}
+
+// A second name of a file elsewhere: writing it would change that file.
+TEST(ContentFilesTest, RefusesToWriteAFileWithOtherHardLinks) {
+  const std::string dir = MakeTempDir("content");
+  const std::string elsewhere = MakeTempDir("content") + "/victim";
+  {
+    const int fd = open(elsewhere.c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_EQ(write(fd, "12345678", 8), 8);  // as long as the torrent's "z"
+    close(fd);
+  }
+  ASSERT_TRUE(ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate).ok());
+  ASSERT_EQ(unlink((dir + "/root/z").c_str()), 0);
+  ASSERT_EQ(link(elsewhere.c_str(), (dir + "/root/z").c_str()), 0);
+  for (ContentMode mode : {ContentMode::kCreate, ContentMode::kOpenExisting}) {
+    auto files = ContentFiles::Open(MultiFile(), dir, mode);
+    ASSERT_FALSE(files.ok());
+    EXPECT_THAT(files.status().message(), HasSubstr("root/z has 2 names"));
+  }
+  EXPECT_EQ(ReadWholeFile(elsewhere), "12345678");
+  // Only reading it (seeding) is harmless.
+  EXPECT_TRUE(ContentFiles::Open(MultiFile(), dir, ContentMode::kReadOnly).ok());
+}
+
 TEST(ContentFilesTest, TinyDescriptorCacheStillWorks) {
   const std::string dir = MakeTempDir("content");
   auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate, /*max_open_files=*/1);

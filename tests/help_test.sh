@@ -15,7 +15,7 @@ check_service() {
     grep -q -- "--$flag (" <<<"$out" || fail "$bin --help does not list --$flag: $out"
   done
 }
-check_service coordinator/coordinator listen tracker_svc auth_token_file
+check_service coordinator/coordinator listen tracker_svc auth_token_file output_root
 check_service tracker_svc/tracker_svc listen auth_token_file
 check_service peer_svc/peer_svc coordinator auth_token_file max_peers bind_ip listen_ip listen_port \
   upload_slots name
@@ -31,7 +31,8 @@ check_command() {
   done
   [[ $(cli/swarm-cli "$command" -h) == "$out" ]] || fail "swarm-cli $command -h differs"
 }
-JOB=(--workers --coordinator --auth-token-file --bind-ip --announce-interval --verbose --help)
+JOB=(--workers --coordinator --auth-token-file --bind-ip --announce-interval --overwrite --verbose
+  --help)
 check_command download --output --seed "${JOB[@]}"
 check_command seed "${JOB[@]}"
 check_command create --tracker --piece-length --private --comment "-o FILE" --help
