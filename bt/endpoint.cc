@@ -66,6 +66,27 @@ bool IpAddress::IsLoopback() const {
 
 bool IpAddress::IsUnspecified() const { return bytes_ == std::string(bytes_.size(), '\0'); }
 
+bool IpAddress::IsMulticast() const {
+  const auto b0 = static_cast<uint8_t>(bytes_[0]);
+  return is_v4() ? (b0 & 0xf0) == 0xe0 : b0 == 0xff;
+}
+
+bool IpAddress::IsReservedV4() const {
+  if (!is_v4()) return false;
+  const auto b0 = static_cast<uint8_t>(bytes_[0]);
+  return b0 == 0 || (b0 & 0xf0) == 0xf0;  // 255.255.255.255 is inside 240/4
+}
+
+bool IpAddress::IsPrivate() const {
+  const auto b0 = static_cast<uint8_t>(bytes_[0]);
+  const auto b1 = static_cast<uint8_t>(bytes_[1]);
+  if (is_v4()) {
+    return b0 == 10 || (b0 == 172 && (b1 & 0xf0) == 16) || (b0 == 192 && b1 == 168) ||
+           (b0 == 100 && (b1 & 0xc0) == 64) || (b0 == 169 && b1 == 254);
+  }
+  return (b0 & 0xfe) == 0xfc || (b0 == 0xfe && (b1 & 0xc0) == 0x80);
+}
+
 absl::StatusOr<Endpoint> Endpoint::Make(const IpAddress& ip, uint32_t port) {
   if (port == 0 || port > 65535) {
     return absl::InvalidArgumentError(

@@ -44,6 +44,13 @@ class IpAddress {
   bool IsLoopback() const;
   // 0.0.0.0 or :: ("any address": where to bind, never where someone is reached).
   bool IsUnspecified() const;
+  // 224.0.0.0/4 or ff00::/8: a group, never one peer.
+  bool IsMulticast() const;
+  // 0.0.0.0/8 ("this network"), 240.0.0.0/4 (reserved) or 255.255.255.255: nobody to dial.
+  bool IsReservedV4() const;
+  // Reachable only inside a site or a link: 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier
+  // NAT), 169.254/16 (link-local), fc00::/7 (unique local) and fe80::/10 (link-local).
+  bool IsPrivate() const;
 
   friend bool operator==(const IpAddress& a, const IpAddress& b) { return a.bytes_ == b.bytes_; }
   friend bool operator!=(const IpAddress& a, const IpAddress& b) { return !(a == b); }

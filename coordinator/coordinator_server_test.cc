@@ -159,6 +159,7 @@ class FakeTracker final : public pb::TrackerQuery::Service {
     response->set_interval_s(interval_s_);
     response->set_min_interval_s(min_interval_s_);
     response->set_tracker_url("http://tracker.test/announce");
+    response->set_tracker_ip(tracker_ip_);
     return grpc::Status::OK;
   }
 
@@ -168,6 +169,11 @@ class FakeTracker final : public pb::TrackerQuery::Service {
     min_interval_s_ = min_interval_s;
   }
   // Answers list this peer too (after the three 10.0.0.x ones).
+  // Where the answers say they come from (loopback unless a test says otherwise).
+  void SetTrackerIp(const std::string& ip) {
+    absl::MutexLock lock(&mu_);
+    tracker_ip_ = ip;
+  }
   void AddPeer(const std::string& ip, uint32_t port, const std::string& peer_id = "") {
     absl::MutexLock lock(&mu_);
     pb::Peer p;
@@ -260,6 +266,7 @@ class FakeTracker final : public pb::TrackerQuery::Service {
   std::vector<pb::AnnounceRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Time> times_ ABSL_GUARDED_BY(mu_);
   std::vector<pb::Peer> extra_peers_ ABSL_GUARDED_BY(mu_);
+  std::string tracker_ip_ ABSL_GUARDED_BY(mu_) = "127.0.0.1";
   uint32_t interval_s_ ABSL_GUARDED_BY(mu_) = 1800;
   uint32_t min_interval_s_ ABSL_GUARDED_BY(mu_) = 0;
   int fail_next_ ABSL_GUARDED_BY(mu_) = 0;
@@ -1683,6 +1690,25 @@ TEST_F(CoordinatorServerTest, WorkersAreNeverGivenThemselvesOrEachOther) {
   EXPECT_EQ(ips.size(), 3u);
   ASSERT_TRUE(tracker_.WaitFor(pb::STARTED, std::string(20, '2')).has_value());
   EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).known_peers(), 3u);
+}
+
+// A tracker on the public internet may not aim the swarm at our own machine or network, nor
+// hand out addresses nobody can be reached at.
+TEST_F(CoordinatorServerTest, PeersATrackerMayNotGiveAreIgnored) {
+  tracker_.SetTrackerIp("203.0.113.9");
+  for (const char* bad : {"127.0.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "192.168.1.5"}) {
+    tracker_.AddPeer(bad, 6881);
+  }
+  tracker_.AddPeer("198.51.100.7", 6881);
+  StartCoordinator();
+  auto w = std::make_unique<FakeWorker>(address_, kToken);
+  SubmitOk();
+  ASSERT_TRUE(w->Wait(IsStartJob).has_value());
+  w->RequestWork(torrent_.id, 0, 50);
+  const std::vector<pb::PeerAddress> peers = w->Peers();
+  ASSERT_EQ(peers.size(), 1u) << "the 10.0.0.x ones are private too";
+  EXPECT_EQ(peers[0].ip(), "198.51.100.7");
+  EXPECT_EQ(Watch([](const pb::JobProgress&) { return true; }).known_peers(), 1u);
 }
 
 TEST_F(CoordinatorServerTest, AListeningWorkerTakesOverFromTheCoordinatorsOwnAnnounce) {

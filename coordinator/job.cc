@@ -676,7 +676,11 @@ void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, O
     ledger_.RemovePeer(worker.id, key);
   }
   if (closed.banned()) {
-    pool_.Ban(key);
+    if (closed.misbehaved()) {
+      pool_.BanAddress(key);
+    } else {
+      pool_.Ban(key);
+    }
     ForgetPeerEverywhere(key);
   } else {
     pool_.Release(worker.id, key, clock_->Now());

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "bt/dialable.h"
 #include "coordinator/job.h"
 #include "rpc/auth_token.h"
 
@@ -95,13 +96,27 @@ pb::AnnounceRequest Job::RequestFor(const DueAnnounce& due) const {
 
 size_t Job::AddTrackerPeers(const pb::AnnounceResponse& response) {
   const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
+  // A tracker whose address is unknown counts as one on the public internet.
+  const bt::IpAddress tracker =
+      bt::IpAddress::Parse(response.tracker_ip()).value_or(*bt::IpAddress::Parse("192.0.2.1"));
   std::vector<bt::Endpoint> peers;
+  size_t refused = 0;
   for (const pb::Peer& p : response.peers()) {
     if (!p.peer_id().empty() && own->peer_ids.contains(p.peer_id())) continue;
     absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(p.ip(), p.port());
-    if (!addr.ok()) continue;
+    if (!addr.ok() || !bt::IsDialablePeer(addr->ip(), tracker)) {
+      ++refused;
+      continue;
+    }
     if (own->keys.contains(addr->ToString())) continue;
     peers.push_back(*std::move(addr));
+  }
+  if (refused > 0) {
+    Log(absl::StrCat(response.tracker_url(), " at ",
+                     response.tracker_ip().empty() ? "an unknown address" : response.tracker_ip(),
+                     " gave ", refused,
+                     " peer addresses that cannot be dialled or are not its to give (unspecified, "
+                     "multicast, reserved, or loopback/private from outside): ignored"));
   }
   // Banned peers stay banned: Add leaves every peer it knows as it is.
   return pool_.Add(peers);

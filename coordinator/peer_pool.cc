@@ -7,13 +7,22 @@
 #include "absl/strings/str_cat.h"
 
 namespace swarm::coordinator {
+namespace {
+
+// The IP address part of an "ip:port" key (the key itself if it is not one).
+std::string IpOf(const std::string& key) {
+  absl::StatusOr<bt::Endpoint> endpoint = bt::Endpoint::Parse(key);
+  return endpoint.ok() ? endpoint->ip().ToString() : key;
+}
+
+}  // namespace
 
 size_t PeerPool::Add(absl::Span<const bt::Endpoint> peers) {
   size_t added = 0;
   for (const bt::Endpoint& p : peers) {
     if (entries_.size() >= options_.max_peers) break;
     std::string key = p.ToString();
-    if (index_.contains(key)) continue;
+    if (index_.contains(key) || banned_ips_.contains(p.ip().ToString())) continue;
     index_.emplace(key, entries_.size());
     Entry e;
     e.addr = p;
@@ -82,9 +91,18 @@ void PeerPool::MarkConnected(const std::string& key) {
   if (it != index_.end()) entries_[it->second].failures = 0;
 }
 
+void PeerPool::BanAddress(const std::string& key) {
+  const std::string ip = IpOf(key);
+  banned_ips_.insert(ip);
+  // Every port of the address (a scan, but bans are rare).
+  for (Entry& e : entries_) {
+    if (!e.banned && e.addr.port() != 0 && e.addr.ip().ToString() == ip) BanEntry(e);
+  }
+  Ban(key);
+}
+
 void PeerPool::Ban(const std::string& key) {
-  auto it = index_.find(key);
-  if (it == index_.end()) {
+  if (!index_.contains(key)) {
     // Remembered beyond max_peers on purpose: a ban must stick.
     Entry e;
     e.key = key;
@@ -94,7 +112,10 @@ void PeerPool::Ban(const std::string& key) {
     ++banned_;
     return;
   }
-  Entry& e = entries_[it->second];
+  BanEntry(entries_[index_[key]]);
+}
+
+void PeerPool::BanEntry(Entry& e) {
   if (e.banned) return;
   e.banned = true;
   ++banned_;
@@ -114,19 +135,19 @@ std::vector<std::string> PeerPool::ReleaseWorker(WorkerId worker) {
 }
 
 bool PeerPool::RecordBadPiece(const std::string& key) {
-  const int count = ++bad_pieces_[key];
+  const int count = ++bad_pieces_[IpOf(key)];
   if (count != options_.ban_after_bad_pieces) return false;
-  Ban(key);
+  BanAddress(key);
   return true;
 }
 
 bool PeerPool::IsBanned(const std::string& key) const {
   auto it = index_.find(key);
-  return it != index_.end() && entries_[it->second].banned;
+  return (it != index_.end() && entries_[it->second].banned) || banned_ips_.contains(IpOf(key));
 }
 
 int PeerPool::bad_pieces(const std::string& key) const {
-  auto it = bad_pieces_.find(key);
+  auto it = bad_pieces_.find(IpOf(key));
   return it == bad_pieces_.end() ? 0 : it->second;
 }
 

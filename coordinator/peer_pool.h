@@ -60,7 +60,7 @@ class PeerPool {
   explicit PeerPool(Options options) : options_(options) {}
 
   // Adds new peers (already validated); peers already known, banned ones included, are left
-  // as they are. Returns how many were new.
+  // as they are, and peers at a banned address are not added. Returns how many were new.
   size_t Add(absl::Span<const bt::Endpoint> peers);
 
   // Gives up to `max` peers to `worker`, which runs on `host` (its IP address; empty when
@@ -79,15 +79,19 @@ class PeerPool {
   // The worker got as far as the peer's bitfield: its failures in a row start again at 0.
   void MarkConnected(const std::string& key);
   // Never give `key` out again (it is remembered even if unknown so far, so that a later
-  // tracker answer cannot bring it back).
+  // tracker answer cannot bring it back): a peer that did nothing wrong but is of no use
+  // (ourselves, another torrent's).
   void Ban(const std::string& key);
+  // Ban, for every port of `key`'s IP address: a peer that misbehaved could come back from
+  // another port.
+  void BanAddress(const std::string& key);
   // The worker is gone: every peer it held is free at once. Returns their keys.
   std::vector<std::string> ReleaseWorker(WorkerId worker);
 
   // Counts one piece from `key` that failed its hash (counted whether or not the peer is in
-  // the pool: it may have connected to the worker by itself). The ban_after_bad_pieces-th
-  // bans it (as Ban) and returns true; every other call returns false, so the caller
-  // forgets the peer's pieces once.
+  // the pool: it may have connected to the worker by itself; and per IP address, whatever
+  // its port). The ban_after_bad_pieces-th bans it (as BanAddress) and returns true; every other
+  // call returns false, so the caller forgets the peer's pieces once.
   bool RecordBadPiece(const std::string& key);
   // Banned by Ban or by its bad pieces: its reports are refused, it is never given out.
   bool IsBanned(const std::string& key) const;
@@ -124,6 +128,8 @@ class PeerPool {
   static bool Shareable(const Entry& e, const std::string& host);
   // Removes `worker` from `e`'s holders; false if it was not one.
   bool DropHolder(Entry& e, WorkerId worker);
+  // Marks `e` banned (and takes it from its holders), once.
+  void BanEntry(Entry& e);
 
   const Options options_;
   // In the order first seen; Take prefers older entries among equals.
@@ -131,9 +137,11 @@ class PeerPool {
   absl::flat_hash_map<std::string, size_t> index_;
   size_t banned_ = 0;
   size_t assigned_ = 0;
-  // Pieces that failed their hash, per peer key; kept apart from entries_ so that counting
-  // one does not add the peer to what Take gives out.
+  // Pieces that failed their hash, per IP address; kept apart from entries_ so that
+  // counting one does not add the peer to what Take gives out.
   absl::flat_hash_map<std::string, int> bad_pieces_;
+  // Addresses banned by BanAddress, whatever the port.
+  absl::flat_hash_set<std::string> banned_ips_;
 };
 
 }  // namespace swarm::coordinator

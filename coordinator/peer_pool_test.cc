@@ -182,10 +182,33 @@ TEST(PeerPoolTest, BansAPeerAtTheThirdBadPiece) {
   EXPECT_TRUE(pool.IsBanned("1.2.3.4:5"));
   EXPECT_FALSE(pool.RecordBadPiece("1.2.3.4:5"));  // reported once only
   EXPECT_EQ(pool.bad_pieces("1.2.3.4:5"), 4);
-  EXPECT_FALSE(pool.IsBanned("1.2.3.4:6"));
+  EXPECT_TRUE(pool.IsBanned("1.2.3.4:6"));  // the address is banned, whatever the port
+  EXPECT_FALSE(pool.IsBanned("1.2.3.5:5"));
   // The ban is the pool's own: never given out, never brought back by a tracker.
   EXPECT_EQ(pool.state("1.2.3.4:5", kT0), PeerState::kBanned);
   EXPECT_EQ(pool.Add({P("1.2.3.4", 5)}), 0u);
+}
+
+// A peer that dialled in has a new port each time; bans and bad pieces go by its address.
+TEST(PeerPoolTest, BansAndBadPiecesGoByAddressWhateverThePort) {
+  PeerPool pool;
+  pool.Add({P("10.0.0.1", 1), P("10.0.0.1", 2), P("10.0.0.2", 1)});
+  ASSERT_EQ(pool.Take(1, 3, kT0).size(), 3u);
+  EXPECT_FALSE(pool.RecordBadPiece("10.0.0.1:50001"));
+  EXPECT_FALSE(pool.RecordBadPiece("10.0.0.1:50002"));
+  EXPECT_TRUE(pool.RecordBadPiece("10.0.0.1:50003"));  // third from that address
+  for (const char* key : {"10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:50003", "10.0.0.1:7"}) {
+    EXPECT_TRUE(pool.IsBanned(key)) << key;
+  }
+  EXPECT_EQ(pool.state("10.0.0.1:2", kT0), PeerState::kBanned);
+  EXPECT_EQ(pool.assigned(), 1u);               // only 10.0.0.2:1 is still held
+  EXPECT_EQ(pool.Add({P("10.0.0.1", 3)}), 0u);  // no other port of it from a tracker
+  pool.ReleaseWorker(1);
+  EXPECT_THAT(Keys(pool.Take(2, 5, kT0 + absl::Hours(1))), ElementsAre("10.0.0.2:1"));
+  // A ban that is not for misbehaving (ourselves, another torrent) is for that port only.
+  pool.Ban("10.0.0.2:1");
+  EXPECT_FALSE(pool.IsBanned("10.0.0.2:2"));
+  EXPECT_EQ(pool.Add({P("10.0.0.2", 2)}), 1u);
 }
 
 TEST(PeerPoolTest, BadPiecesBelowTheLimitLeaveThePeerAsItWas) {

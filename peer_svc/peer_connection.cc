@@ -146,7 +146,7 @@ void PeerConnection::Join() {
 }
 
 absl::Status PeerConnection::Violation(const absl::Status& status) {
-  banned_ = true;
+  banned_ = misbehaved_ = true;
   return absl::InvalidArgumentError(absl::StrCat("protocol violation: ", status.message()));
 }
 
@@ -386,7 +386,7 @@ absl::Status PeerConnection::HandleRequest(const bt::Message& m, absl::Time now)
       if (fast_) bt::AppendReject(&out_, m.index, m.begin, m.length);
       break;
     case UploadQueue::Verdict::kBan:
-      banned_ = true;
+      banned_ = misbehaved_ = true;
       return absl::PermissionDeniedError(absl::StrCat("dropped: ", upload_.ban_reason()));
   }
   return absl::OkStatus();
@@ -560,7 +560,7 @@ absl::Status PeerConnection::CompletePiece(uint32_t piece) {
   pipeline_.FinishPiece(piece);
   delegate_->OnPieceCorrupt(*this, piece);
   if (++bad_pieces_ >= options_.max_bad_pieces) {
-    banned_ = true;
+    banned_ = misbehaved_ = true;
     return absl::DataLossError(
         absl::StrCat("sent ", bad_pieces_, " pieces that failed their hash check"));
   }

@@ -91,8 +91,11 @@ class PeerConnection {
     // A finished piece whose SHA-1 did not match (the connection drops the peer after
     // Options::max_bad_pieces of them).
     virtual void OnPieceCorrupt(PeerConnection& conn, uint32_t piece) = 0;
-    // The last call: the connection is over (or never came up). `banned` when the peer broke
-    // the protocol or sent too many bad pieces. Pieces it was fetching are to be released.
+    // The last call: the connection is over (or never came up). `banned` when the peer is
+    // not to be dialled again: it broke the protocol, sent too many bad pieces or abused
+    // uploads (then misbehaved() is true too, and its address is to be banned), or it was
+    // ourselves or served another torrent (only this ip:port). Pieces it was fetching are
+    // to be released.
     virtual void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) = 0;
 
     // --- uploading (the defaults: a delegate with nothing to upload) ---
@@ -196,6 +199,8 @@ class PeerConnection {
   bool choking() const { return choking_.load(std::memory_order_relaxed); }
   // The peer has announced every piece.
   bool peer_is_seed() const { return peer_seed_.load(std::memory_order_relaxed); }
+  // In and after OnClosed: the peer was banned for what it did (see Delegate::OnClosed).
+  bool misbehaved() const { return misbehaved_; }
   // Payload bytes received from the peer and sent to it over this connection.
   uint64_t downloaded_bytes() const { return downloaded_total_.load(std::memory_order_relaxed); }
   uint64_t uploaded_bytes() const { return uploaded_total_.load(std::memory_order_relaxed); }
@@ -283,6 +288,7 @@ class PeerConnection {
   bool try_pick_ = true;        // PickPiece may find something (reset by Wake, have, unchoke)
   bool check_interest_ = false;
   bool banned_ = false;
+  bool misbehaved_ = false;
   int bad_pieces_ = 0;
   absl::Time connected_at_;
   absl::Time last_recv_;

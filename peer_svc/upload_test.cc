@@ -88,10 +88,11 @@ class UploadTest : public ::testing::Test {
         kWait));
   }
 
-  // A leecher connected to the worker's listen port, past the handshakes.
-  std::unique_ptr<FakePeer> ConnectLeecher(bool fast = true) {
+  // A leecher connected to the worker's listen port (from `bind_ip`, if given), past the
+  // handshakes.
+  std::unique_ptr<FakePeer> ConnectLeecher(bool fast = true, const std::string& bind_ip = "") {
     absl::StatusOr<std::unique_ptr<FakePeer>> p =
-        FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
+        FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces(), bind_ip);
     EXPECT_TRUE(p.ok()) << p.status();
     if (!p.ok()) return nullptr;
     EXPECT_TRUE((*p)->SendHandshake(t_.metainfo.info_hash, fast).ok());
@@ -255,7 +256,7 @@ TEST_F(UploadTest, PeersBeyondTheUploadSlotsStayChoked) {
 TEST_F(UploadTest, InvalidRequestsAreRejectedAndAPersistentOffenderDropped) {
   StartWorker();
   std::unique_ptr<FakePeer> good = ConnectLeecher();
-  std::unique_ptr<FakePeer> bad = ConnectLeecher();
+  std::unique_ptr<FakePeer> bad = ConnectLeecher(/*fast=*/true, /*bind_ip=*/"127.0.0.2");
   ASSERT_NE(good, nullptr);
   ASSERT_NE(bad, nullptr);
   ExpectNext(*good, MessageType::kHaveAll);
@@ -284,8 +285,28 @@ TEST_F(UploadTest, InvalidRequestsAreRejectedAndAPersistentOffenderDropped) {
   absl::MutexLock lock(&coordinator_->mu);
   ASSERT_EQ(coordinator_->closed.size(), 1u);
   EXPECT_TRUE(coordinator_->closed[0].banned());
+  EXPECT_TRUE(coordinator_->closed[0].misbehaved()) << "its address is banned, not one port";
   EXPECT_THAT(coordinator_->closed[0].reason(), HasSubstr("4 requests out of range"));
-  EXPECT_EQ(coordinator_->closed[0].peer().ip(), "127.0.0.1");
+  EXPECT_EQ(coordinator_->closed[0].peer().ip(), "127.0.0.2");
+}
+
+TEST_F(UploadTest, ABannedAddressCannotComeBackFromAnotherPort) {
+  StartWorker();
+  std::unique_ptr<FakePeer> bad = ConnectLeecher(/*fast=*/true, /*bind_ip=*/"127.0.0.2");
+  ASSERT_NE(bad, nullptr);
+  ExpectNext(*bad, MessageType::kHaveAll);
+  // A length prefix far over any message's: a protocol violation.
+  ASSERT_TRUE(bad->Send(std::string("\x7f\xff\xff\xff", 4)).ok());
+  EXPECT_TRUE(bad->WaitForClose(kWait));
+  // Dialling in again (a new port) gets no answer to its handshake.
+  absl::StatusOr<std::unique_ptr<FakePeer>> again =
+      FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces(), "127.0.0.2");
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE((*again)->SendHandshake(t_.metainfo.info_hash).ok());
+  absl::StatusOr<bt::Message> m = (*again)->Next(kWait);
+  EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
+  // Another address is still welcome.
+  EXPECT_NE(ConnectLeecher(), nullptr);
 }
 
 TEST_F(UploadTest, CancelledRequestIsNotServed) {

@@ -125,13 +125,15 @@ void WorkerJob::SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const b
   send_(std::move(m));
 }
 
-void WorkerJob::SendPeerClosed(const pb::PeerAddress& peer, std::string reason, bool banned) {
+void WorkerJob::SendPeerClosed(const pb::PeerAddress& peer, std::string reason, bool banned,
+                               bool misbehaved) {
   WorkerMessage m;
   pb::PeerClosed* c = m.mutable_peer_closed();
   c->set_job_id(options_.job_id);
   *c->mutable_peer() = peer;
   c->set_reason(std::move(reason));
   c->set_banned(banned);
+  c->set_misbehaved(misbehaved);
   send_(std::move(m));
 }
 
@@ -168,7 +170,10 @@ void WorkerJob::AddPeers(const pb::AddPeers& add) {
       continue;
     }
     const std::string name = endpoint->ToString();
-    if (banned_.contains(name) || connected_.contains(name)) continue;
+    if (banned_.contains(endpoint->ip().ToString()) || shunned_.contains(name) ||
+        connected_.contains(name)) {
+      continue;
+    }
     if (verified_.All() && seeds_.contains(name)) {
       // Handed back at once, so the coordinator can give us a peer we can serve instead.
       SendPeerClosed(p, "a seed, and so are we: nothing to trade");
@@ -180,7 +185,7 @@ void WorkerJob::AddPeers(const pb::AddPeers& add) {
 
 bool WorkerJob::AcceptPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return false;
+  if (stopping_ || banned_.contains(remote.ip().ToString())) return false;
   AddConnection(PeerConnection::Adopt(ConnectionOptions(remote), fd, handshake, this), absl::Now());
   return true;
 }
@@ -602,7 +607,11 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
     choker_.RemovePeer(conn.key());
     const std::string name = conn.endpoint().ToString();
     connected_.erase(name);
-    if (banned) banned_.insert(name);
+    if (banned && conn.misbehaved()) {
+      banned_.insert(conn.endpoint().ip().ToString());
+    } else if (banned) {
+      shunned_.insert(name);
+    }
     // An incoming peer's port is not where it listens: nothing to remember it by.
     if (!banned && !conn.incoming() && conn.peer_is_seed() && verified_.All()) {
       seeds_.insert(name);
@@ -617,7 +626,7 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
       absl::StrAppend(&why, " (peer id ", absl::CHexEscape(conn.remote_peer_id().substr(0, 8)),
                       "...)");
     }
-    SendPeerClosed(peer, std::move(why), banned);
+    SendPeerClosed(peer, std::move(why), banned, banned && conn.misbehaved());
     // Its pieces are free for the others; and there is a slot for another peer.
     WakeAll(conn.key());
     pieces_changed_ = peers_changed_ = true;

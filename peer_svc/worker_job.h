@@ -136,7 +136,8 @@ class WorkerJob : public PeerConnection::Delegate {
 
   // --- from the Listener ---
   // A peer connected to us with this job's info-hash in `handshake`: adopts `fd` as a
-  // connection (true), or returns false when the job is stopping (the caller closes fd).
+  // connection (true), or returns false when the job is stopping or the peer's address is
+  // banned (the caller closes fd).
   bool AcceptPeer(int fd, const bt::Handshake& handshake, const bt::Endpoint& remote);
   // Drops every peer and lease and joins the connections' threads. Nothing more is sent.
   void Stop();
@@ -199,7 +200,8 @@ class WorkerJob : public PeerConnection::Delegate {
   void WakeAll(PiecePool::PeerKey except) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SendPieceFailed(uint32_t piece, pb::PieceFailure reason, const bt::Endpoint* peer,
                        std::string detail);
-  void SendPeerClosed(const pb::PeerAddress& peer, std::string reason, bool banned = false);
+  void SendPeerClosed(const pb::PeerAddress& peer, std::string reason, bool banned = false,
+                      bool misbehaved = false);
   // Options for a new connection to `endpoint`, with the next key.
   PeerConnection::Options ConnectionOptions(bt::Endpoint endpoint)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -240,8 +242,12 @@ class WorkerJob : public PeerConnection::Delegate {
   PiecePool::PeerKey next_key_ ABSL_GUARDED_BY(mu_) = 1;
   absl::flat_hash_map<PiecePool::PeerKey, std::unique_ptr<PeerConnection>> conns_
       ABSL_GUARDED_BY(mu_);
-  // "ip:port" of connected peers (no second connection to one) and of banned ones.
+  // "ip:port" of connected peers (no second connection to one), and of peers not to dial
+  // again that did nothing wrong (ourselves, another torrent's).
   absl::flat_hash_set<std::string> connected_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> shunned_ ABSL_GUARDED_BY(mu_);
+  // IP addresses of peers banned for what they did: one that dialled in comes from a new
+  // port each time, so a ban by ip:port would let it straight back in.
   absl::flat_hash_set<std::string> banned_ ABSL_GUARDED_BY(mu_);
   // Seeds we dialled and dropped while seeding ourselves: not dialled again.
   absl::flat_hash_set<std::string> seeds_ ABSL_GUARDED_BY(mu_);

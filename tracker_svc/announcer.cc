@@ -105,19 +105,24 @@ Announcer::Announcer(Options options)
       udp_(options_.udp),
       tier_order_(options_.tier_order) {}
 
-absl::StatusOr<AnnounceReply> Announcer::AnnounceOne(const std::string& url,
-                                                     const AnnounceParams& params,
-                                                     absl::Time deadline,
-                                                     const std::function<bool()>& cancelled) {
+absl::StatusOr<Announcer::AnnounceResult> Announcer::AnnounceOne(
+    const std::string& url, const AnnounceParams& params, absl::Time deadline,
+    const std::function<bool()>& cancelled) {
   SWARM_ASSIGN_OR_RETURN(TrackerUrl parsed, bt::tracker::ParseTrackerUrl(url));
+  AnnounceResult result;
   if (parsed.scheme == TrackerScheme::kUdp) {
-    return udp_.Announce(parsed, params, deadline, cancelled);
+    SWARM_ASSIGN_OR_RETURN(result.reply,
+                           udp_.Announce(parsed, params, deadline, cancelled, &result.tracker_ip));
+    return result;
   }
   SWARM_ASSIGN_OR_RETURN(std::string get_url, bt::tracker::BuildAnnounceUrl(url, params));
   SWARM_ASSIGN_OR_RETURN(HttpResult r, http_.Get(get_url, deadline, cancelled));
   if (r.status_code != 200) return HttpStatusError(r, options_.limits);
   absl::StatusOr<AnnounceReply> reply = bt::tracker::ParseAnnounceResponse(r.body, options_.limits);
-  return reply.ok() ? reply : TrackerFault(reply.status());
+  if (!reply.ok()) return TrackerFault(reply.status());
+  result.reply = *std::move(reply);
+  result.tracker_ip = std::move(r.primary_ip);
+  return result;
 }
 
 absl::StatusOr<std::vector<ScrapeCounts>> Announcer::ScrapeOne(
@@ -145,17 +150,18 @@ absl::StatusOr<Announcer::AnnounceResult> Announcer::Announce(
   for (const auto& tier : ordered) urls.insert(urls.end(), tier.begin(), tier.end());
   if (urls.empty()) return absl::InvalidArgumentError("no tracker URLs to announce to");
 
-  Walk<AnnounceReply> walk =
-      TryInOrder<AnnounceReply>(urls, deadline, options_.min_attempt_time, cancelled,
-                                [&](const std::string& url, absl::Time attempt_deadline) {
-                                  AnnounceParams p = params;
-                                  auto id = tracker_ids.find(url);
-                                  p.tracker_id = id == tracker_ids.end() ? "" : id->second;
-                                  return AnnounceOne(url, p, attempt_deadline, cancelled);
-                                });
+  Walk<AnnounceResult> walk =
+      TryInOrder<AnnounceResult>(urls, deadline, options_.min_attempt_time, cancelled,
+                                 [&](const std::string& url, absl::Time attempt_deadline) {
+                                   AnnounceParams p = params;
+                                   auto id = tracker_ids.find(url);
+                                   p.tracker_id = id == tracker_ids.end() ? "" : id->second;
+                                   return AnnounceOne(url, p, attempt_deadline, cancelled);
+                                 });
   if (!walk.result.ok()) return walk.result.status();
   tier_order_.MoveToFront(params.info_hash, walk.url);
-  AnnounceResult out{*std::move(walk.result), walk.url};
+  AnnounceResult out = *std::move(walk.result);
+  out.tracker_url = walk.url;
   out.reply.warnings.insert(out.reply.warnings.begin(), walk.failures.begin(), walk.failures.end());
   return out;
 }

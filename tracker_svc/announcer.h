@@ -47,6 +47,9 @@ class Announcer {
     // warnings start with "<url>: <error>" for each tracker that failed before this one.
     bt::tracker::AnnounceReply reply;
     std::string tracker_url;
+    // The address the answer came from (empty when unknown): the coordinator takes loopback
+    // and private peer addresses only from a tracker that is there itself (bt/dialable.h).
+    std::string tracker_ip;
   };
   struct ScrapeResult {
     std::vector<bt::tracker::ScrapeCounts> counts;
@@ -68,9 +71,11 @@ class Announcer {
                                       const std::function<bool()>& cancelled = nullptr);
 
   // One tracker, no tiers.
-  absl::StatusOr<bt::tracker::AnnounceReply> AnnounceOne(
-      const std::string& url, const bt::tracker::AnnounceParams& params, absl::Time deadline,
-      const std::function<bool()>& cancelled = nullptr);
+  // The result without tracker_url (the caller knows it).
+  absl::StatusOr<AnnounceResult> AnnounceOne(const std::string& url,
+                                             const bt::tracker::AnnounceParams& params,
+                                             absl::Time deadline,
+                                             const std::function<bool()>& cancelled = nullptr);
   absl::StatusOr<std::vector<bt::tracker::ScrapeCounts>> ScrapeOne(
       const std::string& url, const std::vector<std::string>& info_hashes, absl::Time deadline,
       const std::function<bool()>& cancelled = nullptr);

@@ -59,6 +59,7 @@ TEST(AnnouncerTest, FallsBackWithinATierAndRemembersTheWinner) {
     auto r = announcer.Announce(Params(), tiers, {}, absl::Now() + absl::Seconds(10));
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->tracker_url, good->url());
+    EXPECT_EQ(r->tracker_ip, "127.0.0.1");  // where the answer came from
     ASSERT_EQ(r->reply.peers.size(), 1u);
   }
   // After the first success the good tracker is first in its tier: the broken one was asked
@@ -138,6 +139,9 @@ TEST(AnnouncerTest, ScrapeSkipsTrackersWithoutScrapeAndUsesUdp) {
   bt::tracker::ScrapeCounts counts{"", 3, 4, 5};
   auto udp = Udp(FakeUdpTracker::Working({}, 9, counts));
   Announcer announcer(FastOptions());
+  auto announced = announcer.Announce(Params(), {{udp->url()}}, {}, absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(announced.ok()) << announced.status();
+  EXPECT_EQ(announced->tracker_ip, "127.0.0.1");
   std::string hash(20, 'h');
   auto r = announcer.Scrape({hash}, {{no_scrape->url("/tracker.php")}, {udp->url()}},
                             absl::Now() + absl::Seconds(5));

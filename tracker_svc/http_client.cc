@@ -108,6 +108,10 @@ absl::StatusOr<HttpResult> HttpClient::Get(const std::string& url, absl::Time de
   }
   HttpResult result;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &result.status_code);
+  char* primary_ip = nullptr;
+  if (curl_easy_getinfo(c, CURLINFO_PRIMARY_IP, &primary_ip) == CURLE_OK && primary_ip != nullptr) {
+    result.primary_ip = primary_ip;
+  }
   result.body = std::move(transfer.body);
   return result;
 }

@@ -25,6 +25,8 @@ namespace swarm::tracker_svc {
 struct HttpResult {
   long status_code = 0;  // the final answer's, after redirects
   std::string body;
+  // The address the final answer came from (libcurl's primary IP); empty when unknown.
+  std::string primary_ip;
 };
 
 class HttpClient {

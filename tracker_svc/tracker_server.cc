@@ -142,6 +142,7 @@ class TrackerServer::Service final : public pb::TrackerQuery::Service {
     response->set_seeders(result.reply.seeders);
     response->set_leechers(result.reply.leechers);
     response->set_tracker_url(result.tracker_url);
+    response->set_tracker_ip(result.tracker_ip);
     for (const std::string& w : result.reply.warnings) response->add_warnings(w);
     response->set_tracker_id(result.reply.tracker_id);
     return absl::OkStatus();

@@ -33,6 +33,7 @@ constexpr absl::Duration kCancelPollInterval = absl::Milliseconds(200);
 struct Resolved {
   net::SocketAddress socket;
   std::string key;  // "ip:port", for the connection-id cache and messages
+  std::string ip;
 };
 
 absl::StatusOr<Resolved> MakeResolved(const sockaddr* addr, uint16_t port) {
@@ -46,6 +47,7 @@ absl::StatusOr<Resolved> MakeResolved(const sockaddr* addr, uint16_t port) {
         reinterpret_cast<const sockaddr_in6*>(addr)->sin6_scope_id;
   }
   r.key = endpoint.ToString();
+  r.ip = endpoint.ip().ToString();
   return r;
 }
 
@@ -145,6 +147,7 @@ class UdpTrackerClient::Exchange {
     return absl::OkStatus();
   }
 
+  const std::string& ip() const { return endpoint_.ip; }
   IpFamily family() const {
     return endpoint_.socket.family() == AF_INET ? IpFamily::kV4 : IpFamily::kV6;
   }
@@ -276,10 +279,11 @@ UdpTrackerClient::UdpTrackerClient(Options options) : options_(std::move(options
 
 absl::StatusOr<bt::tracker::AnnounceReply> UdpTrackerClient::Announce(
     const bt::tracker::TrackerUrl& url, const bt::tracker::AnnounceParams& params,
-    absl::Time deadline, const std::function<bool()>& cancelled) {
+    absl::Time deadline, const std::function<bool()>& cancelled, std::string* tracker_ip) {
   SWARM_RETURN_IF_ERROR(bt::tracker::ValidateAnnounceParams(params));
   Exchange exchange(this, deadline, cancelled);
   SWARM_RETURN_IF_ERROR(exchange.Open(url));
+  if (tracker_ip != nullptr) *tracker_ip = exchange.ip();
   const IpFamily family = exchange.family();
   return exchange.Call<bt::tracker::AnnounceReply>(
       [&](uint64_t connection_id, uint32_t tid) {

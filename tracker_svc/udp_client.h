@@ -47,9 +47,11 @@ class UdpTrackerClient {
   explicit UdpTrackerClient(Options options);
 
   // `url` must be a udp:// URL. `cancelled`, when set, is polled a few times per second.
+  // `tracker_ip`, when set, receives the address the tracker's name resolved to.
   absl::StatusOr<bt::tracker::AnnounceReply> Announce(
       const bt::tracker::TrackerUrl& url, const bt::tracker::AnnounceParams& params,
-      absl::Time deadline, const std::function<bool()>& cancelled = nullptr);
+      absl::Time deadline, const std::function<bool()>& cancelled = nullptr,
+      std::string* tracker_ip = nullptr);
 
   // 1..74 info-hashes; the answer has one entry per hash the tracker answered, in order.
   absl::StatusOr<std::vector<bt::tracker::ScrapeCounts>> Scrape(
