@@ -1094,6 +1094,7 @@ TEST_F(CoordinatorServerTest, HashFailuresAreCountedAndABadPeerIsBanned) {
   const pb::JobProgress p = Watch([](const pb::JobProgress& p) { return p.hash_failures() >= 3; });
   EXPECT_EQ(p.hash_failures(), 3u);
   EXPECT_EQ(p.known_peers(), 2u);  // banned peers do not count as known
+  EXPECT_EQ(p.banned_peers(), 1u);
   // Its bitfield is refused from now on; another peer's is not.
   worker->Bitfield(torrent_.id, peers[0], torrent_.num_pieces);
   worker->RequestWork(torrent_.id, 1, 0);

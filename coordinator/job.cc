@@ -7,6 +7,7 @@
 #include <limits>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "bt/sha1.h"
 #include "coordinator/resume_plan.h"
@@ -676,6 +677,9 @@ void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, O
     ledger_.RemovePeer(worker.id, key);
   }
   if (closed.banned()) {
+    Log(absl::StrCat("worker ", worker.id, " banned peer ", key,
+                     closed.misbehaved() ? " (and its address)" : "", ": ",
+                     absl::CHexEscape(Truncate(closed.reason()))));
     if (closed.misbehaved()) {
       pool_.BanAddress(key);
     } else {
@@ -835,6 +839,7 @@ pb::JobProgress Job::Progress(uint32_t workers) const {
       state_ == pb::DOWNLOADING ? download_rate_.Rate(now, ledger_.verified_bytes()) : 0;
   p.set_rate_bytes_per_s(rate);
   p.set_known_peers(static_cast<uint32_t>(pool_.known()));
+  p.set_banned_peers(static_cast<uint32_t>(pool_.banned()));
   p.set_assigned_peers(static_cast<uint32_t>(pool_.assigned()));
   p.set_workers(workers > refused_.size() ? workers - static_cast<uint32_t>(refused_.size()) : 0);
   for (const auto& [id, why] : refused_) {

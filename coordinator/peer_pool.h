@@ -102,6 +102,8 @@ class PeerPool {
   WorkerId assigned_to(const std::string& key) const;
   // Peers that are not banned.
   size_t known() const { return entries_.size() - banned_; }
+  // Peers banned (entries; an address banned whatever the port counts once per port seen).
+  size_t banned() const { return banned_; }
   // Peers given to one worker or more.
   size_t assigned() const { return assigned_; }
   // Free peers at `now` (not banned, given to no worker, not backing off, not in `exclude`).

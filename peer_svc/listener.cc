@@ -172,6 +172,15 @@ void Listener::Run() {
           close(fd);
           continue;
         }
+        // One address may not hold every handshake slot (silent connections would keep
+        // everyone else waiting in the backlog for the handshake timeout).
+        const size_t from_ip = std::count_if(pending.begin(), pending.end(), [&](const Pending& p) {
+          return p.remote.ip() == remote->ip();
+        });
+        if (from_ip >= options_.max_pending_per_ip) {
+          close(fd);
+          continue;
+        }
         Pending& p = pending.emplace_back();
         p.fd = fd;
         p.remote = *std::move(remote);

@@ -43,6 +43,8 @@ class Listener {
     absl::Duration handshake_timeout = absl::Seconds(10);
     // Handshakes being read at once; more connections wait in the kernel's backlog.
     size_t max_pending = 64;
+    // Of those, from one IP address; more from it are closed at once.
+    size_t max_pending_per_ip = 8;
   };
 
   // Decides on a peer's handshake. Returning true takes the socket (non-blocking, nothing

@@ -18,8 +18,15 @@ namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
-int ConnectTo(uint16_t port) {
+// A connection to 127.0.0.1:port, from `from` (another loopback address) when given.
+int ConnectTo(uint16_t port, const char* from = nullptr) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (from != nullptr) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    inet_pton(AF_INET, from, &source.sin_addr);
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)), 0);
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -135,6 +142,25 @@ TEST(ListenerTest, SilentPeerTimesOutWithoutHoldingUpOthers) {
   EXPECT_TRUE(ClosedByPeer(silent));
   close(silent);
   close(good);
+}
+
+TEST(ListenerTest, OneAddressCannotHoldEveryHandshakeSlot) {
+  Recorder rec;
+  Listener::Options o;
+  o.max_pending = 4;
+  o.max_pending_per_ip = 2;
+  o.handshake_timeout = absl::Minutes(5);
+  absl::StatusOr<std::unique_ptr<Listener>> l = Listener::Start(o, rec.handler());
+  ASSERT_TRUE(l.ok()) << l.status();
+  const int silent1 = ConnectTo((*l)->port(), "127.0.0.2");
+  const int silent2 = ConnectTo((*l)->port(), "127.0.0.2");
+  const int third = ConnectTo((*l)->port(), "127.0.0.2");
+  EXPECT_TRUE(ClosedByPeer(third)) << "a third pending handshake from one address";
+  // Someone else still gets in at once.
+  const int good = ConnectTo((*l)->port(), "127.0.0.3");
+  SendAll(good, bt::EncodeHandshake(MakeHandshake(0xAA)));
+  EXPECT_TRUE(rec.WaitForCalls(1));
+  for (int fd : {silent1, silent2, third, good}) close(fd);
 }
 
 TEST(ListenerTest, BusyPortIsAnError) {

@@ -464,7 +464,15 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
             absl::StrCat("piece ", m.index, " block at ", m.begin, " of ", m.data.size(),
                          " bytes is not a block we request")));
       }
-      if (result == BlockPipeline::BlockResult::kIgnored) return absl::OkStatus();
+      if (result == BlockPipeline::BlockResult::kIgnored) {
+        unrequested_in_a_row_ += m.data.size();
+        if (unrequested_in_a_row_ > options_.max_unrequested_bytes) {
+          return Violation(absl::InvalidArgumentError(absl::StrCat(
+              "sent ", unrequested_in_a_row_, " bytes of blocks we did not ask for in a row")));
+        }
+        return absl::OkStatus();
+      }
+      unrequested_in_a_row_ = 0;
       downloaded_total_.fetch_add(m.data.size(), std::memory_order_relaxed);
       unreported_bytes_ += m.data.size();
       progress_dirty_ = true;

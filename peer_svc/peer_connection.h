@@ -144,6 +144,10 @@ class PeerConnection {
     absl::Duration receive_timeout = absl::Seconds(240);
     // Pieces failing their hash before the peer is dropped and banned.
     int max_bad_pieces = 3;
+    // Bytes of blocks we are not (or no longer) assembling, in a row with none we are: past
+    // this the peer is pushing data nobody asked for, and is dropped and banned. Above what
+    // a cancel can leave in flight legitimately (BlockPipeline's 512 blocks, 8 MiB).
+    uint64_t max_unrequested_bytes = 10 << 20;
     // Socket read size: large reads keep the per-byte cost low at hundreds of MB/s.
     size_t read_size = 256 * 1024;
     // The peer's requests: queue bound, size limits, tolerance. Its max_requests is also the
@@ -290,6 +294,7 @@ class PeerConnection {
   bool banned_ = false;
   bool misbehaved_ = false;
   int bad_pieces_ = 0;
+  uint64_t unrequested_in_a_row_ = 0;
   absl::Time connected_at_;
   absl::Time last_recv_;
   absl::Time last_send_;

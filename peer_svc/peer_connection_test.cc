@@ -243,6 +243,29 @@ TEST_F(PeerConnectionTest, PeerSendingBadPiecesIsBanned) {
   EXPECT_EQ(job.written_.count(2), 0u);
 }
 
+TEST_F(PeerConnectionTest, PeerPushingBlocksNobodyAskedForIsBanned) {
+  FakeSeeder::Options so;
+  so.push_unrequested_blocks = 64;  // 10000-byte blocks: 640,000 bytes
+  FakeSeeder seeder(t_, so);
+  ASSERT_TRUE(seeder.Start().ok());
+  TestJob job(t_);
+  PeerConnection::Options o;
+  o.max_unrequested_bytes = 500'000;
+  auto conn = Connect(seeder, &job, o);
+  ASSERT_TRUE(job.WaitForClose());
+  conn->Join();
+  absl::MutexLock lock(&job.mu_);
+  EXPECT_TRUE(job.banned_);
+  EXPECT_TRUE(conn->misbehaved());
+  EXPECT_THAT(job.closed_->message(), HasSubstr("blocks we did not ask for")) << *job.closed_;
+}
+
+TEST_F(PeerConnectionTest, AFewUnrequestedBlocksAreTolerated) {
+  FakeSeeder::Options so;
+  so.push_unrequested_blocks = 8;
+  DownloadAll(so);
+}
+
 TEST_F(PeerConnectionTest, DisconnectMidPieceReleasesItsPieces) {
   FakeSeeder::Options so;
   so.disconnect_after_blocks = 6;  // piece 0 whole, piece 1 half

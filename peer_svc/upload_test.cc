@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -60,7 +61,8 @@ class UploadTest : public ::testing::Test {
   // Starts the coordinator, with every piece but `missing` verified, and a worker; returns
   // once the worker serves the job (its first RequestWork).
   void StartWorker(const std::vector<uint32_t>& missing = {}, uint32_t upload_slots = 4,
-                   bool grant_leases = false) {
+                   bool grant_leases = false,
+                   const std::function<void(Worker::Options*)>& customize = nullptr) {
     bt::Bitfield verified(num_pieces());
     verified.SetAll();
     for (uint32_t p : missing) verified.Clear(p);
@@ -80,6 +82,7 @@ class UploadTest : public ::testing::Test {
     o.name = "uploader";
     o.verbose = false;
     o.job.choker.upload_slots = upload_slots;
+    if (customize) customize(&o);
     absl::StatusOr<std::unique_ptr<Worker>> w = Worker::Start(o);
     ASSERT_TRUE(w.ok()) << w.status();
     worker_ = *std::move(w);
@@ -357,6 +360,46 @@ TEST_F(UploadTest, HaveFollowsPiecesVerifiedOnceAndNotToAPeerThatHasThePiece) {
   ExpectNext(*p, MessageType::kHave, 7);
   GetUnchoked(*p);
   DownloadAndCheck(*p, {5, 7});
+}
+
+// The worker's handshake never comes to a peer refused at the door.
+void ExpectRefusedFrom(const Worker& worker, const bt::Sha1Digest& info_hash, uint32_t pieces,
+                       const std::string& from) {
+  absl::StatusOr<std::unique_ptr<FakePeer>> p =
+      FakePeer::Connect(worker.listen_ip(), worker.listen_port(), pieces, from);
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE((*p)->SendHandshake(info_hash).ok());
+  absl::StatusOr<bt::Message> m = (*p)->Next(kWait);
+  EXPECT_TRUE(absl::IsUnavailable(m.status())) << from << ": " << m.status();
+}
+
+// One address opening many connections (the stall issue 11 describes) gets a few; peers
+// dialling in never get the slots kept for the peers the coordinator hands out.
+TEST_F(UploadTest, PeersDiallingInCannotHogTheSlots) {
+  StartWorker({}, 4, false, [](Worker::Options* o) {
+    o->max_peers = 6;  // a fifth, so one slot, is kept for our own dials
+    o->max_incoming_per_ip = 2;
+  });
+  const bt::Sha1Digest hash = t_.metainfo.info_hash;
+  std::vector<std::unique_ptr<FakePeer>> in;
+  for (const char* from : {"127.0.0.2", "127.0.0.2"}) in.push_back(ConnectLeecher(true, from));
+  ExpectRefusedFrom(*worker_, hash, num_pieces(), "127.0.0.2");
+  for (const char* from : {"127.0.0.3", "127.0.0.4", "127.0.0.5"}) {
+    in.push_back(ConnectLeecher(true, from));
+  }
+  for (const auto& p : in) ASSERT_NE(p, nullptr);
+  ExpectRefusedFrom(*worker_, hash, num_pieces(), "127.0.0.6");  // 5 in: the rest is ours
+  // The kept slot: the worker dials the peer the coordinator gives it.
+  absl::StatusOr<std::unique_ptr<FakePeer>> seeder = FakePeer::Listen("127.0.0.7", num_pieces());
+  ASSERT_TRUE(seeder.ok()) << seeder.status();
+  pb::CoordinatorMessage add;
+  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
+  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  addr->set_ip("127.0.0.7");
+  addr->set_port((*seeder)->port());
+  ASSERT_TRUE(coordinator_->Push(add));
+  ASSERT_TRUE((*seeder)->Accept(kWait).ok());
+  ExpectWorkerHandshake(**seeder, true);
 }
 
 TEST_F(UploadTest, DialsALeecherGivenByAddPeersAndUploadsToIt) {

@@ -148,6 +148,24 @@ void Worker::Finish(const absl::Status& status) {
   final_status_ = status;
 }
 
+uint32_t Worker::ReservedOutbound() const {
+  if (options_.reserved_outbound >= 0) return static_cast<uint32_t>(options_.reserved_outbound);
+  return std::max<uint32_t>(1, options_.max_peers / 5);
+}
+
+void Worker::LogRefusal(const bt::Endpoint& remote, const std::string& why) {
+  // Once a minute per address at most: a peer that keeps dialling must not flood the log.
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    if (refusals_logged_.size() > 1024) refusals_logged_.clear();
+    absl::Time& last = refusals_logged_[remote.ip().ToString()];
+    if (now - last < absl::Minutes(1)) return;
+    last = now;
+  }
+  Log(absl::StrCat("refused a connection from ", remote.ToString(), ": ", why));
+}
+
 void Worker::Log(const std::string& line) const {
   if (options_.verbose) std::cerr << "peer_svc: " << line << std::endl;
 }
@@ -547,8 +565,25 @@ bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const bt::En
     for (auto& [id, job] : jobs_) jobs.push_back(job);
   }
   uint32_t peers = 0;
-  for (const auto& job : jobs) peers += static_cast<uint32_t>(job->num_peers());
-  if (peers >= options_.max_peers) return false;
+  WorkerJob::Incoming incoming;
+  for (const auto& job : jobs) {
+    peers += static_cast<uint32_t>(job->num_peers());
+    const WorkerJob::Incoming n = job->CountIncoming(remote.ip());
+    incoming.all += n.all;
+    incoming.from_ip += n.from_ip;
+  }
+  std::string refused;
+  if (peers >= options_.max_peers) {
+    refused = "every peer slot is taken";
+  } else if (incoming.all + ReservedOutbound() >= options_.max_peers) {
+    refused = "the slots left are kept for peers we dial";
+  } else if (incoming.from_ip >= options_.max_incoming_per_ip) {
+    refused = absl::StrCat("it has ", incoming.from_ip, " connections to us already");
+  }
+  if (!refused.empty()) {
+    LogRefusal(remote, refused);
+    return false;
+  }
   for (const auto& job : jobs) {
     if (job->metainfo().info_hash == handshake.info_hash) {
       return job->AcceptPeer(fd, handshake, remote);

@@ -50,6 +50,12 @@ class Worker {
     std::string auth_token;
     // Most peer connections at once, over all jobs.
     uint32_t max_peers = 50;
+    // Of those, how many only our own dials may fill (a fifth, at least one, by default:
+    // see ReservedOutbound), so that peers dialling in can never take every slot and leave
+    // none for the seeders the coordinator hands out.
+    int reserved_outbound = -1;
+    // Most connections that one IP address may open to us at once (all jobs).
+    uint32_t max_incoming_per_ip = 4;
     // Source address for peer connections (tests give each worker its own 127.x).
     std::string bind_ip;
     // Where swarm peers connect to us: the address bound and registered with the coordinator
@@ -142,6 +148,10 @@ class Worker {
   void Send(pb::WorkerMessage m);
   void Poke();
   void Log(const std::string& line) const;
+  // Slots only our own dials may fill (Options::reserved_outbound).
+  uint32_t ReservedOutbound() const;
+  // Logs why a peer that dialled in was refused (at most once a minute per address).
+  void LogRefusal(const bt::Endpoint& remote, const std::string& why) ABSL_LOCKS_EXCLUDED(mu_);
   void Finish(const absl::Status& status);
 
   const Options options_;
@@ -170,6 +180,8 @@ class Worker {
 
   absl::Mutex mu_;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  // When a refusal was last logged, per IP address.
+  absl::flat_hash_map<std::string, absl::Time> refusals_logged_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   std::deque<pb::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);

@@ -469,6 +469,17 @@ size_t WorkerJob::num_peers() const {
   return conns_.size();
 }
 
+WorkerJob::Incoming WorkerJob::CountIncoming(const bt::IpAddress& ip) const {
+  absl::MutexLock lock(&mu_);
+  Incoming n;
+  for (const auto& [key, conn] : conns_) {
+    if (!conn->incoming()) continue;
+    ++n.all;
+    if (conn->endpoint().ip() == ip) ++n.from_ip;
+  }
+  return n;
+}
+
 size_t WorkerJob::num_leases() const {
   absl::MutexLock lock(&mu_);
   return pool_.size();

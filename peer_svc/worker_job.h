@@ -153,6 +153,12 @@ class WorkerJob : public PeerConnection::Delegate {
   void TakeProgress(pb::Heartbeat* heartbeat);
   // Connections open or opening.
   size_t num_peers() const;
+  // Connections that peers opened to us: all of them, and those from `ip`.
+  struct Incoming {
+    size_t all = 0;
+    size_t from_ip = 0;
+  };
+  Incoming CountIncoming(const bt::IpAddress& ip) const;
   // Leases held.
   size_t num_leases() const;
   // Every piece is verified: the job only uploads.

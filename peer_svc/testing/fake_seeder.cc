@@ -172,6 +172,12 @@ bool FakeSeeder::ServeConnection(int fd) {
           if (choked) {
             bt::AppendUnchoke(&out);
             choked = false;
+            const bt::PieceLayout layout = torrent_.metainfo.layout();
+            const uint32_t last = layout.num_pieces() - 1;
+            const std::string junk(std::min<uint32_t>(16384, layout.piece_size(last)), 'j');
+            for (uint32_t i = 0; i < options_.push_unrequested_blocks; ++i) {
+              bt::AppendPiece(&out, last, 0, junk);
+            }
           }
           break;
         case bt::MessageType::kRequest: {

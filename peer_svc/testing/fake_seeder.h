@@ -59,6 +59,9 @@ class FakeSeeder {
     uint32_t stall_after_blocks = 0;
     // Announce this request queue limit in a BEP 10 handshake (0: send none).
     uint32_t reqq = 0;
+    // On unchoking: push this many 16 KiB blocks nobody asked for (of the last piece's
+    // first block, over and over) before serving requests.
+    uint32_t push_unrequested_blocks = 0;
   };
 
   struct Stats {
