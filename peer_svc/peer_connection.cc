@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/absl_view.h"
 #include "base/status_macros.h"
-#include "bt/bencode.h"
+#include "bt/extension_handshake.h"
 #include "net/socket_address.h"
 
 namespace swarm::peer_svc {
@@ -444,13 +444,8 @@ void PeerConnection::ApplyChoking(bool choking, absl::Time now) {
 void PeerConnection::HandleExtended(const bt::Message& m) {
   if (m.extended_id != 0) return;  // we announced no extension messages
   // The extension handshake is optional and advisory: a malformed one is ignored.
-  absl::StatusOr<bt::BDocument> doc = bt::BDocument::Parse(m.data);
-  if (!doc.ok()) return;
-  std::optional<bt::BView> reqq = doc->root().Find("reqq");
-  if (reqq && reqq->is_int() && reqq->int_value() > 0) {
-    pipeline_.SetPeerQueueLimit(
-        static_cast<uint32_t>(std::min<int64_t>(reqq->int_value(), 1 << 20)));
-  }
+  absl::StatusOr<bt::ExtensionHandshake> h = bt::ParseExtensionHandshake(m.data);
+  if (h.ok() && h->reqq) pipeline_.SetPeerQueueLimit(*h->reqq);
 }
 
 absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
@@ -511,11 +506,12 @@ absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {
       return CheckBothSeeds();
     }
     case MessageType::kHave:
-      if (!peer_have_.Get(m.index)) {
-        peer_have_.Set(m.index);
-        if (!our_have_.Get(m.index)) ++lacking_;
-        if (peer_have_.All()) peer_seed_.store(true, std::memory_order_relaxed);
-      }
+      // A piece it announced before is news to nobody: passing it on would let a peer that
+      // repeats it fill the job's reports without bound.
+      if (peer_have_.Get(m.index)) return absl::OkStatus();
+      peer_have_.Set(m.index);
+      if (!our_have_.Get(m.index)) ++lacking_;
+      if (peer_have_.All()) peer_seed_.store(true, std::memory_order_relaxed);
       delegate_->OnPeerHave(*this, m.index);
       check_interest_ = try_pick_ = true;
       return CheckBothSeeds();
@@ -653,6 +649,12 @@ absl::Status PeerConnection::CheckTimers(absl::Time now) {
   if (now - last_recv_ > options_.receive_timeout) {
     return absl::DeadlineExceededError(
         absl::StrCat("nothing received for ", absl::FormatDuration(now - last_recv_)));
+  }
+  if (am_interested_ || peer_interested() || interest_seen_ == absl::InfinitePast()) {
+    interest_seen_ = now;
+  } else if (now - interest_seen_ > options_.idle_timeout) {
+    return absl::DeadlineExceededError(absl::StrCat("idle: neither side interested for ",
+                                                    absl::FormatDuration(now - interest_seen_)));
   }
   if (peer_unchoked_ && pipeline_.in_flight() > 0 && now - waiting_since_ > options_.snub_timeout) {
     return absl::DeadlineExceededError(

@@ -142,6 +142,9 @@ class PeerConnection {
     absl::Duration keepalive_interval = absl::Seconds(90);
     // Nothing at all received for this long (peers send keep-alives every 2 min): dead.
     absl::Duration receive_timeout = absl::Seconds(240);
+    // Neither side interested in the other for this long: the slot is better spent on
+    // another peer (libtorrent's inactivity timeout is the same 10 minutes).
+    absl::Duration idle_timeout = absl::Minutes(10);
     // Pieces failing their hash before the peer is dropped and banned.
     int max_bad_pieces = 3;
     // Bytes of blocks we are not (or no longer) assembling, in a row with none we are: past
@@ -299,6 +302,8 @@ class PeerConnection {
   absl::Time last_recv_;
   absl::Time last_send_;
   absl::Time choked_since_;
+  // Last time either side was interested in the other.
+  absl::Time interest_seen_ = absl::InfinitePast();
   // Since when we have been waiting for a block with requests in flight.
   absl::Time waiting_since_;
   absl::Time last_progress_;

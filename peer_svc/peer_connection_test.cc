@@ -41,6 +41,7 @@ class TestJob : public PeerConnection::Delegate {
   void OnPeerHave(PeerConnection& c, uint32_t piece) override {
     absl::MutexLock lock(&mu_);
     pool_.AddPeerPiece(c.key(), piece);
+    ++haves_;
   }
   bool WantsFrom(PeerConnection& c) override {
     absl::MutexLock lock(&mu_);
@@ -113,6 +114,7 @@ class TestJob : public PeerConnection::Delegate {
   std::optional<absl::Status> closed_ ABSL_GUARDED_BY(mu_);
   bool banned_ ABSL_GUARDED_BY(mu_) = false;
   int bitfields_ ABSL_GUARDED_BY(mu_) = 0;
+  int haves_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -264,6 +266,36 @@ TEST_F(PeerConnectionTest, AFewUnrequestedBlocksAreTolerated) {
   FakeSeeder::Options so;
   so.push_unrequested_blocks = 8;
   DownloadAll(so);
+}
+
+TEST_F(PeerConnectionTest, HavesOfPiecesAnnouncedBeforeAreNotPassedOn) {
+  FakeSeeder::Options so;
+  so.duplicate_haves = 5000;
+  FakeSeeder seeder(t_, so);
+  ASSERT_TRUE(seeder.Start().ok());
+  TestJob job(t_);
+  auto conn = Connect(seeder, &job);
+  ASSERT_TRUE(job.WaitForPieces(num_pieces()));
+  conn->Stop();
+  conn->Join();
+  absl::MutexLock lock(&job.mu_);
+  EXPECT_EQ(job.haves_, 0);
+}
+
+TEST_F(PeerConnectionTest, APeerNeitherSideWantsAnythingFromIsDroppedAfterTheIdleTimeout) {
+  FakeSeeder::Options so;
+  for (uint32_t p = 0; p < num_pieces(); ++p) so.missing_pieces.push_back(p);  // has nothing
+  FakeSeeder seeder(t_, so);
+  ASSERT_TRUE(seeder.Start().ok());
+  TestJob job(t_);
+  PeerConnection::Options o;
+  o.idle_timeout = absl::Milliseconds(300);
+  auto conn = Connect(seeder, &job, o);
+  ASSERT_TRUE(job.WaitForClose());
+  conn->Join();
+  absl::MutexLock lock(&job.mu_);
+  EXPECT_FALSE(job.banned_);
+  EXPECT_THAT(job.closed_->message(), HasSubstr("neither side interested")) << *job.closed_;
 }
 
 TEST_F(PeerConnectionTest, DisconnectMidPieceReleasesItsPieces) {

@@ -160,6 +160,7 @@ bool FakeSeeder::ServeConnection(int fd) {
           } else {
             bt::AppendBitfield(&out, have);
           }
+          for (uint32_t i = 0; i < options_.duplicate_haves; ++i) bt::AppendHave(&out, 0);
           if (options_.reqq > 0 && msg.handshake.extension_protocol()) {
             bt::BValue::Dict d;
             d["m"] = bt::BValue::Dict();

@@ -62,6 +62,8 @@ class FakeSeeder {
     // On unchoking: push this many 16 KiB blocks nobody asked for (of the last piece's
     // first block, over and over) before serving requests.
     uint32_t push_unrequested_blocks = 0;
+    // After its bitfield: a `have` of piece 0 (which it announced already) this many times.
+    uint32_t duplicate_haves = 0;
   };
 
   struct Stats {
