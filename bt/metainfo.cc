@@ -1,7 +1,10 @@
 #include "bt/metainfo.h"
 
 #include <set>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -114,10 +117,12 @@ absl::Status ParseFiles(const BView& info, const MetainfoLimits& limits, Metainf
     return Invalid(absl::StrCat("more than ", limits.max_files, " files"));
   }
   m->multi_file = true;
-  // Full paths, and every directory prefix, to reject two files at one path or a file where
-  // another needs a directory.
-  std::set<std::string> file_paths;
-  std::set<std::string> dir_paths;
+  // The tree of every path, to reject two files at one path or a file where another needs a
+  // directory: each folder or file is a node, found by (parent node, name); node 0 is the
+  // top. Memory follows the bytes of the names, not their square (keeping every folder's
+  // full path would cost gigabytes for a few thousand files with 64 long components each).
+  absl::flat_hash_map<std::pair<uint32_t, std::string>, uint32_t> child;
+  std::vector<bool> is_file = {false};
   uint64_t offset = 0;
   for (size_t i = 0; i < entries.size(); ++i) {
     const std::string where = absl::StrCat("file ", i);
@@ -141,18 +146,23 @@ absl::Status ParseFiles(const BView& info, const MetainfoLimits& limits, Metainf
       entry.pad = attr->string_value().find('p') != std::string_view::npos;
     }
 
-    const std::string full = absl::StrJoin(path, "/");
-    if (dir_paths.count(full) || !file_paths.insert(full).second) {
-      return Invalid(absl::StrCat(where, " path ", Quote(full), " is used twice"));
-    }
-    std::string prefix;
-    for (size_t j = 0; j + 1 < path.size(); ++j) {
-      prefix += (j ? "/" : "") + path[j];
-      if (file_paths.count(prefix)) {
+    uint32_t node = 0;
+    for (size_t j = 0; j < path.size(); ++j) {
+      const bool last = j + 1 == path.size();
+      const auto [it, added] =
+          child.try_emplace({node, path[j]}, static_cast<uint32_t>(is_file.size()));
+      node = it->second;
+      if (added) {
+        is_file.push_back(last);
+        continue;
+      }
+      const std::string full = absl::StrJoin(path, "/");
+      if (last) return Invalid(absl::StrCat(where, " path ", Quote(full), " is used twice"));
+      if (is_file[node]) {
+        const std::string prefix = absl::StrJoin(path.begin(), path.begin() + j + 1, "/");
         return Invalid(absl::StrCat(where, " path ", Quote(full), " runs through file ",
                                     Quote(prefix)));
       }
-      dir_paths.insert(prefix);
     }
     m->files.push_back(std::move(entry));
   }

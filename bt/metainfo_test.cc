@@ -1,5 +1,8 @@
 #include "bt/metainfo.h"
 
+#include <sys/resource.h>
+
+#include <cstdlib>
 #include <string>
 
 #include "base/testing/files.h"
@@ -231,6 +234,36 @@ TEST(MetainfoTest, PadFilesAreMarked) {
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_FALSE(m->files[0].pad);
   EXPECT_TRUE(m->files[1].pad);
+}
+
+// In a death test's child: whether `torrent` parses, with `files` files, with at most 1 GiB
+// of address space for the whole process.
+bool ParsesWithinOneGiB(const std::string& torrent, size_t files) {
+  const rlimit limit{1ul << 30, 1ul << 30};
+  if (setrlimit(RLIMIT_AS, &limit) != 0) return false;
+  absl::StatusOr<Metainfo> m = ParseMetainfo(torrent);
+  return m.ok() && m->files.size() == files;
+}
+
+// Thousands of files, each 64 components of 255 bytes deep (a 63 MB .torrent): parsing it
+// costs memory in proportion to its size. Checking the paths once kept every folder's full
+// path, some 2 GB for this torrent.
+TEST(MetainfoTest, DeepLongPathsCostMemoryInProportionToTheirSize) {
+  constexpr int kFiles = 3800;
+  const std::string component(255, 'c');
+  std::string files;
+  for (int i = 0; i < kFiles; ++i) {
+    std::string first = std::to_string(i);
+    first.resize(255, 'f');
+    files += "d6:lengthi1e4:pathl255:" + first;
+    for (int j = 1; j < 64; ++j) files += "255:" + component;
+    files += "ee";
+  }
+  const std::string torrent = "d4:infod5:filesl" + files +
+                              "e4:name1:x12:piece lengthi16384e6:pieces20:" + std::string(20, 'h') +
+                              "ee";
+  EXPECT_EXIT(std::_Exit(ParsesWithinOneGiB(torrent, kFiles) ? 0 : 1), ::testing::ExitedWithCode(0),
+              "");
 }
 
 }  // namespace
