@@ -20,14 +20,27 @@ std::string IpOf(const std::string& key) {
 size_t PeerPool::Add(absl::Span<const bt::Endpoint> peers) {
   size_t added = 0;
   for (const bt::Endpoint& p : peers) {
-    if (entries_.size() >= options_.max_peers) break;
     std::string key = p.ToString();
     if (index_.contains(key) || banned_ips_.contains(p.ip().ToString())) continue;
-    index_.emplace(key, entries_.size());
     Entry e;
     e.addr = p;
     e.key = std::move(key);
-    entries_.push_back(std::move(e));
+    if (entries_.size() < options_.max_peers) {
+      index_.emplace(e.key, entries_.size());
+      entries_.push_back(std::move(e));
+      ++added;
+      continue;
+    }
+    // Full: a newcomer takes the place of a peer that was tried and failed and is held by
+    // nobody, so that a tracker handing out thousands of dead addresses cannot keep the
+    // live ones another tracker knows out for good. Without such a place it is dropped.
+    const auto dead = std::find_if(entries_.begin(), entries_.end(), [](const Entry& old) {
+      return !old.banned && old.holders.empty() && old.failures > 0;
+    });
+    if (dead == entries_.end()) continue;
+    index_.erase(dead->key);
+    index_.emplace(e.key, static_cast<size_t>(dead - entries_.begin()));
+    *dead = std::move(e);
     ++added;
   }
   return added;

@@ -50,7 +50,8 @@ class PeerPool {
     // Backoff after the first failure in a row; doubles with each further one.
     absl::Duration base_backoff = absl::Seconds(5);
     absl::Duration max_backoff = absl::Minutes(5);
-    // Most peers remembered (banned ones included); further new peers are dropped.
+    // Most peers remembered (banned ones included); further new peers replace failed ones,
+    // or are dropped.
     size_t max_peers = 5000;
     // A peer that delivered this many pieces failing their hash is banned.
     int ban_after_bad_pieces = 3;
@@ -60,7 +61,9 @@ class PeerPool {
   explicit PeerPool(Options options) : options_(options) {}
 
   // Adds new peers (already validated); peers already known, banned ones included, are left
-  // as they are, and peers at a banned address are not added. Returns how many were new.
+  // as they are, and peers at a banned address are not added. Beyond max_peers a new peer
+  // replaces one that failed and is held by nobody, or is dropped. Returns how many were
+  // added.
   size_t Add(absl::Span<const bt::Endpoint> peers);
 
   // Gives up to `max` peers to `worker`, which runs on `host` (its IP address; empty when

@@ -247,5 +247,22 @@ TEST(PeerPoolTest, ExcludesTheWorkersOwnAddressAndCapsSize) {
   EXPECT_THAT(pool.Take(2, 0, kT0), IsEmpty());
 }
 
+// A tracker that fills the pool with dead addresses cannot keep out the live ones another
+// tracker gives later: those take the places of peers that were tried and failed.
+TEST(PeerPoolTest, WhenFullNewPeersReplaceFailedOnes) {
+  PeerPool::Options o;
+  o.max_peers = 3;
+  PeerPool pool(o);
+  ASSERT_EQ(pool.Add({P("10.0.0.1", 1), P("10.0.0.2", 1), P("10.0.0.3", 1)}), 3u);
+  EXPECT_EQ(pool.Add({P("10.9.9.9", 9)}), 0u);      // nobody failed yet: dropped
+  ASSERT_EQ(pool.Take(1, 2, kT0).size(), 2u);       // 10.0.0.1 and .2
+  ASSERT_TRUE(pool.Release(1, "10.0.0.1:1", kT0));  // .1 failed; .2 is still held
+  EXPECT_EQ(pool.Add({P("10.9.9.9", 9), P("10.8.8.8", 8)}), 1u);
+  EXPECT_EQ(pool.state("10.0.0.1:1", kT0), PeerState::kUnknown);
+  EXPECT_EQ(pool.state("10.9.9.9:9", kT0), PeerState::kKnown);
+  EXPECT_EQ(pool.state("10.0.0.2:1", kT0), PeerState::kAssigned);
+  EXPECT_EQ(pool.known(), 3u);
+}
+
 }  // namespace
 }  // namespace swarm::coordinator
