@@ -301,6 +301,10 @@ TEST_F(UploadTest, ABannedAddressCannotComeBackFromAnotherPort) {
   // A length prefix far over any message's: a protocol violation.
   ASSERT_TRUE(bad->Send(std::string("\x7f\xff\xff\xff", 4)).ok());
   EXPECT_TRUE(bad->WaitForClose(kWait));
+  // The ban is in place once the worker has reported it (its socket closes a moment before).
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
+      kWait));
   // Dialling in again (a new port) gets no answer to its handshake.
   absl::StatusOr<std::unique_ptr<FakePeer>> again =
       FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces(), "127.0.0.2");
