@@ -155,6 +155,16 @@ class UploadTest : public ::testing::Test {
     EXPECT_EQ(m->begin, begin);
   }
 
+  // The coordinator hands the worker one peer to dial.
+  void PushPeer(const std::string& ip, uint16_t port) {
+    pb::CoordinatorMessage add;
+    add.mutable_add_peers()->set_job_id(coordinator_->job_id);
+    pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+    addr->set_ip(ip);
+    addr->set_port(port);
+    ASSERT_TRUE(coordinator_->Push(add));
+  }
+
   void PushVerified(std::vector<uint32_t> pieces) {
     pb::CoordinatorMessage m;
     m.mutable_pieces_verified()->set_job_id(coordinator_->job_id);
@@ -396,12 +406,7 @@ TEST_F(UploadTest, PeersDiallingInCannotHogTheSlots) {
   // The kept slot: the worker dials the peer the coordinator gives it.
   absl::StatusOr<std::unique_ptr<FakePeer>> seeder = FakePeer::Listen("127.0.0.7", num_pieces());
   ASSERT_TRUE(seeder.ok()) << seeder.status();
-  pb::CoordinatorMessage add;
-  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
-  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
-  addr->set_ip("127.0.0.7");
-  addr->set_port((*seeder)->port());
-  ASSERT_TRUE(coordinator_->Push(add));
+  PushPeer("127.0.0.7", (*seeder)->port());
   ASSERT_TRUE((*seeder)->Accept(kWait).ok());
   ExpectWorkerHandshake(**seeder, true);
 }
@@ -410,12 +415,7 @@ TEST_F(UploadTest, DialsALeecherGivenByAddPeersAndUploadsToIt) {
   StartWorker();
   absl::StatusOr<std::unique_ptr<FakePeer>> p = FakePeer::Listen("127.0.0.1", num_pieces());
   ASSERT_TRUE(p.ok()) << p.status();
-  pb::CoordinatorMessage add;
-  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
-  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
-  addr->set_ip("127.0.0.1");
-  addr->set_port((*p)->port());
-  ASSERT_TRUE(coordinator_->Push(add));
+  PushPeer("127.0.0.1", (*p)->port());
   ASSERT_TRUE((*p)->Accept(kWait).ok());
   ExpectWorkerHandshake(**p, true);  // the dialling side speaks first
   ASSERT_TRUE((*p)->SendHandshake(t_.metainfo.info_hash).ok());
@@ -479,12 +479,7 @@ TEST_F(UploadTest, DownloadsFromAPeerThatConnectsToIt) {
 TEST_F(UploadTest, DiallingItselfBansItsOwnAddress) {
   // Trackers hand a worker its own address among the peers.
   StartWorker();
-  pb::CoordinatorMessage add;
-  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
-  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
-  addr->set_ip(worker_->listen_ip());
-  addr->set_port(worker_->listen_port());
-  ASSERT_TRUE(coordinator_->Push(add));
+  PushPeer(worker_->listen_ip(), worker_->listen_port());
   ASSERT_TRUE(coordinator_->WaitUntil(
       [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
       kWait));
