@@ -30,21 +30,7 @@ const std::vector<std::pair<std::string, uint64_t>> kMultiFiles = {
 
 // Runs swarm-cli with `args`; returns its exit status, with its output on failure.
 int RunCli(const std::vector<std::string>& args, std::string* output = nullptr) {
-  std::vector<std::string> argv = {SwarmEnv::SwarmCli()};
-  argv.insert(argv.end(), args.begin(), args.end());
-  process::SubprocessOptions options;
-  options.stderr_to_stdout = true;
-  auto cli = process::Subprocess::Start(argv, options);
-  if (!cli.ok()) return -1;
-  // Read everything it prints until it exits (the needle never appears).
-  (*cli)->ReadLineMatching("\x01never\x01", kDownloadTimeout).IgnoreError();
-  std::optional<int> status = (*cli)->Wait(absl::Seconds(10));
-  if (output) *output = (*cli)->output();
-  if (!status) {
-    (*cli)->Stop(absl::Seconds(1));
-    return -2;
-  }
-  return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+  return RunSwarmCli(args, output, kDownloadTimeout);
 }
 
 std::vector<std::string> DownloadArgs(const SwarmEnv& env, int workers) {

@@ -89,6 +89,7 @@ SwarmEnv::SwarmEnv() {
 SwarmEnv::~SwarmEnv() {
   for (Leecher& l : leechers_) l.client.process->Stop(absl::Seconds(3));
   for (auto& s : swarm_seeders_) s->Stop(absl::Seconds(10));
+  hostile_peers_.clear();
   for (Seeder& s : seeders_) s.process->Stop(absl::Seconds(3));
 }
 
@@ -136,7 +137,7 @@ absl::StatusOr<int> SwarmEnv::AddLeecher(SeederKind kind) {
   SeederOptions o;
   o.torrent = torrent_path_;
   o.data_dir = leecher.dir;
-  o.ip = absl::StrCat("127.0.0.", 2 + next_ip_++);
+  o.ip = NextLoopbackIp();
   o.work_dir = leecher.work_dir;
   SWARM_ASSIGN_OR_RETURN(leecher.client, kind == SeederKind::kAria2 ? StartAria2Leecher(o)
                                                                     : StartTransmissionLeecher(o));
@@ -231,23 +232,60 @@ absl::Status SwarmEnv::MakeTorrentAndTracker(int piece_length_log2, TorrentMaker
     return absl::OkStatus();
   }));
 
+  torrent_path_ = draft;
+  SWARM_ASSIGN_OR_RETURN(torrent_path_, WriteTorrentAnnouncing(tracker_url()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> SwarmEnv::WriteTorrentAnnouncing(const std::string& announce_url) {
+  SWARM_ASSIGN_OR_RETURN(std::string bytes, ReadAll(torrent_path_));
   SWARM_ASSIGN_OR_RETURN(bt::BDocument doc, bt::BDocument::Parse(bytes));
   bt::BValue torrent = bt::BValue::From(doc.root());
-  std::get<bt::BValue::Dict>(torrent.value)["announce"] = tracker_url();
+  std::get<bt::BValue::Dict>(torrent.value)["announce"] = announce_url;
   const std::string final_bytes = bt::Encode(torrent);
   SWARM_ASSIGN_OR_RETURN(bt::Metainfo check, bt::ParseMetainfo(final_bytes));
-  if (check.info_hash != m.info_hash) return absl::InternalError("re-encoding changed the info-hash");
-  torrent_path_ = root_ + "/test.torrent";
-  std::ofstream(torrent_path_, std::ios::binary) << final_bytes;
-  return absl::OkStatus();
+  if (bt::ToHex(check.info_hash) != info_hash_hex_) {
+    return absl::InternalError("re-encoding changed the info-hash");
+  }
+  // One file per announce URL, so earlier paths stay valid.
+  const std::string path = absl::StrCat(
+      root_, "/test", written_torrents_++ == 0 ? "" : absl::StrCat(written_torrents_), ".torrent");
+  std::ofstream(path, std::ios::binary) << final_bytes;
+  return path;
+}
+
+void SwarmEnv::StopSeeders() {
+  for (Seeder& s : seeders_) s.process->Stop(absl::Seconds(3));
+  seeders_.clear();
+}
+
+std::vector<std::pair<std::string, int>> SwarmEnv::SeederAddresses() const {
+  std::vector<std::pair<std::string, int>> addresses;
+  for (const Seeder& s : seeders_) addresses.emplace_back(s.ip, s.port);
+  return addresses;
+}
+
+absl::StatusOr<HostilePeer*> SwarmEnv::AddHostilePeer(Misbehaviour misbehaviour, bool announce) {
+  HostilePeerOptions options;
+  options.torrent = torrent_path_;
+  options.content_dir = seed_dir_;
+  options.ip = NextLoopbackIp();
+  options.misbehaviour = misbehaviour;
+  SWARM_ASSIGN_OR_RETURN(auto peer, HostilePeer::Start(options));
+  if (announce) {
+    SWARM_RETURN_IF_ERROR(OnHost(
+        tracker_host_, [&] { return peer->Announce(tracker_->ip(), tracker_->http_port()); }));
+  }
+  hostile_peers_.push_back(std::move(peer));
+  return hostile_peers_.back().get();
 }
 
 absl::Status SwarmEnv::AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s, NetHost* host) {
   SeederOptions o;
   o.torrent = torrent_path_;
   o.data_dir = seed_dir_;
-  o.ip = host != nullptr ? host->ip() : absl::StrCat("127.0.0.", 2 + next_ip_);
-  ++next_ip_;
+  o.ip = NextLoopbackIp();
+  if (host != nullptr) o.ip = host->ip();
   o.max_upload_bytes_per_s = max_upload_bytes_per_s;
   o.work_dir = absl::StrCat(root_, "/seeder", next_ip_);
   SWARM_RETURN_IF_ERROR(MakeDirs(o.work_dir));
@@ -315,6 +353,34 @@ absl::Status SwarmEnv::CheckDownloadIn(const std::string& dir, bool allow_missin
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<process::Subprocess>> StartSwarmCli(
+    const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {SwarmEnv::SwarmCli()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  process::SubprocessOptions options;
+  options.stderr_to_stdout = true;
+  return process::Subprocess::Start(argv, options);
+}
+
+int FinishSwarmCli(process::Subprocess& cli, absl::Duration timeout) {
+  // Read everything it prints until it exits (the needle never appears).
+  cli.ReadLineMatching("\x01never\x01", timeout).IgnoreError();
+  std::optional<int> status = cli.Wait(absl::Seconds(10));
+  if (!status) {
+    cli.Stop(absl::Seconds(1));
+    return -2;
+  }
+  return WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
+}
+
+int RunSwarmCli(const std::vector<std::string>& args, std::string* output, absl::Duration timeout) {
+  auto cli = StartSwarmCli(args);
+  if (!cli.ok()) return -1;
+  const int status = FinishSwarmCli(**cli, timeout);
+  if (output) *output = (*cli)->output();
+  return status;
 }
 
 }  // namespace swarm::testing

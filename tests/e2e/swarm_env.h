@@ -20,9 +20,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "process/opentracker.h"
 #include "process/subprocess.h"
+#include "tests/e2e/hostile_peer.h"
 #include "tests/e2e/seeders.h"
 #include "tests/testing/net_lab.h"
 
@@ -57,6 +59,15 @@ class SwarmEnv {
   // A seeder of the given kind on the next free 127.0.0.x address, or on `host`.
   absl::Status AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_s = 0,
                          NetHost* host = nullptr);
+  // Stops every seeder added so far (aria2c, transmission): every honest peer is gone.
+  void StopSeeders();
+  // A hostile peer (hostile_peer.h) on the next free 127.0.0.x, known to the tracker as a
+  // seeder when `announce`; it lives as long as the environment.
+  absl::StatusOr<HostilePeer*> AddHostilePeer(Misbehaviour misbehaviour, bool announce = true);
+  // The same torrent (same info-hash) announcing to `announce_url` instead; returns its path.
+  absl::StatusOr<std::string> WriteTorrentAnnouncing(const std::string& announce_url);
+  // Where the seeders added so far listen (ip, port).
+  std::vector<std::pair<std::string, int>> SeederAddresses() const;
   // A swarm seeder: `swarm-cli seed` with its own coordinator and `workers` workers,
   // re-announcing every second; returns once it is seeding and known to the tracker.
   absl::Status AddSwarmSeeder(int workers = 1);
@@ -75,6 +86,7 @@ class SwarmEnv {
   absl::Status CheckDownloadIn(const std::string& dir, bool allow_missing_empty) const;
 
   const std::string& root() const { return root_; }
+  const std::string& seed_dir() const { return seed_dir_; }
   const std::string& torrent_path() const { return torrent_path_; }
   const std::string& download_dir() const { return download_dir_; }
   // The torrent's info-hash in hex, which is also the coordinator's job id.
@@ -87,6 +99,8 @@ class SwarmEnv {
  private:
   // Runs `fn` on `host`'s thread, or here when there is no host.
   static absl::Status OnHost(NetHost* host, const std::function<absl::Status()>& fn);
+  // The next free loopback address of our own, 127.0.0.2 onwards.
+  std::string NextLoopbackIp() { return absl::StrCat("127.0.0.", 2 + next_ip_++); }
   // An HTTP GET to the tracker, from the tracker's host.
   absl::StatusOr<std::string> TrackerGet(const std::string& target);
 
@@ -108,8 +122,20 @@ class SwarmEnv {
   };
   std::vector<Leecher> leechers_;
   std::vector<std::unique_ptr<process::Subprocess>> swarm_seeders_;
+  std::vector<std::unique_ptr<HostilePeer>> hostile_peers_;
   int next_ip_ = 0;
+  int written_torrents_ = 0;
 };
+
+// swarm-cli from the test's runfiles, with `args`, its stderr merged into its output.
+absl::StatusOr<std::unique_ptr<process::Subprocess>> StartSwarmCli(
+    const std::vector<std::string>& args);
+// Reads what `cli` prints until it exits. Returns its exit status (128 + the signal when one
+// ended it), or -2 when it was still running after `timeout` (it is stopped then).
+int FinishSwarmCli(process::Subprocess& cli, absl::Duration timeout = absl::Seconds(240));
+// Both; `output` (when given) gets everything it printed. -1 when it could not start.
+int RunSwarmCli(const std::vector<std::string>& args, std::string* output = nullptr,
+                absl::Duration timeout = absl::Seconds(240));
 
 }  // namespace swarm::testing
 
