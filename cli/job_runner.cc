@@ -169,6 +169,7 @@ int RunJob(const JobRunOptions& args) {
   }
 
   std::unique_ptr<EmbeddedCluster> cluster;
+  int own_workers = 0;  // workers in our own cluster
   std::string address = args.coordinator;
   std::string token;
   if (!address.empty()) {
@@ -181,6 +182,7 @@ int RunJob(const JobRunOptions& args) {
   } else {
     ClusterOptions options;
     options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
+    own_workers = options.workers;
     options.worker_bind_ips = args.bind_ips;
     options.verbose = args.verbose;
     absl::StatusOr<std::string> state_dir =
@@ -255,6 +257,7 @@ int RunJob(const JobRunOptions& args) {
   bool reached_seeding = false;
   bool checked = false;
   absl::flat_hash_set<std::string> refusals_shown;
+  bool all_refused = false;
   // Set while the coordinator is away: when it went.
   std::optional<absl::Time> lost_since;
   for (;;) {
@@ -298,6 +301,13 @@ int RunJob(const JobRunOptions& args) {
                     << " cannot take part: " << TerminalSafe(r.reason()) << "\n";
         }
       }
+      // No other worker ever joins our own cluster: when all of ours refused, waiting would
+      // be a hang.
+      if (cluster != nullptr && !Terminal(progress.state()) && progress.workers() == 0 &&
+          progress.refused_workers_size() >= own_workers) {
+        all_refused = true;
+        break;
+      }
       display.Update(progress);
       if (Terminal(progress.state())) break;
     }
@@ -338,7 +348,7 @@ int RunJob(const JobRunOptions& args) {
   }
   display.Finish();
 
-  if (interrupts->interrupted() && !Terminal(last.state())) {
+  if ((interrupts->interrupted() || all_refused) && !Terminal(last.state())) {
     grpc::ClientContext context;
     rpc::AttachAuthToken(token, &context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -350,6 +360,11 @@ int RunJob(const JobRunOptions& args) {
     stub.reset();
     channel.reset();
     if (cluster) cluster->Stop();
+    if (all_refused) {
+      std::cerr << "swarm: the job cannot go on: none of the " << own_workers
+                << " workers can take part (see why above)\n";
+      return 1;
+    }
     if (reached_seeding) {
       std::cerr << "swarm: stopped seeding after uploading " << Mb(last.uploaded_bytes()) << "\n";
       return 0;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cli/terminal_text.h"
 
 namespace swarm::cli {
 namespace {
@@ -50,10 +51,18 @@ std::string FormatProgressLine(const pb::JobProgress& p, int bar_width) {
     const int filled = static_cast<int>(fraction * bar_width);
     bar = absl::StrCat("[", std::string(filled, '#'), std::string(bar_width - filled, '.'), "] ");
   }
-  return absl::StrFormat("%s%5.1f%%  %6.1f MB/s  peers %d/%d  workers %d  ETA %s  %s", bar,
-                         fraction * 100, p.rate_bytes_per_s() / 1e6, p.assigned_peers(),
-                         p.known_peers(), p.workers(), FormatEta(p.eta_s()),
-                         StateName(p.state()));
+  std::string line =
+      absl::StrFormat("%s%5.1f%%  %6.1f MB/s  peers %d/%d  workers %d  ETA %s  %s", bar,
+                      fraction * 100, p.rate_bytes_per_s() / 1e6, p.assigned_peers(),
+                      p.known_peers(), p.workers(), FormatEta(p.eta_s()), StateName(p.state()));
+  // A job that goes on despite a problem (the tracker unreachable, say) says which; a failed
+  // job's error is printed once, on its own line, by the caller.
+  if (!p.error().empty() && p.state() != pb::FAILED) {
+    constexpr size_t kMaxShown = 160;
+    absl::StrAppend(&line, "  (", TerminalSafe(p.error().substr(0, kMaxShown)),
+                    p.error().size() > kMaxShown ? "...)" : ")");
+  }
+  return line;
 }
 
 void ProgressDisplay::Update(const pb::JobProgress& p) {

@@ -23,5 +23,21 @@ TEST(ProgressDisplayTest, FormatsBarRatePeersAndEta) {
             "  0.0%    12.5 MB/s  peers 2/3  workers 4  ETA --:--  downloading");
 }
 
+TEST(ProgressDisplayTest, ShowsWhatHoldsTheJobBackEscaped) {
+  pb::JobProgress p;
+  p.set_state(pb::DOWNLOADING);
+  p.set_eta_s(-1);
+  p.set_error("announce failed: tracker said \x1b[2Jgo away");
+  EXPECT_EQ(FormatProgressLine(p, 0),
+            "  0.0%     0.0 MB/s  peers 0/0  workers 0  ETA --:--  downloading  (announce failed: "
+            "tracker said ?[2Jgo away)");
+  const std::string base = "  0.0%     0.0 MB/s  peers 0/0  workers 0  ETA --:--  downloading";
+  p.set_error(std::string(300, 'e'));
+  EXPECT_EQ(FormatProgressLine(p, 0), base + "  (" + std::string(160, 'e') + "...)");
+  // A failed job's error has a line of its own.
+  p.set_state(pb::FAILED);
+  EXPECT_EQ(FormatProgressLine(p, 0).find("eee"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace swarm::cli
