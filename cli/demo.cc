@@ -28,6 +28,7 @@
 #include "process/ports.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "rpc/auth_token.h"
+#include "rpc/submit_job.h"
 
 namespace swarm::cli {
 namespace {
@@ -98,7 +99,7 @@ absl::Status StartSeeder(DemoWorld* world, const std::string& torrent) {
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   rpc::AttachAuthToken(world->seeder->auth_token(), &context);
-  grpc::Status s = stub->SubmitJob(&context, submit, &job);
+  grpc::Status s = rpc::SubmitJob(*stub, &context, submit, &job);
   if (!s.ok()) return absl::UnavailableError(absl::StrCat("seeder: ", s.error_message()));
   grpc::ClientContext watch_context;
   watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));

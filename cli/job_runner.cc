@@ -34,6 +34,7 @@
 #include "process/stop_signals.h"
 #include "proto/coordinator.grpc.pb.h"
 #include "rpc/auth_token.h"
+#include "rpc/submit_job.h"
 #include "rpc/token_source.h"
 
 namespace swarm::cli {
@@ -241,7 +242,7 @@ int RunJob(const JobRunOptions& args) {
     rpc::AttachAuthToken(token, &context);
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     context.set_wait_for_ready(true);
-    const grpc::Status s = stub->SubmitJob(&context, submit, &job);
+    const grpc::Status s = rpc::SubmitJob(*stub, &context, submit, &job);
     if (!s.ok()) {
       std::cerr << "swarm-cli: the coordinator at " << address
                 << " refused the job: " << TerminalSafe(s.error_message()) << "\n";
@@ -332,7 +333,7 @@ int RunJob(const JobRunOptions& args) {
     again.set_wait_for_ready(true);
     interrupts->Watch(&again);
     pb::SubmitJobResponse resubmitted;
-    const grpc::Status s = stub->SubmitJob(&again, submit, &resubmitted);
+    const grpc::Status s = rpc::SubmitJob(*stub, &again, submit, &resubmitted);
     interrupts->Watch(nullptr);
     if (!s.ok() && s.error_code() != grpc::StatusCode::UNAVAILABLE &&
         s.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED &&

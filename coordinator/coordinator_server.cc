@@ -74,6 +74,8 @@ constexpr size_t kMaxTrackerStubs = 1024;
 void Log(const std::string& text) { std::fprintf(stderr, "coordinator: %s\n", text.c_str()); }
 
 const grpc::Status kUnauthenticated = rpc::WrongAuthToken();
+// Largest message the server takes: gRPC's default, said out loud.
+constexpr int kMaxMessageBytes = 4 << 20;
 
 using WorkStream = grpc::ServerReaderWriter<pb::CoordinatorMessage, pb::WorkerMessage>;
 
@@ -235,9 +237,11 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   // Every RPC but Work (whose Register message carries the token) checks the token in the
   // call's metadata: SubmitJob makes the coordinator create files, so it must not be open to
   // whoever reaches the port.
-  grpc::Status SubmitJob(grpc::ServerContext* ctx, const pb::SubmitJobRequest* request,
+  grpc::Status SubmitJob(grpc::ServerContext* ctx, grpc::ServerReader<pb::SubmitJobRequest>* reader,
                          pb::SubmitJobResponse* response) override {
     if (!rpc::AuthTokenMatches(*ctx, options_.auth_token)) return kUnauthenticated;
+    absl::StatusOr<pb::SubmitJobRequest> request = ReadSubmitJobParts(reader);
+    if (!request.ok()) return rpc::ToGrpcStatus(request.status());
     return rpc::ToGrpcStatus(DoSubmitJob(*request, response));
   }
 
@@ -276,6 +280,9 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
     absl::flat_hash_set<std::string> started_jobs;
   };
 
+  // The request of a SubmitJob call, put together from its parts.
+  static absl::StatusOr<pb::SubmitJobRequest> ReadSubmitJobParts(
+      grpc::ServerReader<pb::SubmitJobRequest>* reader);
   absl::Status DoSubmitJob(const pb::SubmitJobRequest& request, pb::SubmitJobResponse* response)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The running job of torrent `id`, or a new one (its files created, not started yet) when
@@ -505,6 +512,29 @@ void CoordinatorServer::Service::StopTicker() {
 }
 
 // --- swarm-cli side ------------------------------------------------------------------------
+
+absl::StatusOr<pb::SubmitJobRequest> CoordinatorServer::Service::ReadSubmitJobParts(
+    grpc::ServerReader<pb::SubmitJobRequest>* reader) {
+  const size_t max_torrent = bt::MetainfoLimits().max_file_bytes;
+  pb::SubmitJobRequest request;
+  pb::SubmitJobRequest part;
+  bool first = true;
+  while (reader->Read(&part)) {
+    if (request.torrent().size() + part.torrent().size() > max_torrent) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the .torrent is larger than ", max_torrent, " bytes"));
+    }
+    if (first) {
+      request = std::move(part);
+      first = false;
+    } else {
+      request.mutable_torrent()->append(part.torrent());
+    }
+    part.Clear();
+  }
+  if (first) return absl::InvalidArgumentError("SubmitJob sent no request");
+  return request;
+}
 
 absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest& request,
                                                      pb::SubmitJobResponse* response) {
@@ -799,10 +829,9 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Opti
   SWARM_RETURN_IF_ERROR(server->service_->Init());  // before the first call can come in
 
   grpc::ServerBuilder builder;
-  // SubmitJob carries a whole .torrent, which may exceed gRPC's default 4 MiB (a big piece
-  // table); accept up to what bt::ParseMetainfo accepts.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(bt::MetainfoLimits().max_file_bytes) +
-                                   (1 << 20));
+  // Every message stays under gRPC's 4 MiB default, which is also what an unauthenticated
+  // caller can make us buffer: a .torrent comes to SubmitJob in parts.
+  builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   grpc::ResourceQuota quota("coordinator");
   quota.SetMaxThreads(max_threads);
   builder.SetResourceQuota(quota);

@@ -38,6 +38,7 @@
 #include "proto/coordinator.grpc.pb.h"
 #include "proto/tracker.grpc.pb.h"
 #include "rpc/auth_token.h"
+#include "rpc/submit_job.h"
 #include "storage/content_files.h"
 
 namespace swarm::coordinator {
@@ -519,7 +520,7 @@ class CoordinatorServerTest : public ::testing::Test {
     request.set_output_dir(dir);
     request.set_mode(mode);
     request.set_max_announce_interval_s(max_announce_interval_s);
-    return stub_->SubmitJob(&ctx, request, response);
+    return rpc::SubmitJob(*stub_, &ctx, request, response);
   }
   pb::SubmitJobResponse SubmitOk(pb::JobMode mode = pb::DOWNLOAD,
                                  uint32_t max_announce_interval_s = 0) {
@@ -838,7 +839,7 @@ TEST_F(CoordinatorServerTest, WrongAuthTokenIsRejected) {
     submit.set_torrent(torrent_.bytes);
     submit.set_output_dir(dir_);
     pb::SubmitJobResponse submitted;
-    EXPECT_EQ(stub->SubmitJob(&submit_ctx, submit, &submitted).error_code(),
+    EXPECT_EQ(rpc::SubmitJob(*stub, &submit_ctx, submit, &submitted).error_code(),
               grpc::StatusCode::UNAUTHENTICATED);
     grpc::ClientContext fetch_ctx;
     rpc::AttachAuthToken(token, &fetch_ctx);
@@ -903,7 +904,7 @@ TEST_F(CoordinatorServerTest, JobsStayInsideTheOutputRootAndLeaveForeignFilesAlo
   request.set_torrent(torrent_.bytes);
   request.set_output_dir(options.output_root);
   request.set_overwrite(true);
-  const grpc::Status overwritten = stub_->SubmitJob(&ctx, request, &response);
+  const grpc::Status overwritten = rpc::SubmitJob(*stub_, &ctx, request, &response);
   ASSERT_TRUE(overwritten.ok()) << overwritten.error_message();
   ASSERT_EQ(stat(theirs.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 20000);
@@ -1380,6 +1381,45 @@ TEST_F(CoordinatorServerTest, BadRequestsGetClearErrors) {
   const std::string other = MakeTempDir("coordinator");
   EXPECT_EQ(Submit(torrent_.bytes, other, &again).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// A .torrent comes in parts under gRPC's 4 MiB message limit, so one of 6 MiB is taken; a
+// single message over the limit, and parts adding up to more than a torrent may have (64 MiB),
+// are refused.
+TEST_F(CoordinatorServerTest, SubmitJobTakesATorrentInPartsAndCapsEveryMessage) {
+  StartCoordinator();
+  // The same info dictionary (so the same job) with a 6 MiB comment beside it.
+  absl::StatusOr<bt::BDocument> doc = bt::BDocument::Parse(torrent_.bytes);
+  ASSERT_TRUE(doc.ok());
+  bt::BValue root = bt::BValue::From(doc->root());
+  std::get<bt::BValue::Dict>(root.value)["comment"] = std::string(6 << 20, 'c');
+  const std::string big = bt::Encode(root);
+  pb::SubmitJobResponse response;
+  grpc::Status s = Submit(big, dir_, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(response.job_id(), torrent_.id);
+
+  {
+    grpc::ClientContext ctx;
+    rpc::AttachAuthToken(kToken, &ctx);
+    auto writer = stub_->SubmitJob(&ctx, &response);
+    pb::SubmitJobRequest whole;
+    whole.set_torrent(big);
+    whole.set_output_dir(dir_);
+    writer->Write(whole);
+    writer->WritesDone();
+    EXPECT_EQ(writer->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  {
+    grpc::ClientContext ctx;
+    rpc::AttachAuthToken(kToken, &ctx);
+    pb::SubmitJobRequest huge;
+    huge.set_torrent(std::string(65 << 20, 'x'));
+    huge.set_output_dir(dir_);
+    s = rpc::SubmitJob(*stub_, &ctx, huge, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(s.error_message(), HasSubstr("larger than 67108864 bytes"));
+  }
 }
 
 TEST_F(CoordinatorServerTest, ATorrentSubmittedManyTimesAtOnceMakesOneJob) {
