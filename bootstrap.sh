@@ -18,6 +18,8 @@ PACKAGES=(
   python3
   # bench/download_speed.py: libtorrent peers (bindings for /usr/bin/python3), `ss`
   python3-libtorrent iproute2
+  # tools/tls_certs.sh (the README's TLS set-up, and the TLS tests)
+  openssl
 )
 
 SUDO=""

@@ -126,6 +126,14 @@ bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
     *error =
         "--auth-token is gone: every local user can read a command line. Put the token in a "
         "file of mode 0600 and give --auth-token-file FILE, or set SWARM_AUTH_TOKEN";
+  } else if (const char* v = value("--tls-ca"); v) {
+    options->tls.ca = v;
+  } else if (const char* v = value("--tls-cert"); v) {
+    options->tls.cert = v;
+  } else if (const char* v = value("--tls-key"); v) {
+    options->tls.key = v;
+  } else if (const char* v = value("--tls-server-name"); v) {
+    options->tls.server_name = v;
   } else if (const char* v = value("--bind-ip"); v) {
     for (absl::string_view ip : absl::StrSplit(v, ',', absl::SkipEmpty())) {
       options->bind_ips.emplace_back(ip);
@@ -173,6 +181,7 @@ int RunJob(const JobRunOptions& args) {
   int own_workers = 0;  // workers in our own cluster
   std::string address = args.coordinator;
   std::string token;
+  rpc::TlsConfig tls;  // our own cluster talks plaintext on loopback
   if (!address.empty()) {
     absl::StatusOr<std::string> loaded = rpc::LoadAuthToken(args.auth_token_file);
     if (!loaded.ok()) {
@@ -180,6 +189,12 @@ int RunJob(const JobRunOptions& args) {
       return 1;
     }
     token = *std::move(loaded);
+    absl::StatusOr<rpc::TlsConfig> loaded_tls = rpc::LoadTls(args.tls);
+    if (!loaded_tls.ok()) {
+      std::cerr << "swarm-cli: " << loaded_tls.status().message() << "\n";
+      return 1;
+    }
+    tls = *std::move(loaded_tls);
   } else {
     ClusterOptions options;
     options.workers = args.workers > 0 ? args.workers : DefaultWorkerCount();
@@ -209,7 +224,7 @@ int RunJob(const JobRunOptions& args) {
   std::unique_ptr<process::Subprocess> writer;
   if (cluster == nullptr && args.mode != pb::SEED) {
     absl::StatusOr<std::unique_ptr<process::Subprocess>> started =
-        StartOutputWriter(address, token, args.verbose);
+        StartOutputWriter(address, token, args.tls, args.verbose);
     if (started.ok()) {
       writer = *std::move(started);
     } else {
@@ -224,8 +239,7 @@ int RunJob(const JobRunOptions& args) {
   grpc::ChannelArguments channel_args;
   channel_args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   channel_args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), channel_args);
+  auto channel = rpc::MakeChannel(address, tls, channel_args);
   auto stub = pb::Coordinator::NewStub(channel);
   const absl::Time started_at = absl::Now();
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "proto/coordinator.pb.h"
+#include "rpc/tls.h"
 
 namespace swarm::cli {
 
@@ -27,6 +28,9 @@ struct JobRunOptions {
   // The file holding the coordinator's secret (--auth-token-file); empty: $SWARM_AUTH_TOKEN.
   // The embedded cluster makes its own.
   std::string auth_token_file;
+  // TLS to a running coordinator, and for the writer started beside the output folder
+  // (rpc/tls.h): --tls-ca, --tls-cert, --tls-key, --tls-server-name.
+  rpc::TlsFiles tls;
   std::vector<std::string> bind_ips;
   bool verbose = false;
   uint32_t max_announce_interval_s = 0;
@@ -53,6 +57,11 @@ inline constexpr char kJobFlagsUsage[] =
     "  --coordinator HOST:PORT   submit to a running coordinator instead of starting a cluster\n"
     "  --auth-token-file FILE    file (mode 0600) with the token that coordinator was\n"
     "                            started with (default: $SWARM_AUTH_TOKEN)\n"
+    "  --tls-ca FILE             talk TLS to the coordinator, checking it by this CA\n"
+    "  --tls-cert FILE, --tls-key FILE\n"
+    "                            our certificate, for coordinators that require one (and\n"
+    "                            served by the writer beside the output folder)\n"
+    "  --tls-server-name NAME    the name in the servers' certificates, if not their host\n"
     "  --bind-ip IP[,IP...]      source addresses of the embedded workers' peer connections\n"
     "  --announce-interval S     announce at least every S seconds (caps the tracker's)\n"
     "  --recheck                 check all data already on disk, trusting no resume record\n"
@@ -64,8 +73,8 @@ inline constexpr char kJobFlagsUsage[] =
     "  -h, --help                this text\n";
 
 // Parses the flags every job command shares (--workers, --coordinator, --auth-token-file,
-// --bind-ip, --verbose, --announce-interval, --recheck, --overwrite, --state-dir) at argv[*i];
-// returns false when argv[*i] is not one of them, and sets *error for a bad value.
+// --tls-*, --bind-ip, --verbose, --announce-interval, --recheck, --overwrite, --state-dir) at
+// argv[*i]; returns false when argv[*i] is not one of them, and sets *error for a bad value.
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error);
 

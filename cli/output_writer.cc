@@ -12,12 +12,18 @@
 namespace swarm::cli {
 
 absl::StatusOr<std::unique_ptr<process::Subprocess>> StartOutputWriter(
-    const std::string& coordinator, const std::string& auth_token, bool verbose) {
+    const std::string& coordinator, const std::string& auth_token, const rpc::TlsFiles& tls,
+    bool verbose) {
   SWARM_ASSIGN_OR_RETURN(std::string worker_bin, FindServiceBinary("peer_svc"));
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
   std::vector<std::string> argv = {worker_bin, "--coordinator=" + coordinator, "--max_peers=0",
                                    absl::StrCat("--name=writer@", host)};
+  // File names only: the key itself stays in its file.
+  if (!tls.ca.empty()) argv.push_back("--tls_ca=" + tls.ca);
+  if (!tls.cert.empty()) argv.push_back("--tls_cert=" + tls.cert);
+  if (!tls.key.empty()) argv.push_back("--tls_key=" + tls.key);
+  if (!tls.server_name.empty()) argv.push_back("--tls_server_name=" + tls.server_name);
   process::SubprocessOptions options;
   options.quiet_stderr = !verbose;
   // In its environment, never on its command line (which every local user can read).

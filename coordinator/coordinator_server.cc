@@ -33,6 +33,7 @@
 #include "proto/tracker.grpc.pb.h"
 #include "rpc/auth_token.h"
 #include "rpc/grpc_status.h"
+#include "rpc/tls.h"
 #include "rpc/token_source.h"
 
 namespace swarm::coordinator {
@@ -173,8 +174,8 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   absl::Status Init() {
     if (!options_.state_dir.empty()) SWARM_RETURN_IF_ERROR(MakeStateDir(options_.state_dir));
     if (!options_.tracker_address.empty()) {
-      tracker_ = pb::TrackerQuery::NewStub(
-          grpc::CreateChannel(options_.tracker_address, grpc::InsecureChannelCredentials()));
+      tracker_ =
+          pb::TrackerQuery::NewStub(rpc::MakeChannel(options_.tracker_address, options_.tls));
     }
     ticker_ = std::thread([this] { TickLoop(); });
     if (KeepsJobs()) TakeUpSavedJobs();
@@ -487,8 +488,7 @@ pb::TrackerQuery::StubInterface* CoordinatorServer::Service::TrackerStubFor(
   auto it = tracker_stubs_.find(address);
   if (it != tracker_stubs_.end()) return it->second.get();
   if (tracker_stubs_.size() >= kMaxTrackerStubs) return nullptr;
-  auto stub =
-      pb::TrackerQuery::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub = pb::TrackerQuery::NewStub(rpc::MakeChannel(address, options_.tls));
   pb::TrackerQuery::StubInterface* raw = stub.get();
   tracker_stubs_[address] = std::move(stub);
   return raw;
@@ -825,6 +825,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Opti
   std::unique_ptr<CoordinatorServer> server(new CoordinatorServer());
   const std::string listen = options.listen_address;
   const int max_threads = options.max_threads;
+  const std::shared_ptr<grpc::ServerCredentials> credentials = rpc::ServerCredentials(options.tls);
   server->service_ = std::make_unique<Service>(std::move(options));
   SWARM_RETURN_IF_ERROR(server->service_->Init());  // before the first call can come in
 
@@ -835,7 +836,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(Opti
   grpc::ResourceQuota quota("coordinator");
   quota.SetMaxThreads(max_threads);
   builder.SetResourceQuota(quota);
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(listen, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

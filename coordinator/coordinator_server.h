@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "coordinator/clock.h"
 #include "grpcpp/server.h"
+#include "rpc/tls.h"
 
 namespace swarm::coordinator {
 
@@ -43,6 +44,8 @@ class CoordinatorServer {
     // When not empty, a worker's Register must carry exactly this token or its stream ends
     // with UNAUTHENTICATED.
     std::string auth_token;
+    // TLS for its server and for the channels it opens (rpc/tls.h); empty: plaintext.
+    rpc::TlsConfig tls;
     // When not empty, jobs whose output_dir lies outside this folder (symlinks resolved)
     // are refused with PERMISSION_DENIED (output_root.h).
     std::string output_root;

@@ -14,15 +14,12 @@
 #include "coordinator/coordinator_server.h"
 #include "process/main_flags.h"
 #include "process/stop_signals.h"
-#include "rpc/token_source.h"
+#include "rpc/service_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port (port 0 picks a free one) or unix:/path to serve gRPC on; printed on stdout");
 ABSL_FLAG(std::string, tracker_svc, "",
           "tracker_svc host:port to announce through; empty: no announces");
-ABSL_FLAG(std::string, auth_token_file, "",
-          "file (mode 0600) holding the token that workers, swarm-cli and tracker_svc share; "
-          "else $SWARM_AUTH_TOKEN; required to listen beyond loopback");
 ABSL_FLAG(std::string, output_root, "",
           "jobs may write only into this folder and below it (symlinks resolved); empty: "
           "anywhere this user may write. Set it whenever others can reach the coordinator");
@@ -48,13 +45,13 @@ int main(int argc, char** argv) {
   swarm::coordinator::CoordinatorServer::Options options;
   options.listen_address = listen;
   options.tracker_address = absl::GetFlag(FLAGS_tracker_svc);
-  absl::StatusOr<std::string> token =
-      swarm::rpc::LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file));
-  if (!token.ok()) {
-    std::fprintf(stderr, "coordinator: %s\n", std::string(token.status().message()).c_str());
+  absl::StatusOr<swarm::rpc::ServiceSecurity> security = swarm::rpc::ServiceSecurityFromFlags();
+  if (!security.ok()) {
+    std::fprintf(stderr, "coordinator: %s\n", std::string(security.status().message()).c_str());
     return 2;
   }
-  options.auth_token = *std::move(token);
+  options.auth_token = security->auth_token;
+  options.tls = security->tls;
   options.state_dir = absl::GetFlag(FLAGS_state_dir);
   options.output_root = absl::GetFlag(FLAGS_output_root);
   options.keep_jobs = absl::GetFlag(FLAGS_keep_jobs);

@@ -14,12 +14,9 @@
 #include "peer_svc/worker.h"
 #include "process/main_flags.h"
 #include "process/stop_signals.h"
-#include "rpc/token_source.h"
+#include "rpc/service_flags.h"
 
 ABSL_FLAG(std::string, coordinator, "", "host:port of the coordinator (required)");
-ABSL_FLAG(std::string, auth_token_file, "",
-          "file (mode 0600) holding the token the coordinator was started with; else "
-          "$SWARM_AUTH_TOKEN");
 ABSL_FLAG(uint32_t, max_peers, 50, "most swarm peers to hold connections to at once");
 ABSL_FLAG(std::string, bind_ip, "", "source address for peer connections (default: any)");
 ABSL_FLAG(std::string, listen_ip, "",
@@ -47,13 +44,13 @@ int main(int argc, char** argv) {
 
   swarm::peer_svc::Worker::Options options;
   options.coordinator = absl::GetFlag(FLAGS_coordinator);
-  absl::StatusOr<std::string> token =
-      swarm::rpc::LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file));
-  if (!token.ok()) {
-    std::cerr << "peer_svc: " << token.status().message() << "\n";
+  absl::StatusOr<swarm::rpc::ServiceSecurity> security = swarm::rpc::ServiceSecurityFromFlags();
+  if (!security.ok()) {
+    std::cerr << "peer_svc: " << security.status().message() << "\n";
     return 2;
   }
-  options.auth_token = *std::move(token);
+  options.auth_token = security->auth_token;
+  options.tls = security->tls;
   options.max_peers = absl::GetFlag(FLAGS_max_peers);
   options.bind_ip = absl::GetFlag(FLAGS_bind_ip);
   options.listen_ip = absl::GetFlag(FLAGS_listen_ip);

@@ -71,9 +71,10 @@ absl::StatusOr<std::unique_ptr<PieceSinkServer>> PieceSinkServer::Start(Options 
   SWARM_RETURN_IF_ERROR(rpc::RequireTokenBeyondLoopback(options.listen, options.auth_token));
   std::unique_ptr<PieceSinkServer> server(new PieceSinkServer());
   const std::string listen = options.listen;
+  const std::shared_ptr<grpc::ServerCredentials> credentials = rpc::ServerCredentials(options.tls);
   server->service_ = std::make_unique<Service>(std::move(options));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(listen, credentials, &server->port_);
   builder.RegisterService(server->service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {

@@ -20,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
+#include "rpc/tls.h"
 
 namespace swarm::peer_svc {
 
@@ -30,6 +31,8 @@ class PieceSinkServer {
     std::string listen;
     // Required of every stream when not empty; required to listen beyond loopback.
     std::string auth_token;
+    // TLS for the server (rpc/tls.h); empty: plaintext.
+    rpc::TlsConfig tls;
     // The size of `piece` in job `job_id`; an error when the job is not here or the piece
     // is out of range (the stream's piece is refused).
     std::function<absl::StatusOr<uint32_t>(const std::string& job_id, uint32_t piece)> piece_size;

@@ -74,7 +74,7 @@ absl::Status PieceStreamer::SendOnce(uint32_t piece, std::string_view bytes) {
       args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
       args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      channels_[index] = grpc::CreateCustomChannel(sink, grpc::InsecureChannelCredentials(), args);
+      channels_[index] = rpc::MakeChannel(sink, options_.tls, args);
       stubs_[index] = pb::PieceSink::NewStub(channels_[index]);
     }
     stream_.context = std::make_unique<grpc::ClientContext>();

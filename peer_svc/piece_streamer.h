@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/piece_sink.grpc.pb.h"
+#include "rpc/tls.h"
 
 namespace swarm::peer_svc {
 
@@ -36,6 +37,8 @@ class PieceStreamer {
     std::vector<std::string> sinks;
     size_t first_sink = 0;
     std::string auth_token;
+    // TLS of the channels to the sinks (rpc/tls.h); empty: plaintext.
+    rpc::TlsConfig tls;
     // Bytes of one PieceChunk's data: well under gRPC's 4 MiB message cap.
     size_t chunk_bytes = 1u << 20;
   };

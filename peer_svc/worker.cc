@@ -75,6 +75,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
   };
   so.listen = absl::StrCat(wildcard ? "[::]" : bracketed(lo.ip), ":0");
   so.auth_token = options.auth_token;
+  so.tls = options.tls;
   so.piece_size = [p = w.get()](const std::string& job_id,
                                 uint32_t piece) -> absl::StatusOr<uint32_t> {
     std::shared_ptr<WorkerJob> job = p->FindJob(job_id);
@@ -95,8 +96,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 20);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  w->channel_ =
-      grpc::CreateCustomChannel(options.coordinator, grpc::InsecureChannelCredentials(), args);
+  w->channel_ = rpc::MakeChannel(options.coordinator, options.tls, args);
   w->stub_ = pb::Coordinator::NewStub(w->channel_);
   SWARM_ASSIGN_OR_RETURN(Session session, w->OpenSession(options.connect_timeout));
   {
@@ -177,9 +177,14 @@ absl::StatusOr<Worker::Session> Worker::OpenSession(absl::Duration timeout) {
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout));
   if (!channel_->WaitForConnected(deadline)) {
-    return absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ",
-                                               options_.coordinator, " within ",
-                                               absl::FormatDuration(timeout)));
+    // A TLS mismatch looks like an unreachable host from here: say what to check.
+    return absl::UnavailableError(absl::StrCat(
+        "cannot reach the coordinator at ", options_.coordinator, " within ",
+        absl::FormatDuration(timeout),
+        options_.tls.dials_tls()
+            ? " (over TLS: is its certificate signed by --tls_ca and issued for that address "
+              "or --tls_server_name? does it require a client certificate, --tls_cert?)"
+            : " (if it serves TLS, give --tls_ca)"));
   }
   Session s;
   s.context = std::make_unique<grpc::ClientContext>();
@@ -451,6 +456,7 @@ void Worker::StartJob(const pb::StartJob& start) {
       if (so.sinks.empty()) return files.status();
       so.job_id = id;
       so.auth_token = options_.auth_token;
+      so.tls = options_.tls;
       // Several streams, so that a piece's round trip does not idle the link; they start at
       // different writers, spread by our peer id.
       const size_t first = peer_id_[19] + 256u * peer_id_[18];

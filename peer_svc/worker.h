@@ -39,6 +39,7 @@
 #include "peer_svc/piece_sink_server.h"
 #include "peer_svc/worker_job.h"
 #include "proto/coordinator.grpc.pb.h"
+#include "rpc/tls.h"
 
 namespace swarm::peer_svc {
 
@@ -48,6 +49,8 @@ class Worker {
     // host:port of the coordinator.
     std::string coordinator;
     std::string auth_token;
+    // TLS for its server and for the channels it opens (rpc/tls.h); empty: plaintext.
+    rpc::TlsConfig tls;
     // Most peer connections at once, over all jobs.
     uint32_t max_peers = 50;
     // Of those, how many only our own dials may fill (a fifth, at least one, by default:

@@ -10,8 +10,9 @@ namespace swarm::process {
 void ParseMainFlags(int argc, char** argv, const char* usage) {
   absl::SetProgramUsageMessage(usage);
   absl::FlagsUsageConfig config;
+  // A binary's own flags, and the token and TLS flags every service shares.
   const auto defined_in_main = [](absl::string_view file) {
-    return absl::EndsWith(file, "/main.cc");
+    return absl::EndsWith(file, "/main.cc") || absl::EndsWith(file, "rpc/service_flags.cc");
   };
   config.contains_help_flags = defined_in_main;
   config.contains_helpshort_flags = defined_in_main;

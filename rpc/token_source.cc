@@ -1,9 +1,7 @@
 #include "rpc/token_source.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,7 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "rpc/credential_file.h"
 
 namespace swarm::rpc {
 namespace {
@@ -35,39 +33,10 @@ std::string HostOf(const std::string& listen) {
 }  // namespace
 
 absl::StatusOr<std::string> ReadAuthTokenFile(const std::string& path) {
-  // O_NONBLOCK: a FIFO planted at the path must not hang us; it is refused below.
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot open the auth token file ", path, ": ", std::strerror(errno)));
-  }
-  struct stat st;
-  std::string error;
-  if (fstat(fd, &st) != 0) {
-    error = absl::StrCat("cannot stat it: ", std::strerror(errno));
-  } else if (!S_ISREG(st.st_mode)) {
-    error = "it is not a regular file";
-  } else if ((st.st_mode & 077) != 0) {
-    error = absl::StrFormat("its mode is %04o, so others may read it; chmod 600 it",
-                            st.st_mode & 07777);
-  } else if (static_cast<size_t>(st.st_size) > kMaxTokenFileBytes) {
-    error = absl::StrCat("it is larger than ", kMaxTokenFileBytes, " bytes");
-  }
-  std::string content;
-  if (error.empty()) {
-    content.resize(kMaxTokenFileBytes);
-    const ssize_t n = read(fd, content.data(), content.size());
-    if (n < 0) {
-      error = absl::StrCat("cannot read it: ", std::strerror(errno));
-    } else {
-      content.resize(static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  if (!error.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("auth token file ", path, ": ", error));
-  }
-  std::string token(absl::StripAsciiWhitespace(content.substr(0, content.find('\n'))));
+  absl::StatusOr<std::string> content =
+      ReadCredentialFile(path, "auth token file", Secrecy::kPrivate, kMaxTokenFileBytes);
+  if (!content.ok()) return content.status();
+  std::string token(absl::StripAsciiWhitespace(content->substr(0, content->find('\n'))));
   if (token.empty()) {
     return absl::FailedPreconditionError(absl::StrCat("auth token file ", path, " is empty"));
   }

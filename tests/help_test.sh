@@ -15,10 +15,11 @@ check_service() {
     grep -q -- "--$flag (" <<<"$out" || fail "$bin --help does not list --$flag: $out"
   done
 }
-check_service coordinator/coordinator listen tracker_svc auth_token_file output_root
-check_service tracker_svc/tracker_svc listen auth_token_file
-check_service peer_svc/peer_svc coordinator auth_token_file max_peers bind_ip listen_ip listen_port \
-  upload_slots name
+SECURITY=(auth_token_file tls_cert tls_key tls_ca tls_require_client_cert tls_server_name)
+check_service coordinator/coordinator listen tracker_svc output_root "${SECURITY[@]}"
+check_service tracker_svc/tracker_svc listen "${SECURITY[@]}"
+check_service peer_svc/peer_svc coordinator max_peers bind_ip listen_ip listen_port upload_slots \
+  name "${SECURITY[@]}"
 
 # command, then options its usage must list.
 check_command() {
@@ -31,7 +32,7 @@ check_command() {
   done
   [[ $(cli/swarm-cli "$command" -h) == "$out" ]] || fail "swarm-cli $command -h differs"
 }
-JOB=(--workers --coordinator --auth-token-file --bind-ip --announce-interval --overwrite --verbose
+JOB=(--workers --coordinator --auth-token-file --tls-ca --tls-cert --tls-key --tls-server-name --bind-ip --announce-interval --overwrite --verbose
   --help)
 check_command download --output --seed "${JOB[@]}"
 check_command seed "${JOB[@]}"

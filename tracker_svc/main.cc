@@ -11,14 +11,11 @@
 #include "absl/flags/flag.h"
 #include "process/main_flags.h"
 #include "process/stop_signals.h"
-#include "rpc/token_source.h"
+#include "rpc/service_flags.h"
 #include "tracker_svc/tracker_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "host:port (port 0 picks a free one) or unix:/path to serve gRPC on; printed on stdout");
-ABSL_FLAG(std::string, auth_token_file, "",
-          "file (mode 0600) holding the token callers must present (the coordinator's); else "
-          "$SWARM_AUTH_TOKEN; required to listen beyond loopback");
 
 int main(int argc, char** argv) {
   swarm::process::ParseMainFlags(
@@ -34,13 +31,13 @@ int main(int argc, char** argv) {
   }
   swarm::tracker_svc::TrackerServer::Options options;
   options.listen_address = listen;
-  absl::StatusOr<std::string> token =
-      swarm::rpc::LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file));
-  if (!token.ok()) {
-    std::fprintf(stderr, "tracker_svc: %s\n", std::string(token.status().message()).c_str());
+  absl::StatusOr<swarm::rpc::ServiceSecurity> security = swarm::rpc::ServiceSecurityFromFlags();
+  if (!security.ok()) {
+    std::fprintf(stderr, "tracker_svc: %s\n", std::string(security.status().message()).c_str());
     return 2;
   }
-  options.auth_token = *std::move(token);
+  options.auth_token = security->auth_token;
+  options.tls = security->tls;
   auto server = swarm::tracker_svc::TrackerServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "tracker_svc: %s\n", server.status().ToString().c_str());

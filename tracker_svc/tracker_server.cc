@@ -181,8 +181,8 @@ absl::StatusOr<std::unique_ptr<TrackerServer>> TrackerServer::Start(Options opti
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(server->options_.listen_address, grpc::InsecureServerCredentials(),
-                           &server->port_);
+  builder.AddListeningPort(server->options_.listen_address,
+                           rpc::ServerCredentials(server->options_.tls), &server->port_);
   builder.RegisterService(server->service_.get());
   grpc::ResourceQuota quota("tracker_svc");
   quota.SetMaxThreads(std::max(2, server->options_.max_threads));

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/server.h"
+#include "rpc/tls.h"
 #include "tracker_svc/announcer.h"
 
 namespace swarm::tracker_svc {
@@ -32,6 +33,8 @@ class TrackerServer {
     // Calls must carry it (rpc/auth_token.h); required beyond loopback, so that nobody else
     // can make us send requests to any host and port they like.
     std::string auth_token;
+    // TLS for the server (rpc/tls.h); empty: plaintext.
+    rpc::TlsConfig tls;
     // Time budget of a call whose request has timeout_ms = 0.
     absl::Duration default_timeout = absl::Seconds(30);
     // Largest timeout_ms accepted.
