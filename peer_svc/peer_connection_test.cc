@@ -49,7 +49,7 @@ class TestJob : public PeerConnection::Delegate {
   }
   std::optional<uint32_t> PickPiece(PeerConnection& c) override {
     absl::MutexLock lock(&mu_);
-    return pool_.Pick(c.key());
+    return pool_.Pick(c.key(), absl::Now());
   }
   void ReleasePiece(PeerConnection& c, uint32_t piece, bool refused) override {
     absl::MutexLock lock(&mu_);
@@ -68,7 +68,8 @@ class TestJob : public PeerConnection::Delegate {
   void OnPieceVerified(PeerConnection& c, uint32_t piece, PieceBuffer data) override {
     absl::MutexLock lock(&mu_);
     std::vector<PiecePool::PeerKey> others;
-    if (pool_.Take(piece, c.key(), &others)) written_[piece] = std::string(data.view());
+    if (pool_.Take(piece, c.key(), absl::Now(), &others))
+      written_[piece] = std::string(data.view());
   }
   void OnPieceCorrupt(PeerConnection& c, uint32_t piece) override {
     absl::MutexLock lock(&mu_);
@@ -209,7 +210,7 @@ TEST_F(PeerConnectionTest, PieceRefusedRepeatedlyIsGivenBack) {
     absl::MutexLock lock(&job.mu_);
     EXPECT_EQ(job.written_.count(3), 0u);
     EXPECT_THAT(job.refused_, ElementsAre(3));
-    EXPECT_FALSE(job.pool_.Pick(1).has_value()) << "excluded for this peer";
+    EXPECT_FALSE(job.pool_.Pick(1, absl::Now()).has_value()) << "excluded for this peer";
     EXPECT_FALSE(job.closed_.has_value());
   }
 }

@@ -23,14 +23,28 @@ std::vector<PiecePool::PeerKey> PiecePool::Remove(uint32_t piece) {
   return fetchers;
 }
 
-bool PiecePool::Take(uint32_t piece, PeerKey peer, std::vector<PeerKey>* others) {
+namespace {
+// Fetches longer than this many typical ones are slow, and none shorter than kMinSlowFetch:
+// a second copy costs bandwidth, worth it only where the first is clearly lagging.
+constexpr int kSlowFactor = 4;
+constexpr absl::Duration kMinSlowFetch = absl::Milliseconds(250);
+}  // namespace
+
+absl::Duration PiecePool::SlowAfter() const {
+  if (typical_fetch_ <= absl::ZeroDuration()) return absl::InfiniteDuration();
+  return std::max(kMinSlowFetch, kSlowFactor * typical_fetch_);
+}
+
+bool PiecePool::Take(uint32_t piece, PeerKey peer, absl::Time now, std::vector<PeerKey>* others) {
   auto it = leases_.find(piece);
   if (it == leases_.end()) return false;
   const std::vector<Fetcher>& fetchers = it->second.fetchers;
-  if (std::none_of(fetchers.begin(), fetchers.end(),
-                   [peer](const Fetcher& f) { return f.peer == peer; })) {
-    return false;
-  }
+  auto winner = std::find_if(fetchers.begin(), fetchers.end(),
+                             [peer](const Fetcher& f) { return f.peer == peer; });
+  if (winner == fetchers.end()) return false;
+  const absl::Duration took = std::max(absl::ZeroDuration(), now - winner->since);
+  typical_fetch_ =
+      typical_fetch_ <= absl::ZeroDuration() ? took : typical_fetch_ * 0.8 + took * 0.2;
   for (const Fetcher& f : fetchers) {
     if (f.peer != peer) others->push_back(f.peer);
   }
@@ -71,32 +85,44 @@ void PiecePool::Exclude(uint32_t piece, PeerKey peer) {
   if (it != peers_.end()) it->second.excluded.insert(piece);
 }
 
-std::optional<uint32_t> PiecePool::Pick(PeerKey peer) {
+std::optional<uint32_t> PiecePool::Pick(PeerKey peer, absl::Time now) {
   auto pit = peers_.find(peer);
   if (pit == peers_.end()) return std::nullopt;
   const Peer& p = pit->second;
   for (uint32_t piece : free_) {
     if (!CanFetch(p, piece)) continue;
     free_.erase(piece);
-    leases_[piece].fetchers.push_back(Fetcher{peer, 0});
+    leases_[piece].fetchers.push_back(Fetcher{peer, 0, now});
     return piece;
   }
-  if (!endgame_) return std::nullopt;
-  // Endgame: duplicate the least advanced piece in flight elsewhere, where a second copy
-  // saves the most time.
+  // A second copy of a piece in flight elsewhere: in endgame the least advanced one, where it
+  // saves the most time; before, only a slow one, the longest running first.
+  const absl::Duration slow_after = SlowAfter();
   Lease* best = nullptr;
   uint32_t best_piece = 0;
   for (auto& [piece, lease] : leases_) {
     if (lease.fetchers.size() != 1 || lease.fetchers[0].peer == peer) continue;
     if (!CanFetch(p, piece)) continue;
-    if (best == nullptr || lease.fetchers[0].bytes < best->fetchers[0].bytes) {
+    const Fetcher& f = lease.fetchers[0];
+    if (!endgame_ && now - f.since <= slow_after) continue;
+    const bool better = best == nullptr || (endgame_ ? f.bytes < best->fetchers[0].bytes
+                                                     : f.since < best->fetchers[0].since);
+    if (better) {
       best = &lease;
       best_piece = piece;
     }
   }
   if (best == nullptr) return std::nullopt;
-  best->fetchers.push_back(Fetcher{peer, 0});
+  best->fetchers.push_back(Fetcher{peer, 0, now});
   return best_piece;
+}
+
+bool PiecePool::HasSlowFetch(absl::Time now) const {
+  const absl::Duration slow_after = SlowAfter();
+  return std::any_of(leases_.begin(), leases_.end(), [&](const auto& kv) {
+    const auto& f = kv.second.fetchers;
+    return f.size() == 1 && now - f[0].since > slow_after;
+  });
 }
 
 bool PiecePool::Wants(PeerKey peer) const {

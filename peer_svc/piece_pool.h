@@ -3,19 +3,21 @@
 // to fetch; the job reports what it says back to the coordinator (progress, pieces nobody
 // here can fetch).
 //
-// A lease is fetched by one peer at a time. Only when the job is starved (the coordinator has
-// no more leases to give, set_endgame) may a second peer fetch a piece already in flight on
-// another: the first verified copy wins (Take), the other is cancelled.
+// A lease is fetched by one peer at a time. A second peer may fetch a piece already in flight
+// on another when that fetch is slow (it has run for four times as long as fetches here
+// usually take, and at least a quarter second: a peer trickling its blocks must not hold the
+// piece until the endgame), or when the job is starved (the coordinator has no more leases to give,
+// set_endgame). The first verified copy wins (Take); the other is cancelled.
 //
 // Pure and not thread-safe: the job holds it under its mutex; times come from the caller.
 //
 //   PiecePool pool(layout.num_pieces());
 //   pool.AddLease(7, now);
 //   pool.SetPeerPieces(peer, bitfield);
-//   if (std::optional<uint32_t> piece = pool.Pick(peer)) Fetch(*piece);
+//   if (std::optional<uint32_t> piece = pool.Pick(peer, now)) Fetch(*piece);
 //   ...
 //   std::vector<PiecePool::PeerKey> losers;
-//   if (pool.Take(7, peer, &losers)) WriteAndReport(7);  // and cancel 7 on `losers`
+//   if (pool.Take(7, peer, now, &losers)) WriteAndReport(7);  // and cancel 7 on `losers`
 #ifndef SWARM_PEER_SVC_PIECE_POOL_H_
 #define SWARM_PEER_SVC_PIECE_POOL_H_
 
@@ -61,7 +63,8 @@ class PiecePool {
   // writes and reports the piece), puts the other peers fetching it into *others (to be
   // cancelled) and returns true. False when the lease is gone (revoked, or another copy won
   // first): the caller drops its copy.
-  bool Take(uint32_t piece, PeerKey peer, std::vector<PeerKey>* others);
+  // The fetch's duration feeds what counts as slow.
+  bool Take(uint32_t piece, PeerKey peer, absl::Time now, std::vector<PeerKey>* others);
 
   // --- peers ---
 
@@ -78,10 +81,15 @@ class PiecePool {
   // Allows a second peer to fetch a lease already in flight (see the top of this file).
   void set_endgame(bool on) { endgame_ = on; }
   bool endgame() const { return endgame_; }
-  // A lease for `peer` to fetch now: a free one it has, lowest index first; in endgame, else
-  // one that exactly one other peer is fetching (the least advanced). Marks `peer` as
-  // fetching it.
-  std::optional<uint32_t> Pick(PeerKey peer);
+  // A lease for `peer` to fetch now: a free one it has, lowest index first; else one that
+  // exactly one other peer is fetching, slowly (the longest running), or in endgame at any
+  // pace (the least advanced). Marks `peer` as fetching it.
+  std::optional<uint32_t> Pick(PeerKey peer, absl::Time now);
+  // Whether a fetch is slow enough at `now` for a second peer to take it up (the job wakes
+  // its idle connections then).
+  bool HasSlowFetch(absl::Time now) const;
+  // How long a fetch runs before it counts as slow; infinite until a fetch has finished here.
+  absl::Duration SlowAfter() const;
   // Whether `peer` has a lease that it could fetch now or in endgame (drives interested).
   bool Wants(PeerKey peer) const;
   // `peer` stopped fetching `piece` (choked, refused, cancelled); another peer may take it.
@@ -103,6 +111,7 @@ class PiecePool {
   struct Fetcher {
     PeerKey peer;
     uint32_t bytes;
+    absl::Time since;  // when this peer began fetching the piece
   };
   struct Lease {
     std::vector<Fetcher> fetchers;
@@ -123,6 +132,8 @@ class PiecePool {
 
   const uint32_t num_pieces_;
   bool endgame_ = false;
+  // Moving average of how long a verified fetch took; zero until one has.
+  absl::Duration typical_fetch_ = absl::ZeroDuration();
   // Ordered by index: peers are mostly asked for neighbouring pieces, good for their disks.
   std::map<uint32_t, Lease> leases_;
   std::set<uint32_t> free_;

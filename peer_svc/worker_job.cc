@@ -387,6 +387,8 @@ absl::Time WorkerJob::Tick(absl::Time now, uint32_t free_peer_slots) {
     if (decision.start_endgame) {
       pool_.set_endgame(true);
       WakeAll(0);
+    } else if (!pool_.endgame() && pool_.HasSlowFetch(now)) {
+      WakeAll(0);  // an idle connection may take a slow fetch up
     }
 
     if (now >= choker_.next_rechoke()) Rechoke(now);
@@ -519,7 +521,7 @@ bool WorkerJob::WantsFrom(PeerConnection& conn) {
 std::optional<uint32_t> WorkerJob::PickPiece(PeerConnection& conn) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return std::nullopt;
-  return pool_.Pick(conn.key());
+  return pool_.Pick(conn.key(), absl::Now());
 }
 
 void WorkerJob::ReleasePiece(PeerConnection& conn, uint32_t piece, bool refused) {
@@ -545,7 +547,7 @@ void WorkerJob::OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffe
     absl::MutexLock lock(&mu_);
     std::vector<PiecePool::PeerKey> others;
     // Revoked, or another peer's copy was first: nothing to do.
-    if (stopping_ || !pool_.Take(piece, conn.key(), &others)) {
+    if (stopping_ || !pool_.Take(piece, conn.key(), absl::Now(), &others)) {
       buffers_.Put(data.Release());
       return;
     }

