@@ -26,7 +26,19 @@ BlockPipeline::BlockPipeline(const bt::PieceLayout& layout, const Options& optio
 
 BlockPipeline::~BlockPipeline() {
   for (auto& a : active_) pool_->Put(std::move(a->data));
+  ReturnSpareBuffers();
+}
+
+bool BlockPipeline::ReserveBuffer() {
+  if (reserved_ != nullptr) return true;
+  if (!spare_.empty() && spare_.back()->data != nullptr) return true;
+  reserved_ = pool_->TryGet();
+  return reserved_ != nullptr;
+}
+
+void BlockPipeline::ReturnSpareBuffers() {
   for (auto& a : spare_) pool_->Put(std::move(a->data));
+  pool_->Put(std::move(reserved_));
 }
 
 BlockPipeline::Assembly* BlockPipeline::Find(uint32_t piece) const {
@@ -50,7 +62,8 @@ bool BlockPipeline::WantsPiece() const {
   return true;
 }
 
-void BlockPipeline::AddPiece(uint32_t piece) {
+bool BlockPipeline::AddPiece(uint32_t piece) {
+  if (!ReserveBuffer()) return false;
   std::unique_ptr<Assembly> a;
   if (!spare_.empty()) {
     a = std::move(spare_.back());
@@ -58,7 +71,7 @@ void BlockPipeline::AddPiece(uint32_t piece) {
   } else {
     a = std::make_unique<Assembly>();
   }
-  if (a->data == nullptr) a->data = pool_->Get();
+  if (a->data == nullptr) a->data = std::move(reserved_);
   a->piece = piece;
   a->size = layout_.piece_size(piece);
   a->num_blocks = layout_.num_blocks(piece);
@@ -70,6 +83,7 @@ void BlockPipeline::AddPiece(uint32_t piece) {
   a->next_missing = 0;
   a->blocks.assign(a->num_blocks, kMissing);
   active_.push_back(std::move(a));
+  return true;
 }
 
 std::vector<uint32_t> BlockPipeline::Pieces() const {

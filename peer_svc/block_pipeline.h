@@ -91,8 +91,15 @@ class BlockPipeline {
   // assembled do not fill the target depth: the caller should add another piece (if it can
   // find one).
   bool WantsPiece() const;
-  // Starts assembling `piece` (< layout.num_pieces(), not already here).
-  void AddPiece(uint32_t piece);
+  // Makes sure a buffer waits for the next AddPiece; false when the worker's piece memory is
+  // spent (pick no piece now, ask again later).
+  bool ReserveBuffer();
+  // Gives buffers kept for later pieces back to the pool: this connection has nothing to
+  // fetch now, and others may.
+  void ReturnSpareBuffers();
+  // Starts assembling `piece` (< layout.num_pieces(), not already here); false, and nothing
+  // started, when no buffer could be had (see ReserveBuffer).
+  bool AddPiece(uint32_t piece);
   bool HasPiece(uint32_t piece) const { return Find(piece) != nullptr; }
   // Pieces being assembled, oldest first.
   std::vector<uint32_t> Pieces() const;
@@ -168,6 +175,8 @@ class BlockPipeline {
   std::vector<std::unique_ptr<Assembly>> active_;
   // Buffers of finished pieces, kept for the next ones (at most a few).
   std::vector<std::unique_ptr<Assembly>> spare_;
+  // A buffer taken by ReserveBuffer for the next piece.
+  PieceBytes reserved_;
   mutable Assembly* last_found_ = nullptr;
   uint32_t in_flight_ = 0;
   uint32_t target_depth_;

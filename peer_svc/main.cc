@@ -25,6 +25,9 @@ ABSL_FLAG(std::string, listen_ip, "",
           "coordinator, loopback beside it; 0.0.0.0 binds every "
           "interface and lets the coordinator announce the address it sees this worker at)");
 ABSL_FLAG(uint32_t, listen_port, 0, "TCP port to accept peers on (0: an ephemeral port)");
+ABSL_FLAG(uint32_t, piece_memory_mib, 512,
+          "MiB of piece buffers over all jobs (pieces being fetched or written); connections "
+          "wait for memory beyond it");
 ABSL_FLAG(uint32_t, upload_slots, 4,
           "peers uploaded to at once per job, besides the optimistic unchoke");
 ABSL_FLAG(std::string, name, "", "name in the coordinator's logs (default: host:pid)");
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   }
   options.listen_port = static_cast<uint16_t>(absl::GetFlag(FLAGS_listen_port));
   options.job.choker.upload_slots = absl::GetFlag(FLAGS_upload_slots);
+  options.piece_memory_bytes = size_t{absl::GetFlag(FLAGS_piece_memory_mib)} << 20;
   options.name = absl::GetFlag(FLAGS_name);
   options.tracker_svc = absl::GetFlag(FLAGS_tracker_svc);
   absl::StatusOr<std::unique_ptr<swarm::peer_svc::Worker>> worker =

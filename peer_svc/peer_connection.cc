@@ -50,6 +50,8 @@ constexpr absl::Duration kMaxPollWait = absl::Milliseconds(250);
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
 // Ask PickPiece again at least this often even without a Wake, in case one was missed.
 constexpr absl::Duration kPickRetry = absl::Seconds(1);
+// How soon to try again when the worker's piece memory was spent.
+constexpr absl::Duration kMemoryRetry = absl::Milliseconds(50);
 
 }  // namespace
 
@@ -591,13 +593,21 @@ void PeerConnection::UpdateRequests(absl::Time now) {
       try_pick_ = true;
     }
     while (try_pick_ && pipeline_.WantsPiece()) {
+      // The buffer first: a piece picked without one would sit here, taken from the others.
+      if (!pipeline_.ReserveBuffer()) {
+        try_pick_ = false;
+        // The worker's piece memory is spent: try again soon rather than at kPickRetry.
+        last_pick_retry_ = now - kPickRetry + kMemoryRetry;
+        break;
+      }
       std::optional<uint32_t> piece = delegate_->PickPiece(*this);
       if (!piece) {
         try_pick_ = false;
+        pipeline_.ReturnSpareBuffers();
         break;
       }
       if (pipeline_.HasPiece(*piece)) continue;  // cannot happen: the pool knows we have it
-      pipeline_.AddPiece(*piece);
+      pipeline_.AddPiece(*piece);                // cannot fail: the buffer is reserved
       if (!am_interested_) {
         bt::AppendInterested(&out_);
         am_interested_ = true;

@@ -8,7 +8,10 @@
 
 namespace swarm::peer_svc {
 
-void FreeBytes::operator()(char* p) const { std::free(p); }
+void FreeBytes::operator()(char* p) const {
+  std::free(p);
+  if (memory != nullptr) memory->Release(reserved);
+}
 
 PieceBytes AllocatePieceBytes(size_t size) {
   constexpr size_t kAlign = storage::kDirectIoAlignment;
@@ -21,11 +24,12 @@ PieceBytes AllocatePieceBytes(size_t size) {
   return PieceBytes(static_cast<char*>(p));
 }
 
-BufferPool::BufferPool(size_t buffer_size, size_t max_idle_bytes)
+BufferPool::BufferPool(size_t buffer_size, size_t max_idle_bytes, PieceMemory* memory)
     : buffer_size_(buffer_size),
-      max_idle_(std::max<size_t>(2, max_idle_bytes / std::max<size_t>(1, buffer_size))) {}
+      max_idle_(std::max<size_t>(2, max_idle_bytes / std::max<size_t>(1, buffer_size))),
+      memory_(memory) {}
 
-PieceBytes BufferPool::Get() {
+PieceBytes BufferPool::TryGet() {
   {
     absl::MutexLock lock(&mu_);
     if (!idle_.empty()) {
@@ -34,8 +38,11 @@ PieceBytes BufferPool::Get() {
       return b;
     }
   }
+  if (memory_ != nullptr && !memory_->TryReserve(buffer_size_)) return nullptr;
   // Uninitialized on purpose: every byte is overwritten by a block before it is read.
-  return AllocatePieceBytes(buffer_size_);
+  PieceBytes bytes = AllocatePieceBytes(buffer_size_);
+  if (memory_ != nullptr) bytes.get_deleter() = FreeBytes{memory_, buffer_size_};
+  return bytes;
 }
 
 void BufferPool::Put(PieceBytes buffer) {

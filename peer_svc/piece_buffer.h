@@ -5,8 +5,8 @@
 // checked piece comes from it) with O_DIRECT: no copy through the page cache
 // (storage::ContentFiles).
 //
-//   BufferPool pool(layout.piece_length());
-//   PieceBuffer b(pool.Get(), layout.piece_size(piece));
+//   BufferPool pool(layout.piece_length(), 8 << 20, &worker_memory);
+//   PieceBuffer b(pool.TryGet(), layout.piece_size(piece));   // null: over budget, later
 //   std::memcpy(b.data() + begin, block.data(), block.size());
 //   ...                                    // on another thread:
 //   Write(b.view()); pool.Put(b.Release());
@@ -21,10 +21,14 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "peer_svc/piece_memory.h"
 
 namespace swarm::peer_svc {
 
+// Frees a buffer and gives its bytes back to the budget it was taken from, if any.
 struct FreeBytes {
+  PieceMemory* memory = nullptr;
+  size_t reserved = 0;
   void operator()(char* p) const;
 };
 // A page-aligned byte buffer.
@@ -52,18 +56,22 @@ class PieceBuffer {
 // Buffers of one size (a torrent's piece length). Thread-safe.
 class BufferPool {
  public:
-  // Keeps at most `max_idle_bytes` of idle buffers (at least two), frees the rest.
-  explicit BufferPool(size_t buffer_size, size_t max_idle_bytes = 8u << 20);
+  // Keeps at most `max_idle_bytes` of idle buffers (at least two), frees the rest. New
+  // buffers are taken from `memory` when given (it must outlive every buffer).
+  explicit BufferPool(size_t buffer_size, size_t max_idle_bytes = 8u << 20,
+                      PieceMemory* memory = nullptr);
 
   size_t buffer_size() const { return buffer_size_; }
-  // An idle buffer, or a new one. Its contents are garbage.
-  PieceBytes Get();
+  // An idle buffer, or a new one; null when a new one would pass the memory budget. Its
+  // contents are garbage.
+  PieceBytes TryGet();
   // Gives a buffer (of buffer_size bytes, from Get) back.
   void Put(PieceBytes buffer);
 
  private:
   const size_t buffer_size_;
   const size_t max_idle_;
+  PieceMemory* const memory_;
   absl::Mutex mu_;
   std::vector<PieceBytes> idle_ ABSL_GUARDED_BY(mu_);
 };

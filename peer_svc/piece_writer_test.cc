@@ -83,7 +83,7 @@ class PieceWriterTest : public ::testing::Test {
  protected:
   // A piece of `size` bytes, each `piece`, in a buffer from the pool.
   PieceBuffer Piece(uint32_t piece, size_t size) {
-    PieceBuffer b(pool_.Get(), size);
+    PieceBuffer b(pool_.TryGet(), size);
     std::memset(b.data(), 'a' + static_cast<int>(piece), size);
     return b;
   }
@@ -146,7 +146,7 @@ TEST_F(PieceWriterTest, WritesInOrderReportsAndGivesTheBuffersBack) {
     EXPECT_EQ(disk_.threads_.count(std::this_thread::get_id()), 0u);
   }
   std::vector<char*> back;
-  for (int i = 0; i < 3; ++i) back.push_back(pool_.Get().release());
+  for (int i = 0; i < 3; ++i) back.push_back(pool_.TryGet().release());
   EXPECT_THAT(back, UnorderedElementsAreArray(buffers)) << "every buffer is back in the pool";
   for (char* b : back) pool_.Put(PieceBytes(b));
 }
@@ -244,7 +244,7 @@ TEST_F(PieceWriterTest, StopWritesWhatWasQueuedAndRefusesTheRest) {
   PieceBuffer late = Piece(3, 10);
   char* const late_buffer = late.data();
   EXPECT_FALSE(writer.Write(3, std::move(late), disk_.done(3)));
-  PieceBytes again = pool_.Get();
+  PieceBytes again = pool_.TryGet();
   EXPECT_EQ(again.get(), late_buffer);
   absl::MutexLock lock(&disk_.mu_);
   EXPECT_EQ(disk_.results_.count(3), 0u);

@@ -53,6 +53,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Start(const Options& options) {
     return absl::InvalidArgumentError("no coordinator address given");
   }
   std::unique_ptr<Worker> w(new Worker(options));
+  w->piece_memory_ = std::make_shared<PieceMemory>(options.piece_memory_bytes);
   Listener::Options lo;
   lo.ip = !options.listen_ip.empty() ? options.listen_ip
           : !options.bind_ip.empty()
@@ -485,6 +486,7 @@ void Worker::StartJob(const pb::StartJob& start) {
     jo.connection.listen_port = listener_->port();
     jo.downloaded_bytes = &downloaded_bytes_;
     jo.uploaded_bytes = &uploaded_bytes_;
+    jo.piece_memory = piece_memory_;
     return std::make_shared<WorkerJob>(
         jo, std::move(metainfo), files.ok() ? *std::move(files) : nullptr, std::move(streamers),
         verified, [this](pb::WorkerMessage m) { Send(std::move(m)); }, [this] { Poke(); });

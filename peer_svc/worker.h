@@ -87,6 +87,10 @@ class Worker {
     absl::Duration reconnect_backoff = absl::Seconds(1);
     absl::Duration max_reconnect_backoff = absl::Seconds(30);
     absl::Duration reconnect_timeout = absl::Seconds(2);
+    // Bytes of piece buffers (being assembled, waiting for the disk, kept for reuse) over all
+    // jobs; connections wait for memory beyond it. A piece longer than this still downloads,
+    // one at a time.
+    size_t piece_memory_bytes = size_t{512} << 20;
     // Every job's tuning: RequestWork pacing, endgame, orphans, choker, writer, and the
     // template of its peer connections (job.connection: timeouts, pipeline, uploads). The
     // worker fills in job_id, the transfer counters and the connections' peer_id, bind_ip
@@ -104,6 +108,8 @@ class Worker {
 
   // The coordinator's id for this worker in the current session.
   uint64_t worker_id() const;
+  // The budget every job's piece buffers come out of.
+  const PieceMemory& piece_memory() const { return *piece_memory_; }
   // Attempts to register again that failed since the coordinator was last reached.
   int failed_reconnects() const { return failed_reconnects_.load(); }
   // The peer id in our handshakes: "-SW0001-" and 12 random characters.
@@ -162,6 +168,8 @@ class Worker {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<pb::Coordinator::Stub> stub_;
   std::atomic<uint64_t> downloaded_bytes_{0};
+  // Every job's piece buffers come out of it (Options::piece_memory_bytes).
+  std::shared_ptr<PieceMemory> piece_memory_;
   std::atomic<int> failed_reconnects_{0};
   std::atomic<uint64_t> uploaded_bytes_{0};
   // Started before the session (its port goes into Register), stopped first at Shutdown.

@@ -35,7 +35,7 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
       cache_(!streamers_.empty() ? options.stream_cache_bytes : 0),
       send_(std::move(send)),
       poke_(std::move(poke)),
-      buffers_(metainfo_.piece_length),
+      buffers_(metainfo_.piece_length, 8u << 20, options.piece_memory.get()),
       pool_(metainfo_.num_pieces()),
       verified_(verified.size() == metainfo_.num_pieces() ? verified
                                                           : bt::Bitfield(metainfo_.num_pieces())),

@@ -64,6 +64,7 @@
 #include "peer_svc/piece_buffer.h"
 #include "peer_svc/piece_cache.h"
 #include "peer_svc/piece_checker.h"
+#include "peer_svc/piece_memory.h"
 #include "peer_svc/piece_pool.h"
 #include "peer_svc/piece_streamer.h"
 #include "peer_svc/piece_writer.h"
@@ -101,6 +102,9 @@ class WorkerJob : public PeerConnection::Delegate {
     // worker's jobs).
     std::atomic<uint64_t>* downloaded_bytes = nullptr;
     std::atomic<uint64_t>* uploaded_bytes = nullptr;
+    // The worker's budget for piece buffers, shared by its jobs (piece_memory.h); null: none.
+    // Held by the job too: its buffers give their bytes back to it until the last is freed.
+    std::shared_ptr<PieceMemory> piece_memory;
   };
 
   // `files` are the job's output files, or null with `streamers` when this worker cannot

@@ -125,6 +125,26 @@ TEST_F(WorkerTest, DownloadsEveryPieceIntoTheOutputFile) {
   EXPECT_EQ(seeder.stats().peer_ids[0], reg.peer_id());
 }
 
+// With room for three pieces at once, two peers still deliver every piece, and the worker
+// never holds more (the seeders would happily fill 50 connections' worth of pipelines).
+TEST_F(WorkerTest, PieceBuffersStayWithinTheWorkersMemoryBudget) {
+  FakeSeeder a(t_, FakeSeeder::Options());
+  FakeSeeder b(t_, FakeSeeder::Options());
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  StartCoordinator({&a, &b});
+  Worker::Options o = WorkerOptions();
+  o.piece_memory_bytes = 3 * 64 * 1024;
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE(coordinator_->WaitForAllDone(kWait));
+  EXPECT_EQ(ReadWholeFile(output_dir_ + "/payload.bin"), t_.content);
+  EXPECT_LE((*worker)->piece_memory().peak(), o.piece_memory_bytes);
+  EXPECT_GT((*worker)->piece_memory().peak(), 0u);
+  (*worker)->Shutdown();
+  EXPECT_TRUE((*worker)->Wait().ok());
+}
+
 TEST_F(WorkerTest, HashFailureIsReportedAndThePieceFetchedAgain) {
   FakeSeeder::Options so;
   so.corrupt_piece = 5;

@@ -18,7 +18,7 @@ check_service() {
 SECURITY=(auth_token_file tls_cert tls_key tls_ca tls_require_client_cert tls_server_name)
 check_service coordinator/coordinator listen tracker_svc output_root "${SECURITY[@]}"
 check_service tracker_svc/tracker_svc listen "${SECURITY[@]}"
-check_service peer_svc/peer_svc coordinator max_peers bind_ip listen_ip listen_port upload_slots \
+check_service peer_svc/peer_svc coordinator max_peers bind_ip listen_ip listen_port upload_slots piece_memory_mib \
   name "${SECURITY[@]}"
 
 # command, then options its usage must list.
