@@ -622,6 +622,11 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
     connected_.erase(name);
     if (banned && conn.misbehaved()) {
       banned_.insert(conn.endpoint().ip().ToString());
+      // Banned by its address: its other connections (other ports) end now, not whenever
+      // they would.
+      for (auto& [key, other] : conns_) {
+        if (key != conn.key() && other->endpoint().ip() == conn.endpoint().ip()) other->Stop();
+      }
     } else if (banned) {
       shunned_.insert(name);
     }

@@ -145,6 +145,43 @@ TEST_F(WorkerTest, PieceBuffersStayWithinTheWorkersMemoryBudget) {
   EXPECT_TRUE((*worker)->Wait().ok());
 }
 
+// A ban goes by address: when one port of an address breaks the protocol, the worker also
+// ends the connection it has to another port of that address.
+TEST_F(WorkerTest, ABannedAddressLosesItsOtherConnectionsToo) {
+  FakeSeeder::Options quiet;
+  quiet.serve = false;  // connected, sending nothing: it would stay for a long while
+  FakeSeeder b(t_, quiet);
+  FakeSeeder::Options pushy;
+  pushy.push_unrequested_blocks = 1000;
+  FakeSeeder a(t_, pushy);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  StartCoordinator({&b});
+  Worker::Options o = WorkerOptions();
+  o.job.connection.max_unrequested_bytes = 100'000;
+  o.job.connection.snub_timeout = absl::Minutes(10);  // b is not dropped for its silence
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.bitfields.empty(); },
+      kWait));
+
+  pb::CoordinatorMessage add;
+  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
+  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  addr->set_ip(a.ip());
+  addr->set_port(a.port());
+  ASSERT_TRUE(coordinator_->Push(add));
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return c.closed.size() >= 2; },
+      kWait));
+  absl::MutexLock lock(&coordinator_->mu);
+  EXPECT_EQ(coordinator_->closed[0].peer().port(), a.port());
+  EXPECT_TRUE(coordinator_->closed[0].misbehaved());
+  EXPECT_EQ(coordinator_->closed[1].peer().port(), b.port());
+  EXPECT_FALSE(coordinator_->closed[1].banned()) << "itself it did nothing wrong";
+}
+
 TEST_F(WorkerTest, HashFailureIsReportedAndThePieceFetchedAgain) {
   FakeSeeder::Options so;
   so.corrupt_piece = 5;
