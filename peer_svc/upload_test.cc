@@ -411,6 +411,15 @@ TEST_F(UploadTest, PeersDiallingInCannotHogTheSlots) {
   ExpectWorkerHandshake(**seeder, true);
 }
 
+// The slots kept for our own dials are never all of them: a worker of one slot still serves a
+// peer that dials it.
+TEST_F(UploadTest, AWorkerOfOneSlotTakesAPeerThatDialsIt) {
+  StartWorker({}, 4, false, [](Worker::Options* o) { o->max_peers = 1; });
+  std::unique_ptr<FakePeer> p = ConnectLeecher();
+  ASSERT_NE(p, nullptr);
+  ExpectNext(*p, MessageType::kHaveAll);
+}
+
 TEST_F(UploadTest, DialsALeecherGivenByAddPeersAndUploadsToIt) {
   StartWorker();
   absl::StatusOr<std::unique_ptr<FakePeer>> p = FakePeer::Listen("127.0.0.1", num_pieces());

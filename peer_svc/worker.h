@@ -53,9 +53,9 @@ class Worker {
     rpc::TlsConfig tls;
     // Most peer connections at once, over all jobs.
     uint32_t max_peers = 50;
-    // Of those, how many only our own dials may fill (a fifth, at least one, by default:
-    // see ReservedOutbound), so that peers dialling in can never take every slot and leave
-    // none for the seeders the coordinator hands out.
+    // Of those, how many only our own dials may fill (a fifth, at least one but never all, by
+    // default: see ReservedOutbound), so that peers dialling in can never take every slot
+    // and leave none for the seeders the coordinator hands out.
     int reserved_outbound = -1;
     // Most connections that one IP address may open to us at once (all jobs).
     uint32_t max_incoming_per_ip = 4;
