@@ -2,6 +2,8 @@
 // symlink, hard link or FIFO planted in the output tree while the download waits for its
 // seeder. Each ends in a clear error (and a later run with the fault gone completes), never
 // a hang, and nothing is written outside the output folder.
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -124,25 +126,34 @@ void DownloadWithPlanted(Plant plant) {
   ASSERT_TRUE(cli.ok()) << cli.status();
   // The files are laid out and the worker has opened the folder: it takes part.
   ASSERT_TRUE((*cli)->ReadLineMatching("workers 1", kTimeout).ok()) << (*cli)->output();
+  // Each plant is made beside its target and swapped in with one rename, so that the
+  // worker never finds the path missing in between.
   const std::string target = out + "/payload/sub/b.bin";
-  ASSERT_EQ(unlink(target.c_str()), 0);
+  const std::string planted = out + "/payload/sub/planted";
   std::string refusal;
   switch (plant) {
     case Plant::kSymlinkedFile:
-      ASSERT_EQ(symlink(victim.c_str(), target.c_str()), 0);
+      ASSERT_EQ(symlink(victim.c_str(), planted.c_str()), 0);
+      ASSERT_EQ(rename(planted.c_str(), target.c_str()), 0);
       refusal = "cannot open payload/sub/b.bin";
       break;
-    case Plant::kSymlinkedFolder:
-      ASSERT_EQ(rmdir((out + "/payload/sub").c_str()), 0);
-      ASSERT_EQ(symlink(outside.c_str(), (out + "/payload/sub").c_str()), 0);
+    case Plant::kSymlinkedFolder: {
+      const std::string folder = out + "/payload/sub";
+      const std::string link = out + "/payload/planted";
+      ASSERT_EQ(symlink(outside.c_str(), link.c_str()), 0);
+      ASSERT_EQ(renameat2(AT_FDCWD, link.c_str(), AT_FDCWD, folder.c_str(), RENAME_EXCHANGE), 0)
+          << std::strerror(errno);
       refusal = "cannot open folder of payload/sub/b.bin";
       break;
+    }
     case Plant::kHardLink:
-      ASSERT_EQ(link(victim.c_str(), target.c_str()), 0);
+      ASSERT_EQ(link(victim.c_str(), planted.c_str()), 0);
+      ASSERT_EQ(rename(planted.c_str(), target.c_str()), 0);
       refusal = "hard links";
       break;
     case Plant::kFifo:
-      ASSERT_EQ(mkfifo(target.c_str(), 0644), 0);
+      ASSERT_EQ(mkfifo(planted.c_str(), 0644), 0);
+      ASSERT_EQ(rename(planted.c_str(), target.c_str()), 0);
       refusal = "not a regular file";
       break;
   }
