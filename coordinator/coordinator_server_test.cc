@@ -912,7 +912,9 @@ TEST_F(CoordinatorServerTest, JobsStayInsideTheOutputRootAndLeaveForeignFilesAlo
 
 TEST_F(CoordinatorServerTest, AStreamThatNeverRegistersIsEnded) {
   CoordinatorServer::Options options = DefaultOptions();
-  options.register_timeout = absl::Milliseconds(200);
+  // Long enough for the FakeWorker below to connect and register in time on a slow machine
+  // (under TSan it took over 200 ms).
+  options.register_timeout = absl::Seconds(2);
   StartCoordinator(options);
   auto stub =
       pb::Coordinator::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
