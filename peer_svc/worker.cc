@@ -152,8 +152,7 @@ void Worker::Finish(const absl::Status& status) {
 uint32_t Worker::ReservedOutbound() const {
   if (options_.reserved_outbound >= 0) return static_cast<uint32_t>(options_.reserved_outbound);
   // Never every slot: a worker of one slot must still take a peer that dials it.
-  if (options_.max_peers <= 1) return 0;
-  return std::min(options_.max_peers - 1, std::max<uint32_t>(1, options_.max_peers / 5));
+  return options_.max_peers <= 1 ? 0 : std::max<uint32_t>(1, options_.max_peers / 5);
 }
 
 void Worker::LogRefusal(const bt::Endpoint& remote, const std::string& why) {

@@ -8,24 +8,15 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "base/testing/files.h"
 #include "bt/wire.h"
 
 namespace swarm::testing {
 namespace {
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 sockaddr_in Address(const std::string& ip, int port) {
   sockaddr_in addr{};
@@ -92,16 +83,13 @@ void AppendRawBitfield(std::string* out, const std::string& bits) {
 
 absl::StatusOr<std::unique_ptr<HostilePeer>> HostilePeer::Start(const HostilePeerOptions& options) {
   std::unique_ptr<HostilePeer> peer(new HostilePeer(options));
-  SWARM_ASSIGN_OR_RETURN(std::string torrent, ReadWholeFile(options.torrent));
-  SWARM_ASSIGN_OR_RETURN(peer->metainfo_, bt::ParseMetainfo(torrent));
+  SWARM_ASSIGN_OR_RETURN(peer->metainfo_, bt::ParseMetainfo(ReadWholeFile(options.torrent)));
   for (const bt::FileEntry& file : peer->metainfo_.files) {
     if (file.pad) {
       peer->content_.append(file.length, '\0');
       continue;
     }
-    SWARM_ASSIGN_OR_RETURN(std::string bytes,
-                           ReadWholeFile(options.content_dir + "/" + file.RelativePath()));
-    peer->content_ += bytes;
+    peer->content_ += ReadWholeFile(options.content_dir + "/" + file.RelativePath());
   }
   if (peer->content_.size() != peer->metainfo_.total_length) {
     return absl::FailedPreconditionError("the content does not match the torrent");

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "base/testing/files.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/swarm_env.h"
 
@@ -105,11 +106,6 @@ TEST(StorageFaultTest, ReadOnlyOutputFolderIsAClearError) {
 
 enum class Plant { kSymlinkedFile, kSymlinkedFolder, kHardLink, kFifo };
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // The download starts with no seeder; once its files are laid out, `plant` replaces one of
 // them (or its folder), and then the seeder arrives.
 void DownloadWithPlanted(Plant plant) {
@@ -161,7 +157,7 @@ void DownloadWithPlanted(Plant plant) {
 
   EXPECT_EQ(FinishSwarmCli(**cli, kTimeout), 1) << (*cli)->output();
   EXPECT_NE((*cli)->output().find(refusal), std::string::npos) << (*cli)->output();
-  EXPECT_EQ(ReadFile(victim), "not yours");
+  EXPECT_EQ(ReadWholeFile(victim), "not yours");
 }
 
 TEST(StorageFaultTest, SymlinkPlantedAtAFileIsRefused) {
