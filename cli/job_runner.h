@@ -36,7 +36,7 @@ struct JobRunOptions {
   uint32_t max_announce_interval_s = 0;
   // Check all data on disk, whatever the resume record says.
   bool recheck = false;
-  // Cut longer files at the torrent's paths down to the torrent's lengths (--overwrite).
+  // Overwrite files found at the torrent's paths that differ from it (--overwrite).
   bool overwrite = false;
   // The embedded coordinator's resume records; empty: DefaultStateDir().
   std::string state_dir;
@@ -65,8 +65,8 @@ inline constexpr char kJobFlagsUsage[] =
     "  --bind-ip IP[,IP...]      source addresses of the embedded workers' peer connections\n"
     "  --announce-interval S     announce at least every S seconds (caps the tracker's)\n"
     "  --recheck                 check all data already on disk, trusting no resume record\n"
-    "  --overwrite               cut down longer files found at the torrent's paths (refused\n"
-    "                            otherwise)\n"
+    "  --overwrite               replace files at the torrent's paths that this download did\n"
+    "                            not make and that differ from it (refused otherwise)\n"
     "  --state-dir DIR           the embedded cluster's resume records (default:\n"
     "                            $XDG_STATE_HOME/swarm or ~/.local/state/swarm)\n"
     "  -v, --verbose             the cluster's logs on stderr\n"

@@ -318,10 +318,12 @@ void Job::PlanCheck() {
                                                   : LoadResumeRecord(options_.resume_path);
   const ResumePlan plan =
       PlanResume(metainfo_, output_dir_, files_->found(), record, options_.recheck);
+  if (!plan.had_record) SaveFirstRecord(plan.foreign);
   {
     absl::MutexLock lock(&mu_);
     if (state_ != pb::CHECKING) return;  // cancelled
     Log(plan.summary);
+    foreign_ = plan.foreign;
     const bt::Bitfield& v = plan.verified;
     for (uint32_t p = v.NextSet(0); p < v.size(); p = v.NextSet(p + 1)) {
       ledger_.MarkVerified(p).IgnoreError();
@@ -337,6 +339,30 @@ void Job::PlanCheck() {
     }
   }
   FlushOrdered();
+}
+
+void Job::SaveFirstRecord(const std::vector<bool>& foreign) {
+  if (options_.resume_path.empty() || options_.mode == pb::SEED) return;
+  ResumeRecord record;
+  record.info_hash = std::string(bt::AsBytes(metainfo_.info_hash));
+  record.output_dir = output_dir_;
+  record.verified = bt::Bitfield(metainfo_.num_pieces());
+  record.files = files_->StampNow();
+  for (size_t i = 0; i < record.files.size() && i < foreign.size(); ++i) {
+    if (foreign[i]) record.files[i] = storage::FileStamp();
+  }
+  if (const absl::Status saved = SaveResumeRecord(options_.resume_path, record); !saved.ok()) {
+    Log(absl::StrCat("cannot save the resume record: ", saved.message()));
+  }
+}
+
+const bt::FileEntry* Job::ForeignFileOf(uint32_t p) const {
+  for (const bt::FileSlice& s : metainfo_.PieceFiles(p)) {
+    if (s.file_index < foreign_.size() && foreign_[s.file_index]) {
+      return &metainfo_.files[s.file_index];
+    }
+  }
+  return nullptr;
 }
 
 void Job::EndCheckLocked(Outbox* out) {
@@ -403,11 +429,26 @@ void Job::OnPiecesChecked(const WorkerInfo& worker, const pb::PiecesChecked& che
     }
     // Missing pieces simply stay NEEDED.
     for (uint32_t p : checked.missing()) checks_.Finish(worker.id, p, now);
-    if (pending_verified_.size() >= std::max<size_t>(options_.verified_batch, 1)) {
+    // So do pieces holding other data, in files of this download (a half-written piece) or
+    // that the user asked to overwrite; in a file someone else put there they stop the job.
+    for (uint32_t p : checked.differing()) {
+      checks_.Finish(worker.id, p, now);
+      const bt::FileEntry* file =
+          options_.mode == pb::SEED || options_.overwrite ? nullptr : ForeignFileOf(p);
+      if (file == nullptr) continue;
+      Fail(absl::StrCat(file->RelativePath(),
+                        " already exists and holds other data than the torrent's (piece ", p,
+                        " does not match): it is not this torrent's download, so it is left "
+                        "alone. Move it away, or ask to overwrite it"));
+      flush = true;
+      break;
+    }
+    if (state_ == pb::CHECKING &&
+        pending_verified_.size() >= std::max<size_t>(options_.verified_batch, 1)) {
       QueueVerifiedLocked();
       flush = true;
     }
-    if (checks_.done()) {
+    if (state_ == pb::CHECKING && checks_.done()) {
       EndCheckLocked(out);
       flush = true;
     }

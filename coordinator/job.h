@@ -149,8 +149,9 @@ class Job {
     std::string resume_path;
     // Check every piece on disk whatever the record says (SubmitJobRequest.recheck).
     bool recheck = false;
-    // Cut longer files at the torrent's paths down (SubmitJobRequest.overwrite); otherwise
-    // such a file fails the job's creation.
+    // Overwrite files at the torrent's paths that this download did not make where they
+    // differ from the torrent (SubmitJobRequest.overwrite); otherwise such a file fails
+    // the job.
     bool overwrite = false;
     // How often, at most, the record is saved while the job runs (and once at its end).
     absl::Duration resume_interval = absl::Seconds(10);
@@ -280,6 +281,11 @@ class Job {
   // On the job's thread: saves the resume record if it changed (at most every
   // resume_interval, unless `now_or_never`: the job's end).
   void SaveResume(bool now_or_never);
+  // On the job's thread, before the check: a record with nothing verified that names the
+  // files this download made and none of the `foreign` ones (ResumePlan).
+  void SaveFirstRecord(const std::vector<bool>& foreign);
+  // A foreign file (ResumePlan) that piece `p` lies in, if any.
+  const bt::FileEntry* ForeignFileOf(uint32_t p) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Every worker of the job has sent JobStopped, or is gone.
   bool WorkersLetGo() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Syncs the files and moves to COMPLETE or SEEDING (or FAILED).
@@ -365,6 +371,8 @@ class Job {
   // The data on disk has been looked at (record and checks): the verified set is the truth
   // about the files, and may be recorded.
   bool checked_ ABSL_GUARDED_BY(mu_) = false;
+  // Per file: found with data this download did not make (ResumePlan::foreign).
+  std::vector<bool> foreign_ ABSL_GUARDED_BY(mu_);
   // Pieces the workers are to check (CHECKING).
   CheckQueue checks_ ABSL_GUARDED_BY(mu_);
   // When the check started, or a worker last took pieces to check or reported on them.

@@ -22,6 +22,8 @@ namespace swarm::coordinator {
 namespace {
 
 using ::swarm::testing::MakeTempDir;
+using ::swarm::testing::ReadWholeFile;
+using ::swarm::testing::WriteWholeFile;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -139,7 +141,8 @@ class JobTest : public ::testing::Test {
   }
 
   // Plays worker `w` checking the data on disk for the job, a few pieces per request, until
-  // the job has nothing more for it. `lie` flips the result for the pieces it names.
+  // the job has nothing more for it. `lie` flips the result for the pieces it names (a
+  // matching piece reported missing, a wrong one verified).
   void CheckAsWorker(Job& job, const WorkerInfo& w, std::vector<uint32_t> lie = {}) {
     auto files =
         storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kOpenExisting);
@@ -153,11 +156,19 @@ class JobTest : public ::testing::Test {
       pb::PiecesChecked checked;
       for (uint32_t p : CheckPiecesIn(out, w.id)) {
         ASSERT_TRUE((*files)->ReadPiece(p, &buffer).ok());
-        bool ok = bt::AsBytes(bt::Sha1(buffer)) == torrent_.metainfo.piece_hash(p);
-        if (std::find(lie.begin(), lie.end(), p) != lie.end()) ok = !ok;
-        (ok ? checked.add_verified(p) : checked.add_missing(p));
+        const bool ok = bt::AsBytes(bt::Sha1(buffer)) == torrent_.metainfo.piece_hash(p);
+        const bool blank = buffer.find_first_not_of('\0') == std::string::npos;
+        if (std::find(lie.begin(), lie.end(), p) != lie.end()) {
+          (ok ? checked.add_missing(p) : checked.add_verified(p));
+        } else {
+          (ok      ? checked.add_verified(p)
+           : blank ? checked.add_missing(p)
+                   : checked.add_differing(p));
+        }
       }
-      if (checked.verified().empty() && checked.missing().empty()) return;
+      if (checked.verified().empty() && checked.missing().empty() && checked.differing().empty()) {
+        return;
+      }
       Outbox ignored;
       job.OnPiecesChecked(w, checked, &ignored);
     }
@@ -846,6 +857,66 @@ TEST_F(ResumeTest, CorruptOrMissingRecordMeansACheck) {
     absl::MutexLock lock(&mu_);
     delivered_.clear();
   }
+}
+
+// A file of the torrent's length that this download did not make, holding other data: the
+// job stops with its name and leaves it alone, unless asked to overwrite.
+TEST_F(ResumeTest, SomeoneElsesFileIsLeftAloneUnlessAskedToOverwrite) {
+  Job::Options options = WithRecord();
+  const std::string path = dir_ + "/file.bin";
+  const std::string theirs(torrent_.content.size(), 'x');
+  ASSERT_TRUE(WriteWholeFile(path, theirs));
+  std::unique_ptr<Job> job = Started(pb::DOWNLOAD, options);
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), pb::FAILED);
+  EXPECT_THAT(job->Progress(0).error(),
+              HasSubstr("file.bin already exists and holds other data than the torrent's"));
+  job->Join();
+  EXPECT_EQ(ReadWholeFile(path), theirs);
+  absl::StatusOr<ResumeRecord> record = LoadResumeRecord(options.resume_path);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_FALSE(record->files[0].exists) << "it is not the download's";
+
+  options.overwrite = true;
+  job = Started(pb::DOWNLOAD, options);
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), pb::DOWNLOADING);
+  job->Cancel();
+  job->OnJobStopped(Worker(1));
+  job->Join();
+  record = LoadResumeRecord(options.resume_path);
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_TRUE(record->files[0].exists) << "overwritten: the download's own now";
+}
+
+// The job's own file, left with a half-written piece by a crash before its first periodic
+// record: the record saved when the job made the file vouches for it, so the piece is
+// fetched again rather than the file taken for someone else's.
+TEST_F(ResumeTest, AHalfWrittenPieceInTheJobsOwnFileIsFetchedAgain) {
+  const Job::Options options = WithRecord();
+  std::string first_record;
+  {
+    std::unique_ptr<Job> job = Downloading(options);
+    first_record = ReadWholeFile(options.resume_path);
+    ASSERT_FALSE(first_record.empty()) << "a first record when the job made the files";
+    job->Cancel();
+    job->Join();
+  }
+  ASSERT_TRUE(WriteWholeFile(options.resume_path, first_record));  // as if it crashed
+  WriteFirstPieces(2);
+  {
+    auto files =
+        storage::ContentFiles::Open(torrent_.metainfo, dir_, storage::ContentMode::kOpenExisting);
+    ASSERT_TRUE(files.ok());
+    ASSERT_TRUE((*files)->WritePiece(2, std::string(16384, 'h')).ok());  // torn
+  }
+  std::unique_ptr<Job> job = Started(pb::DOWNLOAD, options);
+  ASSERT_NE(job, nullptr);
+  EXPECT_EQ(job->state(), pb::DOWNLOADING);
+  EXPECT_EQ(job->Progress(0).verified_pieces(), 2u);
+  job->Cancel();
+  job->OnJobStopped(Worker(1));
+  job->Join();
 }
 
 }  // namespace

@@ -30,17 +30,23 @@ ResumePlan PlanResume(const bt::Metainfo& m, const std::string& output_dir,
                       const std::vector<storage::FileStamp>& found,
                       const absl::StatusOr<ResumeRecord>& record, bool recheck) {
   const uint32_t n = m.num_pieces();
-  ResumePlan plan{bt::Bitfield(n), bt::Bitfield(n), ""};
   const size_t num_files = m.files.size();
+  ResumePlan plan;
+  plan.verified = plan.to_check = bt::Bitfield(n);
+  plan.foreign.assign(num_files, false);
   std::vector<bool> has_data(num_files, false), trusted(num_files, false);
-  const std::string unusable = recheck ? "--recheck" : Unusable(m, output_dir, record);
-  size_t with_data = 0, stale = 0;
+  const std::string unusable_record = Unusable(m, output_dir, record);
+  plan.had_record = unusable_record.empty();
+  const std::string unusable = recheck ? "--recheck" : unusable_record;
+  size_t with_data = 0, stale = 0, foreign = 0;
   for (size_t i = 0; i < num_files && i < found.size(); ++i) {
     if (m.files[i].pad || m.files[i].length == 0) continue;
     has_data[i] = found[i].exists && found[i].size > 0;
     with_data += has_data[i];
     trusted[i] = unusable.empty() && has_data[i] && found[i] == record->files[i];
     stale += has_data[i] && !trusted[i];
+    plan.foreign[i] = has_data[i] && (!plan.had_record || !record->files[i].exists);
+    foreign += plan.foreign[i];
   }
   if (with_data == 0) {
     plan.summary = "new files: nothing to check";
@@ -79,7 +85,10 @@ ResumePlan PlanResume(const bt::Metainfo& m, const std::string& output_dir,
                                                    " of ", with_data, " files with data")
                                     : unusable,
                    ": ", plan.verified.Count(), " pieces verified on its word, ",
-                   plan.to_check.Count(), " to check");
+                   plan.to_check.Count(), " to check",
+                   foreign == 0 ? ""
+                                : absl::StrCat(" (", foreign, foreign == 1 ? " file" : " files",
+                                               " not made by this download)"));
   return plan;
 }
 

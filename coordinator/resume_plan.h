@@ -9,7 +9,7 @@
 //                                                    NEEDED (nothing was written since);
 //   - otherwise, one of its files holds data:         checked by the workers (verify leases);
 //   - otherwise (its files were absent or empty):    NEEDED, nothing to check.
-// With `recheck` (swarm-cli download --recheck) no file is trusted.
+// With `recheck` (swarm-cli download --recheck) no file is trusted (and none becomes foreign).
 //
 // Why this is safe: a worker only ever writes pieces it holds a lease on, never a VERIFIED one
 // (bar an endgame loser rewriting the same verified bytes), so the pieces a record lists stay
@@ -36,6 +36,15 @@ struct ResumePlan {
   bt::Bitfield verified;
   // To be read and hashed by the workers.
   bt::Bitfield to_check;
+  // Per file: found with data that no record of this download names as its own (no usable
+  // record, or one from before the file existed). Someone else's file, as far as the job
+  // knows: a check that finds other data than the torrent's in it stops the job, unless the
+  // user asked to overwrite.
+  std::vector<bool> foreign;
+  // A usable record was found (whatever `recheck` says). Without one the job saves a first
+  // record at once, naming the files it made, so that after a crash its own half-written
+  // files are not taken for someone else's.
+  bool had_record = false;
   // One line for the log: what was decided and why.
   std::string summary;
 };

@@ -83,6 +83,33 @@ TEST(ResumePlanTest, MissingRecordChecksWhatHoldsData) {
   EXPECT_THAT(plan.summary, HasSubstr("no resume record"));
 }
 
+TEST(ResumePlanTest, FilesNoUsableRecordNamesAreForeign) {
+  const bt::Metainfo m = Torrent();
+  std::vector<FileStamp> found = OnDisk();
+  found[2] = FileStamp{};  // absent: nobody's
+  ResumePlan plan = PlanResume(m, kDir, found, absl::NotFoundError("none"), false);
+  EXPECT_FALSE(plan.had_record);
+  EXPECT_EQ(plan.foreign, (std::vector<bool>{true, true, false}));
+  EXPECT_THAT(plan.summary, HasSubstr("2 files not made by this download"));
+  // A record from before "b" existed: "b" is not the download's, "a" is (stale or not).
+  ResumeRecord record = Record(m);
+  record.files[0].mtime_ns = 1;
+  record.files[1] = FileStamp{};
+  plan = PlanResume(m, kDir, OnDisk(), record, false);
+  EXPECT_TRUE(plan.had_record);
+  EXPECT_EQ(plan.foreign, (std::vector<bool>{false, true, false}));
+  // --recheck trusts no stamp, but still knows which files the download made.
+  plan = PlanResume(m, kDir, OnDisk(), Record(m), true);
+  EXPECT_EQ(Bits(plan.to_check), "111");
+  EXPECT_EQ(plan.foreign, (std::vector<bool>{false, false, false}));
+  // A record of another folder says nothing about these files.
+  record = Record(m);
+  record.output_dir = "/elsewhere";
+  plan = PlanResume(m, kDir, OnDisk(), record, false);
+  EXPECT_FALSE(plan.had_record);
+  EXPECT_EQ(plan.foreign, (std::vector<bool>{true, true, true}));
+}
+
 TEST(ResumePlanTest, CorruptRecordChecksEverything) {
   const bt::Metainfo m = Torrent();
   const ResumePlan plan =

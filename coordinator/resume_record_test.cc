@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-
 #include "base/testing/files.h"
 #include "gtest/gtest.h"
 
@@ -14,6 +12,7 @@ namespace {
 
 using ::swarm::testing::MakeTempDir;
 using ::swarm::testing::ReadWholeFile;
+using ::swarm::testing::WriteWholeFile;
 
 ResumeRecord Sample() {
   ResumeRecord r;
@@ -33,10 +32,6 @@ void ExpectSame(const ResumeRecord& a, const ResumeRecord& b) {
   EXPECT_EQ(a.verified.ToBytes(), b.verified.ToBytes());
   EXPECT_EQ(a.verified.size(), b.verified.size());
   EXPECT_EQ(a.files, b.files);
-}
-
-void WriteFile(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 TEST(ResumeRecordTest, EncodesAndDecodes) {
@@ -86,7 +81,7 @@ TEST(ResumeRecordTest, SavesAtomicallyAndLoads) {
   EXPECT_EQ(ReadWholeFile(path), EncodeResumeRecord(r));
 
   // A half-written temporary file left by a crash changes nothing.
-  WriteFile(path + ".tmp", "d5:files");
+  ASSERT_TRUE(WriteWholeFile(path + ".tmp", "d5:files"));
   loaded = LoadResumeRecord(path);
   ASSERT_TRUE(loaded.ok());
   EXPECT_TRUE(loaded->verified.All());
@@ -95,10 +90,10 @@ TEST(ResumeRecordTest, SavesAtomicallyAndLoads) {
 TEST(ResumeRecordTest, CorruptFileIsDataLoss) {
   const std::string dir = MakeTempDir("resume");
   const std::string path = dir + "/x.resume";
-  WriteFile(path, EncodeResumeRecord(Sample()).substr(0, 30));
+  ASSERT_TRUE(WriteWholeFile(path, EncodeResumeRecord(Sample()).substr(0, 30)));
   absl::StatusOr<ResumeRecord> loaded = LoadResumeRecord(path);
   EXPECT_TRUE(absl::IsDataLoss(loaded.status())) << loaded.status();
-  WriteFile(path, std::string(1000, '\xff'));
+  ASSERT_TRUE(WriteWholeFile(path, std::string(1000, '\xff')));
   EXPECT_TRUE(absl::IsDataLoss(LoadResumeRecord(path).status()));
 }
 

@@ -55,10 +55,10 @@ void PieceChecker::Run() {
   PieceBytes buffer;  // allocated with the first piece, freed when idle
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); };
   // This thread's results not yet reported.
-  std::vector<uint32_t> verified, missing;
+  Results results;
   absl::Time last_report = absl::Now();
   for (;;) {
-    const size_t done = verified.size() + missing.size();
+    const size_t done = results.size();
     // Results go out when a batch is full, before the thread waits for more work, and at
     // least every second: on a slow disk the coordinator would otherwise take the batch
     // for lost (it lapses without a result for 30 s).
@@ -82,16 +82,25 @@ void PieceChecker::Run() {
       }
     }
     if (report) {
-      report_(std::move(verified), std::move(missing));
-      verified.clear();
-      missing.clear();
+      report_(std::move(results));
+      results = Results();
       last_report = absl::Now();
       absl::MutexLock lock(&mu_);
       in_progress_ -= done;
       continue;
     }
     if (buffer == nullptr) buffer = AllocatePieceBytes(buffer_size_);
-    (check_(piece, buffer.get()) ? verified : missing).push_back(piece);
+    switch (check_(piece, buffer.get())) {
+      case OnDisk::kMatches:
+        results.verified.push_back(piece);
+        break;
+      case OnDisk::kAbsent:
+        results.missing.push_back(piece);
+        break;
+      case OnDisk::kOther:
+        results.differing.push_back(piece);
+        break;
+    }
   }
 }
 

@@ -11,8 +11,8 @@
 // after 2 s without work. A thread reports at least every second while it has results.
 //
 //   PieceChecker checker(
-//       [&](uint32_t piece, char* buffer) { return ReadAndHash(piece, buffer); },
-//       [&](std::vector<uint32_t> verified, std::vector<uint32_t> missing) { ... },
+//       [&](uint32_t piece, char* buffer) { return ReadAndHash(piece, buffer); },  // OnDisk
+//       [&](PieceChecker::Results results) { ... },
 //       piece_length);
 //   checker.Add({4, 5, 6});
 //   checker.Stop();   // queued pieces are dropped; nothing is reported after it returns
@@ -34,11 +34,23 @@ namespace swarm::peer_svc {
 
 class PieceChecker {
  public:
-  // Whether the piece on disk matches its hash; `buffer` is the calling thread's own. On a
+  // What the disk holds of a piece.
+  enum class OnDisk {
+    kMatches,  // its hash matches
+    kAbsent,   // nothing: all zeros, or unreadable
+    kOther,    // other data than the torrent's
+  };
+  // Reads a piece into `buffer` (the calling thread's own) and says what it holds. On a
   // checker thread, with no lock of the checker held; several threads call it at once.
-  using Check = std::function<bool(uint32_t piece, char* buffer)>;
+  using Check = std::function<OnDisk(uint32_t piece, char* buffer)>;
+  struct Results {
+    std::vector<uint32_t> verified;   // kMatches
+    std::vector<uint32_t> missing;    // kAbsent
+    std::vector<uint32_t> differing;  // kOther
+    size_t size() const { return verified.size() + missing.size() + differing.size(); }
+  };
   // A batch of results. On the checker's thread, with no lock of the checker held.
-  using Report = std::function<void(std::vector<uint32_t> verified, std::vector<uint32_t> missing)>;
+  using Report = std::function<void(Results results)>;
 
   // `batch`: most results per report from one thread (one goes out sooner when the queue
   // runs dry).

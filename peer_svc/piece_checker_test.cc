@@ -18,18 +18,19 @@ using ::testing::IsEmpty;
 // Collects every report; waits for a number of results.
 struct Reports {
   absl::Mutex mu;
-  std::vector<uint32_t> verified, missing;
+  std::vector<uint32_t> verified, missing, differing;
   int batches = 0;
-  void Add(std::vector<uint32_t> v, std::vector<uint32_t> m) {
+  void Add(PieceChecker::Results r) {
     absl::MutexLock lock(&mu);
-    verified.insert(verified.end(), v.begin(), v.end());
-    missing.insert(missing.end(), m.begin(), m.end());
+    verified.insert(verified.end(), r.verified.begin(), r.verified.end());
+    missing.insert(missing.end(), r.missing.begin(), r.missing.end());
+    differing.insert(differing.end(), r.differing.begin(), r.differing.end());
     ++batches;
   }
   void WaitFor(size_t n) {
     absl::MutexLock lock(&mu);
     auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-      return verified.size() + missing.size() >= n;
+      return verified.size() + missing.size() + differing.size() >= n;
     };
     mu.Await(absl::Condition(&enough));
   }
@@ -37,19 +38,23 @@ struct Reports {
 
 TEST(PieceCheckerTest, ChecksEveryPieceAndReportsInBatches) {
   Reports reports;
-  // Even pieces are on disk.
-  PieceChecker checker([](uint32_t p, char*) { return p % 2 == 0; },
-                       [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
-                         reports.Add(std::move(v), std::move(m));
-                       },
-                       /*buffer_size=*/64, /*threads=*/2, /*batch=*/4);
+  // Even pieces are on disk, 3 and 7 are someone else's.
+  PieceChecker checker(
+      [](uint32_t p, char*) {
+        using OnDisk = PieceChecker::OnDisk;
+        return p % 2 == 0 ? OnDisk::kMatches : p % 4 == 3 ? OnDisk::kOther : OnDisk::kAbsent;
+      },
+      [&](PieceChecker::Results r) { reports.Add(std::move(r)); },
+      /*buffer_size=*/64, /*threads=*/2, /*batch=*/4);
   checker.Add({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   reports.WaitFor(10);
   checker.Stop();
   std::sort(reports.verified.begin(), reports.verified.end());  // two threads: any order
   std::sort(reports.missing.begin(), reports.missing.end());
+  std::sort(reports.differing.begin(), reports.differing.end());
   EXPECT_THAT(reports.verified, ElementsAre(0, 2, 4, 6, 8));
-  EXPECT_THAT(reports.missing, ElementsAre(1, 3, 5, 7, 9));
+  EXPECT_THAT(reports.missing, ElementsAre(1, 5, 9));
+  EXPECT_THAT(reports.differing, ElementsAre(3, 7));
   EXPECT_GE(reports.batches, 3);  // two threads, at most 4 results a report
   EXPECT_EQ(checker.pending(), 0u);
 }
@@ -63,11 +68,9 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
           first_started.Notify();
           release.WaitForNotification();
         }
-        return true;
+        return PieceChecker::OnDisk::kMatches;
       },
-      [&](std::vector<uint32_t> v, std::vector<uint32_t> m) {
-        reports.Add(std::move(v), std::move(m));
-      },
+      [&](PieceChecker::Results r) { reports.Add(std::move(r)); },
       /*buffer_size=*/64, /*threads=*/1, /*batch=*/1);
   checker.Add({0, 1, 2, 3});
   first_started.WaitForNotification();
@@ -85,8 +88,8 @@ TEST(PieceCheckerTest, StopDropsWhatIsQueuedAndReportsNothingAfter) {
 }
 
 TEST(PieceCheckerTest, NoThreadUntilThereIsWork) {
-  PieceChecker checker([](uint32_t, char*) { return true; },
-                       [](std::vector<uint32_t>, std::vector<uint32_t>) {}, 64);
+  PieceChecker checker([](uint32_t, char*) { return PieceChecker::OnDisk::kMatches; },
+                       [](PieceChecker::Results) {}, 64);
   EXPECT_EQ(checker.pending(), 0u);
   checker.Stop();  // nothing to join
 }

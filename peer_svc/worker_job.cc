@@ -1,6 +1,7 @@
 #include "peer_svc/worker_job.h"
 
 #include <algorithm>
+#include <cstring>
 #include <string_view>
 #include <utility>
 
@@ -49,9 +50,7 @@ WorkerJob::WorkerJob(const Options& options, bt::Metainfo metainfo,
           [this](uint32_t piece, std::string_view bytes) { return Store(piece, bytes); },
           &buffers_),
       checker_([this](uint32_t piece, char* buffer) { return CheckOnDisk(piece, buffer); },
-               [this](std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
-                 OnChecked(std::move(verified), std::move(missing));
-               },
+               [this](PieceChecker::Results results) { OnChecked(std::move(results)); },
                metainfo_.piece_length) {}
 
 WorkerJob::~WorkerJob() { Stop(); }
@@ -233,7 +232,7 @@ void WorkerJob::CheckPieces(const pb::CheckPieces& check) {
       if (p < metainfo_.num_pieces()) {
         pieces.push_back(p);
       } else {
-        checked_bad_.push_back(p);  // answered, so that the coordinator's count adds up
+        checked_.missing.push_back(p);  // answered, so that the coordinator's count adds up
       }
     }
     checks_held_ += pieces.size();
@@ -241,36 +240,45 @@ void WorkerJob::CheckPieces(const pb::CheckPieces& check) {
   checker_.Add(pieces);
 }
 
-bool WorkerJob::CheckOnDisk(uint32_t piece, char* buffer) const {
+PieceChecker::OnDisk WorkerJob::CheckOnDisk(uint32_t piece, char* buffer) const {
+  using OnDisk = PieceChecker::OnDisk;
   const uint32_t size = metainfo_.layout().piece_size(piece);
   // A piece that cannot be read is not there: the download fetches it (and a broken disk
   // then shows up as write errors).
-  if (files_ == nullptr || !files_->ReadBlock(piece, 0, size, buffer).ok()) return false;
-  return bt::AsBytes(bt::Sha1(std::string_view(buffer, size))) == metainfo_.piece_hash(piece);
+  if (files_ == nullptr || !files_->ReadBlock(piece, 0, size, buffer).ok()) return OnDisk::kAbsent;
+  if (bt::AsBytes(bt::Sha1(std::string_view(buffer, size))) == metainfo_.piece_hash(piece)) {
+    return OnDisk::kMatches;
+  }
+  // A hole (preallocated, never written) is all zeros; anything else is someone's data.
+  const bool blank = size == 0 || (buffer[0] == 0 && memcmp(buffer, buffer + 1, size - 1) == 0);
+  return blank ? OnDisk::kAbsent : OnDisk::kOther;
 }
 
-void WorkerJob::OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing) {
+void WorkerJob::OnChecked(PieceChecker::Results results) {
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
-    const size_t n = verified.size() + missing.size();
-    checks_held_ -= std::min(checks_held_, n);
-    checked_ok_.insert(checked_ok_.end(), verified.begin(), verified.end());
-    checked_bad_.insert(checked_bad_.end(), missing.begin(), missing.end());
+    checks_held_ -= std::min(checks_held_, results.size());
+    auto append = [](std::vector<uint32_t>& to, const std::vector<uint32_t>& from) {
+      to.insert(to.end(), from.begin(), from.end());
+    };
+    append(checked_.verified, results.verified);
+    append(checked_.missing, results.missing);
+    append(checked_.differing, results.differing);
   }
   poke_();
 }
 
 void WorkerJob::SendCheckMessages() {
   if (!checking_) return;
-  if (!checked_ok_.empty() || !checked_bad_.empty()) {
+  if (checked_.size() > 0) {
     WorkerMessage m;
     pb::PiecesChecked* c = m.mutable_pieces_checked();
     c->set_job_id(options_.job_id);
-    c->mutable_verified()->Add(checked_ok_.begin(), checked_ok_.end());
-    c->mutable_missing()->Add(checked_bad_.begin(), checked_bad_.end());
-    checked_ok_.clear();
-    checked_bad_.clear();
+    c->mutable_verified()->Add(checked_.verified.begin(), checked_.verified.end());
+    c->mutable_missing()->Add(checked_.missing.begin(), checked_.missing.end());
+    c->mutable_differing()->Add(checked_.differing.begin(), checked_.differing.end());
+    checked_ = PieceChecker::Results();
     send_(std::move(m));
     ask_for_checks_ = true;
   }

@@ -194,9 +194,9 @@ class WorkerJob : public PeerConnection::Delegate {
   };
 
   // On the checker's thread: whether `piece` on disk matches its hash.
-  bool CheckOnDisk(uint32_t piece, char* buffer) const;
+  PieceChecker::OnDisk CheckOnDisk(uint32_t piece, char* buffer) const;
   // On the checker's thread: results to report at the next Tick.
-  void OnChecked(std::vector<uint32_t> verified, std::vector<uint32_t> missing);
+  void OnChecked(PieceChecker::Results results);
   // In Tick: sends check results, and RequestChecks when there is room.
   void SendCheckMessages() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // On the writer's thread: reports a piece that `peer` sent, now written (or not).
@@ -284,8 +284,7 @@ class WorkerJob : public PeerConnection::Delegate {
   // reported; results not yet sent; results sent since the last RequestChecks (or none yet).
   bool checking_ ABSL_GUARDED_BY(mu_) = false;
   size_t checks_held_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<uint32_t> checked_ok_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint32_t> checked_bad_ ABSL_GUARDED_BY(mu_);
+  PieceChecker::Results checked_ ABSL_GUARDED_BY(mu_);
   bool ask_for_checks_ ABSL_GUARDED_BY(mu_) = false;
 
   // Last: their threads, which use files_, buffers_ and mu_, start after them and are joined

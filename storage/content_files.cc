@@ -175,10 +175,12 @@ absl::Status ContentFiles::CreateLayout(bool overwrite) {
     if (stat_ok && st.st_size > 0) found_[i] = StampOf(st);
     if (!stat_ok) {
       status = Errno("cannot stat", file.RelativePath());
-    } else if (static_cast<uint64_t>(st.st_size) > file.length && !overwrite) {
+    } else if (st.st_size > 0 && static_cast<uint64_t>(st.st_size) != file.length && !overwrite) {
+      // This download sizes its files when it makes them: one of another length is not its.
       status = absl::FailedPreconditionError(absl::StrCat(
-          file.RelativePath(), " already exists and is longer than the torrent's file (",
-          st.st_size, " bytes, not ", file.length,
+          file.RelativePath(), " already exists and is ",
+          static_cast<uint64_t>(st.st_size) > file.length ? "longer" : "shorter",
+          " than the torrent's file (", st.st_size, " bytes, not ", file.length,
           "): it is not this torrent's download, so it is left alone. Move it away, or ask to "
           "overwrite it"));
     } else if (static_cast<uint64_t>(st.st_size) > file.length &&

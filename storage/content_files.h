@@ -53,11 +53,12 @@ inline constexpr size_t kDirectIoAlignment = 4096;
 
 enum class ContentMode {
   // Create missing folders and files and set every file to its length (preallocated).
-  // Existing data is kept (this is how a job resumes). A file longer than the torrent's is
-  // refused: it is not ours to cut down.
+  // Existing data is kept (this is how a job resumes). A non-empty file of another length
+  // than the torrent's is refused: a download makes its files at their full length, so
+  // this one is someone else's, not ours to cut down or extend.
   kCreate,
-  // kCreate, except that a longer file is cut to the torrent's length (the user asked to
-  // overwrite).
+  // kCreate, except that files of another length are cut or extended to the torrent's (the
+  // user asked to overwrite).
   kCreateOverwrite,
   // Files must already exist (a worker writing into a layout the coordinator made).
   kOpenExisting,

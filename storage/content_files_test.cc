@@ -278,6 +278,27 @@ TEST(ContentFilesTest, NeverCutsALongerFileDownUnlessAskedToOverwrite) {
   EXPECT_EQ(ReadWholeFile(a), precious.substr(0, 10));
 }
 
+// Nor extended: a download makes its files at their full length, so a shorter one is not
+// a partial download of this torrent.
+TEST(ContentFilesTest, NeverExtendsAShorterFileUnlessAskedToOverwrite) {
+  const std::string dir = MakeTempDir("content");
+  ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);
+  const std::string a = dir + "/root/a";  // the torrent's "a" has 10 bytes
+  {
+    const int fd = open(a.c_str(), O_CREAT | O_WRONLY, 0644);
+    ASSERT_EQ(write(fd, "mine", 4), 4);
+    close(fd);
+  }
+  auto files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreate);
+  ASSERT_FALSE(files.ok());
+  EXPECT_THAT(files.status().message(),
+              HasSubstr("root/a already exists and is shorter than the torrent's file (4 bytes"));
+  EXPECT_EQ(ReadWholeFile(a), "mine");
+  files = ContentFiles::Open(MultiFile(), dir, ContentMode::kCreateOverwrite);
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_EQ(ReadWholeFile(a), std::string("mine") + std::string(6, '\0'));
+}
+
 TEST(ContentFilesTest, RefusesAFifoWithoutBlocking) {
   const std::string dir = MakeTempDir("content");
   ASSERT_EQ(mkdir((dir + "/root").c_str(), 0755), 0);

@@ -20,4 +20,11 @@ std::string ReadWholeFile(const std::string& path) {
   return bytes.str();
 }
 
+bool WriteWholeFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  out.close();
+  return !out.fail();
+}
+
 }  // namespace swarm::testing

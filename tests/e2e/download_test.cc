@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/testing/files.h"
 #include "bt/bencode.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
@@ -196,6 +197,42 @@ TEST(DownloadTest, ChangedDataIsCheckedByTheWorkers) {
   ASSERT_EQ(RunCli(args, &output), 0) << output;
   EXPECT_NE(output.find("the workers check 32 pieces"), std::string::npos) << output;
   EXPECT_NE(output.find("32 of 32 pieces verified, 0 to fetch"), std::string::npos) << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
+// A file at the torrent's path that no run of this download made: with holes where the
+// torrent's data is missing (another client's preallocated partial download) it is filled
+// in; holding other data, it is someone else's and left alone unless --overwrite is given.
+TEST(DownloadTest, AFileItDidNotMakeIsFilledInButNeverOverwrittenUnasked) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"found.bin", 4 << 20}}, /*multi_file=*/false));
+  ASSERT_OK(env.MakeTorrentAndTracker());
+  ASSERT_OK(env.AddSeeder(SeederKind::kAria2));
+  ASSERT_OK(env.WaitForSeeders());
+  const std::string path = env.download_dir() + "/found.bin";
+  const std::string original = ReadWholeFile(env.seed_dir() + "/found.bin");
+  ASSERT_EQ(original.size(), size_t{4} << 20);
+  std::string half = original.substr(0, 2 << 20) + std::string(2 << 20, '\0');
+  ASSERT_TRUE(WriteWholeFile(path, half));
+  std::vector<std::string> args = DownloadArgs(env, 2);
+  args.push_back("--verbose");
+  std::string output;
+  ASSERT_EQ(RunCli(args, &output), 0) << output;
+  EXPECT_NE(output.find("8 of 16 pieces verified, 8 to fetch"), std::string::npos) << output;
+  ASSERT_OK(env.CheckDownload());
+
+  // Someone else's file of the same length, and a fresh state folder (no record names it).
+  const std::string theirs(4 << 20, 'x');
+  ASSERT_TRUE(WriteWholeFile(path, theirs));
+  args = DownloadArgs(env, 2);
+  args.back() += "-fresh";
+  ASSERT_EQ(RunCli(args, &output), 1) << output;
+  EXPECT_NE(output.find("found.bin already exists and holds other data than the torrent's"),
+            std::string::npos)
+      << output;
+  EXPECT_EQ(ReadWholeFile(path), theirs);
+  args.push_back("--overwrite");
+  ASSERT_EQ(RunCli(args, &output), 0) << output;
   ASSERT_OK(env.CheckDownload());
 }
 
