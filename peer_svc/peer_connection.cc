@@ -335,8 +335,12 @@ absl::Status PeerConnection::HandleHandshake(const bt::Handshake& h) {
     banned_ = true;
     return absl::FailedPreconditionError("connected to ourselves (same peer id)");
   }
-  handshake_done_ = true;
   remote_peer_id_.assign(h.peer_id.begin(), h.peer_id.end());
+  if (absl::Status allowed = delegate_->CheckPeerId(*this, remote_peer_id_); !allowed.ok()) {
+    banned_ = true;
+    return allowed;
+  }
+  handshake_done_ = true;
   check_interest_ = true;
   fast_ = h.fast_extension();
   SendOurPieces();

@@ -97,6 +97,11 @@ class PeerConnection {
     // ourselves or served another torrent (only this ip:port). Pieces it was fetching are
     // to be released.
     virtual void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) = 0;
+    // The peer's 20-byte id, from its handshake: an error ends the connection as banned (a
+    // peer banned before, now from another address).
+    virtual absl::Status CheckPeerId(PeerConnection& conn, std::string_view peer_id) {
+      return absl::OkStatus();
+    }
 
     // --- uploading (the defaults: a delegate with nothing to upload) ---
 

@@ -630,6 +630,7 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
     connected_.erase(name);
     if (banned && conn.misbehaved()) {
       banned_.insert(conn.endpoint().ip().ToString());
+      if (!conn.remote_peer_id().empty()) banned_peer_ids_.insert(conn.remote_peer_id());
       // Banned by its address: its other connections (other ports) end now, not whenever
       // they would.
       for (auto& [key, other] : conns_) {
@@ -658,6 +659,15 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
     pieces_changed_ = peers_changed_ = true;
   }
   poke_();
+}
+
+absl::Status WorkerJob::CheckPeerId(PeerConnection& conn, std::string_view peer_id) {
+  absl::MutexLock lock(&mu_);
+  const absl::string_view id(peer_id.data(), peer_id.size());  // Debian's absl: not std's
+  if (!banned_peer_ids_.contains(id)) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("peer id ", absl::CHexEscape(id.substr(0, 8)),
+                   "... was banned (it misbehaved from another address)"));
 }
 
 bt::Bitfield WorkerJob::OurPieces(PeerConnection& conn) {

@@ -179,6 +179,7 @@ class WorkerJob : public PeerConnection::Delegate {
   void OnPieceVerified(PeerConnection& conn, uint32_t piece, PieceBuffer data) override;
   void OnPieceCorrupt(PeerConnection& conn, uint32_t piece) override;
   void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) override;
+  absl::Status CheckPeerId(PeerConnection& conn, std::string_view peer_id) override;
   bt::Bitfield OurPieces(PeerConnection& conn) override;
   absl::Status ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
                          char* out) override;
@@ -259,6 +260,9 @@ class WorkerJob : public PeerConnection::Delegate {
   // IP addresses of peers banned for what they did: one that dialled in comes from a new
   // port each time, so a ban by ip:port would let it straight back in.
   absl::flat_hash_set<std::string> banned_ ABSL_GUARDED_BY(mu_);
+  // Their peer ids too: the same client back from another address (a second interface, a
+  // new lease) is refused at its handshake.
+  absl::flat_hash_set<std::string> banned_peer_ids_ ABSL_GUARDED_BY(mu_);
   // Seeds we dialled and dropped while seeding ourselves: not dialled again.
   absl::flat_hash_set<std::string> seeds_ ABSL_GUARDED_BY(mu_);
   // Pieces verified in the job: what we upload and announce.

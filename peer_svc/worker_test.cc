@@ -182,6 +182,42 @@ TEST_F(WorkerTest, ABannedAddressLosesItsOtherConnectionsToo) {
   EXPECT_FALSE(coordinator_->closed[1].banned()) << "itself it did nothing wrong";
 }
 
+// And by peer id: the same client from another address is refused at its handshake.
+TEST_F(WorkerTest, ABannedPeerIdIsRefusedFromAnotherAddress) {
+  FakeSeeder::Options pushy;
+  pushy.push_unrequested_blocks = 1000;
+  FakeSeeder a(t_, pushy);
+  FakeSeeder::Options elsewhere;
+  elsewhere.ip = "127.0.0.2";  // the same peer id as `a`, as every FakeSeeder has
+  FakeSeeder b(t_, elsewhere);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  StartCoordinator({&a});
+  Worker::Options o = WorkerOptions();
+  o.job.connection.max_unrequested_bytes = 100'000;
+  absl::StatusOr<std::unique_ptr<Worker>> worker = Worker::Start(o);
+  ASSERT_TRUE(worker.ok()) << worker.status();
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.closed.empty(); },
+      kWait));
+
+  pb::CoordinatorMessage add;
+  add.mutable_add_peers()->set_job_id(coordinator_->job_id);
+  pb::PeerAddress* addr = add.mutable_add_peers()->add_peers();
+  addr->set_ip(b.ip());
+  addr->set_port(b.port());
+  ASSERT_TRUE(coordinator_->Push(add));
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return c.closed.size() >= 2; },
+      kWait));
+  absl::MutexLock lock(&coordinator_->mu);
+  EXPECT_TRUE(coordinator_->closed[0].misbehaved());
+  EXPECT_EQ(coordinator_->closed[1].peer().ip(), "127.0.0.2");
+  EXPECT_TRUE(coordinator_->closed[1].banned());
+  EXPECT_THAT(coordinator_->closed[1].reason(), HasSubstr("was banned"));
+  EXPECT_EQ(b.stats().blocks_served, 0u);
+}
+
 TEST_F(WorkerTest, HashFailureIsReportedAndThePieceFetchedAgain) {
   FakeSeeder::Options so;
   so.corrupt_piece = 5;

@@ -7,9 +7,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/status_macros.h"
 #include "bt/piece_layout.h"
 #include "net/socket_address.h"
@@ -33,7 +35,10 @@ bt::MessageParser::Limits LimitsFor(uint32_t num_pieces) {
 
 FakePeer::FakePeer(uint32_t num_pieces)
     : parser_(LimitsFor(num_pieces), bt::MessageParser::StreamStart::kHandshake) {
-  std::memcpy(peer_id_.data(), "-FK0001-leecher00000", 20);
+  // Each its own, as real clients' are: a worker bans peer ids.
+  static std::atomic<uint32_t> next{0};
+  const std::string id = absl::StrFormat("-FK0001-%012u", next++);
+  std::memcpy(peer_id_.data(), id.data(), 20);
 }
 
 FakePeer::~FakePeer() {
