@@ -1,5 +1,6 @@
 #include "bt/bencode.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/escaping.h"
@@ -41,6 +42,18 @@ DigitsResult ParseDigits(std::string_view in, size_t pos, uint64_t limit) {
 }  // namespace
 
 absl::StatusOr<BDocument> BDocument::Parse(std::string_view input, const DecodeLimits& limits) {
+  return Decode(input, limits, /*prefix=*/false);
+}
+
+absl::StatusOr<BDocument> BDocument::ParsePrefix(std::string_view input,
+                                                 const DecodeLimits& limits) {
+  // Only the first max_input_bytes can hold the value; what follows is the caller's.
+  return Decode(input.substr(0, std::min(input.size(), limits.max_input_bytes)), limits,
+                /*prefix=*/true);
+}
+
+absl::StatusOr<BDocument> BDocument::Decode(std::string_view input, const DecodeLimits& limits,
+                                            bool prefix) {
   if (input.size() > limits.max_input_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("bencode: input of ", input.size(),
                                                    " bytes exceeds the limit of ",
@@ -171,7 +184,11 @@ absl::StatusOr<BDocument> BDocument::Parse(std::string_view input, const DecodeL
 
     if (stack.empty()) break;
   }
-  if (pos != in.size()) return ErrorAt(pos, "trailing data after the value");
+  if (prefix) {
+    doc.input_->resize(pos);  // the document holds its value, not what followed it
+  } else if (pos != in.size()) {
+    return ErrorAt(pos, "trailing data after the value");
+  }
   return doc;
 }
 

@@ -80,6 +80,11 @@ class BDocument {
   // Decodes exactly one value spanning all of `input`.
   static absl::StatusOr<BDocument> Parse(std::string_view input,
                                          const DecodeLimits& limits = DecodeLimits());
+  // Decodes the one value at the start of `input`, which may go on with other bytes (as
+  // ut_metadata's data follows its dictionary): root().raw().size() is how many it took.
+  // `limits.max_input_bytes` bounds the value, not `input`.
+  static absl::StatusOr<BDocument> ParsePrefix(std::string_view input,
+                                               const DecodeLimits& limits = DecodeLimits());
 
   BView root() const { return BView(this, 0); }
 
@@ -97,6 +102,8 @@ class BDocument {
     int64_t int_value;    // integers
   };
   BDocument() = default;
+  static absl::StatusOr<BDocument> Decode(std::string_view input, const DecodeLimits& limits,
+                                          bool prefix);
   // Heap-held so that moving the document keeps string_views into it valid.
   std::unique_ptr<std::string> input_;
   std::vector<Token> tokens_;

@@ -151,6 +151,20 @@ TEST(BencodeTest, EncodeSortsKeys) {
   EXPECT_EQ(Encode(BValue(dict)), "d5:alphal1:xi-3ee4:zetai1ee");
 }
 
+TEST(BencodeTest, PrefixStopsAtTheEndOfTheFirstValue) {
+  absl::StatusOr<BDocument> doc = BDocument::ParsePrefix("d1:ai1ee\x00\xffrest");
+  ASSERT_TRUE(doc.ok()) << doc.status();
+  EXPECT_EQ(doc->root().raw(), "d1:ai1ee");
+  EXPECT_EQ(doc->root().Find("a")->int_value(), 1);
+  // The limit bounds the value, not what follows it.
+  DecodeLimits limits;
+  limits.max_input_bytes = 8;
+  EXPECT_TRUE(BDocument::ParsePrefix("d1:ai1ee" + std::string(100, 'x'), limits).ok());
+  EXPECT_FALSE(BDocument::ParsePrefix("d1:ai12ee", limits).ok());
+  EXPECT_FALSE(BDocument::ParsePrefix("d1:ai1e").ok());  // unterminated
+  EXPECT_FALSE(BDocument::Parse("d1:ai1eeX").ok());      // Parse still wants it whole
+}
+
 TEST(BencodeTest, WrongTypeAccessorsAreSafe) {
   auto doc = BDocument::Parse("li1e4:spame");
   ASSERT_TRUE(doc.ok());

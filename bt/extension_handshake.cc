@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "bt/ut_metadata.h"
+
 namespace swarm::bt {
 namespace {
 
@@ -27,6 +29,11 @@ absl::StatusOr<ExtensionHandshake> ParseExtensionHandshake(std::string_view payl
   if (std::optional<BView> p = doc->root().Find("p"); p && p->is_int()) {
     if (p->int_value() > 0 && p->int_value() <= 65535) {
       h.listen_port = static_cast<uint16_t>(p->int_value());
+    }
+  }
+  if (std::optional<BView> size = doc->root().Find("metadata_size"); size && size->is_int()) {
+    if (size->int_value() > 0 && size->int_value() <= kMaxMetadataSize) {
+      h.metadata_size = static_cast<uint32_t>(size->int_value());
     }
   }
   if (std::optional<BView> v = doc->root().Find("v"); v && v->is_string()) {

@@ -36,6 +36,9 @@ struct ExtensionHandshake {
   std::optional<uint32_t> reqq;
   // The TCP port it listens on ("p"), when it says.
   std::optional<uint16_t> listen_port;
+  // The size of the torrent's info dictionary ("metadata_size", BEP 9), when it says and
+  // it is within 1..kMaxMetadataSize (ut_metadata.h): a peer that can send it to us.
+  std::optional<uint32_t> metadata_size;
   // Its client name and version ("v"), at most 64 bytes.
   std::string client;
   // The extension messages it supports ("m"): name -> its message id (1..255); an id of 0

@@ -23,6 +23,7 @@ TEST(ExtensionHandshakeTest, ReadsWhatWeUse) {
   EXPECT_EQ(h->extensions.at("ut_metadata"), 2);
   EXPECT_EQ(h->extensions.at("ut_pex"), 1);
   EXPECT_EQ(h->extensions.size(), 6u);
+  EXPECT_EQ(h->metadata_size, 31235u);
 }
 
 TEST(ExtensionHandshakeTest, WrongTypesAndOutOfRangeValuesAreIgnored) {
@@ -34,6 +35,10 @@ TEST(ExtensionHandshakeTest, WrongTypesAndOutOfRangeValuesAreIgnored) {
   EXPECT_EQ(h->client, "");
   EXPECT_THAT(h->extensions, ElementsAre(Pair("d", 9)));
   EXPECT_FALSE(ParseExtensionHandshake("d4:reqqi-5ee")->reqq.has_value());
+  EXPECT_FALSE(ParseExtensionHandshake("d13:metadata_sizei0ee")->metadata_size.has_value());
+  EXPECT_FALSE(
+      ParseExtensionHandshake("d13:metadata_sizei16777217ee")->metadata_size.has_value());
+  EXPECT_FALSE(ParseExtensionHandshake("d13:metadata_size1:xe")->metadata_size.has_value());
 }
 
 TEST(ExtensionHandshakeTest, UnsortedKeysAreFine) {

@@ -3,7 +3,8 @@
 # ASan, UBSan; the same libraries as the product) and runs each for a given time.
 #
 #   fuzz/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     e.g. fuzz/fuzz.sh 300
-#   targets: bencode metainfo wire tracker endpoint extension_handshake resume_record (default: all)
+#   targets: bencode metainfo wire tracker endpoint extension_handshake resume_record magnet
+#            ut_metadata (default: all)
 #
 # Findings are written to fuzz/out/<target>/ (crash-* files); new corpus entries go to
 # fuzz/out/<target>/corpus. To keep new inputs as seeds, merge them into the checked-in corpus
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
-[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(bencode metainfo wire tracker endpoint extension_handshake resume_record)
+[[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(bencode metainfo wire tracker endpoint extension_handshake resume_record magnet
+  ut_metadata)
 
 labels=()
 for t in "${TARGETS[@]}"; do labels+=("//fuzz:${t}_fuzzer"); done
