@@ -17,6 +17,7 @@
 #include "base/absl_view.h"
 #include "base/status_macros.h"
 #include "bt/extension_handshake.h"
+#include "bt/ut_metadata.h"
 #include "net/socket_address.h"
 
 namespace swarm::peer_svc {
@@ -33,8 +34,18 @@ bool IsPeerGone(int err) { return err == EPIPE || err == ECONNRESET; }
 // Our BEP 10 handshake: no extension messages; our listen port (so a peer that we dialled
 // knows where to reach us), our request queue limit, and our name (peers log it). Keys in
 // sorted order, as bencoding wants.
-std::string ExtendedHandshake(uint16_t listen_port, uint32_t reqq) {
-  std::string d = "d1:mde";
+// The id under which peers send us ut_metadata messages (ours to choose, BEP 10).
+constexpr uint8_t kUtMetadataId = 2;
+
+// Keys in sorted order, as bencode wants.
+std::string ExtendedHandshake(uint16_t listen_port, uint32_t reqq, size_t metadata_size) {
+  std::string d = "d";
+  if (metadata_size > 0) {
+    absl::StrAppend(&d, "1:md11:ut_metadatai", kUtMetadataId, "ee13:metadata_sizei", metadata_size,
+                    "e");
+  } else {
+    absl::StrAppend(&d, "1:mde");
+  }
   if (listen_port != 0) absl::StrAppend(&d, "1:pi", listen_port, "e");
   absl::StrAppend(&d, "4:reqqi", reqq, "e1:v9:swarm/0.1e");
   return d;
@@ -346,7 +357,8 @@ absl::Status PeerConnection::HandleHandshake(const bt::Handshake& h) {
   SendOurPieces();
   if (h.extension_protocol()) {
     bt::AppendExtended(&out_, 0,
-                       ExtendedHandshake(options_.listen_port, options_.upload.max_requests));
+                       ExtendedHandshake(options_.listen_port, options_.upload.max_requests,
+                                         options_.info_dict.size()));
   }
   return absl::OkStatus();
 }
@@ -448,10 +460,36 @@ void PeerConnection::ApplyChoking(bool choking, absl::Time now) {
 }
 
 void PeerConnection::HandleExtended(const bt::Message& m) {
-  if (m.extended_id != 0) return;  // we announced no extension messages
+  if (m.extended_id == kUtMetadataId && !options_.info_dict.empty()) {
+    HandleMetadataRequest(m.data);
+    return;
+  }
+  if (m.extended_id != 0) return;  // not a message we announced
   // The extension handshake is optional and advisory: a malformed one is ignored.
   absl::StatusOr<bt::ExtensionHandshake> h = bt::ParseExtensionHandshake(m.data);
-  if (h.ok() && h->reqq) pipeline_.SetPeerQueueLimit(*h->reqq);
+  if (!h.ok()) return;
+  if (h->reqq) pipeline_.SetPeerQueueLimit(*h->reqq);
+  if (const auto it = h->extensions.find("ut_metadata"); it != h->extensions.end()) {
+    peer_ut_metadata_ = it->second;
+    // Twice the whole dictionary, and a little: enough for a peer that lost some pieces.
+    metadata_pieces_left_ =
+        2 * bt::MetadataPieces(static_cast<uint32_t>(options_.info_dict.size())) + 4;
+  }
+}
+
+void PeerConnection::HandleMetadataRequest(std::string_view payload) {
+  // A malformed or unknown message is ignored (BEP 9); only requests need an answer.
+  absl::StatusOr<bt::MetadataMessage> m = bt::ParseMetadataMessage(payload);
+  if (!m.ok() || m->type != bt::MetadataMessageType::kRequest || peer_ut_metadata_ == 0) return;
+  const uint32_t size = static_cast<uint32_t>(options_.info_dict.size());
+  if (m->piece >= bt::MetadataPieces(size) || metadata_pieces_left_ == 0) {
+    bt::AppendExtended(&out_, peer_ut_metadata_, bt::EncodeMetadataReject(m->piece));
+    return;
+  }
+  --metadata_pieces_left_;
+  const std::string_view piece = options_.info_dict.substr(
+      size_t{m->piece} * bt::kMetadataPieceSize, bt::MetadataPieceLength(size, m->piece));
+  bt::AppendExtended(&out_, peer_ut_metadata_, bt::EncodeMetadataData(m->piece, size, piece));
 }
 
 absl::Status PeerConnection::Handle(const bt::Message& m, absl::Time now) {

@@ -167,6 +167,10 @@ class PeerConnection {
     size_t send_batch = 256 * 1024;
     // Our listen port, told to the peer in the BEP 10 handshake ("p"); 0: not told.
     uint16_t listen_port = 0;
+    // The torrent's info dictionary (bt::Metainfo::info_bytes), offered under ut_metadata
+    // (BEP 9) to peers that came with only a magnet link; must outlive the connection.
+    // Empty: not offered (a private torrent's travels only as its .torrent).
+    std::string_view info_dict;
   };
 
   // Starts an outgoing connection's thread. `delegate` must outlive it (until Join returns).
@@ -237,6 +241,8 @@ class PeerConnection {
   absl::Status Handle(const bt::Message& m, absl::Time now);
   absl::Status HandleHandshake(const bt::Handshake& h);
   void HandleExtended(const bt::Message& m);
+  // A ut_metadata message from the peer: a request is answered with the piece or a reject.
+  void HandleMetadataRequest(std::string_view payload);
   // Our bitfield (or have-all / have-none) and BEP 10 handshake, right after the handshakes.
   void SendOurPieces();
   // The peer's pieces changed: recount what it has that we lack.
@@ -295,6 +301,10 @@ class PeerConnection {
   bool handshake_done_ = false;
   std::string remote_peer_id_;
   bool fast_ = false;  // both sides offered BEP 6
+  // The id the peer gave ut_metadata in its extension handshake (0: none), and how many
+  // metadata pieces we may still send it (a bound on what its requests can make us send).
+  uint8_t peer_ut_metadata_ = 0;
+  uint32_t metadata_pieces_left_ = 0;
   bool am_interested_ = false;
   bool peer_unchoked_ = false;  // the peer unchoked us
   bool try_pick_ = true;        // PickPiece may find something (reset by Wake, have, unchoke)

@@ -12,6 +12,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "bt/bitfield.h"
+#include "bt/extension_handshake.h"
+#include "bt/ut_metadata.h"
 #include "bt/wire.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -324,6 +326,67 @@ TEST_F(UploadTest, ABannedAddressCannotComeBackFromAnotherPort) {
   EXPECT_TRUE(absl::IsUnavailable(m.status())) << m.status();
   // Another address is still welcome.
   EXPECT_NE(ConnectLeecher(), nullptr);
+}
+
+// A peer that came with only a magnet link gets the info dictionary under ut_metadata
+// (BEP 9), within a bound on how often it may ask.
+TEST_F(UploadTest, ServesTheInfoDictionaryUnderUtMetadata) {
+  StartWorker();
+  absl::StatusOr<std::unique_ptr<FakePeer>> p =
+      FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
+  ASSERT_TRUE(p.ok()) << p.status();
+  FakePeer& peer = **p;
+  ASSERT_TRUE(peer.SendHandshake(t_.metainfo.info_hash, true, /*extensions=*/true).ok());
+  ExpectWorkerHandshake(peer, true);
+  absl::StatusOr<bt::Message> m = peer.NextOfType(MessageType::kExtended, kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->extended_id, 0);
+  absl::StatusOr<bt::ExtensionHandshake> theirs = bt::ParseExtensionHandshake(m->data);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  const std::string& info = t_.metainfo.info_bytes;
+  EXPECT_EQ(theirs->metadata_size, info.size());
+  ASSERT_TRUE(theirs->extensions.count("ut_metadata"));
+  const uint8_t id = theirs->extensions.at("ut_metadata");
+
+  constexpr uint8_t kOurId = 3;
+  ASSERT_TRUE(peer.Send(Msg([&](std::string* o) {
+                    bt::AppendExtended(o, 0, "d1:md11:ut_metadatai3eee");
+                    bt::AppendExtended(o, id, bt::EncodeMetadataRequest(0));
+                    bt::AppendExtended(o, id, bt::EncodeMetadataRequest(1));  // out of range
+                  }))
+                  .ok());
+  m = peer.NextOfType(MessageType::kExtended, kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_EQ(m->extended_id, kOurId);
+  absl::StatusOr<bt::MetadataMessage> data = bt::ParseMetadataMessage(m->data);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->type, bt::MetadataMessageType::kData);
+  EXPECT_EQ(data->total_size, info.size());
+  EXPECT_EQ(data->data, info);
+  m = peer.NextOfType(MessageType::kExtended, kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  absl::StatusOr<bt::MetadataMessage> reject = bt::ParseMetadataMessage(m->data);
+  ASSERT_TRUE(reject.ok()) << reject.status();
+  EXPECT_EQ(reject->type, bt::MetadataMessageType::kReject);
+  EXPECT_EQ(reject->piece, 1u);
+
+  // Asked over and over: 2 × its pieces + 4 answers in all, then rejects.
+  ASSERT_TRUE(peer.Send(Msg([&](std::string* o) {
+                    for (int i = 0; i < 10; ++i) {
+                      bt::AppendExtended(o, id, bt::EncodeMetadataRequest(0));
+                    }
+                  }))
+                  .ok());
+  int answers = 0, rejects = 0;
+  for (int i = 0; i < 10; ++i) {
+    m = peer.NextOfType(MessageType::kExtended, kWait);
+    ASSERT_TRUE(m.ok()) << m.status();
+    absl::StatusOr<bt::MetadataMessage> r = bt::ParseMetadataMessage(m->data);
+    ASSERT_TRUE(r.ok()) << r.status();
+    (r->type == bt::MetadataMessageType::kData ? answers : rejects)++;
+  }
+  EXPECT_EQ(answers, 5);
+  EXPECT_EQ(rejects, 5);
 }
 
 TEST_F(UploadTest, CancelledRequestIsNotServed) {

@@ -143,6 +143,8 @@ PeerConnection::Options WorkerJob::ConnectionOptions(bt::Endpoint endpoint) {
   o.info_hash = metainfo_.info_hash;
   o.layout = metainfo_.layout();
   o.piece_hashes = metainfo_.piece_hashes;
+  // BEP 27: a private torrent's metadata goes only where its .torrent goes.
+  if (!metainfo_.is_private) o.info_dict = metainfo_.info_bytes;
   o.buffer_pool = &buffers_;
   return o;
 }

@@ -94,11 +94,12 @@ absl::Status FakePeer::Accept(absl::Duration timeout) {
   return absl::OkStatus();
 }
 
-absl::Status FakePeer::SendHandshake(const bt::Sha1Digest& info_hash, bool fast) {
+absl::Status FakePeer::SendHandshake(const bt::Sha1Digest& info_hash, bool fast, bool extensions) {
   bt::Handshake h;
   h.info_hash = info_hash;
   h.peer_id = peer_id_;
   h.set_fast_extension(fast);
+  h.set_extension_protocol(extensions);
   return Send(bt::EncodeHandshake(h));
 }
 

@@ -42,8 +42,9 @@ class FakePeer {
   const std::string& ip() const { return ip_; }
   absl::Status Accept(absl::Duration timeout);
 
-  // Our handshake: fast extension (BEP 6) as asked, never the extension protocol.
-  absl::Status SendHandshake(const bt::Sha1Digest& info_hash, bool fast = true);
+  // Our handshake: fast extension (BEP 6) and the extension protocol (BEP 10) as asked.
+  absl::Status SendHandshake(const bt::Sha1Digest& info_hash, bool fast = true,
+                             bool extensions = false);
   const std::array<uint8_t, 20>& peer_id() const { return peer_id_; }
   // Bytes as they are (messages built with bt::Append*), in one send.
   absl::Status Send(const std::string& bytes);

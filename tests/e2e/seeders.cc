@@ -75,9 +75,34 @@ absl::StatusOr<Seeder> StartTransmission(const SeederOptions& o, bool seed) {
   return seeder;
 }
 
+absl::StatusOr<Seeder> StartLibtorrent(const SeederOptions& o, bool seed) {
+  Seeder seeder;
+  seeder.ip = o.ip;
+  SWARM_ASSIGN_OR_RETURN(seeder.port, process::PickUnusedPort(SOCK_STREAM, o.ip));
+  process::SubprocessOptions options;
+  options.quiet_stderr = true;
+  options.cwd = o.work_dir;
+  // Relative to the test's runfiles, where the test starts; cwd is the client's own.
+  char cwd[4096];
+  const std::string script =
+      std::string(getcwd(cwd, sizeof(cwd)) != nullptr ? cwd : ".") + "/tests/e2e/lt_peer.py";
+  SWARM_ASSIGN_OR_RETURN(
+      seeder.process,
+      process::Subprocess::Start({"/usr/bin/python3", script, seed ? "seed" : "leech", o.torrent,
+                                  o.data_dir, o.ip, absl::StrCat(seeder.port)},
+                                 options));
+  return seeder;
+}
+
 }  // namespace
 
 absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& o) { return StartAria2(o, true); }
+absl::StatusOr<Seeder> StartLibtorrentSeeder(const SeederOptions& o) {
+  return StartLibtorrent(o, true);
+}
+absl::StatusOr<Seeder> StartLibtorrentLeecher(const SeederOptions& o) {
+  return StartLibtorrent(o, false);
+}
 absl::StatusOr<Seeder> StartAria2Leecher(const SeederOptions& o) { return StartAria2(o, false); }
 absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& o) {
   return StartTransmission(o, true);

@@ -1,4 +1,5 @@
-// Real BitTorrent seeders for end-to-end tests: aria2c and transmission-cli (Debian's), each
+// Real BitTorrent seeders for end-to-end tests: aria2c, transmission-cli and libtorrent
+// (Debian's; libtorrent through tests/e2e/lt_peer.py), each
 // bound to its own loopback address (127.0.0.x) and a free port, with DHT, LPD, PEX, uTP
 // and port mapping off so that the test's tracker is their only source of peers
 // (../shared/real-peers.md has why each setting matters on loopback).
@@ -17,7 +18,7 @@
 namespace swarm::testing {
 
 struct SeederOptions {
-  std::string torrent;   // path of the .torrent
+  std::string torrent;   // path of the .torrent (libtorrent's leecher: or a magnet link)
   std::string data_dir;  // folder holding the content (as <data_dir>/<name>)
   std::string ip;        // loopback address to bind, e.g. "127.0.0.2"
   // Upload cap in bytes per second (0: none), to make a download last long enough to be
@@ -34,12 +35,17 @@ struct Seeder {
 
 absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& options);
 absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& options);
+// Upload caps are not applied.
+absl::StatusOr<Seeder> StartLibtorrentSeeder(const SeederOptions& options);
 
 // Leechers: the same clients downloading `torrent` into `data_dir`, bound to `ip`.
 // aria2c exits 0 once the download is complete and checked. transmission-cli keeps running;
 // its finish script creates <work_dir>/transmission-done when the torrent completes.
+// libtorrent's exits 0 once complete, having printed "metadata" when it had the info
+// dictionary (at once for a .torrent, from peers for a magnet link).
 absl::StatusOr<Seeder> StartAria2Leecher(const SeederOptions& options);
 absl::StatusOr<Seeder> StartTransmissionLeecher(const SeederOptions& options);
+absl::StatusOr<Seeder> StartLibtorrentLeecher(const SeederOptions& options);
 
 }  // namespace swarm::testing
 

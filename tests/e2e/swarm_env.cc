@@ -126,7 +126,7 @@ absl::StatusOr<std::vector<std::pair<std::string, int>>> SwarmEnv::TrackerPeers(
   return peers;
 }
 
-absl::StatusOr<int> SwarmEnv::AddLeecher(SeederKind kind) {
+absl::StatusOr<int> SwarmEnv::AddLeecher(SeederKind kind, const std::string& source) {
   Leecher leecher;
   leecher.kind = kind;
   const int n = static_cast<int>(leechers_.size());
@@ -135,12 +135,14 @@ absl::StatusOr<int> SwarmEnv::AddLeecher(SeederKind kind) {
   SWARM_RETURN_IF_ERROR(MakeDirs(leecher.dir));
   SWARM_RETURN_IF_ERROR(MakeDirs(leecher.work_dir));
   SeederOptions o;
-  o.torrent = torrent_path_;
+  o.torrent = source.empty() ? torrent_path_ : source;
   o.data_dir = leecher.dir;
   o.ip = NextLoopbackIp();
   o.work_dir = leecher.work_dir;
   SWARM_ASSIGN_OR_RETURN(leecher.client, kind == SeederKind::kAria2 ? StartAria2Leecher(o)
-                                                                    : StartTransmissionLeecher(o));
+                                         : kind == SeederKind::kTransmission
+                                             ? StartTransmissionLeecher(o)
+                                             : StartLibtorrentLeecher(o));
   leechers_.push_back(std::move(leecher));
   return n;
 }
@@ -148,11 +150,12 @@ absl::StatusOr<int> SwarmEnv::AddLeecher(SeederKind kind) {
 absl::Status SwarmEnv::WaitForLeecher(int index, absl::Duration timeout) {
   Leecher& l = leechers_.at(index);
   const absl::Time deadline = absl::Now() + timeout;
-  if (l.kind == SeederKind::kAria2) {
+  if (l.kind != SeederKind::kTransmission) {
+    const char* name = l.kind == SeederKind::kAria2 ? "aria2c" : "libtorrent";
     std::optional<int> status = l.client.process->Wait(timeout);
-    if (!status) return absl::DeadlineExceededError("aria2c did not finish");
+    if (!status) return absl::DeadlineExceededError(absl::StrCat(name, " did not finish"));
     if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
-      return absl::InternalError(absl::StrCat("aria2c exited with status ", *status));
+      return absl::InternalError(absl::StrCat(name, " exited with status ", *status));
     }
   } else {
     // transmission-cli runs its finish script on completion; nothing else tells us.
@@ -291,7 +294,9 @@ absl::Status SwarmEnv::AddSeeder(SeederKind kind, uint64_t max_upload_bytes_per_
   SWARM_RETURN_IF_ERROR(MakeDirs(o.work_dir));
   return OnHost(host, [&]() -> absl::Status {
     SWARM_ASSIGN_OR_RETURN(Seeder seeder, kind == SeederKind::kAria2 ? StartAria2Seeder(o)
-                                                                     : StartTransmissionSeeder(o));
+                                          : kind == SeederKind::kTransmission
+                                              ? StartTransmissionSeeder(o)
+                                              : StartLibtorrentSeeder(o));
     seeders_.push_back(std::move(seeder));
     return absl::OkStatus();
   });

@@ -37,7 +37,7 @@
 
 namespace swarm::testing {
 
-enum class SeederKind { kAria2, kTransmission };
+enum class SeederKind { kAria2, kTransmission, kLibtorrent };
 // Which program makes the test's .torrent.
 enum class TorrentMaker { kMktorrent, kSwarmCreate };
 
@@ -72,8 +72,11 @@ class SwarmEnv {
   // re-announcing every second; returns once it is seeding and known to the tracker.
   absl::Status AddSwarmSeeder(int workers = 1);
   // A real client downloading into its own folder on the next free 127.0.0.x; returns its
-  // index for WaitForLeecher.
-  absl::StatusOr<int> AddLeecher(SeederKind kind);
+  // index for WaitForLeecher. `source`: the torrent's path by default, or (libtorrent) a
+  // magnet link.
+  absl::StatusOr<int> AddLeecher(SeederKind kind, const std::string& source = "");
+  // The leecher's process, e.g. to read libtorrent's "metadata" line.
+  process::Subprocess& leecher_process(int index) { return *leechers_.at(index).client.process; }
   // Waits until leecher `index` has the whole content and checks it byte for byte.
   absl::Status WaitForLeecher(int index, absl::Duration timeout = absl::Seconds(180));
   // The peers the tracker hands out for the torrent (ip, port), asked as a probe peer.
