@@ -195,4 +195,17 @@ std::string ToMagnet(const MagnetLink& link) {
   return out;
 }
 
+std::string TorrentFromMagnet(const MagnetLink& link, std::string_view info_dict) {
+  // Keys in bencode's order: announce, announce-list, info.
+  std::string out = "d";
+  if (!link.trackers.empty()) {
+    absl::StrAppend(&out, "8:announce", link.trackers[0].size(), ":", link.trackers[0],
+                    "13:announce-listl");
+    for (const std::string& t : link.trackers) absl::StrAppend(&out, "l", t.size(), ":", t, "e");
+    out += "e";
+  }
+  absl::StrAppend(&out, "4:info", Absl(info_dict), "e");
+  return out;
+}
+
 }  // namespace swarm::bt

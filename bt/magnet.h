@@ -54,6 +54,10 @@ absl::StatusOr<MagnetLink> ParseMagnet(std::string_view uri);
 // The link, info-hash in hex, values percent-encoded; ParseMagnet(ToMagnet(l)) gives l.
 std::string ToMagnet(const MagnetLink& link);
 
+// A .torrent made of an info dictionary fetched for the link (its exact bytes, so the
+// info-hash stays the link's) and the link's trackers, each in a tier of its own (BEP 12).
+std::string TorrentFromMagnet(const MagnetLink& link, std::string_view info_dict);
+
 }  // namespace swarm::bt
 
 #endif  // SWARM_BT_MAGNET_H_

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "bt/metainfo.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -100,6 +101,23 @@ TEST(MagnetTest, Limits) {
       absl::StrCat("magnet:?xt=urn:btih:", kHex, "&dn=", std::string(5000, 'n')));
   ASSERT_TRUE(long_name.ok());
   EXPECT_EQ(long_name->name.size(), kMaxMagnetNameBytes);
+}
+
+TEST(MagnetTest, TorrentFromTheFetchedDictionary) {
+  MagnetLink link;
+  link.trackers = {"http://a/announce", "udp://b:1"};
+  const std::string info =
+      "d6:lengthi5e4:name1:x12:piece lengthi16384e6:pieces20:" + std::string(20, 'h') + "e";
+  link.info_hash = Sha1(info);
+  absl::StatusOr<Metainfo> m = ParseMetainfo(TorrentFromMagnet(link, info));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->info_hash, link.info_hash);
+  EXPECT_EQ(m->trackers,
+            (std::vector<std::vector<std::string>>{{"http://a/announce"}, {"udp://b:1"}}));
+  link.trackers.clear();
+  m = ParseMetainfo(TorrentFromMagnet(link, info));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->trackers.empty());
 }
 
 TEST(MagnetTest, IsMagnet) {

@@ -12,8 +12,9 @@ namespace {
 
 // The command's own lines; the shared job flags follow (kJobFlagsUsage).
 constexpr char kUsageHead[] =
-    "usage: swarm-cli download FILE.torrent [-o DIR] [--seed] [options]\n"
-    "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified.\n\n"
+    "usage: swarm-cli download FILE.torrent|MAGNET-LINK [-o DIR] [--seed] [options]\n"
+    "Fetches the torrent's content into DIR/<name>, every piece SHA-1-verified. A magnet\n"
+    "link ('magnet:?xt=urn:btih:...') gets the torrent's metadata from peers first.\n\n"
     "  -o, --output DIR          folder to write the content into (default: .)\n"
     "  --seed                    go on seeding after the download, until Ctrl+C\n";
 

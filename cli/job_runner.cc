@@ -23,12 +23,14 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bt/magnet.h"
 #include "bt/metainfo.h"
 #include "cli/args.h"
 #include "cli/cluster.h"
 #include "cli/output_writer.h"
 #include "cli/progress_display.h"
 #include "cli/read_file.h"
+#include "cli/save_torrent.h"
 #include "cli/terminal_text.h"
 #include "grpcpp/grpcpp.h"
 #include "process/stop_signals.h"
@@ -144,6 +146,8 @@ bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
     }
   } else if (const char* v = value("--state-dir"); v) {
     options->state_dir = v;
+  } else if (const char* v = value("--save-torrent"); v) {
+    options->save_torrent = v;
   } else if (arg == "--recheck") {
     options->recheck = true;
   } else if (arg == "--overwrite") {
@@ -160,16 +164,35 @@ int RunJob(const JobRunOptions& args) {
   // Signals are blocked before any thread or child exists, so every thread inherits that.
   InterruptWatcher* const interrupts = Interrupts();
 
-  absl::StatusOr<std::string> torrent =
-      ReadFileCapped(args.torrent_path, bt::MetainfoLimits().max_file_bytes);
-  if (!torrent.ok()) {
-    std::cerr << "swarm-cli: " << torrent.status().message() << "\n";
-    return 2;
-  }
-  absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(*torrent);
-  if (!metainfo.ok()) {
-    std::cerr << "swarm-cli: " << args.torrent_path << ": " << metainfo.status().message() << "\n";
-    return 2;
+  pb::SubmitJobRequest submit;
+  std::string name;  // as far as it is known: a magnet link may not say
+  if (bt::IsMagnet(args.torrent_path)) {
+    absl::StatusOr<bt::MagnetLink> link = bt::ParseMagnet(args.torrent_path);
+    if (!link.ok()) {
+      std::cerr << "swarm-cli: " << TerminalSafe(std::string(link.status().message())) << "\n";
+      return 2;
+    }
+    if (args.mode == pb::SEED) {
+      std::cerr << "swarm-cli: seeding needs the .torrent, not a magnet link\n";
+      return 2;
+    }
+    submit.set_magnet(args.torrent_path);
+    name = link->name;
+  } else {
+    absl::StatusOr<std::string> torrent =
+        ReadFileCapped(args.torrent_path, bt::MetainfoLimits().max_file_bytes);
+    if (!torrent.ok()) {
+      std::cerr << "swarm-cli: " << torrent.status().message() << "\n";
+      return 2;
+    }
+    absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(*torrent);
+    if (!metainfo.ok()) {
+      std::cerr << "swarm-cli: " << args.torrent_path << ": " << metainfo.status().message()
+                << "\n";
+      return 2;
+    }
+    name = metainfo->name;
+    submit.set_torrent(*std::move(torrent));
   }
   absl::StatusOr<std::string> output_dir = PrepareOutputDir(args.output_dir);
   if (!output_dir.ok()) {
@@ -243,8 +266,6 @@ int RunJob(const JobRunOptions& args) {
   auto stub = pb::Coordinator::NewStub(channel);
   const absl::Time started_at = absl::Now();
 
-  pb::SubmitJobRequest submit;
-  submit.set_torrent(*torrent);
   submit.set_output_dir(*output_dir);
   submit.set_mode(args.mode);
   submit.set_max_announce_interval_s(args.max_announce_interval_s);
@@ -263,11 +284,32 @@ int RunJob(const JobRunOptions& args) {
       return s.error_code() == grpc::StatusCode::INVALID_ARGUMENT ? 2 : 1;
     }
   }
-  std::cerr << "swarm: " << TerminalSafe(job.name()) << " (" << Mb(job.total_bytes()) << ", "
-            << job.num_pieces() << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ")
-            << *output_dir << "/" << TerminalSafe(metainfo->name) << "\n";
-
   ProgressDisplay display(isatty(STDERR_FILENO));
+  const bool magnet = !submit.magnet().empty();
+  if (magnet) {
+    std::cerr << "swarm: magnet link " << job.job_id() << (name.empty() ? "" : " (")
+              << TerminalSafe(name) << (name.empty() ? "" : ")")
+              << ": fetching its metadata from peers -> " << *output_dir << "\n";
+  } else {
+    std::cerr << "swarm: " << TerminalSafe(job.name()) << " (" << Mb(job.total_bytes()) << ", "
+              << job.num_pieces() << " pieces) " << (args.mode == pb::SEED ? "from " : "-> ")
+              << *output_dir << "/" << TerminalSafe(name) << "\n";
+  }
+  bool torrent_known = !magnet;
+  bool torrent_saved = false;
+  auto save_torrent = [&] {
+    if (args.save_torrent.empty() || torrent_saved) return;
+    torrent_saved = true;
+    const absl::Status saved = SaveTorrent(*stub, token, job.job_id(), args.save_torrent);
+    display.Finish();
+    if (saved.ok()) {
+      std::cerr << "swarm: wrote the torrent to " << args.save_torrent << "\n";
+    } else {
+      std::cerr << "swarm-cli: cannot write the torrent: "
+                << TerminalSafe(std::string(saved.message())) << "\n";
+    }
+  };
+
   pb::JobProgress last;
   bool reached_seeding = false;
   bool checked = false;
@@ -285,8 +327,21 @@ int RunJob(const JobRunOptions& args) {
     pb::JobProgress progress;
     while (stream->Read(&progress)) {
       last = progress;
-      const bool past_check =
-          progress.state() != pb::CHECKING && progress.state() != pb::JOB_STATE_UNSPECIFIED;
+      if (!torrent_known && progress.state() != pb::FETCHING_METADATA &&
+          progress.num_pieces() > 0) {
+        torrent_known = true;
+        job.set_name(progress.name());
+        job.set_total_bytes(progress.total_bytes());
+        job.set_num_pieces(progress.num_pieces());
+        display.Finish();
+        std::cerr << "swarm: metadata found: " << TerminalSafe(job.name()) << " ("
+                  << Mb(job.total_bytes()) << ", " << job.num_pieces() << " pieces) -> "
+                  << *output_dir << "/" << TerminalSafe(job.name()) << "\n";
+      }
+      if (torrent_known) save_torrent();
+      const bool past_check = progress.state() != pb::CHECKING &&
+                              progress.state() != pb::FETCHING_METADATA &&
+                              progress.state() != pb::JOB_STATE_UNSPECIFIED;
       if (lost_since.has_value() && past_check) {
         lost_since.reset();
         display.Finish();

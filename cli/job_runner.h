@@ -19,6 +19,7 @@
 namespace swarm::cli {
 
 struct JobRunOptions {
+  // A .torrent file, or a magnet link (BEP 9).
   std::string torrent_path;
   // Folder holding (or to hold) <name>; created when missing.
   std::string output_dir = ".";
@@ -40,6 +41,8 @@ struct JobRunOptions {
   bool overwrite = false;
   // The embedded coordinator's resume records; empty: DefaultStateDir().
   std::string state_dir;
+  // Where to write the .torrent the job runs (a magnet link's, once its metadata is in).
+  std::string save_torrent;
 };
 
 // Blocks SIGINT/SIGTERM in this and every later thread and takes them in a watcher thread
@@ -69,11 +72,14 @@ inline constexpr char kJobFlagsUsage[] =
     "                            not make and that differ from it (refused otherwise)\n"
     "  --state-dir DIR           the embedded cluster's resume records (default:\n"
     "                            $XDG_STATE_HOME/swarm or ~/.local/state/swarm)\n"
+    "  --save-torrent FILE       write the .torrent to FILE (a magnet link's, once its\n"
+    "                            metadata has come from peers)\n"
     "  -v, --verbose             the cluster's logs on stderr\n"
     "  -h, --help                this text\n";
 
 // Parses the flags every job command shares (--workers, --coordinator, --auth-token-file,
-// --tls-*, --bind-ip, --verbose, --announce-interval, --recheck, --overwrite, --state-dir) at
+// --tls-*, --bind-ip, --verbose, --announce-interval, --recheck, --overwrite, --state-dir,
+// --save-torrent) at
 // argv[*i]; returns false when argv[*i] is not one of them, and sets *error for a bad value.
 bool ParseCommonJobFlag(int argc, char** argv, int* i, JobRunOptions* options,
                         std::string* error);

@@ -31,6 +31,8 @@ const char* StateName(pb::JobState s) {
       return "cancelled";
     case pb::SEEDING:
       return "seeding";
+    case pb::FETCHING_METADATA:
+      return "fetching metadata";
     default: return "starting";
   }
 }

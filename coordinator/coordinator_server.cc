@@ -17,6 +17,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "bt/magnet.h"
 #include "bt/metainfo.h"
 #include "bt/peer_id.h"
 #include "coordinator/job.h"
@@ -286,12 +287,16 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
       grpc::ServerReader<pb::SubmitJobRequest>* reader);
   absl::Status DoSubmitJob(const pb::SubmitJobRequest& request, pb::SubmitJobResponse* response)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // The running job of torrent `id`, or a new one (its files created, not started yet) when
-  // there is none or its last run is over; `created` says which.
+  // The running job of torrent `id`, or a new one made by `make` (its files created, not
+  // started yet) when there is none or its last run is over; `created` says which.
+  using MakeJob = std::function<absl::StatusOr<std::unique_ptr<Job>>(Job::Options)>;
   absl::StatusOr<std::shared_ptr<Job>> FindOrCreateJob(const std::string& id,
                                                        const pb::SubmitJobRequest& request,
-                                                       bt::Metainfo metainfo, bool* created)
+                                                       const bt::Sha1Digest& info_hash,
+                                                       const MakeJob& make, bool* created)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A magnet link's job has its metadata: the job made of the torrent takes its place.
+  void HandOverMagnet(const std::shared_ptr<Job>& magnet) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status DoWatchJob(grpc::ServerContext* ctx, const pb::WatchJobRequest& request,
                           grpc::ServerWriter<pb::JobProgress>* writer);
   absl::Status DoCancelJob(const pb::CancelJobRequest& request);
@@ -337,6 +342,8 @@ class CoordinatorServer::Service final : public pb::Coordinator::Service {
   // (mkdir and preallocation may take long): another SubmitJob of the same torrent waits for
   // it, so that one torrent submitted twice at once makes one job.
   absl::flat_hash_set<std::string> creating_ ABSL_GUARDED_BY(mu_);
+  // Magnet links' jobs still fetching their metadata: the request, for the job that follows.
+  absl::flat_hash_map<std::string, pb::SubmitJobRequest> magnet_requests_ ABSL_GUARDED_BY(mu_);
   std::map<WorkerId, Connected> workers_ ABSL_GUARDED_BY(mu_);
   WorkerId next_worker_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t next_seed_ ABSL_GUARDED_BY(mu_) = 0;
@@ -368,6 +375,9 @@ std::shared_ptr<Job> CoordinatorServer::Service::FindJobLocked(const std::string
 
 void CoordinatorServer::Service::Send(Connected& w, const pb::CoordinatorMessage& m) {
   if (m.has_start_job() && !w.started_jobs.insert(m.start_job().job_id()).second) return;
+  if (m.has_fetch_metadata() && !w.started_jobs.insert(m.fetch_metadata().job_id()).second) {
+    return;
+  }
   if (m.has_stop_job() && w.started_jobs.erase(m.stop_job().job_id()) == 0) return;
   // A worker not started on the job learns these pieces from its StartJob's bitfield.
   if (m.has_pieces_verified() && !w.started_jobs.contains(m.pieces_verified().job_id())) return;
@@ -541,18 +551,38 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest&
   if (!JobMode_IsValid(request.mode())) {
     return absl::InvalidArgumentError(absl::StrCat("unknown job mode ", request.mode()));
   }
-  absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(request.torrent());
-  if (!metainfo.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
+  bt::Sha1Digest info_hash;
+  MakeJob make;
+  if (!request.magnet().empty()) {
+    absl::StatusOr<bt::MagnetLink> link = bt::ParseMagnet(request.magnet());
+    if (!link.ok()) return link.status();
+    info_hash = link->info_hash;
+    make = [&request, link = *std::move(link)](Job::Options o) {
+      return Job::CreateFromMagnet(link, request.output_dir(), std::move(o));
+    };
+  } else {
+    absl::StatusOr<bt::Metainfo> metainfo = bt::ParseMetainfo(request.torrent());
+    if (!metainfo.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("bad torrent: ", metainfo.status().message()));
+    }
+    info_hash = metainfo->info_hash;
+    make = [&request, m = std::make_shared<bt::Metainfo>(*std::move(metainfo))](Job::Options o) {
+      return Job::Create(request.torrent(), std::move(*m), request.output_dir(), std::move(o));
+    };
   }
   SWARM_RETURN_IF_ERROR(CheckInsideOutputRoot(options_.output_root, request.output_dir()));
-  const std::string id = bt::ToHex(metainfo->info_hash);
+  const std::string id = bt::ToHex(info_hash);
   bool created = false;
   SWARM_ASSIGN_OR_RETURN(std::shared_ptr<Job> job,
-                         FindOrCreateJob(id, request, *std::move(metainfo), &created));
+                         FindOrCreateJob(id, request, info_hash, make, &created));
   if (created) {
     Log(absl::StrCat("job ", id.substr(0, 12), ": \"", job->metainfo().name, "\" into ",
-                     request.output_dir()));
+                     request.output_dir(),
+                     request.magnet().empty() ? "" : " (a magnet link: fetching its metadata)"));
+    if (!request.magnet().empty()) {
+      absl::MutexLock lock(&mu_);
+      magnet_requests_[id] = request;
+    }
     if (KeepsJobs()) {
       // Not fatal: the job runs, only a crash of the coordinator would lose it.
       if (absl::Status saved = SaveJob(options_.state_dir, id, request); !saved.ok()) {
@@ -566,14 +596,58 @@ absl::Status CoordinatorServer::Service::DoSubmitJob(const pb::SubmitJobRequest&
   }
   response->set_job_id(id);
   response->set_name(job->metainfo().name);
-  response->set_total_bytes(job->metainfo().total_length);
-  response->set_num_pieces(job->metainfo().num_pieces());
+  if (job->state() != pb::FETCHING_METADATA) {  // else a stand-in: nothing is known yet
+    response->set_total_bytes(job->metainfo().total_length);
+    response->set_num_pieces(job->metainfo().num_pieces());
+  }
   return absl::OkStatus();
 }
 
+void CoordinatorServer::Service::HandOverMagnet(const std::shared_ptr<Job>& magnet) {
+  const std::string& id = magnet->id();
+  pb::SubmitJobRequest request;
+  Job::Options options;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = magnet_requests_.find(id);
+    if (it == magnet_requests_.end() || shutting_down_) return;
+    request = std::move(it->second);
+    magnet_requests_.erase(it);
+    request.clear_magnet();
+    request.set_torrent(magnet->metadata_torrent());
+    options = JobOptions(request, magnet->metainfo().info_hash);
+  }
+  // mkdir and preallocation, with no lock held.
+  absl::StatusOr<std::unique_ptr<Job>> made =
+      Job::Create(request.torrent(), request.output_dir(), std::move(options));
+  if (!made.ok()) {
+    magnet->Abort(std::string(made.status().message()));
+    return;
+  }
+  std::shared_ptr<Job> job = *std::move(made);
+  {
+    absl::MutexLock lock(&mu_);
+    if (FindJobLocked(id) != magnet) return;  // cancelled meanwhile
+    jobs_[id] = job;
+  }
+  Log(absl::StrCat("job ", id.substr(0, 12), ": metadata of \"", job->metainfo().name,
+                   "\": ", job->metainfo().num_pieces(), " pieces, ", job->metainfo().total_length,
+                   " bytes"));
+  if (KeepsJobs()) {
+    // Taken up again as the torrent, not as the link: the metadata is not fetched twice.
+    if (absl::Status saved = SaveJob(options_.state_dir, id, request); !saved.ok()) {
+      Log(absl::StrCat("job ", id.substr(0, 12), ": not saved: ", saved.message()));
+    }
+  }
+  // The old job's StopJob goes out before the new one's StartJob: each worker ends its fetch
+  // before it starts the job.
+  magnet->HandOver();
+  job->Start();
+}
+
 absl::StatusOr<std::shared_ptr<Job>> CoordinatorServer::Service::FindOrCreateJob(
-    const std::string& id, const pb::SubmitJobRequest& request, bt::Metainfo metainfo,
-    bool* created) {
+    const std::string& id, const pb::SubmitJobRequest& request, const bt::Sha1Digest& info_hash,
+    const MakeJob& make, bool* created) {
   *created = false;
   Job::Options options;
   std::shared_ptr<Job> previous;  // a run of the same torrent that is over
@@ -594,7 +668,7 @@ absl::StatusOr<std::shared_ptr<Job>> CoordinatorServer::Service::FindOrCreateJob
     if (creating_.contains(id) || FindJobLocked(id) != job) continue;
     if (shutting_down_) return absl::UnavailableError("the coordinator is shutting down");
     creating_.insert(id);
-    options = JobOptions(request, metainfo.info_hash);
+    options = JobOptions(request, info_hash);
     previous = std::move(job);
     break;
   }
@@ -602,8 +676,7 @@ absl::StatusOr<std::shared_ptr<Job>> CoordinatorServer::Service::FindOrCreateJob
   // that (a few seconds at most, and only right after the same torrent ended).
   if (previous != nullptr) previous->Join();
   // mkdir and preallocation, with no lock held; same-torrent calls wait on creating_.
-  absl::StatusOr<std::unique_ptr<Job>> made =
-      Job::Create(request.torrent(), std::move(metainfo), request.output_dir(), options);
+  absl::StatusOr<std::unique_ptr<Job>> made = make(options);
   std::shared_ptr<Job> replaced;  // a finished run of the same torrent, destroyed unlocked
   absl::MutexLock lock(&mu_);
   creating_.erase(id);  // wakes the calls waiting for this torrent
@@ -624,6 +697,12 @@ absl::Status CoordinatorServer::Service::DoWatchJob(grpc::ServerContext* ctx,
   if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
   for (;;) {
     const pb::JobProgress progress = job->Progress(WorkerCount());
+    if (job->handed_over()) {
+      // A magnet link's job has made way for the torrent's: follow that one.
+      job = FindJob(request.job_id());
+      if (job == nullptr) return absl::NotFoundError(absl::StrCat("no job ", request.job_id()));
+      continue;
+    }
     if (!writer->Write(progress)) return absl::CancelledError("the watcher went away");
     if (Job::IsTerminal(progress.state())) return absl::OkStatus();
     job->WaitForStateChange(progress.state(), absl::Seconds(1));
@@ -805,6 +884,12 @@ void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w,
     case pb::WorkerMessage::kJobRefused:
       with_job(m.job_refused().job_id(),
                [&](Job& job) { job.OnJobRefused(w.info, m.job_refused(), &out); });
+      break;
+    case pb::WorkerMessage::kMetadataFound:
+      if (std::shared_ptr<Job> job = FindJob(m.metadata_found().job_id());
+          job != nullptr && job->OnMetadataFound(w.info, m.metadata_found())) {
+        HandOverMagnet(job);
+      }
       break;
     case pb::WorkerMessage::kRegister:  // a second register: nothing to do
     case pb::WorkerMessage::KIND_NOT_SET:

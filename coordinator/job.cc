@@ -9,6 +9,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "base/status_macros.h"
 #include "bt/sha1.h"
 #include "coordinator/resume_plan.h"
 #include "coordinator/resume_record.h"
@@ -49,8 +50,7 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, const std:
   return Create(std::move(torrent), *std::move(metainfo), output_dir, std::move(options));
 }
 
-absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metainfo metainfo,
-                                                 const std::string& output_dir, Options options) {
+absl::Status Job::CheckOutputDir(const std::string& output_dir) {
   if (output_dir.empty() || output_dir[0] != '/') {
     return absl::InvalidArgumentError(
         absl::StrCat("output_dir must be an absolute path, got \"", output_dir, "\""));
@@ -60,6 +60,12 @@ absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metain
     return absl::FailedPreconditionError(
         absl::StrCat("output_dir \"", output_dir, "\" is not an existing folder"));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Job>> Job::Create(std::string torrent, bt::Metainfo metainfo,
+                                                 const std::string& output_dir, Options options) {
+  SWARM_RETURN_IF_ERROR(CheckOutputDir(output_dir));
   // Seeding only reads: a wrong data path must not sprout a tree of empty preallocated files.
   const bool seed_only = options.mode == pb::SEED;
   absl::StatusOr<std::unique_ptr<storage::ContentFiles>> files =
@@ -203,9 +209,13 @@ void Job::QueueVerifiedLocked() {
 void Job::AddWorker(WorkerId worker) {
   {
     absl::MutexLock lock(&mu_);
-    const bool checking = state_ == pb::CHECKING && !checks_.done();
-    if (state_ != pb::DOWNLOADING && state_ != pb::SEEDING && !checking) return;
-    QueueStartJobLocked(worker);
+    if (state_ == pb::FETCHING_METADATA) {
+      QueueFetchMetadataLocked(worker);
+    } else {
+      const bool checking = state_ == pb::CHECKING && !checks_.done();
+      if (state_ != pb::DOWNLOADING && state_ != pb::SEEDING && !checking) return;
+      QueueStartJobLocked(worker);
+    }
     // The newcomer may be the writer that a worker which refused lacked (it could not see
     // the folder and knew of no worker that could): offer those the job again.
     for (const auto& [id, why] : refused_) {
@@ -222,7 +232,15 @@ void Job::AddWorker(WorkerId worker) {
 bool Job::ThreadShouldWake() const { return wake_ || finishing_ || IsTerminal(state_); }
 
 void Job::Run() {
-  PlanCheck();
+  if (magnet_) {
+    {
+      absl::MutexLock lock(&mu_);
+      QueueFetchMetadataLocked(kAllWorkers);
+    }
+    FlushOrdered();
+  } else {
+    PlanCheck();
+  }
   for (;;) {
     bool finish = false;
     {
@@ -240,7 +258,8 @@ void Job::Run() {
         schedule_.SetIdentities(IdentitiesLocked(), now);
         // Every peer tried and none held: waiting out the tracker's interval (30 min, often)
         // would stall the download, so ask again as soon as the tracker allows.
-        if (state_ == pb::DOWNLOADING && OutOfPeersLocked(now) && schedule_.WantPeers(now)) {
+        if ((state_ == pb::DOWNLOADING || state_ == pb::FETCHING_METADATA) &&
+            OutOfPeersLocked(now) && schedule_.WantPeers(now)) {
           Log("no peer left to try: announcing early for more");
         }
       }
@@ -506,7 +525,9 @@ void Job::Finish() {
 
 bool Job::Active() const { return state_ == pb::DOWNLOADING && !finishing_; }
 
-bool Job::Serving() const { return Active() || state_ == pb::SEEDING; }
+bool Job::Serving() const {
+  return Active() || state_ == pb::SEEDING || state_ == pb::FETCHING_METADATA;
+}
 
 Job::JobWorker& Job::Worker(const WorkerInfo& info) {
   JobWorker& w = workers_[info.id];
@@ -872,10 +893,14 @@ pb::JobProgress Job::Progress(uint32_t workers) const {
   pb::JobProgress p;
   p.set_job_id(id_);
   p.set_state(state_);
-  p.set_verified_bytes(ledger_.verified_bytes());
-  p.set_total_bytes(metainfo_.total_length);
-  p.set_verified_pieces(ledger_.verified_pieces());
-  p.set_num_pieces(ledger_.num_pieces());
+  // A magnet link's job knows nothing of its size yet (its ledger is a stand-in).
+  if (!magnet_) {
+    p.set_verified_bytes(ledger_.verified_bytes());
+    p.set_total_bytes(metainfo_.total_length);
+    p.set_verified_pieces(ledger_.verified_pieces());
+    p.set_num_pieces(ledger_.num_pieces());
+  }
+  p.set_name(metainfo_.name);
   const double rate =
       state_ == pb::DOWNLOADING ? download_rate_.Rate(now, ledger_.verified_bytes()) : 0;
   p.set_rate_bytes_per_s(rate);

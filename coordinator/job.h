@@ -45,6 +45,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -56,6 +57,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "bt/magnet.h"
 #include "bt/metainfo.h"
 #include "coordinator/announce_schedule.h"
 #include "coordinator/check_queue.h"
@@ -177,6 +179,16 @@ class Job {
   static absl::StatusOr<std::unique_ptr<Job>> Create(std::string torrent, bt::Metainfo metainfo,
                                                      const std::string& output_dir,
                                                      Options options);
+  // A magnet link's job (job_metadata.cc): FETCHING_METADATA, with the link's trackers and
+  // peers, until a worker sends the info dictionary (OnMetadataFound). No file is made: the
+  // server then hands over to a job made from the torrent (HandOver). `output_dir` is checked
+  // as by Create.
+  // INVALID_ARGUMENT or FAILED_PRECONDITION unless `output_dir` is an absolute path to a
+  // folder.
+  static absl::Status CheckOutputDir(const std::string& output_dir);
+  static absl::StatusOr<std::unique_ptr<Job>> CreateFromMagnet(const bt::MagnetLink& link,
+                                                               const std::string& output_dir,
+                                                               Options options);
   // Cancels (no "stopped" announce wait beyond its budget) and joins the thread.
   ~Job();
 
@@ -195,6 +207,20 @@ class Job {
   // DOWNLOADING or SEEDING. The server calls this for every job, after the worker is in its
   // workers map (a job that starts serving later reaches it by its broadcast).
   void AddWorker(WorkerId worker);
+
+  // --- a magnet link's job (job_metadata.cc) ---
+  // A part of the info dictionary from a worker (MetadataFound). True once the parts of one
+  // worker make a dictionary whose SHA-1 is the info-hash: metadata_torrent() has the
+  // .torrent then. Anything else (a job not FETCHING_METADATA, parts out of order, a
+  // dictionary that is not the info-hash's) is dropped.
+  bool OnMetadataFound(const WorkerInfo& worker, const pb::MetadataFound& part);
+  std::string metadata_torrent() const;
+  // The job made from the torrent has taken this one's place: this one ends (CANCELLED), its
+  // workers stop their fetches, and WatchJob follows the successor (handed_over()).
+  void HandOver();
+  bool handed_over() const;
+  // Ends the job as FAILED with `error` (the torrent made of the metadata cannot run).
+  void Abort(std::string error);
 
   // --- worker messages; each appends what to send to *out. Messages that make no sense (a
   // piece out of range, a lease the worker does not hold, a job not DOWNLOADING) are ignored.
@@ -315,6 +341,7 @@ class Job {
   void FlushOrdered() ABSL_LOCKS_EXCLUDED(mu_);
   void QueueStartJobLocked(WorkerId to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void QueueStopJobLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void QueueFetchMetadataLocked(WorkerId to) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues PiecesVerified for the pieces verified since the last one.
   void QueueVerifiedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The StartJob message for this job, with the pieces verified now.
@@ -348,7 +375,14 @@ class Job {
   uint64_t UploadedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string torrent_;
+  // A magnet link's job: a stand-in of one 1-byte piece, with the link's info-hash, name
+  // and trackers, until the server hands over to the real torrent's job.
   const bt::Metainfo metainfo_;
+  std::optional<bt::MagnetLink> magnet_;  // set once, before Start
+  // A magnet link's job: the dictionary's parts by sending worker, and the .torrent made.
+  absl::flat_hash_map<WorkerId, std::string> metadata_parts_ ABSL_GUARDED_BY(mu_);
+  std::string metadata_torrent_ ABSL_GUARDED_BY(mu_);
+  bool handed_over_ ABSL_GUARDED_BY(mu_) = false;
   const std::string id_;
   const std::string output_dir_;
   const Options options_;

@@ -246,10 +246,8 @@ absl::Status MetadataFetcher::FetchFrom(Peer& peer, uint64_t serial) {
   ours.info_hash = options_.info_hash;
   ours.peer_id = options_.peer_id;
   ours.set_extension_protocol(true);
-  std::string out = bt::EncodeHandshake(ours);
-  bt::AppendExtended(&out, 0, OurExtensionHandshake(options_.listen_port));
   const absl::Time handshake_deadline = absl::Now() + options_.handshake_timeout;
-  SWARM_RETURN_IF_ERROR(peer.Send(out, handshake_deadline));
+  SWARM_RETURN_IF_ERROR(peer.Send(bt::EncodeHandshake(ours), handshake_deadline));
 
   SWARM_ASSIGN_OR_RETURN(bt::Handshake theirs, peer.ReadHandshake(handshake_deadline));
   if (theirs.info_hash != options_.info_hash) {
@@ -262,6 +260,10 @@ absl::Status MetadataFetcher::FetchFrom(Peer& peer, uint64_t serial) {
     return absl::FailedPreconditionError(
         "the peer does not speak the extension protocol: it cannot send the metadata");
   }
+  // Only now: aria2 drops a peer whose extension handshake comes along with its handshake.
+  std::string out;
+  bt::AppendExtended(&out, 0, OurExtensionHandshake(options_.listen_port));
+  SWARM_RETURN_IF_ERROR(peer.Send(out, handshake_deadline));
   uint8_t their_id = 0;
   uint32_t size = 0;
   while (their_id == 0) {

@@ -340,6 +340,9 @@ void Worker::Dispatch(const pb::CoordinatorMessage& m) {
     case pb::CoordinatorMessage::kStartJob:
       StartJob(m.start_job());
       return;
+    case pb::CoordinatorMessage::kFetchMetadata:
+      FetchMetadata(m.fetch_metadata());
+      return;
     case pb::CoordinatorMessage::kAddPeers:
       job_id = m.add_peers().job_id();
       break;
@@ -362,9 +365,14 @@ void Worker::Dispatch(const pb::CoordinatorMessage& m) {
       return;  // a second Welcome, or a kind newer than this worker: nothing to do
   }
   std::shared_ptr<WorkerJob> job;
+  std::shared_ptr<MetadataJob> metadata_job;
   std::string failed_why;
   {
     absl::MutexLock lock(&mu_);
+    if (auto it = metadata_jobs_.find(job_id); it != metadata_jobs_.end()) {
+      metadata_job = it->second;
+      if (m.kind_case() == pb::CoordinatorMessage::kStopJob) metadata_jobs_.erase(it);
+    }
     auto it = jobs_.find(job_id);
     if (it != jobs_.end()) job = it->second;
     auto f = failed_jobs_.find(job_id);
@@ -374,7 +382,12 @@ void Worker::Dispatch(const pb::CoordinatorMessage& m) {
       failed_jobs_.erase(job_id);
     }
   }
+  if (metadata_job != nullptr && m.kind_case() == pb::CoordinatorMessage::kAddPeers) {
+    metadata_job->AddPeers(m.add_peers());
+    return;
+  }
   if (m.kind_case() == pb::CoordinatorMessage::kStopJob) {
+    if (metadata_job != nullptr) metadata_job->Stop();
     // Connections closed and every verified piece written: then the coordinator may record
     // the files' stamps, knowing we write nothing more.
     if (job != nullptr) job->Stop();
@@ -515,6 +528,25 @@ void Worker::StartJob(const pb::StartJob& start) {
   poked_ = true;
 }
 
+void Worker::FetchMetadata(const pb::FetchMetadata& fetch) {
+  const std::string& id = fetch.job_id();
+  if (fetch.info_hash().size() != 20) return;
+  MetadataJob::Options o;
+  o.job_id = id;
+  std::copy(fetch.info_hash().begin(), fetch.info_hash().end(), o.fetcher.info_hash.begin());
+  o.fetcher.peer_id = peer_id_;
+  o.fetcher.bind_ip = options_.bind_ip;
+  o.fetcher.listen_port = listener_->port();
+  auto job = std::make_shared<MetadataJob>(o, [this](pb::WorkerMessage m) { Send(std::move(m)); });
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ || metadata_jobs_.contains(id)) return;
+    metadata_jobs_[id] = job;
+  }
+  Log(absl::StrCat("job ", id, ": fetching the metadata of a magnet link"));
+  job->Start();
+}
+
 std::shared_ptr<WorkerJob> Worker::FindJob(const std::string& id) {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(id);
@@ -604,12 +636,16 @@ bool Worker::OnIncomingPeer(int fd, const bt::Handshake& handshake, const bt::En
 
 void Worker::StopAllJobs() {
   std::vector<std::shared_ptr<WorkerJob>> jobs;
+  std::vector<std::shared_ptr<MetadataJob>> metadata_jobs;
   {
     absl::MutexLock lock(&mu_);
     for (auto& [id, job] : jobs_) jobs.push_back(job);
+    for (auto& [id, job] : metadata_jobs_) metadata_jobs.push_back(job);
     jobs_.clear();
+    metadata_jobs_.clear();
     failed_jobs_.clear();
   }
+  for (auto& job : metadata_jobs) job->Stop();
   for (auto& job : jobs) job->Stop();
 }
 

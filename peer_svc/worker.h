@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "bt/wire.h"
 #include "peer_svc/listener.h"
+#include "peer_svc/metadata_job.h"
 #include "peer_svc/peer_connection.h"
 #include "peer_svc/piece_sink_server.h"
 #include "peer_svc/worker_job.h"
@@ -144,6 +145,7 @@ class Worker {
   absl::Status ReadSession();
   void Dispatch(const pb::CoordinatorMessage& m);
   void StartJob(const pb::StartJob& start);
+  void FetchMetadata(const pb::FetchMetadata& fetch);
   // The PieceSink's way into a job of ours (null when we do not have it).
   std::shared_ptr<WorkerJob> FindJob(const std::string& id);
   absl::StatusOr<std::string> FetchTorrent(const std::string& job_id, uint64_t size);
@@ -198,6 +200,9 @@ class Worker {
   std::deque<pb::WorkerMessage> outbox_ ABSL_GUARDED_BY(mu_);
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_map<std::string, std::shared_ptr<WorkerJob>> jobs_ ABSL_GUARDED_BY(mu_);
+  // Magnet links' jobs before their torrents are known (FetchMetadata).
+  absl::flat_hash_map<std::string, std::shared_ptr<MetadataJob>> metadata_jobs_
+      ABSL_GUARDED_BY(mu_);
   // Jobs this worker could not start, and why.
   absl::flat_hash_map<std::string, std::string> failed_jobs_ ABSL_GUARDED_BY(mu_);
 

@@ -32,7 +32,7 @@ check_command() {
   done
   [[ $(cli/swarm-cli "$command" -h) == "$out" ]] || fail "swarm-cli $command -h differs"
 }
-JOB=(--workers --coordinator --auth-token-file --tls-ca --tls-cert --tls-key --tls-server-name --bind-ip --announce-interval --overwrite --verbose
+JOB=(--workers --coordinator --auth-token-file --tls-ca --tls-cert --tls-key --tls-server-name --bind-ip --announce-interval --overwrite --save-torrent --verbose
   --help)
 check_command download --output --seed "${JOB[@]}"
 check_command seed "${JOB[@]}"

@@ -141,10 +141,20 @@ void HostilePeer::AcceptLoop() {
   }
 }
 
+std::string HostilePeer::PeerId() const {
+  // One per address, as two real clients would have: a worker bans peer ids too.
+  std::string digits;
+  for (char c : options_.ip) {
+    if (c != '.') digits += c;
+  }
+  digits.resize(12, 'x');
+  return "-HS0001-" + digits;
+}
+
 std::string HostilePeer::OurHandshake(bool fast) const {
   bt::Handshake ours;
   std::memcpy(ours.info_hash.data(), metainfo_.info_hash.data(), 20);
-  const std::string id = "-HS0001-hostilepeer!";
+  const std::string id = PeerId();
   std::memcpy(ours.peer_id.data(), id.data(), 20);
   ours.set_fast_extension(fast);
   return bt::EncodeHandshake(ours);
@@ -267,7 +277,7 @@ absl::Status HostilePeer::Announce(const std::string& tracker_ip, int tracker_po
   for (uint8_t c : metainfo_.info_hash)
     absl::StrAppend(&info_hash, "%", absl::Hex(c, absl::kZeroPad2));
   const std::string request = absl::StrCat(
-      "GET /announce?info_hash=", info_hash, "&peer_id=-HS0001-hostilepeer%21&port=", port_,
+      "GET /announce?info_hash=", info_hash, "&peer_id=", PeerId(), "&port=", port_,
       "&uploaded=0&downloaded=0&left=0&event=started&compact=1 HTTP/1.0\r\nHost: ", tracker_ip,
       "\r\n\r\n");
   SWARM_ASSIGN_OR_RETURN(const int fd, SocketFrom(options_.ip));

@@ -68,6 +68,8 @@ class HostilePeer {
   // or the peer is stopping.
   bool Send(int fd, std::string_view bytes, size_t chunk = 0);
   std::string Block(uint32_t piece, uint32_t begin, uint32_t length) const;
+  // 20 bytes, made of its address.
+  std::string PeerId() const;
   std::string OurHandshake(bool fast) const;
   void Track(int fd);
 

@@ -4,6 +4,9 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
+#include "base/testing/files.h"
+#include "bt/metainfo.h"
+#include "bt/sha1.h"
 #include "gtest/gtest.h"
 #include "tests/e2e/swarm_env.h"
 
@@ -35,6 +38,49 @@ TEST(MagnetTest, LibtorrentGetsTheMetadataAndTheDataFromASwarmSeeder) {
       env.leecher_process(*leecher).ReadLineMatching("metadata", absl::Seconds(120));
   ASSERT_TRUE(line.ok()) << line.status() << env.leecher_process(*leecher).output();
   ASSERT_OK(env.WaitForLeecher(*leecher));
+}
+
+// swarm with only a magnet link: the metadata (ut_metadata) and then the data from a real
+// seeder found through the link's tracker; --save-torrent writes the .torrent.
+class MagnetDownloadTest : public ::testing::TestWithParam<SeederKind> {};
+
+TEST_P(MagnetDownloadTest, DownloadsAMagnetLink) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"a.bin", 3 << 20}, {"sub/b.bin", (1 << 20) + 17}},
+                            /*multi_file=*/true));
+  ASSERT_OK(env.MakeTorrentAndTracker());
+  ASSERT_OK(env.AddSeeder(GetParam()));
+  ASSERT_OK(env.WaitForSeeders());
+  const std::string saved = env.root() + "/saved.torrent";
+  std::string output;
+  ASSERT_EQ(RunSwarmCli({"download", MagnetFor(env), "-o", env.download_dir(), "--workers=2",
+                         "--state-dir=" + env.root() + "/state", "--save-torrent", saved},
+                        &output, absl::Seconds(120)),
+            0)
+      << output;
+  EXPECT_NE(output.find("fetching its metadata from peers"), std::string::npos) << output;
+  EXPECT_NE(output.find("metadata found"), std::string::npos) << output;
+  ASSERT_OK(env.CheckDownload());
+  absl::StatusOr<bt::Metainfo> m = bt::ParseMetainfo(ReadWholeFile(saved));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(bt::ToHex(m->info_hash), env.info_hash_hex());
+  EXPECT_EQ(m->trackers, (std::vector<std::vector<std::string>>{{env.tracker_url()}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeders, MagnetDownloadTest,
+                         ::testing::Values(SeederKind::kLibtorrent, SeederKind::kAria2),
+                         [](const ::testing::TestParamInfo<SeederKind>& info) {
+                           return info.param == SeederKind::kLibtorrent ? "Libtorrent" : "Aria2";
+                         });
+
+// What is not a usable magnet link is refused before anything starts (exit status 2).
+TEST(MagnetTest, RefusesABadLink) {
+  std::string output;
+  EXPECT_EQ(RunSwarmCli({"download", "magnet:?xt=urn:btih:nothex", "-o", "/tmp"}, &output,
+                        absl::Seconds(30)),
+            2)
+      << output;
+  EXPECT_NE(output.find("is not an info-hash"), std::string::npos) << output;
 }
 
 }  // namespace
