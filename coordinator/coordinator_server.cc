@@ -625,6 +625,7 @@ void CoordinatorServer::Service::HandOverMagnet(const std::shared_ptr<Job>& magn
     return;
   }
   std::shared_ptr<Job> job = *std::move(made);
+  job->AddKnownPeers(magnet->KnownPeers());
   {
     absl::MutexLock lock(&mu_);
     if (FindJobLocked(id) != magnet) return;  // cancelled meanwhile

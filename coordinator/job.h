@@ -57,6 +57,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "bt/magnet.h"
 #include "bt/metainfo.h"
 #include "coordinator/announce_schedule.h"
@@ -221,6 +222,10 @@ class Job {
   bool handed_over() const;
   // Ends the job as FAILED with `error` (the torrent made of the metadata cannot run).
   void Abort(std::string error);
+  // The peers the job knows of (not banned), and more for it: what a magnet link's job
+  // learned goes to its successor (a link's x.pe peers may be all there is).
+  std::vector<bt::Endpoint> KnownPeers() const;
+  void AddKnownPeers(absl::Span<const bt::Endpoint> peers);
 
   // --- worker messages; each appends what to send to *out. Messages that make no sense (a
   // piece out of range, a lease the worker does not hold, a job not DOWNLOADING) are ignored.

@@ -95,6 +95,17 @@ bool Job::handed_over() const {
   return handed_over_;
 }
 
+std::vector<bt::Endpoint> Job::KnownPeers() const {
+  absl::MutexLock lock(&mu_);
+  return pool_.KnownPeers();
+}
+
+void Job::AddKnownPeers(absl::Span<const bt::Endpoint> peers) {
+  absl::MutexLock lock(&mu_);
+  pool_.Add(peers);
+  wake_ = true;
+}
+
 void Job::Abort(std::string error) {
   {
     absl::MutexLock lock(&mu_);

@@ -13,6 +13,8 @@
 #include "absl/synchronization/mutex.h"
 #include "base/testing/files.h"
 #include "bt/bencode.h"
+#include "bt/magnet.h"
+#include "bt/metainfo.h"
 #include "bt/sha1.h"
 #include "coordinator/resume_record.h"
 #include "gmock/gmock.h"
@@ -857,6 +859,55 @@ TEST_F(ResumeTest, CorruptOrMissingRecordMeansACheck) {
     absl::MutexLock lock(&mu_);
     delivered_.clear();
   }
+}
+
+// A magnet link's job: FETCHING_METADATA with nothing on disk; the workers are asked for the
+// metadata; a dictionary that is not the info-hash's is dropped, the right one makes the
+// .torrent; the handover ends the job for its successor.
+TEST_F(JobTest, AMagnetLinksJobFetchesTheMetadataAndHandsOver) {
+  const std::string& info = torrent_.metainfo.info_bytes;
+  bt::MagnetLink link;
+  link.info_hash = torrent_.metainfo.info_hash;
+  link.name = "from the link";
+  link.trackers = {"http://127.0.0.1:1/announce"};
+  absl::StatusOr<std::unique_ptr<Job>> made = Job::CreateFromMagnet(link, dir_, Options());
+  ASSERT_TRUE(made.ok()) << made.status();
+  Job& job = **made;
+  EXPECT_EQ(job.state(), pb::FETCHING_METADATA);
+  job.Start();
+  WaitDelivered(&pb::CoordinatorMessage::has_fetch_metadata, 1);
+  Outbox fetches = DeliveredOf(&pb::CoordinatorMessage::has_fetch_metadata);
+  ASSERT_EQ(fetches.size(), 1u);
+  EXPECT_EQ(fetches[0].second.fetch_metadata().info_hash(),
+            std::string(bt::AsBytes(link.info_hash)));
+  job.AddWorker(2);
+  WaitDelivered(&pb::CoordinatorMessage::has_fetch_metadata, 2);
+  pb::JobProgress progress = job.Progress(1);
+  EXPECT_EQ(progress.name(), "from the link");
+  EXPECT_EQ(progress.num_pieces(), 0u);
+  struct stat st;
+  EXPECT_NE(stat((dir_ + "/file.bin").c_str(), &st), 0) << "nothing is made before the metadata";
+
+  pb::MetadataFound part;
+  part.set_job_id(job.id());
+  part.set_total_size(static_cast<uint32_t>(info.size()));
+  part.set_data(std::string(info.size(), 'x'));
+  EXPECT_FALSE(job.OnMetadataFound(Worker(1), part)) << "not the info-hash's";
+  part.set_data(info.substr(0, 10));
+  EXPECT_FALSE(job.OnMetadataFound(Worker(1), part));
+  part.set_offset(10);
+  part.set_data(info.substr(10));
+  ASSERT_TRUE(job.OnMetadataFound(Worker(1), part));
+  absl::StatusOr<bt::Metainfo> m = bt::ParseMetainfo(job.metadata_torrent());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->info_hash, link.info_hash);
+  EXPECT_EQ(m->trackers, (std::vector<std::vector<std::string>>{{link.trackers[0]}}));
+
+  job.HandOver();
+  EXPECT_EQ(job.state(), pb::CANCELLED);
+  EXPECT_TRUE(job.handed_over());
+  WaitDelivered(&pb::CoordinatorMessage::has_stop_job, 1);
+  job.Join();
 }
 
 // A file of the torrent's length that this download did not make, holding other data: the

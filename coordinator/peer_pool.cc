@@ -154,6 +154,14 @@ bool PeerPool::RecordBadPiece(const std::string& key) {
   return true;
 }
 
+std::vector<bt::Endpoint> PeerPool::KnownPeers() const {
+  std::vector<bt::Endpoint> peers;
+  for (const Entry& e : entries_) {
+    if (!e.banned) peers.push_back(e.addr);
+  }
+  return peers;
+}
+
 bool PeerPool::IsBanned(const std::string& key) const {
   auto it = index_.find(key);
   return (it != index_.end() && entries_[it->second].banned) || banned_ips_.contains(IpOf(key));

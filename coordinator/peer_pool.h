@@ -105,6 +105,8 @@ class PeerPool {
   WorkerId assigned_to(const std::string& key) const;
   // Peers that are not banned.
   size_t known() const { return entries_.size() - banned_; }
+  // Their addresses.
+  std::vector<bt::Endpoint> KnownPeers() const;
   // Peers banned (entries; an address banned whatever the port counts once per port seen).
   size_t banned() const { return banned_; }
   // Peers given to one worker or more.

@@ -73,6 +73,28 @@ INSTANTIATE_TEST_SUITE_P(Seeders, MagnetDownloadTest,
                            return info.param == SeederKind::kLibtorrent ? "Libtorrent" : "Aria2";
                          });
 
+// No tracker in the link: the peers it names (x.pe) are all there is.
+TEST(MagnetTest, DownloadsFromThePeersALinkNamesWithoutATracker) {
+  SwarmEnv env;
+  ASSERT_OK(env.MakePayload({{"x.bin", 2 << 20}}, /*multi_file=*/false));
+  ASSERT_OK(env.MakeTorrentAndTracker());
+  ASSERT_OK(env.AddSeeder(SeederKind::kLibtorrent));
+  ASSERT_OK(env.WaitForSeeders());
+  bt::MagnetLink link;
+  const std::string raw = absl::HexStringToBytes(env.info_hash_hex());
+  std::copy(raw.begin(), raw.end(), link.info_hash.begin());
+  for (const auto& [ip, port] : env.SeederAddresses()) {
+    link.peers.push_back(*bt::Endpoint::Make(ip, port));
+  }
+  std::string output;
+  ASSERT_EQ(RunSwarmCli({"download", bt::ToMagnet(link), "-o", env.download_dir(),
+                         "--state-dir=" + env.root() + "/state"},
+                        &output, absl::Seconds(120)),
+            0)
+      << output;
+  ASSERT_OK(env.CheckDownload());
+}
+
 // What is not a usable magnet link is refused before anything starts (exit status 2).
 TEST(MagnetTest, RefusesABadLink) {
   std::string output;
