@@ -195,6 +195,20 @@ std::string ToMagnet(const MagnetLink& link) {
   return out;
 }
 
+MagnetLink MagnetFor(const Metainfo& metainfo) {
+  MagnetLink link;
+  link.info_hash = metainfo.info_hash;
+  link.name = metainfo.name;
+  for (const std::vector<std::string>& tier : metainfo.trackers) {
+    for (const std::string& url : tier) {
+      if (std::find(link.trackers.begin(), link.trackers.end(), url) == link.trackers.end()) {
+        link.trackers.push_back(url);
+      }
+    }
+  }
+  return link;
+}
+
 std::string TorrentFromMagnet(const MagnetLink& link, std::string_view info_dict) {
   // Keys in bencode's order: announce, announce-list, info.
   std::string out = "d";

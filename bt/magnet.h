@@ -21,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "bt/endpoint.h"
+#include "bt/metainfo.h"
 #include "bt/sha1.h"
 
 namespace swarm::bt {
@@ -53,6 +54,9 @@ absl::StatusOr<MagnetLink> ParseMagnet(std::string_view uri);
 
 // The link, info-hash in hex, values percent-encoded; ParseMagnet(ToMagnet(l)) gives l.
 std::string ToMagnet(const MagnetLink& link);
+
+// The link to a torrent: its info-hash, name and trackers (every tier's, each once).
+MagnetLink MagnetFor(const Metainfo& metainfo);
 
 // A .torrent made of an info dictionary fetched for the link (its exact bytes, so the
 // info-hash stays the link's) and the link's trackers, each in a tier of its own (BEP 12).

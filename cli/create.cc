@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "base/status_macros.h"
+#include "bt/magnet.h"
 #include "bt/metainfo.h"
 #include "bt/sha1.h"
 #include "bt/torrent_builder.h"
@@ -35,6 +36,7 @@ constexpr const char* kUsage =
     "  --private                   a private torrent (BEP 27)\n"
     "  --comment TEXT              the torrent's comment\n"
     "  -o FILE.torrent             where to write it (default: <name>.torrent)\n"
+    "  --magnet                    also print its magnet link on stdout\n"
     "  -h, --help                  this text\n";
 
 // Lists the regular files under `dir` (relative component lists), sorted by path so the
@@ -145,6 +147,7 @@ absl::StatusOr<std::string> CreateTorrent(const CreateOptions& options) {
 int RunCreate(int argc, char** argv) {
   CreateOptions options;
   std::string output;
+  bool print_magnet = false;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](const std::string& flag) { return FlagValue(argc, argv, &i, flag); };
@@ -170,6 +173,8 @@ int RunCreate(int argc, char** argv) {
       options.comment = v;
     } else if (arg == "--private") {
       options.is_private = true;
+    } else if (arg == "--magnet") {
+      print_magnet = true;
     } else if (!arg.empty() && arg[0] == '-') {
       std::cerr << "swarm-cli create: unknown option " << arg << "\n" << kUsage;
       return 64;
@@ -209,6 +214,7 @@ int RunCreate(int argc, char** argv) {
   std::cerr << "swarm-cli create: " << output << ": " << metainfo->files.size() << " files, "
             << metainfo->total_length << " bytes, " << metainfo->num_pieces() << " pieces of "
             << metainfo->piece_length << ", info-hash " << bt::ToHex(metainfo->info_hash) << "\n";
+  if (print_magnet) std::cout << bt::ToMagnet(bt::MagnetFor(*metainfo)) << "\n";
   return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bt/magnet.h"
 #include "cli/args.h"
 #include "cli/json_writer.h"
 #include "cli/read_file.h"
@@ -18,8 +19,9 @@ namespace swarm::cli {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: swarm-cli inspect FILE.torrent [--json]\n"
-    "Shows a torrent's name, info-hash, size, pieces, files and trackers.\n\n"
+    "usage: swarm-cli inspect FILE.torrent|MAGNET-LINK [--json]\n"
+    "Shows a torrent's name, info-hash, size, pieces, files, trackers and magnet link; or\n"
+    "what a magnet link names.\n\n"
     "  --json       one JSON object instead of text\n"
     "  -h, --help   this text\n";
 
@@ -50,6 +52,7 @@ std::string FormatInspectText(const bt::Metainfo& m) {
   std::string out;
   absl::StrAppend(&out, "name:         ", TerminalSafe(m.name), "\n");
   absl::StrAppend(&out, "info-hash:    ", bt::ToHex(m.info_hash), "\n");
+  absl::StrAppend(&out, "magnet:       ", TerminalSafe(bt::ToMagnet(bt::MagnetFor(m))), "\n");
   absl::StrAppend(&out, "total size:   ", HumanSize(m.total_length), " (", m.total_length,
                   " bytes)\n");
   absl::StrAppend(&out, "pieces:       ", m.num_pieces(), " x ", HumanSize(m.piece_length),
@@ -77,6 +80,7 @@ std::string FormatInspectJson(const bt::Metainfo& m) {
   std::vector<std::string> fields = {
       JsonField("name", m.name),
       JsonField("info_hash", bt::ToHex(m.info_hash)),
+      JsonField("magnet", bt::ToMagnet(bt::MagnetFor(m))),
       JsonField("total_size", m.total_length),
       JsonField("piece_length", uint64_t{m.piece_length}),
       JsonField("piece_count", uint64_t{m.num_pieces()}),
@@ -105,6 +109,28 @@ std::string FormatInspectJson(const bt::Metainfo& m) {
   return absl::StrCat("{", absl::StrJoin(fields, ","), "}\n");
 }
 
+std::string FormatMagnetText(const bt::MagnetLink& link) {
+  std::string out;
+  absl::StrAppend(&out, "magnet link (the torrent's metadata comes from peers)\n");
+  absl::StrAppend(&out, "name:         ", TerminalSafe(link.name), "\n");
+  absl::StrAppend(&out, "info-hash:    ", bt::ToHex(link.info_hash), "\n");
+  absl::StrAppend(&out, "trackers (", link.trackers.size(), "):\n");
+  for (const std::string& url : link.trackers) absl::StrAppend(&out, "  ", TerminalSafe(url), "\n");
+  absl::StrAppend(&out, "peers (", link.peers.size(), "):\n");
+  for (const bt::Endpoint& peer : link.peers) absl::StrAppend(&out, "  ", peer.ToString(), "\n");
+  return out;
+}
+
+std::string FormatMagnetJson(const bt::MagnetLink& link) {
+  std::vector<std::string> trackers, peers;
+  for (const std::string& url : link.trackers) trackers.push_back(JsonString(url));
+  for (const bt::Endpoint& peer : link.peers) peers.push_back(JsonString(peer.ToString()));
+  return absl::StrCat("{", JsonField("name", link.name), ",",
+                      JsonField("info_hash", bt::ToHex(link.info_hash)), ",\"trackers\":[",
+                      absl::StrJoin(trackers, ","), "],\"peers\":[", absl::StrJoin(peers, ","),
+                      "]}\n");
+}
+
 int RunInspect(int argc, char** argv) {
   bool json = false;
   std::string path;
@@ -128,6 +154,15 @@ int RunInspect(int argc, char** argv) {
   if (path.empty()) {
     std::cerr << kUsage;
     return 64;
+  }
+  if (bt::IsMagnet(path)) {
+    absl::StatusOr<bt::MagnetLink> link = bt::ParseMagnet(path);
+    if (!link.ok()) {
+      std::cerr << "swarm-cli: " << TerminalSafe(std::string(link.status().message())) << "\n";
+      return 2;
+    }
+    std::cout << (json ? FormatMagnetJson(*link) : FormatMagnetText(*link));
+    return 0;
   }
   absl::StatusOr<std::string> bytes = ReadFileCapped(path, bt::MetainfoLimits().max_file_bytes);
   if (!bytes.ok()) {

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bt/magnet.h"
 #include "bt/metainfo.h"
 
 namespace swarm::cli {
@@ -12,6 +13,9 @@ namespace swarm::cli {
 std::string FormatInspectText(const bt::Metainfo& m);
 // The same as one JSON object.
 std::string FormatInspectJson(const bt::Metainfo& m);
+// The same for a magnet link: its name, info-hash, trackers and peers.
+std::string FormatMagnetText(const bt::MagnetLink& link);
+std::string FormatMagnetJson(const bt::MagnetLink& link);
 
 // Runs the subcommand on argv after "inspect"; returns the process exit status
 // (0, 2 for a bad file, 64 for bad usage).

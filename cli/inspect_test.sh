@@ -40,6 +40,27 @@ PY
 "$CLI" inspect "$TESTDATA/tr_multi.torrent" | grep -q "99e21fac3bfe1a41b09a3febd71eea7353f4fe89" \
   || fail "checked-in torrent"
 
+# Magnet links: transmission's for its torrent names the same info-hash; ours is read back.
+tr_magnet=$(transmission-show --magnet tr.torrent)
+expected=$(transmission-show tr.torrent | awk '/Hash:/ {print $2}')
+"$CLI" inspect "$tr_magnet" | grep -q "info-hash:    $expected" || fail "transmission's magnet link"
+ours=$("$CLI" inspect --json mk.torrent | python3 -c 'import json,sys; print(json.load(sys.stdin)["magnet"])')
+python3 - "$CLI" "$ours" <<'PY' || fail "our magnet link read back"
+import json, subprocess, sys
+j = json.loads(subprocess.check_output([sys.argv[1], "inspect", "--json", sys.argv[2]]))
+mk = json.loads(subprocess.check_output([sys.argv[1], "inspect", "--json", "mk.torrent"]))
+assert j["info_hash"] == mk["info_hash"] and j["name"] == "payload", j
+assert j["trackers"] == ["http://t.example/announce", "udp://u.example:80"], j
+PY
+created=$("$CLI" create single.bin -t http://t.example/announce -o made.torrent --magnet 2>/dev/null)
+[[ $created == "$("$CLI" inspect --json made.torrent | python3 -c 'import json,sys; print(json.load(sys.stdin)["magnet"])')" ]] \
+  || fail "create --magnet: $created"
+set +e
+"$CLI" inspect "magnet:?xt=urn:btih:123" >stdout.txt 2>stderr.txt
+rc=$?
+set -e
+[[ $rc -eq 2 ]] && grep -q "is not an info-hash" stderr.txt || fail "a bad magnet link: $rc $(cat stderr.txt)"
+
 expect_refused() {  # file, pattern
   set +e
   "$CLI" inspect "$1" >stdout.txt 2>stderr.txt

@@ -36,7 +36,7 @@ JOB=(--workers --coordinator --auth-token-file --tls-ca --tls-cert --tls-key --t
   --help)
 check_command download --output --seed "${JOB[@]}"
 check_command seed "${JOB[@]}"
-check_command create --tracker --piece-length --private --comment "-o FILE" --help
+check_command create --tracker --piece-length --private --comment "-o FILE" --magnet --help
 check_command inspect --json --help
 check_command demo --size-mib --keep --help
 cli/swarm-cli --help | grep -q "COMMAND --help" || fail "swarm-cli --help"
