@@ -18,8 +18,9 @@ import libtorrent as lt
 
 
 def session(ip, port):
+    host = f"[{ip}]" if ":" in ip else ip  # IPv6 in brackets
     return lt.session({
-        "listen_interfaces": f"{ip}:{port}",
+        "listen_interfaces": f"{host}:{port}",
         "outgoing_interfaces": ip,
         "enable_dht": False, "enable_lsd": False,
         "enable_upnp": False, "enable_natpmp": False,

@@ -58,15 +58,24 @@ std::string ScriptedTracker::Body() {
     case TrackerAnswer::kGarbage:
       return "<html><body>502 Bad Gateway</body></html>";
     case TrackerAnswer::kPeers: {
-      std::string compact;
+      // IPv4 peers in "peers", IPv6 ones in "peers6" (BEP 7), both compact.
+      std::string compact, compact6;
       for (const auto& [ip, port] : peers_) {
+        in6_addr a6{};
         in_addr a{};
+        if (inet_pton(AF_INET6, ip.c_str(), &a6) == 1) {
+          compact6.append(reinterpret_cast<const char*>(&a6), 16);
+          compact6 += static_cast<char>(port >> 8);
+          compact6 += static_cast<char>(port & 0xff);
+          continue;
+        }
         inet_pton(AF_INET, ip.c_str(), &a);
         compact.append(reinterpret_cast<const char*>(&a.s_addr), 4);
         compact += static_cast<char>(port >> 8);
         compact += static_cast<char>(port & 0xff);
       }
-      return absl::StrCat("d8:intervali30e5:peers", compact.size(), ":", compact, "e");
+      return absl::StrCat("d8:intervali30e5:peers", compact.size(), ":", compact, "6:peers6",
+                          compact6.size(), ":", compact6, "e");
     }
   }
   return "";

@@ -24,7 +24,7 @@ namespace swarm::testing {
 enum class TrackerAnswer {
   kFailureReason,  // d14:failure reason...e, as a tracker that refuses the torrent
   kGarbage,        // an HTML page, not bencode
-  kPeers,          // a compact peer list and a 30 s interval
+  kPeers,          // compact peer lists ("peers", and "peers6" for IPv6) and a 30 s interval
 };
 
 class ScriptedTracker {
