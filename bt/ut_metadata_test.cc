@@ -24,7 +24,8 @@ TEST(UtMetadataTest, MessagesRoundTrip) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->type, MetadataMessageType::kReject);
   const std::string last(40000 - 2 * kMetadataPieceSize, 'z');
-  m = ParseMetadataMessage(EncodeMetadataData(2, 40000, last));
+  const std::string payload = EncodeMetadataData(2, 40000, last);  // m.data points into it
+  m = ParseMetadataMessage(payload);
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(m->type, MetadataMessageType::kData);
   EXPECT_EQ(m->piece, 2u);
