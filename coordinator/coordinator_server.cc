@@ -886,6 +886,10 @@ void CoordinatorServer::Service::HandleWorkerMessage(const WorkerConn& w,
       with_job(m.job_refused().job_id(),
                [&](Job& job) { job.OnJobRefused(w.info, m.job_refused(), &out); });
       break;
+    case pb::WorkerMessage::kPeersLearned:
+      with_job(m.peers_learned().job_id(),
+               [&](Job& job) { job.OnPeersLearned(w.info, m.peers_learned(), &out); });
+      break;
     case pb::WorkerMessage::kMetadataFound:
       if (std::shared_ptr<Job> job = FindJob(m.metadata_found().job_id());
           job != nullptr && job->OnMetadataFound(w.info, m.metadata_found())) {

@@ -10,7 +10,9 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
+#include "bt/dialable.h"
 #include "bt/sha1.h"
+#include "bt/ut_pex.h"
 #include "coordinator/resume_plan.h"
 #include "coordinator/resume_record.h"
 
@@ -728,6 +730,29 @@ void Job::OnPeerHave(const WorkerInfo& worker, const pb::PeerHave& have, Outbox*
   for (uint32_t piece : have.pieces()) ledger_.AddPeerHave(worker.id, key, piece).IgnoreError();
   if (ledger_.HasPeer(worker.id, key)) w.peers.insert(key);
   if (!checking) Serve(w, now, out);
+}
+
+void Job::OnPeersLearned(const WorkerInfo& worker, const pb::PeersLearned& learned, Outbox* out) {
+  absl::MutexLock lock(&mu_);
+  if (!Serving() || magnet_) return;
+  // The telling peer stands where a tracker would: loopback or private peers only from one
+  // that is there itself.
+  absl::StatusOr<bt::IpAddress> source = bt::IpAddress::Parse(learned.source().ip());
+  if (!source.ok()) return;
+  const std::shared_ptr<const OwnPeers::Snapshot> own = Own();
+  std::vector<bt::Endpoint> peers;
+  for (const pb::PeerAddress& p : learned.peers()) {
+    if (peers.size() == 2 * bt::kMaxPexPeers) break;
+    absl::StatusOr<bt::Endpoint> addr = bt::Endpoint::Make(p.ip(), p.port());
+    if (!addr.ok() || !bt::IsDialablePeer(addr->ip(), *source)) continue;
+    if (own->keys.contains(addr->ToString())) continue;
+    peers.push_back(*std::move(addr));
+  }
+  const size_t added = pool_.Add(peers);
+  if (added == 0) return;
+  Log(absl::StrCat("worker ", worker.id, " learned ", added, " new peers from ",
+                   PeerKey(learned.source()), " (peer exchange)"));
+  ServeAll(clock_->Now(), out);
 }
 
 void Job::OnPeerClosed(const WorkerInfo& worker, const pb::PeerClosed& closed, Outbox* out) {

@@ -209,6 +209,9 @@ class Job {
   // workers map (a job that starts serving later reaches it by its broadcast).
   void AddWorker(WorkerId worker);
 
+  // Peers a worker's peer told it of (ut_pex): into the pool through the tracker filters.
+  void OnPeersLearned(const WorkerInfo& worker, const pb::PeersLearned& learned, Outbox* out);
+
   // --- a magnet link's job (job_metadata.cc) ---
   // A part of the info dictionary from a worker (MetadataFound). True once the parts of one
   // worker make a dictionary whose SHA-1 is the info-hash: metadata_torrent() has the

@@ -861,6 +861,33 @@ TEST_F(ResumeTest, CorruptOrMissingRecordMeansACheck) {
   }
 }
 
+// Peers from a peer's exchange join the pool through the filters a tracker's answer goes
+// through: loopback peers only from a peer on loopback, never unspecified ones.
+TEST_F(JobTest, PeersLearnedFromPeersAreFilteredLikeATrackersAndHandedOut) {
+  std::unique_ptr<Job> job = Downloading(Options());
+  const uint32_t before = job->Progress(1).known_peers();
+  pb::PeersLearned learned;
+  learned.set_job_id(job->id());
+  learned.mutable_source()->set_ip("203.0.113.7");  // on the internet
+  learned.mutable_source()->set_port(6881);
+  auto add = [&](const char* ip, uint32_t port) {
+    pb::PeerAddress* p = learned.add_peers();
+    p->set_ip(ip);
+    p->set_port(port);
+  };
+  add("127.0.0.1", 22);  // into our own machine: refused
+  add("0.0.0.0", 6881);  // nobody: refused
+  add("198.51.100.1", 6881);
+  Outbox out;
+  job->OnPeersLearned(Worker(1), learned, &out);
+  EXPECT_EQ(job->Progress(1).known_peers(), before + 1);
+  learned.mutable_source()->set_ip("127.0.0.5");  // a peer on loopback may name one there
+  job->OnPeersLearned(Worker(1), learned, &out);
+  EXPECT_EQ(job->Progress(1).known_peers(), before + 2);
+  job->Cancel();
+  job->Join();
+}
+
 // A magnet link's job: FETCHING_METADATA with nothing on disk; the workers are asked for the
 // metadata; a dictionary that is not the info-hash's is dropped, the right one makes the
 // .torrent; the handover ends the job for its successor.

@@ -4,7 +4,7 @@
 #
 #   fuzz/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]     e.g. fuzz/fuzz.sh 300
 #   targets: bencode metainfo wire tracker endpoint extension_handshake resume_record magnet
-#            ut_metadata (default: all)
+#            ut_metadata ut_pex (default: all)
 #
 # Findings are written to fuzz/out/<target>/ (crash-* files); new corpus entries go to
 # fuzz/out/<target>/corpus. To keep new inputs as seeds, merge them into the checked-in corpus
@@ -16,7 +16,7 @@ SECONDS_PER_TARGET=${1:-60}
 shift || true
 TARGETS=("$@")
 [[ ${#TARGETS[@]} -gt 0 ]] || TARGETS=(bencode metainfo wire tracker endpoint extension_handshake resume_record magnet
-  ut_metadata)
+  ut_metadata ut_pex)
 
 labels=()
 for t in "${TARGETS[@]}"; do labels+=("//fuzz:${t}_fuzzer"); done

@@ -18,6 +18,7 @@
 #include "base/status_macros.h"
 #include "bt/extension_handshake.h"
 #include "bt/ut_metadata.h"
+#include "bt/ut_pex.h"
 #include "net/socket_address.h"
 
 namespace swarm::peer_svc {
@@ -31,21 +32,23 @@ absl::Status Errno(std::string_view what) {
 
 bool IsPeerGone(int err) { return err == EPIPE || err == ECONNRESET; }
 
-// Our BEP 10 handshake: no extension messages; our listen port (so a peer that we dialled
-// knows where to reach us), our request queue limit, and our name (peers log it). Keys in
-// sorted order, as bencoding wants.
-// The id under which peers send us ut_metadata messages (ours to choose, BEP 10).
+// The ids under which peers send us ut_pex and ut_metadata messages (ours to choose, BEP 10).
+constexpr uint8_t kUtPexId = 1;
 constexpr uint8_t kUtMetadataId = 2;
+// BEP 11: a ut_pex message at most once a minute, both ways (a little early is forgiven).
+constexpr absl::Duration kPexInterval = absl::Seconds(60);
+constexpr absl::Duration kPexTolerated = absl::Seconds(45);
 
-// Keys in sorted order, as bencode wants.
-std::string ExtendedHandshake(uint16_t listen_port, uint32_t reqq, size_t metadata_size) {
-  std::string d = "d";
-  if (metadata_size > 0) {
-    absl::StrAppend(&d, "1:md11:ut_metadatai", kUtMetadataId, "ee13:metadata_sizei", metadata_size,
-                    "e");
-  } else {
-    absl::StrAppend(&d, "1:mde");
-  }
+// Our BEP 10 handshake: the extension messages we take (ut_metadata with the dictionary's
+// size when we serve it, ut_pex), our listen port (so a peer that we dialled knows where to
+// reach us), our request queue limit, and our name (peers log it). Keys in sorted order, as
+// bencoding wants.
+std::string ExtendedHandshake(uint16_t listen_port, uint32_t reqq, size_t metadata_size, bool pex) {
+  std::string d = "d1:md";
+  if (metadata_size > 0) absl::StrAppend(&d, "11:ut_metadatai", kUtMetadataId, "e");
+  if (pex) absl::StrAppend(&d, "6:ut_pexi", kUtPexId, "e");
+  d += "e";
+  if (metadata_size > 0) absl::StrAppend(&d, "13:metadata_sizei", metadata_size, "e");
   if (listen_port != 0) absl::StrAppend(&d, "1:pi", listen_port, "e");
   absl::StrAppend(&d, "4:reqqi", reqq, "e1:v9:swarm/0.1e");
   return d;
@@ -358,7 +361,7 @@ absl::Status PeerConnection::HandleHandshake(const bt::Handshake& h) {
   if (h.extension_protocol()) {
     bt::AppendExtended(&out_, 0,
                        ExtendedHandshake(options_.listen_port, options_.upload.max_requests,
-                                         options_.info_dict.size()));
+                                         options_.info_dict.size(), options_.pex));
   }
   return absl::OkStatus();
 }
@@ -464,17 +467,49 @@ void PeerConnection::HandleExtended(const bt::Message& m) {
     HandleMetadataRequest(m.data);
     return;
   }
+  if (m.extended_id == kUtPexId && options_.pex) {
+    HandlePex(m.data, absl::Now());
+    return;
+  }
   if (m.extended_id != 0) return;  // not a message we announced
   // The extension handshake is optional and advisory: a malformed one is ignored.
   absl::StatusOr<bt::ExtensionHandshake> h = bt::ParseExtensionHandshake(m.data);
   if (!h.ok()) return;
   if (h->reqq) pipeline_.SetPeerQueueLimit(*h->reqq);
+  if (const auto it = h->extensions.find("ut_pex"); it != h->extensions.end() && options_.pex) {
+    peer_ut_pex_ = it->second;
+  }
   if (const auto it = h->extensions.find("ut_metadata"); it != h->extensions.end()) {
     peer_ut_metadata_ = it->second;
     // Twice the whole dictionary, and a little: enough for a peer that lost some pieces.
     metadata_pieces_left_ =
         2 * bt::MetadataPieces(static_cast<uint32_t>(options_.info_dict.size())) + 4;
   }
+}
+
+void PeerConnection::HandlePex(std::string_view payload, absl::Time now) {
+  // More often than BEP 11 allows, or malformed: ignored (it costs the peer nothing to
+  // resend, and a list it floods us with would only fill the job's pool).
+  if (now - pex_received_ < kPexTolerated) return;
+  pex_received_ = now;
+  absl::StatusOr<bt::PexMessage> m = bt::ParsePexMessage(payload);
+  if (m.ok() && !m->added.empty()) delegate_->OnPeersLearned(*this, m->added);
+}
+
+void PeerConnection::SendPex(absl::Time now) {
+  if (!options_.pex || peer_ut_pex_ == 0 || now - pex_sent_ < kPexInterval) return;
+  pex_sent_ = now;
+  std::vector<bt::Endpoint> peers = delegate_->PexPeers(*this);
+  std::vector<bt::Endpoint> added, dropped;
+  for (const bt::Endpoint& e : peers) {
+    if (std::find(pex_told_.begin(), pex_told_.end(), e) == pex_told_.end()) added.push_back(e);
+  }
+  for (const bt::Endpoint& e : pex_told_) {
+    if (std::find(peers.begin(), peers.end(), e) == peers.end()) dropped.push_back(e);
+  }
+  if (added.empty() && dropped.empty()) return;
+  bt::AppendExtended(&out_, peer_ut_pex_, bt::EncodePexMessage(added, dropped));
+  pex_told_ = std::move(peers);
 }
 
 void PeerConnection::HandleMetadataRequest(std::string_view payload) {
@@ -698,6 +733,7 @@ absl::Status PeerConnection::CheckTimers(absl::Time now) {
     }
     return absl::OkStatus();
   }
+  SendPex(now);
   if (now - last_recv_ > options_.receive_timeout) {
     return absl::DeadlineExceededError(
         absl::StrCat("nothing received for ", absl::FormatDuration(now - last_recv_)));

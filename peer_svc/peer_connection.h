@@ -97,6 +97,11 @@ class PeerConnection {
     // ourselves or served another torrent (only this ip:port). Pieces it was fetching are
     // to be released.
     virtual void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) = 0;
+    // Peers the peer says it is connected to (ut_pex, BEP 11), at most one message a minute
+    // and bt::kMaxPexPeers per family taken from it.
+    virtual void OnPeersLearned(PeerConnection& conn, const std::vector<bt::Endpoint>& peers) {}
+    // The peers we are connected to, for a ut_pex message to this peer (asked once a minute).
+    virtual std::vector<bt::Endpoint> PexPeers(PeerConnection& conn) { return {}; }
     // The peer's 20-byte id, from its handshake: an error ends the connection as banned (a
     // peer banned before, now from another address).
     virtual absl::Status CheckPeerId(PeerConnection& conn, std::string_view peer_id) {
@@ -171,6 +176,8 @@ class PeerConnection {
     // (BEP 9) to peers that came with only a magnet link; must outlive the connection.
     // Empty: not offered (a private torrent's travels only as its .torrent).
     std::string_view info_dict;
+    // Offer ut_pex (BEP 11): peers to and from this peer. Not for a private torrent (BEP 27).
+    bool pex = false;
   };
 
   // Starts an outgoing connection's thread. `delegate` must outlive it (until Join returns).
@@ -243,6 +250,9 @@ class PeerConnection {
   void HandleExtended(const bt::Message& m);
   // A ut_metadata message from the peer: a request is answered with the piece or a reject.
   void HandleMetadataRequest(std::string_view payload);
+  void HandlePex(std::string_view payload, absl::Time now);
+  // Once a minute: the peers we are connected to, as what changed since the last message.
+  void SendPex(absl::Time now);
   // Our bitfield (or have-all / have-none) and BEP 10 handshake, right after the handshakes.
   void SendOurPieces();
   // The peer's pieces changed: recount what it has that we lack.
@@ -305,6 +315,12 @@ class PeerConnection {
   // metadata pieces we may still send it (a bound on what its requests can make us send).
   uint8_t peer_ut_metadata_ = 0;
   uint32_t metadata_pieces_left_ = 0;
+  // ut_pex: the peer's id for it (0: none), when it last sent us one, when we last sent one,
+  // and the peers we last told it of (so the next message says what changed).
+  uint8_t peer_ut_pex_ = 0;
+  absl::Time pex_received_ = absl::InfinitePast();
+  absl::Time pex_sent_ = absl::InfinitePast();
+  std::vector<bt::Endpoint> pex_told_;
   bool am_interested_ = false;
   bool peer_unchoked_ = false;  // the peer unchoked us
   bool try_pick_ = true;        // PickPiece may find something (reset by Wake, have, unchoke)

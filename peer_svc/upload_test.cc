@@ -14,6 +14,7 @@
 #include "bt/bitfield.h"
 #include "bt/extension_handshake.h"
 #include "bt/ut_metadata.h"
+#include "bt/ut_pex.h"
 #include "bt/wire.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
@@ -387,6 +388,47 @@ TEST_F(UploadTest, ServesTheInfoDictionaryUnderUtMetadata) {
   }
   EXPECT_EQ(answers, 5);
   EXPECT_EQ(rejects, 5);
+}
+
+// Peer exchange (BEP 11): the peers a peer names go to the coordinator, at most one message
+// a minute taken; our own peers go to it (those we dialled: a peer that dialled us is not
+// where it listens).
+TEST_F(UploadTest, PeersFromAPeersExchangeGoToTheCoordinator) {
+  StartWorker();
+  absl::StatusOr<std::unique_ptr<FakePeer>> p =
+      FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
+  ASSERT_TRUE(p.ok()) << p.status();
+  FakePeer& peer = **p;
+  ASSERT_TRUE(peer.SendHandshake(t_.metainfo.info_hash, true, /*extensions=*/true).ok());
+  ExpectWorkerHandshake(peer, true);
+  absl::StatusOr<bt::Message> m = peer.NextOfType(MessageType::kExtended, kWait);
+  ASSERT_TRUE(m.ok()) << m.status();
+  absl::StatusOr<bt::ExtensionHandshake> theirs = bt::ParseExtensionHandshake(m->data);
+  ASSERT_TRUE(theirs.ok()) << theirs.status();
+  ASSERT_TRUE(theirs->extensions.count("ut_pex"));
+  const uint8_t id = theirs->extensions.at("ut_pex");
+  const std::vector<bt::Endpoint> first = {*bt::Endpoint::Parse("127.0.0.9:6881"),
+                                           *bt::Endpoint::Parse("[::1]:6882")};
+  const std::vector<bt::Endpoint> second = {*bt::Endpoint::Parse("127.0.0.10:6883")};
+  ASSERT_TRUE(peer.Send(Msg([&](std::string* o) {
+                    bt::AppendExtended(o, 0, "d1:md6:ut_pexi5eee");
+                    bt::AppendExtended(o, id, bt::EncodePexMessage(first, {}));
+                    bt::AppendExtended(o, id, bt::EncodePexMessage(second, {}));  // too soon
+                    bt::AppendExtended(o, id, "garbage");
+                  }))
+                  .ok());
+  ASSERT_TRUE(coordinator_->WaitUntil(
+      [](FakeCoordinator& c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c.mu) { return !c.learned.empty(); },
+      kWait));
+  // The worker reads on: a keep-alive round trip shows the rest was taken (and dropped).
+  GetUnchoked(peer);
+  absl::MutexLock lock(&coordinator_->mu);
+  ASSERT_EQ(coordinator_->learned.size(), 1u);
+  const pb::PeersLearned& learned = coordinator_->learned[0];
+  EXPECT_EQ(learned.source().ip(), "127.0.0.1");
+  ASSERT_EQ(learned.peers_size(), 2);
+  EXPECT_EQ(learned.peers(0).ip(), "127.0.0.9");
+  EXPECT_EQ(learned.peers(1).ip(), "::1");
 }
 
 TEST_F(UploadTest, CancelledRequestIsNotServed) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "base/status_macros.h"
 #include "bt/sha1.h"
+#include "bt/ut_pex.h"
 
 namespace swarm::peer_svc {
 namespace {
@@ -143,8 +144,10 @@ PeerConnection::Options WorkerJob::ConnectionOptions(bt::Endpoint endpoint) {
   o.info_hash = metainfo_.info_hash;
   o.layout = metainfo_.layout();
   o.piece_hashes = metainfo_.piece_hashes;
-  // BEP 27: a private torrent's metadata goes only where its .torrent goes.
+  // BEP 27: a private torrent's metadata goes only where its .torrent goes, and its peers
+  // only come from its trackers.
   if (!metainfo_.is_private) o.info_dict = metainfo_.info_bytes;
+  o.pex = !metainfo_.is_private;
   o.buffer_pool = &buffers_;
   return o;
 }
@@ -661,6 +664,27 @@ void WorkerJob::OnClosed(PeerConnection& conn, const absl::Status& reason, bool 
     pieces_changed_ = peers_changed_ = true;
   }
   poke_();
+}
+
+void WorkerJob::OnPeersLearned(PeerConnection& conn, const std::vector<bt::Endpoint>& peers) {
+  WorkerMessage m;
+  pb::PeersLearned* learned = m.mutable_peers_learned();
+  learned->set_job_id(options_.job_id);
+  SetPeer(learned->mutable_source(), conn.endpoint());
+  for (const bt::Endpoint& e : peers) SetPeer(learned->add_peers(), e);
+  send_(std::move(m));
+}
+
+std::vector<bt::Endpoint> WorkerJob::PexPeers(PeerConnection& conn) {
+  absl::MutexLock lock(&mu_);
+  std::vector<bt::Endpoint> peers;
+  for (const auto& [key, other] : conns_) {
+    // A peer that dialled us came from a port it does not listen on: nobody could use it.
+    if (other.get() == &conn || other->incoming()) continue;
+    peers.push_back(other->endpoint());
+    if (peers.size() == 2 * bt::kMaxPexPeers) break;
+  }
+  return peers;
 }
 
 absl::Status WorkerJob::CheckPeerId(PeerConnection& conn, std::string_view peer_id) {

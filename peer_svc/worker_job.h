@@ -180,6 +180,8 @@ class WorkerJob : public PeerConnection::Delegate {
   void OnPieceCorrupt(PeerConnection& conn, uint32_t piece) override;
   void OnClosed(PeerConnection& conn, const absl::Status& reason, bool banned) override;
   absl::Status CheckPeerId(PeerConnection& conn, std::string_view peer_id) override;
+  void OnPeersLearned(PeerConnection& conn, const std::vector<bt::Endpoint>& peers) override;
+  std::vector<bt::Endpoint> PexPeers(PeerConnection& conn) override;
   bt::Bitfield OurPieces(PeerConnection& conn) override;
   absl::Status ReadBlock(PeerConnection& conn, uint32_t piece, uint32_t begin, uint32_t length,
                          char* out) override;

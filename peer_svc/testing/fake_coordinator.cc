@@ -123,6 +123,9 @@ grpc::Status FakeCoordinator::Work(
         case pb::WorkerMessage::kPeerBitfield:
           bitfields.push_back(in.peer_bitfield());
           break;
+        case pb::WorkerMessage::kPeersLearned:
+          learned.push_back(in.peers_learned());
+          break;
         case pb::WorkerMessage::kPeerClosed:
           closed.push_back(in.peer_closed());
           break;

@@ -81,6 +81,7 @@ class FakeCoordinator final : public pb::Coordinator::Service {
   std::vector<pb::PieceFailed> failures ABSL_GUARDED_BY(mu);
   std::vector<pb::PeerBitfield> bitfields ABSL_GUARDED_BY(mu);
   std::vector<pb::PeerClosed> closed ABSL_GUARDED_BY(mu);
+  std::vector<pb::PeersLearned> learned ABSL_GUARDED_BY(mu);
   std::vector<pb::Heartbeat> heartbeats ABSL_GUARDED_BY(mu);
   int work_requests ABSL_GUARDED_BY(mu) = 0;
   std::vector<pb::RequestWork> request_log ABSL_GUARDED_BY(mu);
