@@ -171,14 +171,15 @@ MetadataFetcher::MetadataFetcher(Options options, Done done, PeerEnded ended)
 
 MetadataFetcher::~MetadataFetcher() { Stop(); }
 
-void MetadataFetcher::AddPeer(const bt::Endpoint& peer) {
+bool MetadataFetcher::AddPeer(const bt::Endpoint& peer) {
   absl::MutexLock lock(&mu_);
-  if (done_ || stopping_ || banned_ips_.contains(peer.ip().ToString())) return;
-  if (!seen_.insert(peer.ToString()).second) return;
+  if (done_ || stopping_ || banned_ips_.contains(peer.ip().ToString())) return false;
+  if (!seen_.insert(peer.ToString()).second) return false;
   queue_.push_back(peer);
   if (idle_threads_ == 0 && static_cast<int>(threads_.size()) < options_.max_peers) {
     threads_.emplace_back([this] { RunThread(); });
   }
+  return true;
 }
 
 bool MetadataFetcher::done() const {
@@ -218,7 +219,10 @@ void MetadataFetcher::RunThread() {
       if (stopping_ || done_) return;
       endpoint = queue_.front();
       queue_.pop_front();
-      if (banned_ips_.contains(endpoint.ip().ToString())) continue;
+      if (banned_ips_.contains(endpoint.ip().ToString())) {
+        seen_.erase(endpoint.ToString());
+        continue;
+      }
       serial = next_serial_++;
     }
     Peer peer(endpoint);
@@ -227,6 +231,7 @@ void MetadataFetcher::RunThread() {
     {
       absl::MutexLock lock(&mu_);
       connected_.erase(serial);
+      seen_.erase(endpoint.ToString());  // the coordinator may hand it out again
       banned = absl::IsInvalidArgument(status);
       if (banned) banned_ips_.insert(endpoint.ip().ToString());
     }

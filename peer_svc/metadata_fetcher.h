@@ -65,8 +65,10 @@ class MetadataFetcher {
   MetadataFetcher(Options options, Done done, PeerEnded ended);
   ~MetadataFetcher();  // Stop()
 
-  // Queues a peer to dial (each address once; none once done or banned).
-  void AddPeer(const bt::Endpoint& peer);
+  // Queues a peer to dial; false (and nothing done) when the dictionary is complete, the
+  // fetcher stopped, the peer's address banned, or the peer queued or connected already. A
+  // peer whose connection ended may be added again.
+  bool AddPeer(const bt::Endpoint& peer);
   bool done() const;
   // Peers queued or connected.
   size_t peers() const;
@@ -87,6 +89,7 @@ class MetadataFetcher {
 
   mutable absl::Mutex mu_;
   std::deque<bt::Endpoint> queue_ ABSL_GUARDED_BY(mu_);
+  // Peers queued or connected ("ip:port").
   absl::flat_hash_set<std::string> seen_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> banned_ips_ ABSL_GUARDED_BY(mu_);
   // Connections by serial: their peer, and their socket (shut down to stop them).

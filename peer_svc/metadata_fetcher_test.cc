@@ -1,5 +1,7 @@
 #include "peer_svc/metadata_fetcher.h"
 
+#include <sys/socket.h>
+
 #include <memory>
 #include <random>
 #include <string>
@@ -14,6 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "peer_svc/testing/fake_peer.h"
+#include "process/ports.h"
 
 namespace swarm::peer_svc {
 namespace {
@@ -166,7 +169,7 @@ TEST(MetadataFetcherTest, ALiarIsBannedAndTheHonestPeersDictionaryTaken) {
     EXPECT_THAT(outcome.ended[0].second.message(), HasSubstr("not the torrent's"));
     EXPECT_THAT(outcome.ended[1].second.message(), HasSubstr("does not offer the metadata"));
   }
-  fetcher.AddPeer(liar.endpoint());  // banned: not dialled again (it would not answer)
+  EXPECT_FALSE(fetcher.AddPeer(liar.endpoint())) << "banned";
   MetadataPeer honest("127.0.0.4", info_hash, dict);
   fetcher.AddPeer(honest.endpoint());
   ASSERT_TRUE(outcome.WaitForEnded(3));
@@ -175,6 +178,30 @@ TEST(MetadataFetcherTest, ALiarIsBannedAndTheHonestPeersDictionaryTaken) {
   EXPECT_EQ(outcome.done_calls, 1);
   EXPECT_EQ(outcome.dict, dict);
   EXPECT_EQ(outcome.ended[2].first, honest.endpoint().ToString());
+}
+
+// A peer that could not be reached may be handed out again, and is dialled again.
+TEST(MetadataFetcherTest, APeerWhoseConnectionEndedMayBeAddedAgain) {
+  const std::string dict = RandomBytes(100);
+  const bt::Sha1Digest info_hash = bt::Sha1(dict);
+  Outcome outcome;
+  MetadataFetcher fetcher(Options(info_hash), outcome.Done(), outcome.Ended());
+  // Nobody listens there yet.
+  absl::StatusOr<int> port = process::PickUnusedPort(SOCK_STREAM, "127.0.0.6");
+  ASSERT_TRUE(port.ok());
+  const bt::Endpoint absent = *bt::Endpoint::Make("127.0.0.6", *port);
+  ASSERT_TRUE(fetcher.AddPeer(absent));
+  ASSERT_TRUE(outcome.WaitForEnded(1));
+  EXPECT_TRUE(fetcher.AddPeer(absent)) << "ended: it may be handed out again";
+  ASSERT_TRUE(outcome.WaitForEnded(2));
+  MetadataPeer later("127.0.0.7", info_hash, dict);
+  ASSERT_TRUE(fetcher.AddPeer(later.endpoint()));
+  EXPECT_FALSE(fetcher.AddPeer(later.endpoint())) << "queued, connected or done";
+  ASSERT_TRUE(outcome.WaitForEnded(3));
+  EXPECT_FALSE(fetcher.AddPeer(absent)) << "done: nobody is wanted";
+  fetcher.Stop();
+  absl::MutexLock lock(&outcome.mu);
+  EXPECT_EQ(outcome.dict, dict);
 }
 
 // Stop does not wait for a peer that never answers.

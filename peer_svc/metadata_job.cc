@@ -29,15 +29,14 @@ void MetadataJob::Stop() { fetcher_.Stop(); }
 void MetadataJob::AddPeers(const pb::AddPeers& add) {
   for (const pb::PeerAddress& p : add.peers()) {
     absl::StatusOr<bt::Endpoint> endpoint = bt::Endpoint::Make(p.ip(), p.port());
-    if (endpoint.ok()) {
-      fetcher_.AddPeer(*endpoint);
-      continue;
-    }
+    if (endpoint.ok() && fetcher_.AddPeer(*endpoint)) continue;
+    // Handed back at once, so that the coordinator does not count it as ours.
     pb::WorkerMessage m;
     pb::PeerClosed* c = m.mutable_peer_closed();
     c->set_job_id(options_.job_id);
     *c->mutable_peer() = p;
-    c->set_reason(std::string(endpoint.status().message()));
+    c->set_reason(endpoint.ok() ? "not wanted for the metadata (complete, banned or held already)"
+                                : std::string(endpoint.status().message()));
     send_(std::move(m));
   }
 }

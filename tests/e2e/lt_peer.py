@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """A libtorrent peer for the end-to-end tests (Debian's python3-libtorrent).
 
-  lt_peer.py seed  TORRENT        SAVE_DIR IP PORT   seed until SIGTERM
-  lt_peer.py leech TORRENT|MAGNET SAVE_DIR IP PORT   download, then exit 0
+  lt_peer.py seed  TORRENT        SAVE_DIR IP PORT [upload=B/S] [download=B/S] [connect=IP:PORT]
+  lt_peer.py leech TORRENT|MAGNET SAVE_DIR IP PORT [...the same]
+
+seed: until SIGTERM; leech: download, then exit 0. upload/download: rate limits in bytes per
+second; connect: a peer to dial at once (one the tracker does not list, for peer exchange).
 
 Bound to IP:PORT (PORT 0: any), plaintext TCP only, with DHT, local discovery, port mapping
 and uTP off, so that the test's tracker (or a magnet link's x.pe peers) is its only source of
@@ -50,11 +53,21 @@ def fatal_errors(ses):
     return [a.message() for a in ses.pop_alerts() if isinstance(a, fatal)]
 
 
-def main(mode, source, save_path, ip, port):
+def main(mode, source, save_path, ip, port, *options):
+    opts = dict(o.split("=", 1) for o in options)
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     ses = session(ip, int(port))
+    # Peers on loopback are in libtorrent's "local" class, which the session's rate limits
+    # leave alone: the limits go on that class.
+    local = ses.get_peer_class(lt.session.local_peer_class_id)
+    local["upload_limit"] = int(opts.get("upload", 0))
+    local["download_limit"] = int(opts.get("download", 0))
+    ses.set_peer_class(lt.session.local_peer_class_id, local)
     h = add(ses, source, save_path, seed=mode == "seed")
+    if "connect" in opts:
+        host, _, peer_port = opts["connect"].rpartition(":")
+        h.connect_peer((host.strip("[]"), int(peer_port)))
     said_metadata = False
     while not stop:
         errors = fatal_errors(ses)
@@ -77,7 +90,7 @@ def main(mode, source, save_path, ip, port):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 6 or sys.argv[1] not in ("seed", "leech"):
+    if len(sys.argv) < 6 or sys.argv[1] not in ("seed", "leech"):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
     sys.exit(main(*sys.argv[1:]))

@@ -86,11 +86,17 @@ absl::StatusOr<Seeder> StartLibtorrent(const SeederOptions& o, bool seed) {
   char cwd[4096];
   const std::string script =
       std::string(getcwd(cwd, sizeof(cwd)) != nullptr ? cwd : ".") + "/tests/e2e/lt_peer.py";
-  SWARM_ASSIGN_OR_RETURN(
-      seeder.process,
-      process::Subprocess::Start({"/usr/bin/python3", script, seed ? "seed" : "leech", o.torrent,
-                                  o.data_dir, o.ip, absl::StrCat(seeder.port)},
-                                 options));
+  std::vector<std::string> argv = {"/usr/bin/python3",
+                                   script,
+                                   seed ? "seed" : "leech",
+                                   o.torrent,
+                                   o.data_dir,
+                                   o.ip,
+                                   absl::StrCat(seeder.port),
+                                   absl::StrCat("upload=", o.max_upload_bytes_per_s),
+                                   absl::StrCat("download=", o.max_download_bytes_per_s)};
+  if (!o.connect_to.empty()) argv.push_back("connect=" + o.connect_to);
+  SWARM_ASSIGN_OR_RETURN(seeder.process, process::Subprocess::Start(argv, options));
   return seeder;
 }
 

@@ -25,6 +25,10 @@ struct SeederOptions {
   // interrupted or to lose a worker on the way.
   uint64_t max_upload_bytes_per_s = 0;
   std::string work_dir;  // scratch folder for the client's own state
+  // libtorrent only: a download cap (bytes per second, 0: none), and a peer ("ip:port") to
+  // dial at once.
+  uint64_t max_download_bytes_per_s = 0;
+  std::string connect_to;
 };
 
 struct Seeder {
@@ -35,7 +39,6 @@ struct Seeder {
 
 absl::StatusOr<Seeder> StartAria2Seeder(const SeederOptions& options);
 absl::StatusOr<Seeder> StartTransmissionSeeder(const SeederOptions& options);
-// Upload caps are not applied.
 absl::StatusOr<Seeder> StartLibtorrentSeeder(const SeederOptions& options);
 
 // Leechers: the same clients downloading `torrent` into `data_dir`, bound to `ip`.
