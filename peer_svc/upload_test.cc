@@ -106,6 +106,22 @@ class UploadTest : public ::testing::Test {
     return *std::move(p);
   }
 
+  // A peer that speaks the extension protocol (BEP 10), past the handshakes: the worker's
+  // extension handshake, or why there is none.
+  absl::StatusOr<bt::ExtensionHandshake> ConnectWithExtensions(std::unique_ptr<FakePeer>* out) {
+    absl::StatusOr<std::unique_ptr<FakePeer>> p =
+        FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
+    if (!p.ok()) return p.status();
+    *out = *std::move(p);
+    absl::Status sent = (*out)->SendHandshake(t_.metainfo.info_hash, true, /*extensions=*/true);
+    if (!sent.ok()) return sent;
+    ExpectWorkerHandshake(**out, true);
+    absl::StatusOr<bt::Message> m = (*out)->NextOfType(MessageType::kExtended, kWait);
+    if (!m.ok()) return m.status();
+    if (m->extended_id != 0) return absl::InternalError("not an extension handshake");
+    return bt::ParseExtensionHandshake(m->data);
+  }
+
   void ExpectWorkerHandshake(FakePeer& p, bool fast) {
     absl::StatusOr<bt::Message> h = p.Next(kWait);
     ASSERT_TRUE(h.ok()) << h.status();
@@ -333,17 +349,11 @@ TEST_F(UploadTest, ABannedAddressCannotComeBackFromAnotherPort) {
 // (BEP 9), within a bound on how often it may ask.
 TEST_F(UploadTest, ServesTheInfoDictionaryUnderUtMetadata) {
   StartWorker();
-  absl::StatusOr<std::unique_ptr<FakePeer>> p =
-      FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
-  ASSERT_TRUE(p.ok()) << p.status();
-  FakePeer& peer = **p;
-  ASSERT_TRUE(peer.SendHandshake(t_.metainfo.info_hash, true, /*extensions=*/true).ok());
-  ExpectWorkerHandshake(peer, true);
-  absl::StatusOr<bt::Message> m = peer.NextOfType(MessageType::kExtended, kWait);
-  ASSERT_TRUE(m.ok()) << m.status();
-  ASSERT_EQ(m->extended_id, 0);
-  absl::StatusOr<bt::ExtensionHandshake> theirs = bt::ParseExtensionHandshake(m->data);
+  std::unique_ptr<FakePeer> p;
+  absl::StatusOr<bt::ExtensionHandshake> theirs = ConnectWithExtensions(&p);
   ASSERT_TRUE(theirs.ok()) << theirs.status();
+  FakePeer& peer = *p;
+  absl::StatusOr<bt::Message> m;
   const std::string& info = t_.metainfo.info_bytes;
   EXPECT_EQ(theirs->metadata_size, info.size());
   ASSERT_TRUE(theirs->extensions.count("ut_metadata"));
@@ -395,16 +405,10 @@ TEST_F(UploadTest, ServesTheInfoDictionaryUnderUtMetadata) {
 // where it listens).
 TEST_F(UploadTest, PeersFromAPeersExchangeGoToTheCoordinator) {
   StartWorker();
-  absl::StatusOr<std::unique_ptr<FakePeer>> p =
-      FakePeer::Connect(worker_->listen_ip(), worker_->listen_port(), num_pieces());
-  ASSERT_TRUE(p.ok()) << p.status();
-  FakePeer& peer = **p;
-  ASSERT_TRUE(peer.SendHandshake(t_.metainfo.info_hash, true, /*extensions=*/true).ok());
-  ExpectWorkerHandshake(peer, true);
-  absl::StatusOr<bt::Message> m = peer.NextOfType(MessageType::kExtended, kWait);
-  ASSERT_TRUE(m.ok()) << m.status();
-  absl::StatusOr<bt::ExtensionHandshake> theirs = bt::ParseExtensionHandshake(m->data);
+  std::unique_ptr<FakePeer> p;
+  absl::StatusOr<bt::ExtensionHandshake> theirs = ConnectWithExtensions(&p);
   ASSERT_TRUE(theirs.ok()) << theirs.status();
+  FakePeer& peer = *p;
   ASSERT_TRUE(theirs->extensions.count("ut_pex"));
   const uint8_t id = theirs->extensions.at("ut_pex");
   const std::vector<bt::Endpoint> first = {*bt::Endpoint::Parse("127.0.0.9:6881"),
