@@ -16,7 +16,8 @@ PACKAGES=(
   # real tracker and peers for the integration tests and the demo
   opentracker transmission-cli transmission-daemon aria2 mktorrent
   python3
-  # bench/download_speed.py: libtorrent peers (bindings for /usr/bin/python3), `ss`
+  # libtorrent peers for the tests (tests/e2e/lt_peer.py) and bench/download_speed.py
+  # (bindings for /usr/bin/python3), `ss`
   python3-libtorrent iproute2
   # tools/tls_certs.sh (the README's TLS set-up, and the TLS tests)
   openssl
