@@ -55,7 +55,8 @@ bool Job::OnMetadataFound(const WorkerInfo& worker, const pb::MetadataFound& par
   }
   std::string& dict = metadata_parts_[worker.id];
   if (part.offset() == 0) dict.clear();
-  if (part.offset() != dict.size() || part.data().size() > part.total_size() - dict.size()) {
+  if (part.offset() != dict.size() || dict.size() > part.total_size() ||
+      part.data().size() > part.total_size() - dict.size()) {
     metadata_parts_.erase(worker.id);  // out of order: the worker's parts are useless
     return false;
   }

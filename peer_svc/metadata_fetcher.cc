@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,7 +15,7 @@
 #include "base/status_macros.h"
 #include "bt/extension_handshake.h"
 #include "bt/wire.h"
-#include "net/socket_address.h"
+#include "net/tcp_connect.h"
 
 namespace swarm::peer_svc {
 namespace {
@@ -52,34 +51,15 @@ class MetadataFetcher::Peer {
   const bt::Endpoint& endpoint() const { return endpoint_; }
   int fd() const { return fd_; }
 
-  absl::Status Open() {
-    fd_ = socket(net::ToSocketAddress(endpoint_).family(),
-                 SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return Errno("socket");
-    const int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // Starts connecting; Connect waits for it (the socket exists meanwhile, to be shut down).
+  absl::Status Open(const std::string& bind_ip) {
+    SWARM_ASSIGN_OR_RETURN(fd_, net::StartTcpConnect(endpoint_, bind_ip));
     return absl::OkStatus();
   }
 
-  absl::Status Connect(const std::string& bind_ip, absl::Duration timeout) {
-    const net::SocketAddress addr = net::ToSocketAddress(endpoint_);
-    if (!bind_ip.empty()) {
-      absl::StatusOr<net::SocketAddress> local = net::ParseSocketAddress(bind_ip, 0);
-      if (local.ok() && local->family() == addr.family() &&
-          bind(fd_, local->get(), local->size) != 0) {
-        return Errno(absl::StrCat("bind to ", bind_ip));
-      }
-    }
-    if (connect(fd_, addr.get(), addr.size) != 0 && errno != EINPROGRESS) return Errno("connect");
+  absl::Status Connect(absl::Duration timeout) {
     SWARM_RETURN_IF_ERROR(Wait(POLLOUT, absl::Now() + timeout, "connect"));
-    int err = 0;
-    socklen_t len = sizeof(err);
-    getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      errno = err;
-      return Errno("connect");
-    }
-    return absl::OkStatus();
+    return net::TcpConnectResult(fd_);
   }
 
   absl::Status Send(std::string_view bytes, absl::Time deadline) {
@@ -198,7 +178,9 @@ void MetadataFetcher::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
     queue_.clear();
-    for (const auto& [serial, peer] : connected_) shutdown(peer.second, SHUT_RDWR);
+    for (const auto& [serial, peer] : connected_) {
+      if (peer.second >= 0) shutdown(peer.second, SHUT_RDWR);
+    }
     threads.swap(threads_);
   }
   for (std::thread& t : threads) t.join();
@@ -224,6 +206,7 @@ void MetadataFetcher::RunThread() {
         continue;
       }
       serial = next_serial_++;
+      connected_[serial] = {endpoint, -1};  // its socket once there is one
     }
     Peer peer(endpoint);
     const absl::Status status = FetchFrom(peer, serial);
@@ -240,13 +223,13 @@ void MetadataFetcher::RunThread() {
 }
 
 absl::Status MetadataFetcher::FetchFrom(Peer& peer, uint64_t serial) {
-  SWARM_RETURN_IF_ERROR(peer.Open());
+  SWARM_RETURN_IF_ERROR(peer.Open(options_.bind_ip));
   {
     absl::MutexLock lock(&mu_);
     if (stopping_ || done_) return absl::CancelledError("stopped");
-    connected_[serial] = {peer.endpoint(), peer.fd()};
+    connected_[serial].second = peer.fd();
   }
-  SWARM_RETURN_IF_ERROR(peer.Connect(options_.bind_ip, options_.connect_timeout));
+  SWARM_RETURN_IF_ERROR(peer.Connect(options_.connect_timeout));
   bt::Handshake ours;
   ours.info_hash = options_.info_hash;
   ours.peer_id = options_.peer_id;
@@ -348,7 +331,7 @@ absl::Status MetadataFetcher::FetchFrom(Peer& peer, uint64_t serial) {
     done_ = true;
     // The other connections have nothing more to do.
     for (const auto& [s, other] : connected_) {
-      if (s != serial) shutdown(other.second, SHUT_RDWR);
+      if (s != serial && other.second >= 0) shutdown(other.second, SHUT_RDWR);
     }
   }
   done_callback_(*std::move(info));

@@ -92,7 +92,8 @@ class MetadataFetcher {
   // Peers queued or connected ("ip:port").
   absl::flat_hash_set<std::string> seen_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> banned_ips_ ABSL_GUARDED_BY(mu_);
-  // Connections by serial: their peer, and their socket (shut down to stop them).
+  // Connections by serial, from dialling on: their peer, and their socket (-1 before there
+  // is one; shut down to stop them).
   absl::flat_hash_map<uint64_t, std::pair<bt::Endpoint, int>> connected_ ABSL_GUARDED_BY(mu_);
   uint64_t next_serial_ ABSL_GUARDED_BY(mu_) = 1;
   int idle_threads_ ABSL_GUARDED_BY(mu_) = 0;

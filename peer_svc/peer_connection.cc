@@ -19,7 +19,7 @@
 #include "bt/extension_handshake.h"
 #include "bt/ut_metadata.h"
 #include "bt/ut_pex.h"
-#include "net/socket_address.h"
+#include "net/tcp_connect.h"
 
 namespace swarm::peer_svc {
 namespace {
@@ -189,26 +189,9 @@ void PeerConnection::Run() {
 }
 
 absl::Status PeerConnection::Connect() {
-  const net::SocketAddress addr = net::ToSocketAddress(options_.endpoint);
-  fd_ = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return Errno("socket");
-  // Our messages are small (requests, interested) and already batched into one send per
-  // loop; Nagle would hold one back for a delayed ACK (~40 ms), e.g. "interested" right
-  // after the handshake, which delays the unchoke.
-  const int one = 1;
-  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  if (!options_.bind_ip.empty()) {
-    absl::StatusOr<net::SocketAddress> local = net::ParseSocketAddress(options_.bind_ip, 0);
-    if (!local.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("bind address: ", local.status().message()));
-    }
-    if (local->family() == addr.family() && bind(fd_, local->get(), local->size) != 0) {
-      return Errno(absl::StrCat("bind to ", options_.bind_ip));
-    }
-  }
-  if (connect(fd_, addr.get(), addr.size) != 0 && errno != EINPROGRESS) {
-    return Errno("connect");
-  }
+  // Nagle off: "interested" right after the handshake would wait for a delayed ACK (~40 ms),
+  // and so would the unchoke.
+  SWARM_ASSIGN_OR_RETURN(fd_, net::StartTcpConnect(options_.endpoint, options_.bind_ip));
   const absl::Time deadline = absl::Now() + options_.connect_timeout;
   while (true) {
     if (stop_.load()) return absl::CancelledError("stopped while connecting");
@@ -226,13 +209,7 @@ absl::Status PeerConnection::Connect() {
     }
     if (n > 0 && (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))) break;
   }
-  int err = 0;
-  socklen_t err_len = sizeof(err);
-  getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &err_len);
-  if (err != 0) {
-    errno = err;
-    return Errno("connect");
-  }
+  SWARM_RETURN_IF_ERROR(net::TcpConnectResult(fd_));
 
   StartTimers(absl::Now());
   return absl::OkStatus();
